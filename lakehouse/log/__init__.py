@@ -1,0 +1,1 @@
+"""Reading the Delta log from storage: listings, `_last_checkpoint`, commits and checkpoints."""

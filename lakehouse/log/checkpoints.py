@@ -1,0 +1,143 @@
+"""Reading checkpoints: classic, multi-part and v2 (JSON or Parquet, with sidecars)
+(PROTOCOL.md "Checkpoints", "Sidecar Files", "Checkpoint Schema", "V2 Spec").
+
+File actions are returned as Arrow tables (`ADD_SCHEMA`/`REMOVE_SCHEMA`); the few non-file actions as
+typed actions. Any unreadable or malformed checkpoint file raises `InvalidLogError` naming it, which lets
+the snapshot loader fall back to an older checkpoint or to the JSON commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakehouse.errors import DataFileNotFoundError, InvalidLogError, LakehouseError
+from lakehouse.protocol.actions import Action, Add, Remove, Sidecar
+from lakehouse.protocol.codec import decode_action, encode_action, parse_commit_bytes
+from lakehouse.protocol.file_table import (
+    ADD_SCHEMA,
+    ADD_TYPE,
+    REMOVE_SCHEMA,
+    REMOVE_TYPE,
+    adds_to_table,
+    struct_rows_to_table,
+)
+from lakehouse.protocol.log_path import LOG_DIR, SIDECAR_DIR
+from lakehouse.protocol.segment import Checkpoint
+from lakehouse.storage.base import Storage
+
+_NON_FILE = ("protocol", "metaData", "txn", "domainMetadata", "checkpointMetadata", "sidecar")
+
+
+@dataclass
+class CheckpointData:
+    """What one checkpoint holds: non-file actions, active adds and remove tombstones."""
+
+    actions: list[Action] = field(default_factory=list)
+    adds: list[pa.Table] = field(default_factory=list)
+    removes: list[pa.Table] = field(default_factory=list)
+
+    def add_table(self) -> pa.Table:
+        """All checkpointed adds as one table."""
+        return pa.concat_tables(self.adds) if self.adds else ADD_SCHEMA.empty_table()
+
+    def remove_table(self) -> pa.Table:
+        """All checkpointed remove tombstones as one table."""
+        return pa.concat_tables(self.removes) if self.removes else REMOVE_SCHEMA.empty_table()
+
+
+def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData) -> list[Sidecar]:
+    fs, root = storage.arrow_filesystem()
+    try:
+        pf = pq.ParquetFile(f"{root}/{rel}", filesystem=fs)
+        names = set(pf.schema_arrow.names)
+        wanted = [c for c in ("add", "remove", *_NON_FILE) if c in names]
+        table = pf.read(columns=wanted)
+    except FileNotFoundError:
+        raise InvalidLogError("checkpoint file is missing", path=rel, version=version) from None
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise InvalidLogError(f"checkpoint file cannot be read as Parquet: {e}", path=rel, version=version) from None
+    sidecars: list[Sidecar] = []
+    try:
+        if "add" in table.column_names:
+            data.adds.append(struct_rows_to_table(table.column("add"), ADD_TYPE))
+        if "remove" in table.column_names:
+            data.removes.append(struct_rows_to_table(table.column("remove"), REMOVE_TYPE))
+    except (pa.ArrowException, ValueError, TypeError) as e:
+        raise InvalidLogError(f"checkpoint file actions have an unexpected shape: {e}", path=rel, version=version) from None
+    for name in _NON_FILE:
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        rows = col.filter(pc.is_valid(col)).to_pylist() if col.null_count < len(col) else []
+        for row in rows:
+            action = decode_action({name: _drop_nulls(row)}, path=rel, version=version)
+            if isinstance(action, Sidecar):
+                sidecars.append(action)
+            else:
+                data.actions.append(action)
+    return sidecars
+
+
+def _drop_nulls(row: dict) -> dict:
+    # Parquet rows carry every schema field, null where the action had none; the codec wants them absent.
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _read_json(storage: Storage, rel: str, version: int, data: CheckpointData) -> list[Sidecar]:
+    try:
+        blob = storage.read_bytes(rel)
+    except DataFileNotFoundError:
+        raise InvalidLogError("checkpoint file is missing", path=rel, version=version) from None
+    adds: list[Add] = []
+    removes: list[Remove] = []
+    sidecars: list[Sidecar] = []
+    for action in parse_commit_bytes(blob, path=rel, version=version):
+        if isinstance(action, Add):
+            adds.append(action)
+        elif isinstance(action, Remove):
+            removes.append(action)
+        elif isinstance(action, Sidecar):
+            sidecars.append(action)
+        else:
+            data.actions.append(action)
+    if adds:
+        data.adds.append(adds_to_table(adds))
+    if removes:
+        rows = [encode_action(r)["remove"] for r in removes]
+        data.removes.append(pa.Table.from_pylist(rows, schema=REMOVE_SCHEMA))
+    return sidecars
+
+
+def _sidecar_rel(sidecar: Sidecar) -> str:
+    path = sidecar.path
+    if "/" in path and not path.startswith(SIDECAR_DIR + "/"):
+        # An absolute URI or nested path: only the file name identifies it inside _sidecars/.
+        path = path.rsplit("/", 1)[-1]
+    if not path.startswith(SIDECAR_DIR + "/"):
+        path = f"{SIDECAR_DIR}/{path}"
+    return f"{LOG_DIR}/{path}"
+
+
+def read_checkpoint(storage: Storage, checkpoint: Checkpoint) -> CheckpointData:
+    """Read every part (and sidecar) of a checkpoint."""
+    data = CheckpointData()
+    sidecars: list[Sidecar] = []
+    for f in checkpoint.files:
+        rel = f"{LOG_DIR}/{f.name}"
+        if f.fmt == "json":
+            sidecars += _read_json(storage, rel, checkpoint.version, data)
+        else:
+            sidecars += _read_parquet(storage, rel, checkpoint.version, data)
+    for sc in sidecars:
+        rel = _sidecar_rel(sc)
+        try:
+            side = _read_parquet(storage, rel, checkpoint.version, data)
+        except LakehouseError as e:
+            raise InvalidLogError(f"sidecar of the checkpoint cannot be read: {e}", path=rel, version=checkpoint.version) from None
+        if side:
+            raise InvalidLogError("a sidecar file may not reference further sidecars", path=rel, version=checkpoint.version)
+    return data

@@ -1,0 +1,124 @@
+"""Conform physical Arrow data to a logical Delta type (PROTOCOL.md "Column Mapping", "Type Widening",
+"Consistency Between Table Metadata and Data Files").
+
+Data files store columns under physical names (column mapping `name` mode), field ids (`id` mode) or
+logical names (no mapping), possibly at a narrower type than the table's (type widening) or as INT96
+timestamps. This module rebuilds arrays recursively so that every struct field carries its logical name and
+type; a column missing from a file reads as nulls. Pure Arrow, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import pyarrow as pa
+
+from lakehouse.protocol.schema import (
+    ArrayType,
+    DataType,
+    MapType,
+    StructField,
+    StructType,
+    to_arrow_field,
+    to_arrow_type,
+)
+
+Mode = Literal["none", "name", "id"]
+
+FIELD_ID_KEY = b"PARQUET:field_id"
+PHYSICAL_NAME = "delta.columnMapping.physicalName"
+COLUMN_ID = "delta.columnMapping.id"
+
+
+def physical_name(f: StructField, mode: Mode) -> str:
+    """The name a field has in data files, partition values and stats under column mapping ``mode``."""
+    if mode == "none":
+        return f.name
+    return str(f.metadata.get(PHYSICAL_NAME, f.name))
+
+
+def match_field(phys_fields: Sequence[pa.Field], f: StructField, mode: Mode) -> int | None:
+    """Index of the physical field that holds logical field ``f``, or None when the file lacks it.
+
+    In `id` mode a file written without field ids falls back to physical names, which is what the writer
+    that produced it used.
+    """
+    if mode == "id" and COLUMN_ID in f.metadata:
+        want = str(f.metadata[COLUMN_ID]).encode()
+        any_ids = False
+        for i, pf in enumerate(phys_fields):
+            fid = (pf.metadata or {}).get(FIELD_ID_KEY)
+            if fid is not None:
+                any_ids = True
+                if fid == want:
+                    return i
+        if any_ids:
+            return None
+    name = physical_name(f, mode)
+    for i, pf in enumerate(phys_fields):
+        if pf.name == name:
+            return i
+    return None
+
+
+def conform_array(arr: pa.Array, dtype: DataType, mode: Mode) -> pa.Array:
+    """Rebuild ``arr`` as the logical type ``dtype``, resolving nested fields under ``mode``."""
+    target = to_arrow_type(dtype)
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.chunked_array([conform_array(c, dtype, mode) for c in arr.chunks], type=target)
+    if arr.type == target and (mode == "none" or not _has_struct(dtype)):
+        return arr
+    if pa.types.is_null(target):
+        return pa.nulls(len(arr), type=target)
+    if isinstance(dtype, StructType) and pa.types.is_struct(arr.type):
+        phys = [arr.type.field(i) for i in range(arr.type.num_fields)]
+        children = []
+        for f in dtype.fields:
+            idx = match_field(phys, f, mode)
+            if idx is None:
+                children.append(pa.nulls(len(arr), type=to_arrow_type(f.type)))
+            else:
+                children.append(conform_array(arr.field(idx), f.type, mode))
+        mask = arr.is_null() if arr.null_count else None
+        if not dtype.fields:
+            return pa.nulls(len(arr), type=target) if mask is not None else arr.cast(target)
+        return pa.StructArray.from_arrays(children, fields=[to_arrow_field(f) for f in dtype.fields], mask=mask)
+    if isinstance(dtype, ArrayType) and (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
+        values = conform_array(arr.values, dtype.element_type, mode)
+        offsets = arr.offsets
+        if pa.types.is_large_list(arr.type):
+            offsets = offsets.cast(pa.int32())
+        mask = arr.is_null() if arr.null_count else None
+        return pa.ListArray.from_arrays(offsets, values, type=target, mask=mask)
+    if isinstance(dtype, MapType) and pa.types.is_map(arr.type):
+        keys = conform_array(arr.keys, dtype.key_type, mode)
+        items = conform_array(arr.items, dtype.value_type, mode)
+        mask = arr.is_null() if arr.null_count else None
+        return pa.MapArray.from_arrays(arr.offsets, keys, items, type=target, mask=mask)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    return arr.cast(target)
+
+
+def _has_struct(dtype: DataType) -> bool:
+    if isinstance(dtype, StructType):
+        return True
+    if isinstance(dtype, ArrayType):
+        return _has_struct(dtype.element_type)
+    if isinstance(dtype, MapType):
+        return _has_struct(dtype.key_type) or _has_struct(dtype.value_type)
+    return False
+
+
+def conform_table(table: pa.Table, fields: Sequence[StructField], mode: Mode) -> pa.Table:
+    """Select and rebuild the top-level logical ``fields`` from a physical table (missing -> nulls)."""
+    phys = list(table.schema)
+    arrays = []
+    for f in fields:
+        idx = match_field(phys, f, mode)
+        if idx is None:
+            arrays.append(pa.nulls(table.num_rows, type=to_arrow_type(f.type)))
+        else:
+            arrays.append(conform_array(table.column(idx), f.type, mode))
+    return pa.Table.from_arrays(arrays, schema=pa.schema([to_arrow_field(f) for f in fields]))
+

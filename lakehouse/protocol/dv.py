@@ -1,0 +1,120 @@
+"""Deletion vector decoding (PROTOCOL.md "Deletion Vectors", "Deletion Vector Format",
+"Deletion Vector File Storage Format").
+
+Pure byte-level logic: Z85 (base85) decoding, the path derived from a UUID, the RoaringBitmapArray with
+its magic number, and the on-disk framing with its CRC-32. Reading the bytes is the caller's job.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+
+import numpy as np
+from pyroaring import BitMap64
+
+from lakehouse.errors import InvalidDeletionVectorError
+from lakehouse.protocol.actions import DeletionVectorDescriptor
+
+MAGIC = 1681511377
+_Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+_Z85_INDEX = {c: i for i, c in enumerate(_Z85)}
+
+
+def z85_decode(text: str) -> bytes:
+    """Decode Z85 text (the base85 alphabet Delta uses); length must be a multiple of 5."""
+    if len(text) % 5:
+        raise InvalidDeletionVectorError(f"base85 text has length {len(text)}, not a multiple of 5")
+    out = bytearray()
+    for i in range(0, len(text), 5):
+        value = 0
+        for ch in text[i : i + 5]:
+            digit = _Z85_INDEX.get(ch)
+            if digit is None:
+                raise InvalidDeletionVectorError(f"character {ch!r} is not in the base85 alphabet")
+            value = value * 85 + digit
+        if value > 0xFFFFFFFF:
+            raise InvalidDeletionVectorError("base85 group overflows 32 bits")
+        out += value.to_bytes(4, "big")
+    return bytes(out)
+
+
+def z85_encode(data: bytes) -> str:
+    """Encode bytes (length a multiple of 4) as Z85 text."""
+    if len(data) % 4:
+        raise ValueError("Z85 input length must be a multiple of 4")
+    chars = []
+    for i in range(0, len(data), 4):
+        value = int.from_bytes(data[i : i + 4], "big")
+        group = []
+        for _ in range(5):
+            value, r = divmod(value, 85)
+            group.append(_Z85[r])
+        chars.extend(reversed(group))
+    return "".join(chars)
+
+
+def relative_dv_path(dv: DeletionVectorDescriptor) -> str:
+    """Table-relative path of a ``storageType='u'`` DV file: ``<prefix>/deletion_vector_<uuid>.bin``."""
+    encoded = dv.path_or_inline_dv
+    if len(encoded) < 20:
+        raise InvalidDeletionVectorError(f"DV path {encoded!r} is shorter than a 20-character encoded UUID")
+    prefix, tail = encoded[:-20], encoded[-20:]
+    u = uuid.UUID(bytes=z85_decode(tail))
+    name = f"deletion_vector_{u}.bin"
+    return f"{prefix}/{name}" if prefix else name
+
+
+def decode_bitmap(data: bytes, *, where: str = "") -> np.ndarray:
+    """Decode a RoaringBitmapArray (magic number + portable 64-bit roaring) into sorted row indexes."""
+    if len(data) < 4:
+        raise InvalidDeletionVectorError(f"deletion vector {where} is too short ({len(data)} bytes)")
+    magic = struct.unpack_from("<i", data, 0)[0]
+    if magic != MAGIC:
+        raise InvalidDeletionVectorError(f"deletion vector {where} has magic number {magic}, expected {MAGIC}")
+    try:
+        bitmap = BitMap64.deserialize(data[4:])
+    except (ValueError, OverflowError) as e:
+        raise InvalidDeletionVectorError(f"deletion vector {where} does not decode as a roaring bitmap: {e}") from None
+    return np.fromiter(bitmap, dtype=np.uint64, count=len(bitmap))
+
+
+def encode_bitmap(rows: "np.ndarray | list[int]") -> bytes:
+    """Serialise row indexes as a RoaringBitmapArray (magic number + portable 64-bit roaring)."""
+    bitmap = BitMap64(int(r) for r in rows)
+    return struct.pack("<i", MAGIC) + bitmap.serialize()
+
+
+def unframe_dv(blob: bytes, dv: DeletionVectorDescriptor, *, where: str = "") -> bytes:
+    """Check and strip the on-disk framing of one DV read at its offset: size (BE), data, CRC-32 (BE)."""
+    if len(blob) < 8:
+        raise InvalidDeletionVectorError(f"deletion vector {where} is truncated ({len(blob)} bytes)")
+    size = struct.unpack_from(">i", blob, 0)[0]
+    if size != dv.size_in_bytes:
+        raise InvalidDeletionVectorError(
+            f"deletion vector {where} declares {size} bytes but the log says {dv.size_in_bytes}"
+        )
+    if len(blob) < 8 + size:
+        raise InvalidDeletionVectorError(f"deletion vector {where} is truncated")
+    data = blob[4 : 4 + size]
+    checksum = struct.unpack_from(">I", blob, 4 + size)[0]
+    if zlib.crc32(data) != checksum:
+        raise InvalidDeletionVectorError(f"deletion vector {where} fails its CRC-32 checksum")
+    return data
+
+
+def inline_dv_bytes(dv: DeletionVectorDescriptor) -> bytes:
+    """The RoaringBitmapArray bytes of an inline (``storageType='i'``) DV."""
+    raw = z85_decode(dv.path_or_inline_dv)
+    if len(raw) < dv.size_in_bytes:
+        raise InvalidDeletionVectorError("inline deletion vector is shorter than its sizeInBytes")
+    return raw[: dv.size_in_bytes]
+
+
+def check_cardinality(rows: np.ndarray, dv: DeletionVectorDescriptor, *, where: str = "") -> None:
+    """A decoded DV must hold exactly ``cardinality`` rows; anything else is a damaged log or file."""
+    if len(rows) != dv.cardinality:
+        raise InvalidDeletionVectorError(
+            f"deletion vector {where} holds {len(rows)} rows but the log says cardinality {dv.cardinality}"
+        )

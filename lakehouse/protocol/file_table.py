@@ -1,0 +1,151 @@
+"""The snapshot's active files as one Arrow table (PROTOCOL.md "Add File and Remove File", "Checkpoint
+Schema").
+
+Active `add` actions are held column-wise, not as Python objects, so that a checkpoint of 100,000 files
+loads, filters and plans at Arrow speed. Columns use the protocol's names. Rows from a checkpoint are
+conformed to `ADD_TYPE` (missing fields read as null); rows from JSON commits are built from typed `Add`
+actions. Checkpoints that carry only `stats_parsed` get their `stats` column filled as JSON text.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.protocol.actions import Add
+from lakehouse.protocol.arrow_conform import conform_array
+from lakehouse.protocol.codec import encode_action
+from lakehouse.protocol.replay import canonical_path
+from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
+
+_S = PrimitiveType("string")
+_L = PrimitiveType("long")
+_I = PrimitiveType("integer")
+_STRMAP = MapType(_S, _S, True)
+
+DV_TYPE = StructType(
+    (
+        StructField("storageType", _S),
+        StructField("pathOrInlineDv", _S),
+        StructField("offset", _I),
+        StructField("sizeInBytes", _I),
+        StructField("cardinality", _L),
+        StructField("maxRowIndex", _L),
+    )
+)
+
+ADD_TYPE = StructType(
+    (
+        StructField("path", _S),
+        StructField("partitionValues", _STRMAP),
+        StructField("size", _L),
+        StructField("modificationTime", _L),
+        StructField("dataChange", PrimitiveType("boolean")),
+        StructField("stats", _S),
+        StructField("tags", _STRMAP),
+        StructField("deletionVector", DV_TYPE),
+        StructField("baseRowId", _L),
+        StructField("defaultRowCommitVersion", _L),
+        StructField("clusteringProvider", _S),
+    )
+)
+
+ADD_SCHEMA = pa.schema([pa.field(f.name, to_arrow_type(f.type)) for f in ADD_TYPE.fields])
+
+REMOVE_TYPE = StructType(
+    (
+        StructField("path", _S),
+        StructField("deletionTimestamp", _L),
+        StructField("dataChange", PrimitiveType("boolean")),
+        StructField("size", _L),
+        StructField("partitionValues", _STRMAP),
+        StructField("deletionVector", DV_TYPE),
+    )
+)
+
+REMOVE_SCHEMA = pa.schema([pa.field(f.name, to_arrow_type(f.type)) for f in REMOVE_TYPE.fields])
+
+
+def adds_to_table(adds: Iterable[Add]) -> pa.Table:
+    """Build the file table from typed `Add` actions."""
+    rows = [encode_action(a)["add"] for a in adds]
+    return pa.Table.from_pylist(rows, schema=ADD_SCHEMA)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(timezone.utc).replace(tzinfo=None)
+        return v.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    raise TypeError(type(v).__name__)
+
+
+def struct_rows_to_table(struct: pa.Array | pa.ChunkedArray, target: StructType) -> pa.Table:
+    """Conform the non-null rows of a checkpoint action column (a struct) to ``target`` as a table."""
+    if isinstance(struct, pa.ChunkedArray):
+        struct = struct.combine_chunks() if struct.num_chunks != 1 else struct.chunk(0)
+    if struct.null_count:
+        struct = struct.filter(struct.is_valid())
+    conformed = conform_array(struct, target, "none")
+    table = pa.Table.from_struct_array(conformed) if len(conformed) else pa.schema(
+        [pa.field(f.name, to_arrow_type(f.type)) for f in target.fields]
+    ).empty_table()
+    if target is ADD_TYPE and pa.types.is_struct(struct.type) and struct.type.get_field_index("stats_parsed") >= 0:
+        table = _fill_stats_from_parsed(table, struct.field("stats_parsed"))
+    return table
+
+
+def _fill_stats_from_parsed(table: pa.Table, parsed: pa.Array) -> pa.Table:
+    stats = table.column("stats")
+    need = pc.and_(stats.is_null(), parsed.is_valid())
+    if not pc.any(need).as_py():
+        return table
+    values = stats.to_pylist()
+    idx = np.flatnonzero(need.to_numpy(zero_copy_only=False))
+    sub = parsed.take(pa.array(idx)).to_pylist()
+    for i, row in zip(idx, sub):
+        values[int(i)] = orjson.dumps(row, default=_json_default).decode()
+    return table.set_column(table.schema.get_field_index("stats"), "stats", pa.array(values, pa.string()))
+
+
+def file_keys(table: pa.Table) -> pa.Array:
+    """One string per row identifying the logical file: canonical path + NUL + DV unique id."""
+    paths = table.column("path").combine_chunks()
+    if pc.any(pc.match_substring(paths, "%")).as_py():
+        paths = pa.array([canonical_path(p) for p in paths.to_pylist()], pa.string())
+    dv = table.column("deletionVector").combine_chunks()
+    if dv.null_count == len(dv):
+        return pc.binary_join_element_wise(paths, pa.scalar(""), "\x00")
+    storage = pc.fill_null(dv.field("storageType"), "")
+    pod = pc.fill_null(dv.field("pathOrInlineDv"), "")
+    off = dv.field("offset")
+    off_txt = pc.if_else(off.is_null(), "", pc.binary_join_element_wise("@", off.cast(pa.string()), ""))
+    dv_id = pc.binary_join_element_wise(storage, pod, off_txt, "")
+    dv_id = pc.if_else(dv.is_null(), "", dv_id)
+    return pc.binary_join_element_wise(paths, dv_id, "\x00")
+
+
+def key_string(key: tuple[str, str | None]) -> str:
+    """The `file_keys` string of one (canonical path, dv id) key."""
+    return f"{key[0]}\x00{key[1] or ''}"
+
+
+def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]]) -> pa.Table:
+    """Rows of ``table`` whose logical file was not already decided by a newer action."""
+    if not seen or table.num_rows == 0:
+        return table
+    keys = file_keys(table)
+    mask = pc.invert(pc.is_in(keys, value_set=pa.array([key_string(k) for k in seen], pa.string())))
+    return table.filter(mask)

@@ -1,0 +1,270 @@
+"""Delta schema JSON <-> typed schema <-> Arrow (PROTOCOL.md "Schema Serialization Format").
+
+The typed model mirrors the protocol: primitive types by name, `DecimalType`, `ArrayType`, `MapType`,
+`StructType` of `StructField`s with their metadata (column mapping ids and physical names, type changes,
+invariants...). Conversion to Arrow gives the *logical* schema a reader returns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+import orjson
+import pyarrow as pa
+
+from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
+
+PRIMITIVES = frozenset(
+    {
+        "string",
+        "long",
+        "integer",
+        "short",
+        "byte",
+        "float",
+        "double",
+        "boolean",
+        "binary",
+        "date",
+        "timestamp",
+        "timestamp_ntz",
+        "void",
+        "variant",
+    }
+)
+
+_DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(-?\d+)\s*\)$")
+
+
+@dataclass(frozen=True, slots=True)
+class PrimitiveType:
+    """A primitive Delta type, named as in the protocol (``long``, ``timestamp_ntz``...)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalType:
+    """``decimal(precision, scale)``."""
+
+    precision: int
+    scale: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayType:
+    """``array`` with its element type."""
+
+    element_type: "DataType"
+    contains_null: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MapType:
+    """``map`` with key and value types."""
+
+    key_type: "DataType"
+    value_type: "DataType"
+    value_contains_null: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StructField:
+    """A (possibly nested) column: name, type, nullability and column metadata."""
+
+    name: str
+    type: "DataType"
+    nullable: bool = True
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StructType:
+    """A struct: the table schema itself, or a struct column."""
+
+    fields: tuple[StructField, ...]
+
+    def field(self, name: str) -> StructField:
+        """The field called ``name``; KeyError when absent."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        """Top-level field names in order."""
+        return [f.name for f in self.fields]
+
+
+DataType = Union[PrimitiveType, DecimalType, ArrayType, MapType, StructType]
+
+
+def _parse_type(t: Any) -> DataType:
+    if isinstance(t, str):
+        if t in PRIMITIVES:
+            return PrimitiveType(t)
+        m = _DECIMAL.match(t)
+        if m:
+            return DecimalType(int(m.group(1)), int(m.group(2)))
+        if t == "decimal":
+            return DecimalType(10, 0)
+        raise ValueError(f"unknown type {t!r}")
+    if not isinstance(t, dict):
+        raise ValueError(f"type must be a string or an object, got {type(t).__name__}")
+    kind = t.get("type")
+    if kind == "struct":
+        return _parse_struct(t)
+    if kind == "array":
+        return ArrayType(_parse_type(t["elementType"]), bool(t.get("containsNull", True)))
+    if kind == "map":
+        return MapType(
+            _parse_type(t["keyType"]), _parse_type(t["valueType"]), bool(t.get("valueContainsNull", True))
+        )
+    raise ValueError(f"unknown complex type {kind!r}")
+
+
+def _parse_struct(d: dict) -> StructType:
+    fields = []
+    for f in d["fields"]:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise ValueError("struct field must be an object with a string 'name'")
+        md = f.get("metadata") or {}
+        if not isinstance(md, dict):
+            raise ValueError(f"metadata of field {f['name']!r} must be an object")
+        fields.append(StructField(f["name"], _parse_type(f["type"]), bool(f.get("nullable", True)), md))
+    return StructType(tuple(fields))
+
+
+def parse_schema(schema_string: str, *, version: int | None = None) -> StructType:
+    """Parse ``metaData.schemaString`` into a `StructType`; InvalidLogError when it does not parse."""
+    try:
+        d = orjson.loads(schema_string)
+        if not isinstance(d, dict) or d.get("type") != "struct":
+            raise ValueError("the top level must be a struct")
+        return _parse_struct(d)
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
+        raise InvalidLogError(f"schemaString does not parse: {e}", version=version) from None
+
+
+def type_to_json(t: DataType) -> Any:
+    """Serialise a type as it appears in a Delta schema string."""
+    if isinstance(t, PrimitiveType):
+        return t.name
+    if isinstance(t, DecimalType):
+        return f"decimal({t.precision},{t.scale})"
+    if isinstance(t, ArrayType):
+        return {"type": "array", "elementType": type_to_json(t.element_type), "containsNull": t.contains_null}
+    if isinstance(t, MapType):
+        return {
+            "type": "map",
+            "keyType": type_to_json(t.key_type),
+            "valueType": type_to_json(t.value_type),
+            "valueContainsNull": t.value_contains_null,
+        }
+    return {
+        "type": "struct",
+        "fields": [
+            {"name": f.name, "type": type_to_json(f.type), "nullable": f.nullable, "metadata": dict(f.metadata)}
+            for f in t.fields
+        ],
+    }
+
+
+def schema_to_json(schema: StructType) -> str:
+    """Serialise a schema to a Delta schema string."""
+    return orjson.dumps(type_to_json(schema)).decode()
+
+
+_PRIMITIVE_ARROW = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "integer": pa.int32(),
+    "short": pa.int16(),
+    "byte": pa.int8(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "binary": pa.binary(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "timestamp_ntz": pa.timestamp("us"),
+    "void": pa.null(),
+}
+
+
+def to_arrow_type(t: DataType) -> pa.DataType:
+    """The Arrow type a reader returns for Delta type ``t``."""
+    if isinstance(t, PrimitiveType):
+        if t.name == "variant":
+            raise UnsupportedFeatureError(
+                "the variant type is not supported by lakehouse", feature="variantType"
+            )
+        return _PRIMITIVE_ARROW[t.name]
+    if isinstance(t, DecimalType):
+        return pa.decimal128(t.precision, t.scale)
+    if isinstance(t, ArrayType):
+        return pa.list_(pa.field("element", to_arrow_type(t.element_type), nullable=t.contains_null))
+    if isinstance(t, MapType):
+        return pa.map_(
+            pa.field("key", to_arrow_type(t.key_type), nullable=False),
+            pa.field("value", to_arrow_type(t.value_type), nullable=t.value_contains_null),
+        )
+    return pa.struct([to_arrow_field(f) for f in t.fields])
+
+
+def to_arrow_field(f: StructField) -> pa.Field:
+    """An Arrow field for a Delta field (logical name, nullability)."""
+    return pa.field(f.name, to_arrow_type(f.type), nullable=f.nullable)
+
+
+def to_arrow_schema(schema: StructType) -> pa.Schema:
+    """The logical Arrow schema of a Delta table schema."""
+    return pa.schema([to_arrow_field(f) for f in schema.fields])
+
+
+def from_arrow_type(t: pa.DataType) -> DataType:
+    """The Delta type for an Arrow type (used when creating tables from Arrow data)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return PrimitiveType("string")
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t):
+        return PrimitiveType("binary")
+    simple = {
+        pa.int64(): "long",
+        pa.int32(): "integer",
+        pa.int16(): "short",
+        pa.int8(): "byte",
+        pa.uint8(): "short",
+        pa.uint16(): "integer",
+        pa.uint32(): "long",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+        pa.null(): "void",
+    }
+    if t in simple:
+        return PrimitiveType(simple[t])
+    if pa.types.is_timestamp(t):
+        return PrimitiveType("timestamp" if t.tz is not None else "timestamp_ntz")
+    if pa.types.is_decimal(t):
+        return DecimalType(t.precision, t.scale)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return ArrayType(from_arrow_type(t.value_type), t.value_field.nullable)
+    if pa.types.is_map(t):
+        return MapType(from_arrow_type(t.key_type), from_arrow_type(t.item_type), t.item_field.nullable)
+    if pa.types.is_struct(t):
+        return StructType(tuple(from_arrow_field(t.field(i)) for i in range(t.num_fields)))
+    raise UnsupportedFeatureError(f"Arrow type {t} has no Delta equivalent")
+
+
+def from_arrow_field(f: pa.Field) -> StructField:
+    """A Delta field for an Arrow field."""
+    return StructField(f.name, from_arrow_type(f.type), f.nullable, {})
+
+
+def from_arrow_schema(schema: pa.Schema) -> StructType:
+    """A Delta schema for an Arrow schema."""
+    return StructType(tuple(from_arrow_field(f) for f in schema))

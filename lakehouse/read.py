@@ -1,0 +1,131 @@
+"""Reading the rows of a snapshot's data files (PROTOCOL.md "Data Files", "Column Mapping",
+"Deletion Vectors", "Partition Value Serialization", "Type Widening").
+
+Per data file: open it through the storage's Arrow filesystem, read only the physical columns the
+requested logical columns map to, drop the rows its deletion vector marks, conform the physical columns
+to the logical schema, and add the partition columns as constants. Files are read concurrently.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakehouse.deletion_vectors import keep_mask, load_deleted_rows
+from lakehouse.errors import DataFileNotFoundError, InvalidLogError, SchemaMismatchError, StorageError
+from lakehouse.protocol.arrow_conform import conform_table, match_field, physical_name
+from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.actions import DeletionVectorDescriptor
+from lakehouse.protocol.partitions import partition_array
+from lakehouse.protocol.paths import resolve_relative
+from lakehouse.protocol.schema import StructField, to_arrow_field
+from lakehouse.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class FileTask:
+    """One data file to read: plain, picklable data (a scan task for local or distributed readers)."""
+
+    path: str
+    partition_values: Mapping[str, str | None]
+    deletion_vector: DeletionVectorDescriptor | None
+
+
+def select_fields(snapshot: Snapshot, columns: Sequence[str] | None) -> list[StructField]:
+    """The logical fields to return, in the order asked (all, in schema order, when None)."""
+    if columns is None:
+        return list(snapshot.schema.fields)
+    if isinstance(columns, str):
+        columns = [columns]
+    by_name = {f.name: f for f in snapshot.schema.fields}
+    missing = [c for c in columns if c not in by_name]
+    if missing:
+        raise SchemaMismatchError(
+            f"unknown column(s) {missing}; the table has {list(by_name)}"
+        )
+    return [by_name[c] for c in columns]
+
+
+def file_tasks(adds: pa.Table) -> list[FileTask]:
+    """Turn rows of the active-files table into read tasks."""
+    paths = adds.column("path").to_pylist()
+    pvs = adds.column("partitionValues").to_pylist()
+    dvs_col = adds.column("deletionVector")
+    dvs: list[Any] = dvs_col.to_pylist() if dvs_col.null_count < len(dvs_col) else [None] * len(paths)
+    tasks = []
+    for path, pv, dv in zip(paths, pvs, dvs):
+        descriptor = decode_deletion_vector(dv, path=path) if dv is not None else None
+        tasks.append(FileTask(path, dict(pv or []), descriptor))
+    return tasks
+
+
+def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField]) -> pa.Table:
+    """Read one data file as a table of the logical ``fields``."""
+    storage = snapshot.storage
+    mode = snapshot.column_mapping_mode  # type: ignore[assignment]
+    partition_cols = set(snapshot.partition_columns)
+    data_fields = [f for f in fields if f.name not in partition_cols]
+    rel = resolve_relative(task.path, storage.root_uri)
+    fs, root = storage.arrow_filesystem()
+    full = f"{root}/{rel}"
+    try:
+        pf = pq.ParquetFile(full, filesystem=fs, coerce_int96_timestamp_unit="us", pre_buffer=True)
+        phys = list(pf.schema_arrow)
+        wanted = []
+        for f in data_fields:
+            idx = match_field(phys, f, mode)  # type: ignore[arg-type]
+            if idx is not None:
+                wanted.append(phys[idx].name)
+        table = pf.read(columns=wanted, use_threads=True)
+        num_rows = pf.metadata.num_rows
+    except FileNotFoundError:
+        raise DataFileNotFoundError(
+            f"data file {rel} of version {snapshot.version} is missing from {storage.root_uri}.\n"
+            "Help: it may have been removed by VACUUM; read an older or newer version, or restore the file.",
+            path=rel,
+        ) from None
+    except (pa.ArrowException, OSError) as e:
+        raise StorageError(f"cannot read data file {rel}: {e}", path=rel, operation="read") from None
+    if task.deletion_vector is not None:
+        deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
+        table = table.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
+    out = conform_table(table, data_fields, mode)  # type: ignore[arg-type]
+    n = out.num_rows
+    columns = []
+    for f in fields:
+        if f.name in partition_cols:
+            key = physical_name(f, mode)  # type: ignore[arg-type]
+            raw = task.partition_values.get(key, task.partition_values.get(f.name))
+            try:
+                columns.append(partition_array(raw, f.type, n, column=f.name))
+            except InvalidLogError as e:
+                raise InvalidLogError(f"{e} in add action for {task.path}", version=snapshot.version) from None
+        else:
+            columns.append(out.column(f.name))
+    return pa.Table.from_arrays(columns, schema=pa.schema([to_arrow_field(f) for f in fields]))
+
+
+def iter_tables(
+    snapshot: Snapshot, tasks: Sequence[FileTask], fields: Sequence[StructField], *, max_workers: int = 8
+) -> Iterator[pa.Table]:
+    """Yield one table per file, in task order, reading ahead concurrently."""
+    if len(tasks) <= 1:
+        for t in tasks:
+            yield read_file(snapshot, t, fields)
+        return
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(tasks))) as pool:
+        yield from pool.map(lambda t: read_file(snapshot, t, fields), tasks)
+
+
+def read_snapshot(snapshot: Snapshot, columns: Sequence[str] | None = None) -> pa.Table:
+    """All rows of a snapshot (the requested columns) as one Arrow table."""
+    fields = select_fields(snapshot, columns)
+    schema = pa.schema([to_arrow_field(f) for f in fields])
+    tables = list(iter_tables(snapshot, file_tasks(snapshot.adds), fields))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables)

@@ -1,0 +1,152 @@
+"""A `Snapshot`: the reconciled state of a table at one version, and how it is loaded.
+
+Loading follows the data flow storage -> log -> replay: find the log segment (using `_last_checkpoint`
+as a hint, falling back to a full listing), read the JSON commits after the checkpoint concurrently,
+replay them newest first, then take from the checkpoint only the file actions no commit has decided.
+The reader gate runs as soon as the protocol is known, before any data file is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import pyarrow as pa
+
+from lakehouse.errors import InvalidLogError, LakehouseError, TableNotFoundError
+from lakehouse.log.checkpoints import CheckpointData, read_checkpoint
+from lakehouse.log.commits import read_log_files
+from lakehouse.log.listing import list_log, read_last_checkpoint
+from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
+from lakehouse.protocol.features import check_readable, reader_features_in_use
+from lakehouse.protocol.file_table import REMOVE_SCHEMA, adds_to_table, drop_seen
+from lakehouse.protocol.codec import encode_action
+from lakehouse.protocol.log_path import LogFile
+from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.replay import Replay
+from lakehouse.protocol.schema import StructType, parse_schema
+from lakehouse.protocol.segment import LogSegment, build_segment
+from lakehouse.storage.base import Storage
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a table at ``version``: protocol, metadata, schema and active files.
+
+    ``adds`` holds the active `add` actions column-wise (see `lakehouse.protocol.file_table`).
+    """
+
+    storage: Storage
+    version: int
+    protocol: Protocol
+    metadata: Metadata
+    schema: StructType
+    properties: TableProperties
+    adds: pa.Table
+    tombstones: pa.Table
+    txns: Mapping[str, Txn]
+    domains: Mapping[str, DomainMetadata]
+    segment: LogSegment
+    listing: tuple[LogFile, ...] = field(repr=False, default=())
+
+    @property
+    def partition_columns(self) -> list[str]:
+        """Logical names of the partition columns, in partitioning order."""
+        return list(self.metadata.partition_columns)
+
+    @property
+    def column_mapping_mode(self) -> str:
+        """``none``, ``name`` or ``id``.
+
+        The `delta.columnMapping.mode` property is honoured only when the protocol supports column mapping
+        (reader version 2, writer version 5/6, or `columnMapping` among the table features). Spark counts a
+        feature as supported when either feature list names it, and writers such as Spark's
+        icebergCompatV1 list it only among writer features, so both lists are consulted.
+        """
+        p = self.protocol
+        supported = (
+            "columnMapping" in reader_features_in_use(p)
+            or "columnMapping" in (p.writer_features or ())
+            or (p.min_writer_version in (5, 6) and p.min_reader_version >= 2)
+        )
+        return self.properties.column_mapping_mode if supported else "none"
+
+    @property
+    def num_files(self) -> int:
+        """Number of active data files."""
+        return self.adds.num_rows
+
+
+def _segment(storage: Storage, version: int | None, excluded: frozenset) -> tuple[LogSegment, list[LogFile]]:
+    hint = read_last_checkpoint(storage) if not excluded else None
+    if hint is not None and (version is None or version >= hint.version):
+        partial = list_log(storage, hint.version)
+        try:
+            seg = build_segment(partial, version, exclude_checkpoints=excluded, table_path=storage.root_uri)
+            if seg.checkpoint is not None:
+                return seg, partial
+        except LakehouseError:
+            pass  # the hint was stale or wrong: the full listing decides
+    files = list_log(storage)
+    if not files:
+        raise TableNotFoundError(
+            f"no Delta table at {storage.root_uri}: _delta_log/ is missing or empty.\n"
+            "Help: check the path, or create the table first."
+        )
+    return build_segment(files, version, exclude_checkpoints=excluded, table_path=storage.root_uri), files
+
+
+def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
+    """Load the snapshot at ``version`` (None = latest) from storage."""
+    excluded: frozenset = frozenset()
+    checkpoint = CheckpointData()
+    while True:
+        segment, listing = _segment(storage, version, excluded)
+        if segment.checkpoint is None:
+            break
+        try:
+            checkpoint = read_checkpoint(storage, segment.checkpoint)
+            break
+        except InvalidLogError as damaged:
+            # A damaged checkpoint is skipped when older state can rebuild the same version; otherwise
+            # the damage itself is the error to report.
+            excluded = excluded | {segment.checkpoint.key}
+            try:
+                _segment(storage, segment.version, excluded)
+            except LakehouseError:
+                raise damaged from None
+
+    replay = Replay()
+    deltas = list(segment.deltas)
+    for f, actions in reversed(list(zip(deltas, read_log_files(storage, deltas)))):
+        replay.add_commit(f.end_version or f.version, actions)
+    if segment.checkpoint is not None:
+        replay.add_checkpoint_actions(segment.checkpoint.version, checkpoint.actions)
+
+    protocol, metadata = replay.require_complete(segment.version, storage.root_uri)
+    check_readable(protocol)
+    schema = parse_schema(metadata.schema_string, version=replay.metadata_version)
+    properties = TableProperties.parse(metadata.configuration)
+
+    adds = adds_to_table(replay.adds)
+    if segment.checkpoint is not None:
+        adds = pa.concat_tables([adds, drop_seen(checkpoint.add_table(), replay.seen_keys)])
+    removed = pa.Table.from_pylist([encode_action(r)["remove"] for r in replay.tombstones], schema=REMOVE_SCHEMA)
+    if segment.checkpoint is not None:
+        removed = pa.concat_tables([removed, drop_seen(checkpoint.remove_table(), replay.seen_keys)])
+
+    return Snapshot(
+        storage=storage,
+        version=segment.version,
+        protocol=protocol,
+        metadata=metadata,
+        schema=schema,
+        properties=properties,
+        adds=adds,
+        tombstones=removed,
+        txns=dict(replay.txns),
+        domains=replay.live_domains(),
+        segment=segment,
+        listing=tuple(listing),
+    )
+

@@ -1,0 +1,75 @@
+"""The `Storage` interface: every byte `lakehouse` reads or writes moves through it.
+
+Contract (what the log and snapshot code relies on):
+
+- Paths given to methods are relative to the table root, use ``/`` and never start with ``/``.
+- `list_dir(rel)` is non-recursive, returns files only (no directories), sorted by name ascending, with
+  size and modification time in milliseconds; a missing directory lists as empty.
+- `read_bytes` returns the whole object as it is at the time of the call; a missing object raises
+  `DataFileNotFoundError` carrying the path; any other backend failure raises `StorageError` naming the path
+  and the operation. `read_range` behaves the same for a byte range.
+- `read_many` returns the objects in the order asked; it may read concurrently.
+- `arrow_filesystem()` exposes the same bytes to pyarrow's Parquet reader, with the root's path in it.
+- Implementations are safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import pyarrow.fs as pafs
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A listed file: root-relative path, size in bytes, modification time in epoch milliseconds."""
+
+    path: str
+    size: int
+    mtime_ms: int
+
+    @property
+    def name(self) -> str:
+        """The last path component."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+class Storage(ABC):
+    """Access to the objects under one table root. See the module docstring for the contract."""
+
+    #: The table root as a URI (``file:///abs/path``, ``s3://bucket/key``, ``memory://name``).
+    root_uri: str
+
+    @abstractmethod
+    def list_dir(self, rel: str) -> list[FileInfo]:
+        """Files directly inside directory ``rel``, sorted by name; empty when it does not exist."""
+
+    def list_from(self, rel: str, start_name: str) -> list[FileInfo]:
+        """Files of `list_dir(rel)` whose name is >= ``start_name`` (backends may list less)."""
+        return [f for f in self.list_dir(rel) if f.name >= start_name]
+
+    @abstractmethod
+    def read_bytes(self, rel: str) -> bytes:
+        """The whole object at ``rel``."""
+
+    @abstractmethod
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``rel`` from ``start``."""
+
+    @abstractmethod
+    def exists(self, rel: str) -> bool:
+        """Whether an object (or directory) exists at ``rel``."""
+
+    @abstractmethod
+    def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow filesystem over the same bytes and the root's path inside it."""
+
+    def read_many(self, rels: Sequence[str], *, max_workers: int = 16) -> list[bytes]:
+        """Read several objects, concurrently, in the order given."""
+        if len(rels) <= 1:
+            return [self.read_bytes(r) for r in rels]
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(rels))) as pool:
+            return list(pool.map(self.read_bytes, rels))

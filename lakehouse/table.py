@@ -1,0 +1,178 @@
+"""`DeltaTable`: the public facade over snapshot loading, history and reads. It only delegates."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import pyarrow as pa
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.history import HistoryEntry, history, version_for_timestamp
+from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
+from lakehouse.protocol.schema import StructType, to_arrow_schema
+from lakehouse.read import read_snapshot
+from lakehouse.snapshot import Snapshot, load_snapshot
+from lakehouse.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+VersionLike = int | datetime | str | None
+
+
+def _parse_when(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgumentError(
+            f"version {text!r} is neither an integer nor an ISO-8601 timestamp such as '2024-01-31T12:00:00Z'"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+class DeltaTable:
+    """A Delta table opened at one version (the latest by default).
+
+    ``version`` may be an int, a `datetime` or an ISO-8601 string: timestamp time travel picks the latest
+    commit at or before that time (naive times are UTC). ``storage_options`` go to fsspec unchanged.
+    """
+
+    def __init__(
+        self,
+        uri: str | os.PathLike[str],
+        *,
+        version: VersionLike = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ):
+        self._uri = os.fspath(uri) if not isinstance(uri, Storage) else uri.root_uri
+        self._storage = open_storage(uri, storage_options)
+        self._snapshot = self._load(version)
+
+    def _load(self, version: VersionLike) -> Snapshot:
+        if version is None:
+            return load_snapshot(self._storage)
+        if isinstance(version, bool):
+            raise InvalidArgumentError("version must be an int, a datetime or an ISO-8601 string, not a bool")
+        if isinstance(version, int):
+            return load_snapshot(self._storage, version)
+        if isinstance(version, str):
+            stripped = version.strip()
+            if stripped.isdigit():
+                return load_snapshot(self._storage, int(stripped))
+            version = _parse_when(stripped)
+        if isinstance(version, datetime):
+            latest = load_snapshot(self._storage)
+            target = version_for_timestamp(latest, version)
+            return latest if target == latest.version else load_snapshot(self._storage, target)
+        raise InvalidArgumentError(
+            f"version must be an int, a datetime or an ISO-8601 string, got {type(version).__name__}"
+        )
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def uri(self) -> str:
+        """The table URI as given."""
+        return self._uri
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The loaded snapshot (immutable)."""
+        return self._snapshot
+
+    @property
+    def version(self) -> int:
+        """The version this object reads."""
+        return self._snapshot.version
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The logical Arrow schema."""
+        return to_arrow_schema(self._snapshot.schema)
+
+    @property
+    def delta_schema(self) -> StructType:
+        """The Delta schema (with column metadata)."""
+        return self._snapshot.schema
+
+    @property
+    def metadata(self) -> Metadata:
+        """The table's `metaData` action."""
+        return self._snapshot.metadata
+
+    @property
+    def protocol(self) -> Protocol:
+        """The table's `protocol` action."""
+        return self._snapshot.protocol
+
+    @property
+    def partition_columns(self) -> list[str]:
+        """Partition column names."""
+        return self._snapshot.partition_columns
+
+    @property
+    def transactions(self) -> Mapping[str, Txn]:
+        """Application transaction versions (`txn` actions) by appId."""
+        return self._snapshot.txns
+
+    @property
+    def domain_metadata(self) -> Mapping[str, DomainMetadata]:
+        """Live domain metadata by domain."""
+        return self._snapshot.domains
+
+    def files(self) -> pa.Table:
+        """One row per active data file: path, size, modification_time, partition_values, stats,
+        deletion_vector (null when none)."""
+        adds = self._snapshot.adds
+        return pa.table(
+            {
+                "path": adds.column("path"),
+                "size": adds.column("size"),
+                "modification_time": adds.column("modificationTime"),
+                "partition_values": adds.column("partitionValues"),
+                "stats": adds.column("stats"),
+                "deletion_vector": adds.column("deletionVector"),
+            }
+        )
+
+    def history(self, limit: int | None = None) -> list[HistoryEntry]:
+        """Commits up to this version, newest first."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidArgumentError(f"limit must be a non-negative int, got {limit!r}")
+        return history(self._snapshot, limit)
+
+    def update(self) -> "DeltaTable":
+        """Reload the latest version in place and return self."""
+        self._snapshot = load_snapshot(self._storage)
+        return self
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """All rows (the given columns) as a pyarrow Table."""
+        return read_snapshot(self._snapshot, columns)
+
+    def to_polars(self, columns: Sequence[str] | None = None) -> "polars.DataFrame":
+        """All rows as a polars DataFrame."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow(columns))  # type: ignore[return-value]
+
+    def to_pandas(self, columns: Sequence[str] | None = None) -> "pandas.DataFrame":
+        """All rows as a pandas DataFrame."""
+        return self.to_arrow(columns).to_pandas()
+
+    def __repr__(self) -> str:
+        return f"DeltaTable({self._uri!r}, version={self.version})"
+
+
+def read_delta(
+    uri: str | os.PathLike[str],
+    *,
+    version: VersionLike = None,
+    columns: Sequence[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pa.Table:
+    """Read a Delta table (at ``version``) into a pyarrow Table."""
+    return DeltaTable(uri, version=version, storage_options=storage_options).to_arrow(columns)
