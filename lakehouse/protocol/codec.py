@@ -9,7 +9,8 @@ Unknown keys inside a known action are preserved in ``extra``; unknown action ke
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 

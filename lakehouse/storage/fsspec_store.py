@@ -133,9 +133,13 @@ class FsspecStorage(Storage):
             raise self._fail(e, rel, "read") from e
 
     def read_many(self, rels: Sequence[str], *, max_workers: int = 16) -> list[bytes]:
-        """See `Storage.read_many`; remote backends batch the reads in one concurrent call."""
+        """See `Storage.read_many`; remote backends batch the reads in one concurrent call.
+
+        Local files are read one after another: measured on a 2,000-commit log, a sequential loop took 20 ms
+        and any thread pool 30-60 ms, because a small local read is cheaper than a thread hand-off.
+        """
         if self._local_root is not None or len(rels) <= 1:
-            return super().read_many(rels, max_workers=max_workers)
+            return [self.read_bytes(r) for r in rels]
         assert self.fs is not None
         full = [self._full(r) for r in rels]
         try:

@@ -1,0 +1,31 @@
+# Each target creates or updates .venv itself, so `make demo` or `make test` is the only command a new
+# machine needs (Python >= 3.10 with venv and pip).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(VENV)/.runtime $@
+
+demo: $(VENV)/.runtime
+	$(PY) -m lakehouse.demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.dev
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) benchmarks/data .pytest_cache .hypothesis
