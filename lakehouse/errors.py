@@ -57,6 +57,10 @@ class SchemaMismatchError(LakehouseError):
     """Data or a request does not fit the table schema (unknown column, wrong type, NOT NULL)."""
 
 
+class ConstraintViolationError(SchemaMismatchError):
+    """Written rows break a NOT NULL column, a CHECK constraint, an invariant or a replaceWhere predicate."""
+
+
 class InvalidArgumentError(LakehouseError, ValueError):
     """A caller passed an argument that cannot be used (bad mode, bad version value, bad URI)."""
 
@@ -78,5 +82,57 @@ class StorageError(LakehouseError):
         self.operation = operation
 
 
+class ObjectExistsError(StorageError, FileExistsError):
+    """A put-if-absent found the object already there (another writer won that name)."""
+
+
+class TableExistsError(LakehouseError):
+    """A write in mode ``error`` (or a create) found a table already at the location."""
+
+
 class CommitError(LakehouseError):
-    """A transaction could not be committed."""
+    """A transaction could not be committed; the table is unchanged by it."""
+
+
+class ConcurrentModificationError(CommitError):
+    """A concurrent commit conflicts with this transaction (Spark's conflict rules).
+
+    ``version`` is the winning commit that conflicts; retrying the whole operation on the new state is
+    the usual remedy.
+    """
+
+    def __init__(self, message: str, *, version: int | None = None):
+        super().__init__(message)
+        self.version = version
+
+
+class ConcurrentAppendError(ConcurrentModificationError):
+    """Files were added by a concurrent commit to data this transaction read."""
+
+
+class ConcurrentDeleteReadError(ConcurrentModificationError):
+    """A concurrent commit removed a file this transaction read."""
+
+
+class ConcurrentDeleteDeleteError(ConcurrentModificationError):
+    """A concurrent commit removed a file this transaction also removes."""
+
+
+class MetadataChangedError(ConcurrentModificationError):
+    """A concurrent commit changed the table metadata (schema, partitioning, properties)."""
+
+
+class ProtocolChangedError(ConcurrentModificationError):
+    """A concurrent commit changed the table protocol."""
+
+
+class ConcurrentTransactionError(ConcurrentModificationError):
+    """A concurrent commit recorded the same application transaction id (`txn.appId`)."""
+
+
+class MaxCommitRetriesError(CommitError):
+    """The commit lost the race for a version more times than allowed."""
+
+
+class AppendOnlyError(CommitError):
+    """The table is append-only (`delta.appendOnly=true`) and the operation would remove data."""

@@ -43,8 +43,9 @@ def _reachable_commits(listing: tuple[LogFile, ...], up_to: int) -> list[LogFile
     commits = sorted((f for f in listing if f.kind == "commit" and f.version <= up_to), key=lambda f: f.version)
     if not commits or commits[0].version == 0:
         return commits
+    # A checkpoint at c makes c and the commits after it reachable, even when commit c itself is gone.
     cps = {c.version for c in complete_checkpoints(listing)}
-    start = min((v for v in cps if v >= commits[0].version), default=None)
+    start = min((v for v in cps if v >= commits[0].version - 1), default=None)
     return [f for f in commits if start is not None and f.version >= start]
 
 
@@ -55,27 +56,29 @@ def _ict_start(snapshot: Snapshot) -> int | None:
     return props.in_commit_timestamp_enablement_version or 0
 
 
-def commit_timestamps(snapshot: Snapshot) -> tuple[list[int], list[int]]:
-    """(versions, monotonic commit timestamps in ms) of every reachable commit up to the snapshot."""
+def commit_timestamps(snapshot: Snapshot) -> tuple[list[int], list[int], int | None]:
+    """(versions, commit timestamps in ms, first in-commit-timestamp version) of every reachable commit.
+
+    Versions before the in-commit-timestamp enablement version use file modification times made
+    strictly increasing; versions from it on use `inCommitTimestamp`, monotonic by construction.
+    """
     # A full listing: the snapshot may have been loaded from a partial one after `_last_checkpoint`.
     commits = _reachable_commits(tuple(list_log(snapshot.storage)), snapshot.version)
     ict_from = _ict_start(snapshot)
-    versions = [f.version for f in commits]
-    mtimes = [f.mtime_ms for f in commits]
-    if ict_from is None:
-        return versions, monotonize(mtimes)
-    ict_files = [f for f in commits if f.version >= ict_from]
-    infos = _commit_infos(snapshot.storage, ict_files)
-    times = list(mtimes)
-    for f, info in zip(ict_files, infos):
+    before = [f for f in commits if ict_from is None or f.version < ict_from]
+    after = [f for f in commits if ict_from is not None and f.version >= ict_from]
+    versions = [f.version for f in before]
+    times = monotonize([f.mtime_ms for f in before])
+    for f, info in zip(after, _commit_infos(snapshot.storage, after)):
         if info is None or info.in_commit_timestamp is None:
             raise InvalidLogError(
                 "in-commit timestamps are enabled but the commit has no commitInfo.inCommitTimestamp",
                 path=f.name,
                 version=f.version,
             )
-        times[versions.index(f.version)] = info.in_commit_timestamp
-    return versions, monotonize(times)
+        versions.append(f.version)
+        times.append(info.in_commit_timestamp)
+    return versions, times, (ict_from if after else None)
 
 
 def _commit_infos(storage: Storage, files: list[LogFile]) -> list[CommitInfo | None]:
@@ -86,16 +89,30 @@ def _commit_infos(storage: Storage, files: list[LogFile]) -> list[CommitInfo | N
 
 
 def version_for_timestamp(snapshot: Snapshot, when: datetime) -> int:
-    """The version that was current at ``when`` (naive datetimes are UTC)."""
+    """The version that was current at ``when`` (naive datetimes are UTC).
+
+    With in-commit timestamps enabled part-way through the history, PROTOCOL.md "Recommendations for
+    Readers of Tables with In-Commit Timestamps" applies: a time at or after the enablement timestamp
+    searches only the in-commit-timestamp versions, an earlier time only the versions before them.
+    """
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    versions, times = commit_timestamps(snapshot)
-    return version_at(versions, times, int(when.timestamp() * 1000))
+    target = int(when.timestamp() * 1000)
+    versions, times, ict_from = commit_timestamps(snapshot)
+    if ict_from is not None and ict_from > 0:
+        split = versions.index(ict_from) if ict_from in versions else len(versions)
+        enabled_at = snapshot.properties.in_commit_timestamp_enablement_timestamp
+        boundary = enabled_at if enabled_at is not None else (times[split] if split < len(times) else None)
+        if boundary is not None and target >= boundary and split < len(versions):
+            return version_at(versions[split:], times[split:], target)
+        if split > 0 and (boundary is None or target < boundary):
+            return version_at(versions[:split], times[:split], target)
+    return version_at(versions, times, target)
 
 
 def history(snapshot: Snapshot, limit: int | None = None) -> list[HistoryEntry]:
     """Commits up to the snapshot, newest first (at most ``limit``)."""
-    versions, times = commit_timestamps(snapshot)
+    versions, times, _ = commit_timestamps(snapshot)
     ts_by_version = dict(zip(versions, times))
     commits = sorted(
         (f for f in list_log(snapshot.storage) if f.kind == "commit" and f.version <= snapshot.version),

@@ -93,7 +93,12 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField])
     if task.deletion_vector is not None:
         deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
         table = table.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
-    out = conform_table(table, data_fields, mode)  # type: ignore[arg-type]
+    try:
+        out = conform_table(table, data_fields, mode)  # type: ignore[arg-type]
+    except (pa.ArrowException, ValueError, TypeError) as e:
+        raise SchemaMismatchError(
+            f"data file {rel} does not match the table schema at version {snapshot.version}: {e}"
+        ) from None
     n = out.num_rows
     columns = []
     for f in fields:

@@ -126,7 +126,7 @@ def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
     protocol, metadata = replay.require_complete(segment.version, storage.root_uri)
     check_readable(protocol)
     schema = parse_schema(metadata.schema_string, version=replay.metadata_version)
-    properties = TableProperties.parse(metadata.configuration)
+    properties = TableProperties.parse(metadata.configuration, strict=False)
 
     adds = adds_to_table(replay.adds)
     if segment.checkpoint is not None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import pyarrow as pa
 
-from lakehouse.errors import InvalidArgumentError
+from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
+from lakehouse.errors import InvalidArgumentError, TableExistsError, TableNotFoundError
+from lakehouse.operations.create import new_table_actions
+from lakehouse.transaction import Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
-from lakehouse.protocol.schema import StructType, to_arrow_schema
+from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
 from lakehouse.read import read_snapshot
 from lakehouse.snapshot import Snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
@@ -147,6 +150,51 @@ class DeltaTable:
         """Reload the latest version in place and return self."""
         self._snapshot = load_snapshot(self._storage)
         return self
+
+    # -- creation and log maintenance ------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        uri: str | os.PathLike[str],
+        *,
+        schema: pa.Schema | StructType,
+        partition_by: Sequence[str] | None = None,
+        configuration: Mapping[str, str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        mode: Literal["error", "ignore"] = "error",
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> "DeltaTable":
+        """Create an empty table (version 0) with ``schema``; ``mode='ignore'`` opens an existing one."""
+        if mode not in ("error", "ignore"):
+            raise InvalidArgumentError(f"mode must be 'error' or 'ignore', got {mode!r}")
+        storage = open_storage(uri, storage_options)
+        delta_schema = schema if isinstance(schema, StructType) else from_arrow_schema(schema)
+        try:
+            existing = load_snapshot(storage)
+        except TableNotFoundError:
+            existing = None
+        if existing is not None:
+            if mode == "ignore":
+                return cls(uri, storage_options=storage_options)
+            raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {existing.version})")
+        protocol, metadata = new_table_actions(delta_schema, partition_by or [], configuration, name, description)
+        txn = Transaction(storage, None, operation="CREATE TABLE",
+                          parameters={"partitionBy": list(metadata.partition_columns), "description": description or ""})
+        txn.update_protocol(protocol)
+        txn.update_metadata(metadata)
+        txn.commit()
+        return cls(uri, storage_options=storage_options)
+
+    def create_checkpoint(self) -> str:
+        """Write a checkpoint of the loaded version; returns the checkpoint file name."""
+        return write_checkpoint(self._storage, self._snapshot)
+
+    def cleanup_metadata(self, *, retention_hours: float | None = None) -> list[str]:
+        """Delete log files older than `delta.logRetentionDuration` (or ``retention_hours``) that no
+        reachable version needs; returns the deleted file names."""
+        retention = timedelta(hours=retention_hours) if retention_hours is not None else None
+        return cleanup_expired_logs(self._storage, self._snapshot, retention=retention)
 
     # -- reads ---------------------------------------------------------------------------------------
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:

@@ -1,7 +1,7 @@
 """Architecture checks with `ast`: data flows one way and `lakehouse.protocol` does no I/O.
 
-Layers, lowest first: errors -> protocol -> storage -> log -> snapshot -> (read, history, deletion_vectors)
--> table -> package API / demo. A module may import only from its own layer or lower ones.
+Layers, lowest first: errors -> protocol -> storage -> log -> snapshot (+ deletion_vectors) -> (read,
+history, checkpoint, write) -> transaction -> operations -> table -> package API / demo. A module may import only from its own layer or lower ones.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "lakehouse"
 
 LAYERS = {
+    "lakehouse._version": 0,
     "lakehouse.errors": 0,
     "lakehouse.protocol": 1,
     "lakehouse.storage": 2,
@@ -20,9 +21,13 @@ LAYERS = {
     "lakehouse.deletion_vectors": 4,
     "lakehouse.read": 5,
     "lakehouse.history": 5,
-    "lakehouse.table": 6,
-    "lakehouse.demo": 7,
-    "lakehouse": 7,
+    "lakehouse.checkpoint": 5,
+    "lakehouse.write": 5,
+    "lakehouse.transaction": 6,
+    "lakehouse.operations": 7,
+    "lakehouse.table": 8,
+    "lakehouse.demo": 9,
+    "lakehouse": 9,
 }
 
 IO_MODULES = {"os", "io", "fsspec", "s3fs", "pyarrow.parquet", "pyarrow.fs", "pyarrow.dataset", "shutil", "pathlib",

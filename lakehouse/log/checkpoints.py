@@ -9,6 +9,7 @@ the snapshot loader fall back to an older checkpoint or to the JSON commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,7 +64,11 @@ def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData
     sidecars: list[Sidecar] = []
     try:
         if "add" in table.column_names:
-            data.adds.append(struct_rows_to_table(table.column("add"), ADD_TYPE))
+            adds = struct_rows_to_table(table.column("add"), ADD_TYPE)
+            for required in ("path", "size", "partitionValues"):
+                if adds.column(required).null_count:
+                    raise InvalidLogError(f"checkpoint add rows lack required field '{required}'", path=rel, version=version)
+            data.adds.append(adds)
         if "remove" in table.column_names:
             data.removes.append(struct_rows_to_table(table.column("remove"), REMOVE_TYPE))
     except (pa.ArrowException, ValueError, TypeError) as e:
@@ -113,7 +118,7 @@ def _read_json(storage: Storage, rel: str, version: int, data: CheckpointData) -
 
 
 def _sidecar_rel(sidecar: Sidecar) -> str:
-    path = sidecar.path
+    path = unquote(sidecar.path)  # PROTOCOL.md: the sidecar path is a URI
     if "/" in path and not path.startswith(SIDECAR_DIR + "/"):
         # An absolute URI or nested path: only the file name identifies it inside _sidecars/.
         path = path.rsplit("/", 1)[-1]

@@ -13,7 +13,7 @@ import orjson
 
 from lakehouse.protocol.log_path import LAST_CHECKPOINT, LOG_DIR, LogFile, classify
 from lakehouse.storage.base import Storage
-from lakehouse.errors import DataFileNotFoundError
+from lakehouse.errors import DataFileNotFoundError, StorageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +29,8 @@ def read_last_checkpoint(storage: Storage) -> LastCheckpointHint | None:
     """The `_last_checkpoint` hint, or None when it is missing or does not parse."""
     try:
         data = storage.read_bytes(f"{LOG_DIR}/{LAST_CHECKPOINT}")
-    except DataFileNotFoundError:
-        return None
+    except (DataFileNotFoundError, StorageError):
+        return None  # only a hint: the listing decides
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError:

@@ -72,7 +72,10 @@ def _strmap(v: Any, name: str) -> dict[str, str | None]:
 
 def _anymap(v: Any, name: str) -> dict[str, Any]:
     if isinstance(v, list):
-        v = dict(v)
+        try:
+            v = dict(v)
+        except (TypeError, ValueError):
+            raise _Bad(f"field '{name}' must be an object") from None
     if not isinstance(v, dict):
         raise _Bad(f"field '{name}' must be an object, got {type(v).__name__}")
     return v
@@ -257,11 +260,30 @@ def decode_action(row: Mapping[str, Any], *, path: str | None = None, version: i
     key, value = known[0]
     if not isinstance(value, dict):
         raise InvalidLogError(f"action '{key}' must be a JSON object", path=path, version=version)
+    if key == "commitInfo":
+        return _lenient_commit_info(value)
     cls, fields = _SPECS[key]
     try:
         return _decode(cls, fields, value, key)
     except _Bad as e:
         raise InvalidLogError(f"invalid '{key}' action: {e}", path=path, version=version) from None
+
+
+def _lenient_commit_info(value: dict[str, Any]) -> CommitInfo:
+    """commitInfo may hold any JSON (PROTOCOL.md "Commit Provenance Information"): fields of an
+    unexpected type are kept in ``extra`` instead of failing the whole table."""
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, attr, conv, _required in _SPECS["commitInfo"][1]:
+        if key not in value or value[key] is None:
+            continue
+        try:
+            kwargs[attr] = conv(value[key], key)
+        except _Bad:
+            extra[key] = value[key]
+    known = {s[0] for s in _SPECS["commitInfo"][1]}
+    extra.update({k: v for k, v in value.items() if k not in known and v is not None})
+    return CommitInfo(**kwargs, extra=extra)
 
 
 def parse_commit_bytes(data: bytes, *, path: str | None = None, version: int | None = None) -> list[Action]:

@@ -1,9 +1,10 @@
-"""Table features as a registry of records, and the reader gate (PROTOCOL.md "Table Features",
-"Reader Version Requirements", "Valid Feature Names in Table Features").
+"""Table features as a registry of records, the reader and writer gates, and the smallest protocol a
+new table needs (PROTOCOL.md "Table Features", "Reader Version Requirements", "Writer Version
+Requirements", "Valid Feature Names in Table Features").
 
-Each row says whether a feature is a reader+writer or writer-only feature and whether `lakehouse` can
-read tables that use it. The gate runs before any data is read: a table whose protocol needs a reader
-feature we do not implement fails with `UnsupportedFeatureError` naming that feature.
+Each row says whether a feature is a reader+writer or writer-only feature, whether `lakehouse` can read
+tables that use it, and whether it can write them. The reader gate runs before any data is read; the
+writer gate before anything is written. Both name the feature they refuse.
 """
 
 from __future__ import annotations
@@ -12,45 +13,56 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
-from lakehouse.protocol.actions import Protocol
+from lakehouse.protocol.actions import Metadata, Protocol
+from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema
 
 MAX_READER_VERSION = 3
+MAX_WRITER_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One table feature: its protocol name, who must know it, and whether we can read it."""
+    """One table feature: its protocol name, who must know it, and whether we can read/write it.
+
+    ``writable`` is False when `lakehouse` cannot yet honour the feature's writer requirements; such a
+    table is refused for writes only when the feature is *active* (see `active_writer_features`).
+    """
 
     name: str
     kind: Literal["reader_writer", "writer"]
     readable: bool
     note: str = ""
+    writable: bool = False
+    write_note: str = ""
 
 
 FEATURES: dict[str, Feature] = {
     f.name: f
     for f in (
-        Feature("appendOnly", "writer", True),
-        Feature("invariants", "writer", True),
-        Feature("checkConstraints", "writer", True),
-        Feature("changeDataFeed", "writer", True),
-        Feature("generatedColumns", "writer", True),
-        Feature("allowColumnDefaults", "writer", True),
-        Feature("identityColumns", "writer", True),
-        Feature("rowTracking", "writer", True),
-        Feature("domainMetadata", "writer", True),
-        Feature("icebergCompatV1", "writer", True),
-        Feature("icebergCompatV2", "writer", True),
-        Feature("icebergWriterCompatV1", "writer", True),
-        Feature("clustering", "writer", True),
-        Feature("inCommitTimestamp", "writer", True),
-        Feature("columnMapping", "reader_writer", True, "physical names and field ids mapped to logical names"),
-        Feature("deletionVectors", "reader_writer", True, "inline, relative and absolute DVs applied on read"),
-        Feature("timestampNtz", "reader_writer", True),
-        Feature("v2Checkpoint", "reader_writer", True, "JSON and Parquet v2 checkpoints with sidecars"),
-        Feature("vacuumProtocolCheck", "reader_writer", True),
-        Feature("typeWidening", "reader_writer", True, "widened columns cast to the table type on read"),
-        Feature("typeWidening-preview", "reader_writer", True, "as typeWidening"),
+        Feature("appendOnly", "writer", True, writable=True, write_note="removing data is refused"),
+        Feature("invariants", "writer", True, writable=True, write_note="enforced on written rows"),
+        Feature("checkConstraints", "writer", True, writable=True, write_note="enforced on written rows"),
+        Feature("changeDataFeed", "writer", True, writable=True,
+                write_note="whole-file adds/removes only; operations that rewrite rows are refused"),
+        Feature("generatedColumns", "writer", True, write_note="generated columns are not computed yet"),
+        Feature("allowColumnDefaults", "writer", True, write_note="column defaults are not filled yet"),
+        Feature("identityColumns", "writer", True, write_note="identity values are not generated yet"),
+        Feature("rowTracking", "writer", True, write_note="row ids are not assigned yet"),
+        Feature("domainMetadata", "writer", True, writable=True, write_note="preserved unchanged"),
+        Feature("icebergCompatV1", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
+        Feature("icebergCompatV2", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
+        Feature("icebergWriterCompatV1", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
+        Feature("clustering", "writer", True, write_note="clustering metadata is not maintained yet"),
+        Feature("inCommitTimestamp", "writer", True, writable=True),
+        Feature("columnMapping", "reader_writer", True, "physical names and field ids mapped to logical names",
+                write_note="writing physical column names is not implemented yet"),
+        Feature("deletionVectors", "reader_writer", True, "inline, relative and absolute DVs applied on read",
+                writable=True, write_note="files with DVs are removed with their descriptors"),
+        Feature("timestampNtz", "reader_writer", True, writable=True),
+        Feature("v2Checkpoint", "reader_writer", True, "JSON and Parquet v2 checkpoints with sidecars", writable=True),
+        Feature("vacuumProtocolCheck", "reader_writer", True, writable=True),
+        Feature("typeWidening", "reader_writer", True, "widened columns cast to the table type on read", writable=True),
+        Feature("typeWidening-preview", "reader_writer", True, "as typeWidening", writable=True),
         Feature("variantType", "reader_writer", False, "the variant type is not implemented"),
         Feature("variantType-preview", "reader_writer", False, "the variant type is not implemented"),
         Feature("variantShredding-preview", "reader_writer", False, "the variant type is not implemented"),
@@ -58,6 +70,16 @@ FEATURES: dict[str, Feature] = {
         Feature("catalogOwned-preview", "reader_writer", False, "catalog-managed commits need a catalog client"),
         Feature("collations-preview", "reader_writer", False, "collated strings are not implemented"),
     )
+}
+
+# Features implied by legacy writer versions (PROTOCOL.md "Writer Version Requirements").
+_LEGACY_WRITER = {
+    2: ("appendOnly", "invariants"),
+    3: ("appendOnly", "invariants", "checkConstraints"),
+    4: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns"),
+    5: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns", "columnMapping"),
+    6: ("appendOnly", "invariants", "checkConstraints", "changeDataFeed", "generatedColumns", "columnMapping",
+        "identityColumns"),
 }
 
 
@@ -90,3 +112,100 @@ def check_readable(protocol: Protocol) -> None:
                 f"Help: read this table with an engine that implements '{name}'.",
                 feature=name,
             )
+
+
+def writer_features_in_use(protocol: Protocol) -> frozenset[str]:
+    """Names of the writer features a protocol lists or implies by its legacy writer version."""
+    if protocol.min_writer_version >= 7:
+        return frozenset(protocol.writer_features or ())
+    return frozenset(_LEGACY_WRITER.get(protocol.min_writer_version, ()))
+
+
+def check_writable(protocol: Protocol, active: frozenset[str]) -> None:
+    """Refuse to write a table whose protocol needs a writer feature we cannot honour.
+
+    ``active`` names the features the table's metadata actually uses (a supported but inactive feature,
+    such as generatedColumns on a table with no generated column, places no requirement on a write).
+    """
+    check_readable(protocol)
+    if protocol.min_writer_version > MAX_WRITER_VERSION:
+        raise UnsupportedFeatureError(
+            f"the table requires writer version {protocol.min_writer_version}; lakehouse writes versions up to "
+            f"{MAX_WRITER_VERSION}.", feature=f"writerVersion{protocol.min_writer_version}",
+        )
+    if protocol.min_writer_version == 7 and protocol.writer_features is None:
+        raise InvalidLogError("protocol has minWriterVersion 7 but no writerFeatures")
+    for name in sorted(writer_features_in_use(protocol) | reader_features_in_use(protocol)):
+        feature = FEATURES.get(name)
+        if feature is None:
+            raise UnsupportedFeatureError(
+                f"the table uses writer feature '{name}', which lakehouse does not know; writing could break it.\n"
+                "Help: write this table with an engine that implements it.", feature=name,
+            )
+        if not feature.writable and name in active:
+            raise UnsupportedFeatureError(
+                f"the table uses feature '{name}', which lakehouse cannot write yet ({feature.write_note}).\n"
+                f"Help: write this table with an engine that implements '{name}'.", feature=name,
+            )
+
+
+def minimal_protocol(features: frozenset[str]) -> Protocol:
+    """The smallest protocol that supports ``features`` (PROTOCOL.md "Table Features for New and
+    Existing Tables"): legacy versions where they suffice, table features otherwise."""
+    for version, implied in sorted(_LEGACY_WRITER.items()):
+        if version >= 5:
+            break
+        if features <= set(implied):
+            return Protocol(1, version if features else 2)
+    readers = sorted(f for f in features if FEATURES[f].kind == "reader_writer")
+    writers = sorted(features)
+    if readers:
+        return Protocol(3, 7, tuple(readers), tuple(writers))
+    return Protocol(1, 7, None, tuple(writers))
+
+
+def _field_metadata_keys(schema: StructType) -> set[str]:
+    keys: set[str] = set()
+
+    def walk(t: DataType) -> None:
+        if isinstance(t, StructType):
+            for f in t.fields:
+                keys.update(f.metadata)
+                walk(f.type)
+        elif isinstance(t, ArrayType):
+            walk(t.element_type)
+        elif isinstance(t, MapType):
+            walk(t.key_type)
+            walk(t.value_type)
+
+    walk(schema)
+    return keys
+
+
+def active_features(protocol: Protocol, metadata: Metadata) -> frozenset[str]:
+    """Supported features whose metadata requirements are met (PROTOCOL.md "Active Features").
+
+    Features without a metadata switch count as active whenever they are supported (conservative: a
+    writer that cannot honour them must not write).
+    """
+    conf = metadata.configuration
+    keys = _field_metadata_keys(parse_schema(metadata.schema_string))
+
+    def on(key: str) -> bool:
+        return (conf.get(key) or "").lower() == "true"
+
+    switches = {
+        "appendOnly": on("delta.appendOnly"),
+        "invariants": "delta.invariants" in keys,
+        "checkConstraints": any(k.startswith("delta.constraints.") for k in conf),
+        "changeDataFeed": on("delta.enableChangeDataFeed"),
+        "generatedColumns": "delta.generationExpression" in keys,
+        "allowColumnDefaults": "CURRENT_DEFAULT" in keys,
+        "identityColumns": any(k.startswith("delta.identity.") for k in keys),
+        "columnMapping": (conf.get("delta.columnMapping.mode") or "none").lower() != "none",
+        "icebergCompatV1": on("delta.enableIcebergCompatV1"),
+        "icebergCompatV2": on("delta.enableIcebergCompatV2"),
+        "icebergWriterCompatV1": on("delta.enableIcebergWriterCompatV1"),
+    }
+    supported = writer_features_in_use(protocol) | reader_features_in_use(protocol)
+    return frozenset(f for f in supported if switches.get(f, True))

@@ -80,7 +80,11 @@ def parse_partition_value(raw: str | None, dtype: DataType, *, column: str = "")
 
 def partition_scalar(raw: str | None, dtype: DataType, *, column: str = "") -> pa.Scalar:
     """The Arrow scalar for one serialised partition value."""
-    return pa.scalar(parse_partition_value(raw, dtype, column=column), type=to_arrow_type(dtype))
+    value = parse_partition_value(raw, dtype, column=column)
+    try:
+        return pa.scalar(value, type=to_arrow_type(dtype))
+    except (pa.ArrowException, OverflowError, ValueError) as e:
+        raise InvalidLogError(f"partition value {raw!r} of column '{column}' does not fit {dtype}: {e}") from None
 
 
 def partition_array(raw: str | None, dtype: DataType, length: int, *, column: str = "") -> pa.Array:
@@ -89,3 +93,47 @@ def partition_array(raw: str | None, dtype: DataType, length: int, *, column: st
     if not scalar.is_valid:
         return pa.nulls(length, type=scalar.type)
     return pa.repeat(scalar, length)
+
+
+# -- writing -------------------------------------------------------------------------------------------
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# Spark's ExternalCatalogUtils.escapePathName: characters that cannot stand in a partition directory name.
+_ESCAPE = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
+
+
+def serialize_partition_value(value: Any, dtype: DataType) -> str | None:
+    """The `partitionValues` string for a Python value (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(dtype, DecimalType):
+        return format(Decimal(value), "f")
+    name = dtype.name if isinstance(dtype, PrimitiveType) else ""
+    if name == "boolean":
+        return "true" if value else "false"
+    if name in ("float", "double"):
+        return repr(float(value))
+    if name == "timestamp":
+        # PROTOCOL.md recommends UTC in ISO-8601 so no reader needs the writer's time zone.
+        v = value.astimezone(timezone.utc) if value.tzinfo else value
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if name == "timestamp_ntz":
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if name == "date":
+        return value.isoformat()
+    if name == "binary":
+        return bytes(value).decode("utf-8")
+    if name == "string" and value == "":
+        return None  # an empty string partition value means null in Delta
+    return str(value)
+
+
+def escape_path_name(text: str) -> str:
+    """Escape a partition column name or value for a directory name, as Spark/Hive do."""
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPE else c for c in text)
+
+
+def partition_dir(columns: list[str], values: list[str | None]) -> str:
+    """The Hive-style directory ``col=value/...`` for serialised partition values."""
+    return "/".join(
+        f"{escape_path_name(c)}={HIVE_NULL if v is None else escape_path_name(v)}" for c, v in zip(columns, values)
+    )

@@ -8,14 +8,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping, TypeVar
+
+T = TypeVar("T")
 
 from lakehouse.errors import InvalidLogError
 
-_INTERVAL = re.compile(
-    r"^\s*(?:interval\s+)?(\d+)\s*(nanoseconds?|microseconds?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)\s*$",
-    re.IGNORECASE,
-)
+_UNIT = r"(nanoseconds?|microseconds?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)"
+_INTERVAL = re.compile(rf"^\s*(?:interval\s+)?((?:\d+\s*{_UNIT}\s*)+)$", re.IGNORECASE)
+_PART = re.compile(rf"(\d+)\s*{_UNIT}", re.IGNORECASE)
 _UNIT_SECONDS = {
     "nanosecond": 1e-9,
     "microsecond": 1e-6,
@@ -33,8 +34,8 @@ def parse_interval(text: str, *, key: str = "") -> timedelta:
     m = _INTERVAL.match(text)
     if not m:
         raise InvalidLogError(f"table property {key or 'interval'}={text!r} is not an interval such as 'interval 7 days'")
-    unit = m.group(2).lower().rstrip("s")
-    return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[unit])
+    seconds = sum(int(n) * _UNIT_SECONDS[u.lower().rstrip("s")] for n, u in _PART.findall(m.group(1)))
+    return timedelta(seconds=seconds)
 
 
 def _bool(config: Mapping[str, str | None], key: str, default: bool) -> bool:
@@ -75,33 +76,56 @@ class TableProperties:
     checkpoint_policy: Literal["classic", "v2"] = "classic"
 
     @staticmethod
-    def parse(config: Mapping[str, str | None]) -> "TableProperties":
-        """Parse a `metaData.configuration` map."""
+    def parse(config: Mapping[str, str | None], *, strict: bool = True) -> "TableProperties":
+        """Parse a `metaData.configuration` map.
+
+        With ``strict=False`` (the read path) a malformed value of a property that does not affect how
+        rows are read falls back to the protocol default instead of making the table unreadable;
+        `delta.columnMapping.mode` is always checked.
+        """
         mode = (config.get("delta.columnMapping.mode") or "none").lower()
         if mode not in ("none", "name", "id"):
             raise InvalidLogError(f"table property delta.columnMapping.mode={mode!r} must be none, name or id")
-        policy = (config.get("delta.checkpointPolicy") or "classic").lower()
-        if policy not in ("classic", "v2"):
-            raise InvalidLogError(f"table property delta.checkpointPolicy={policy!r} must be classic or v2")
+        defaults = TableProperties()
+
+        def get(fn: Callable[[], T], default: T) -> T:
+            try:
+                return fn()
+            except InvalidLogError:
+                if strict:
+                    raise
+                return default
+
+        def policy() -> str:
+            value = (config.get("delta.checkpointPolicy") or "classic").lower()
+            if value not in ("classic", "v2"):
+                raise InvalidLogError(f"table property delta.checkpointPolicy={value!r} must be classic or v2")
+            return value
+
+        def interval(key: str, default: timedelta) -> timedelta:
+            raw = config.get(key)
+            return parse_interval(raw, key=key) if raw else default
+
         stats_cols = config.get("delta.dataSkippingStatsColumns")
-        log_ret = config.get("delta.logRetentionDuration")
-        del_ret = config.get("delta.deletedFileRetentionDuration")
         return TableProperties(
             column_mapping_mode=mode,  # type: ignore[arg-type]
-            enable_deletion_vectors=_bool(config, "delta.enableDeletionVectors", False),
-            enable_change_data_feed=_bool(config, "delta.enableChangeDataFeed", False),
-            enable_in_commit_timestamps=_bool(config, "delta.enableInCommitTimestamps", False),
-            in_commit_timestamp_enablement_version=_int(config, "delta.inCommitTimestampEnablementVersion", None),
-            in_commit_timestamp_enablement_timestamp=_int(config, "delta.inCommitTimestampEnablementTimestamp", None),
-            append_only=_bool(config, "delta.appendOnly", False),
-            checkpoint_interval=_int(config, "delta.checkpointInterval", 100) or 100,
-            log_retention=parse_interval(log_ret, key="delta.logRetentionDuration") if log_ret else timedelta(days=30),
-            deleted_file_retention=(
-                parse_interval(del_ret, key="delta.deletedFileRetentionDuration") if del_ret else timedelta(days=7)
-            ),
-            data_skipping_num_indexed_cols=_int(config, "delta.dataSkippingNumIndexedCols", 32),  # type: ignore[arg-type]
+            enable_deletion_vectors=get(lambda: _bool(config, "delta.enableDeletionVectors", False), False),
+            enable_change_data_feed=get(lambda: _bool(config, "delta.enableChangeDataFeed", False), False),
+            enable_in_commit_timestamps=get(lambda: _bool(config, "delta.enableInCommitTimestamps", False), False),
+            in_commit_timestamp_enablement_version=get(
+                lambda: _int(config, "delta.inCommitTimestampEnablementVersion", None), None),
+            in_commit_timestamp_enablement_timestamp=get(
+                lambda: _int(config, "delta.inCommitTimestampEnablementTimestamp", None), None),
+            append_only=get(lambda: _bool(config, "delta.appendOnly", False), False),
+            checkpoint_interval=get(lambda: _int(config, "delta.checkpointInterval", 100) or 100, 100),
+            log_retention=get(lambda: interval("delta.logRetentionDuration", defaults.log_retention), defaults.log_retention),
+            deleted_file_retention=get(
+                lambda: interval("delta.deletedFileRetentionDuration", defaults.deleted_file_retention),
+                defaults.deleted_file_retention),
+            data_skipping_num_indexed_cols=get(
+                lambda: _int(config, "delta.dataSkippingNumIndexedCols", 32), 32),  # type: ignore[arg-type]
             data_skipping_stats_columns=(
                 tuple(c.strip() for c in stats_cols.split(",") if c.strip()) if stats_cols else None
             ),
-            checkpoint_policy=policy,  # type: ignore[arg-type]
+            checkpoint_policy=get(policy, "classic"),  # type: ignore[arg-type]
         )

@@ -9,7 +9,17 @@ Contract (what the log and snapshot code relies on):
   `DataFileNotFoundError` carrying the path; any other backend failure raises `StorageError` naming the path
   and the operation. `read_range` behaves the same for a byte range.
 - `read_many` returns the objects in the order asked; it may read concurrently.
-- `arrow_filesystem()` exposes the same bytes to pyarrow's Parquet reader, with the root's path in it.
+- `arrow_filesystem()` exposes the same bytes to pyarrow's Parquet reader and writer, with the root's
+  path in it.
+- `write_bytes` creates or replaces an object; readers never see a partial object (local disk writes a
+  temporary file and renames it). It is for files whose names are unique or that are advisory (data
+  files, checkpoints, `_last_checkpoint`), never for commits.
+- `put_if_absent` is the commit primitive: it creates the object only if no object has that name, and
+  otherwise raises `ObjectExistsError` leaving the existing object untouched. Of several concurrent
+  callers for one name exactly one succeeds, and the winner's bytes are complete when anyone can see
+  them. Backends that cannot guarantee this set ``atomic_put_if_absent = False``; the transaction layer
+  then refuses to commit unless the user opted in to unsafe commits.
+- `delete` removes an object; a missing object is not an error.
 - Implementations are safe to call from several threads at once.
 """
 
@@ -42,6 +52,8 @@ class Storage(ABC):
 
     #: The table root as a URI (``file:///abs/path``, ``s3://bucket/key``, ``memory://name``).
     root_uri: str
+    #: Whether `put_if_absent` is atomic against concurrent writers (see the module docstring).
+    atomic_put_if_absent: bool = True
 
     @abstractmethod
     def list_dir(self, rel: str) -> list[FileInfo]:
@@ -66,6 +78,21 @@ class Storage(ABC):
     @abstractmethod
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         """A pyarrow filesystem over the same bytes and the root's path inside it."""
+
+    @abstractmethod
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Create or replace the object at ``rel`` (never used for commit files)."""
+
+    @abstractmethod
+    def put_if_absent(self, rel: str, data: bytes) -> None:
+        """Create ``rel`` only if absent; `ObjectExistsError` otherwise. Atomic where the backend allows."""
+
+    @abstractmethod
+    def delete(self, rel: str) -> None:
+        """Remove the object at ``rel``; missing objects are ignored."""
+
+    def prepare_dir(self, rel: str) -> None:
+        """Make sure directory ``rel`` can receive files (a no-op on object stores)."""
 
     def read_many(self, rels: Sequence[str], *, max_workers: int = 8) -> list[bytes]:
         """Read several objects, concurrently, in the order given.

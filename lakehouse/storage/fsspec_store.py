@@ -9,6 +9,8 @@ a stale listing would hide new commits.
 from __future__ import annotations
 
 import os
+import threading
+import uuid
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
@@ -16,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import fsspec
 import pyarrow.fs as pafs
 
-from lakehouse.errors import DataFileNotFoundError, InvalidArgumentError, StorageError
+from lakehouse.errors import DataFileNotFoundError, InvalidArgumentError, ObjectExistsError, StorageError
 from lakehouse.storage.base import FileInfo, Storage
 
 
@@ -37,8 +39,24 @@ def _mtime_ms(entry: Mapping[str, Any]) -> int:
     return 0
 
 
+# fsspec's memory filesystem checks for existence and creates in two steps; a lock makes that one step
+# for every thread of this process (the only place a memory filesystem is shared).
+_MEMORY_LOCK = threading.Lock()
+
+#: `storage_options` key that lets commits proceed on a backend without atomic put-if-absent.
+UNSAFE_COMMITS = "lakehouse.allow_unsafe_commits"
+
+
 class FsspecStorage(Storage):
-    """A `Storage` backed by an fsspec filesystem (with a direct fast path for local disk)."""
+    """A `Storage` backed by an fsspec filesystem (with a direct fast path for local disk).
+
+    put-if-absent per scheme: local disk writes a temporary file and hard-links it to the final name
+    (`link` fails if the name exists, and the content is complete before it is visible); S3 uses a
+    conditional PUT (`If-None-Match: *`), reading the object back after a refusal because a retried PUT
+    can be refused by its own earlier success; memory uses exclusive create under a process lock. Other
+    schemes are not atomic and refuse commits unless ``storage_options`` sets
+    ``"lakehouse.allow_unsafe_commits": True``.
+    """
 
     def __init__(self, uri: str, storage_options: Mapping[str, Any] | None = None):
         if not isinstance(uri, (str, os.PathLike)):
@@ -47,6 +65,7 @@ class FsspecStorage(Storage):
         if not uri:
             raise InvalidArgumentError("table URI is empty")
         self.storage_options = dict(storage_options or {})
+        self.allow_unsafe_commits = bool(self.storage_options.pop(UNSAFE_COMMITS, False))
         parts = urlsplit(uri)
         is_local = parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt")
         if is_local:
@@ -63,6 +82,10 @@ class FsspecStorage(Storage):
                 raise InvalidArgumentError(f"cannot open storage for {uri!r}: {e}") from None
             self._root = root.rstrip("/")
             self.root_uri = uri.rstrip("/")
+            self.scheme = parts.scheme
+        if is_local:
+            self.scheme = "file"
+        self.atomic_put_if_absent = self.scheme in ("file", "s3", "s3a", "memory")
 
     # -- helpers ---------------------------------------------------------------------------------
     def _full(self, rel: str) -> str:
@@ -167,6 +190,99 @@ class FsspecStorage(Storage):
             return bool(self.fs.exists(self._full(rel)))
         except Exception as e:
             raise self._fail(e, rel, "exists") from e
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """See `Storage.write_bytes`."""
+        try:
+            if self._local_root is not None:
+                full = self._full(rel)
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                tmp = f"{os.path.dirname(full)}/.{os.path.basename(full)}.{uuid.uuid4().hex}.tmp"
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, full)
+                return
+            assert self.fs is not None
+            self.fs.pipe_file(self._full(rel), data)
+        except Exception as e:
+            raise self._fail(e, rel, "write") from e
+
+    def put_if_absent(self, rel: str, data: bytes) -> None:
+        """See `Storage.put_if_absent`."""
+        if self._local_root is not None:
+            self._local_put_if_absent(rel, data)
+            return
+        assert self.fs is not None
+        full = self._full(rel)
+        try:
+            if self.scheme == "memory":
+                with _MEMORY_LOCK:
+                    self.fs.pipe_file(full, data, mode="create")
+            elif self.scheme in ("s3", "s3a"):
+                self.fs.pipe_file(full, data, mode="create")
+            else:
+                if self.fs.exists(full):
+                    raise FileExistsError(full)
+                self.fs.pipe_file(full, data)
+        except FileExistsError:
+            if self.scheme in ("s3", "s3a") and self._holds(rel, data):
+                return  # our own earlier attempt succeeded; the retry was refused because of it
+            raise ObjectExistsError(f"{self.root_uri}/{rel} already exists", path=rel, operation="put_if_absent") from None
+        except Exception as e:
+            raise self._fail(e, rel, "put_if_absent") from e
+
+    def _holds(self, rel: str, data: bytes) -> bool:
+        try:
+            return self.read_bytes(rel) == data
+        except DataFileNotFoundError:
+            return False
+
+    def _local_put_if_absent(self, rel: str, data: bytes) -> None:
+        full = self._full(rel)
+        directory = os.path.dirname(full)
+        tmp = f"{directory}/.{os.path.basename(full)}.{uuid.uuid4().hex}.tmp"
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, full)
+            except FileExistsError:
+                raise ObjectExistsError(f"{full} already exists", path=rel, operation="put_if_absent") from None
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except ObjectExistsError:
+            raise
+        except OSError as e:
+            raise self._fail(e, rel, "put_if_absent") from e
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def delete(self, rel: str) -> None:
+        """See `Storage.delete`."""
+        try:
+            if self._local_root is not None:
+                os.unlink(self._full(rel))
+                return
+            assert self.fs is not None
+            self.fs.rm_file(self._full(rel))
+        except FileNotFoundError:
+            return
+        except Exception as e:
+            raise self._fail(e, rel, "delete") from e
+
+    def prepare_dir(self, rel: str) -> None:
+        """See `Storage.prepare_dir`."""
+        if self._local_root is not None:
+            os.makedirs(self._full(rel), exist_ok=True)
 
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         """See `Storage.arrow_filesystem`."""

@@ -1,0 +1,1 @@
+"""Table operations built from scan + read + data files + transaction, one module each."""

@@ -1,0 +1,45 @@
+"""Deciding from partition values alone which files may hold rows matching a predicate.
+
+Used by replaceWhere, by the conflict checker (`may_match`) and, later, by scans. The predicate is first
+restricted to partition columns (`expr.restrict`): atoms on data columns become TRUE, so a file is ruled
+out only when its partition values make the predicate not TRUE for every row it could hold.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.protocol.actions import Add
+from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.expr import TRUE, Expr, columns, partition_table, restrict, to_arrow
+from lakehouse.protocol.schema import StructType
+
+
+def is_partition_only(predicate: Expr, partition_columns: Sequence[str]) -> bool:
+    """Whether the predicate refers to partition columns only (then it holds for whole files)."""
+    return columns(predicate) <= set(partition_columns)
+
+
+def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predicate: Expr, schema: StructType,
+                   partition_columns: Sequence[str], mode: str = "none") -> np.ndarray:
+    """For each file's partition values: True when the file may hold a matching row."""
+    n = len(partition_values)
+    restricted = restrict(predicate, set(partition_columns))
+    if restricted == TRUE or n == 0:
+        return np.ones(n, dtype=bool)
+    fields = [schema.field(c) for c in partition_columns]
+    table = partition_table(list(partition_values), fields, key=lambda f: physical_name(f, mode))  # type: ignore[arg-type]
+    expr = to_arrow(restricted, StructType(tuple(fields)))
+    indexed = table.append_column("__row__", pa.array(np.arange(n)))
+    hits = indexed.filter(expr).column("__row__").to_numpy()
+    mask = np.zeros(n, dtype=bool)
+    mask[hits] = True
+    return mask
+
+
+def may_match(add: Add, predicate: Expr, schema: StructType, partition_columns: Sequence[str], mode: str = "none") -> bool:
+    """Whether one added file may hold a row matching ``predicate`` (conservative: True when unsure)."""
+    return bool(partition_mask([add.partition_values], predicate, schema, partition_columns, mode)[0])

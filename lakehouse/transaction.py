@@ -1,0 +1,293 @@
+"""Optimistic transactions: stage actions, commit with put-if-absent, resolve conflicts, retry.
+
+The commit path is the state machine of spec/commit-protocol.md:
+
+    validate -> actions (commitInfo first) -> put-if-absent(v+1)
+             -> lost the race? read the winners, run the named conflict checks, rebase to v+k+1, back off
+                (bounded, jittered), retry
+             -> won: post-commit checkpoint (failure there never fails the commit)
+
+Nothing ever overwrites a commit file. A transaction records what it read (`ReadSet`) so the checks in
+`lakehouse.protocol.conflicts` can tell a harmless concurrent commit from one that invalidates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+
+import orjson
+
+from lakehouse._version import __version__
+from lakehouse.errors import (
+    CommitError,
+    DataFileNotFoundError,
+    InvalidArgumentError,
+    MaxCommitRetriesError,
+    ObjectExistsError,
+    ProtocolChangedError,
+)
+from lakehouse.log.commits import read_log_files
+from lakehouse.protocol.actions import Action, Add, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
+from lakehouse.protocol.codec import encode_commit, parse_commit_bytes
+from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
+from lakehouse.protocol.expr import Expr
+from lakehouse.checkpoint import maybe_checkpoint
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.log_path import LOG_DIR, LogFile, commit_name
+from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.replay import canonical_path
+from lakehouse.snapshot import Snapshot
+from lakehouse.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+Phase = Literal["prepared", "conflict", "committed"]
+Hook = Callable[[Phase, "Transaction"], None]
+
+
+@dataclass(frozen=True)
+class AppTransaction:
+    """An application's idempotency marker (`txn` action): ``version`` of ``app_id`` is in the table."""
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class CommitProperties:
+    """Options of one commit: custom `commitInfo` fields, app transactions, retry bound."""
+
+    custom_metadata: Mapping[str, Any] = field(default_factory=dict)
+    app_transactions: tuple[AppTransaction, ...] = ()
+    max_commit_retries: int = 15
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The outcome of a successful commit."""
+
+    version: int
+    operation: str
+    attempts: int
+    num_added_files: int
+    num_removed_files: int
+    checkpoint_written: bool = False
+    metrics: Mapping[str, int] = field(default_factory=dict)
+
+
+class Transaction:
+    """One atomic change to a table, based on the snapshot it read (None when creating the table)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        snapshot: Snapshot | None,
+        *,
+        operation: str,
+        parameters: Mapping[str, Any] | None = None,
+        isolation: Isolation = "WriteSerializable",
+        properties: CommitProperties | None = None,
+        hook: Hook | None = None,
+        may_match: MayMatch | None = None,
+    ):
+        if isolation not in ("Serializable", "WriteSerializable"):
+            raise InvalidArgumentError(f"isolation must be 'Serializable' or 'WriteSerializable', got {isolation!r}")
+        self.storage = storage
+        self.snapshot = snapshot
+        self.operation = operation
+        self.parameters = dict(parameters or {})
+        self.isolation = isolation
+        self.properties = properties or CommitProperties()
+        self.hook = hook
+        self.may_match = may_match or (lambda add, pred: True)
+        self.read_version = snapshot.version if snapshot is not None else -1
+        self.adds: list[Add] = []
+        self.removes: list[Remove] = []
+        self.metadata: Metadata | None = None
+        self.protocol: Protocol | None = None
+        self.metrics: dict[str, int] = {}
+        self._read_whole_table = False
+        self._read_predicates: list[Expr] = []
+        self._read_files: set[tuple[str, str | None]] = set()
+        self.txn_id = str(uuid.uuid4())
+        self.attempts = 0
+        self.version: int | None = None
+
+    # -- staging -------------------------------------------------------------------------------------
+    def read_whole_table(self) -> None:
+        """Declare that the result depends on every row of the table."""
+        self._read_whole_table = True
+
+    def read_predicate(self, predicate: Expr, files: Iterable[Add | Mapping[str, Any]] = ()) -> None:
+        """Declare a read of the rows matching ``predicate``, through the given files."""
+        self._read_predicates.append(predicate)
+        for f in files:
+            if isinstance(f, Add):
+                self._read_files.add(file_key(canonical_path(f.path), f.deletion_vector))
+            else:
+                self._read_files.add((canonical_path(f["path"]), f.get("dv_id")))
+
+    def add_files(self, adds: Sequence[Add]) -> None:
+        """Stage files to add."""
+        self.adds.extend(adds)
+
+    def remove_files(self, removes: Sequence[Remove]) -> None:
+        """Stage files to remove (tombstones)."""
+        self.removes.extend(removes)
+
+    def update_metadata(self, metadata: Metadata) -> None:
+        """Stage a new `metaData` action."""
+        self.metadata = metadata
+
+    def update_protocol(self, protocol: Protocol) -> None:
+        """Stage a new `protocol` action."""
+        self.protocol = protocol
+
+    @property
+    def is_blind_append(self) -> bool:
+        """Only adds, nothing read, nothing removed, no metadata change."""
+        return (
+            not self.removes and not self._read_whole_table and not self._read_predicates
+            and self.metadata is None and self.protocol is None
+        )
+
+    # -- commit --------------------------------------------------------------------------------------
+    def _effective(self) -> tuple[Protocol, Metadata]:
+        protocol = self.protocol or (self.snapshot.protocol if self.snapshot else None)
+        metadata = self.metadata or (self.snapshot.metadata if self.snapshot else None)
+        if protocol is None or metadata is None:
+            raise CommitError("a new table needs both a protocol and a metaData action")
+        return protocol, metadata
+
+    def _summary(self) -> TxnSummary:
+        app_ids = frozenset(t.app_id for t in self.properties.app_transactions)
+        return TxnSummary(
+            read_version=self.read_version,
+            isolation=self.isolation,
+            read=ReadSet(self._read_whole_table, tuple(self._read_predicates), frozenset(self._read_files), app_ids),
+            removed=frozenset(file_key(canonical_path(r.path), r.deletion_vector) for r in self.removes),
+            changes_metadata=self.metadata is not None,
+            changes_protocol=self.protocol is not None,
+        )
+
+    def _commit_info(self, version: int, ict: int | None) -> CommitInfo:
+        now = int(time.time() * 1000)
+        extra: dict[str, Any] = {
+            "readVersion": self.read_version if self.read_version >= 0 else None,
+            "isolationLevel": self.isolation,
+            "isBlindAppend": self.is_blind_append,
+            "operationMetrics": {k: str(v) for k, v in self.metrics.items()},
+            "engineInfo": f"lakehouse/{__version__}",
+            "txnId": self.txn_id,
+        }
+        extra.update(self.properties.custom_metadata)
+        params = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in self.parameters.items()}
+        return CommitInfo(
+            timestamp=ict if ict is not None else now,
+            operation=self.operation,
+            operation_parameters=params,
+            in_commit_timestamp=ict,
+            extra={k: v for k, v in extra.items() if v is not None},
+        )
+
+    def _actions(self, version: int, ict: int | None) -> list[Action]:
+        actions: list[Action] = [self._commit_info(version, ict)]
+        if self.protocol is not None:
+            actions.append(self.protocol)
+        if self.metadata is not None:
+            actions.append(self.metadata)
+        now = int(time.time() * 1000)
+        actions += [Txn(t.app_id, t.version, now) for t in self.properties.app_transactions]
+        actions += self.removes
+        actions += self.adds
+        return actions
+
+    def _previous_ict(self, version: int) -> int | None:
+        """The commit timestamp of ``version - 1`` for in-commit timestamps (its ICT, else its mtime)."""
+        if version == 0:
+            return None
+        rel = f"{LOG_DIR}/{commit_name(version - 1)}"
+        try:
+            actions = parse_commit_bytes(self.storage.read_bytes(rel), path=rel, version=version - 1)
+        except DataFileNotFoundError:
+            return None
+        info = next((a for a in actions if isinstance(a, CommitInfo)), None)
+        if info is not None and info.in_commit_timestamp is not None:
+            return info.in_commit_timestamp
+        listed = [f for f in self.storage.list_from(LOG_DIR, commit_name(version - 1)) if f.name == commit_name(version - 1)]
+        return listed[0].mtime_ms if listed else None
+
+    def commit(self) -> CommitResult:
+        """Commit the staged actions; raises a `CommitError` subclass when it cannot."""
+        protocol, metadata = self._effective()
+        props = TableProperties.parse(metadata.configuration)
+        check_writable(protocol, active_features(protocol, metadata))
+        if not self.storage.atomic_put_if_absent and not getattr(self.storage, "allow_unsafe_commits", False):
+            raise CommitError(
+                f"{self.storage.root_uri} has no atomic put-if-absent, so concurrent writers could overwrite "
+                "each other's commits.\nHelp: pass storage_options={'lakehouse.allow_unsafe_commits': True} "
+                "if you are certain only one writer uses this table."
+            )
+        version = self.read_version + 1
+        summary = self._summary()
+        max_retries = self.properties.max_commit_retries
+        if self.hook:
+            self.hook("prepared", self)
+        while True:
+            self.attempts += 1
+            ict = None
+            if props.enable_in_commit_timestamps:
+                prev = self._previous_ict(version)
+                now = int(time.time() * 1000)
+                ict = now if prev is None else max(now, prev + 1)
+            data = encode_commit(self._actions(version, ict))
+            try:
+                self.storage.put_if_absent(f"{LOG_DIR}/{commit_name(version)}", data)
+                break
+            except ObjectExistsError:
+                if self.read_version < 0:
+                    raise ProtocolChangedError(
+                        f"another writer created the table at {self.storage.root_uri} concurrently.\n"
+                        "Help: retry the write; it will append to (or check) the table that now exists.",
+                        version=0,
+                    ) from None
+                if self.hook:
+                    self.hook("conflict", self)
+                version = self._rebase(summary, version)
+                if self.attempts > max_retries:
+                    raise MaxCommitRetriesError(
+                        f"gave up after {self.attempts} attempts to commit to {self.storage.root_uri}; the table is "
+                        "unchanged by this transaction.\nHelp: retry later or raise max_commit_retries."
+                    ) from None
+                time.sleep(min(1.0, 0.005 * 2 ** min(self.attempts, 8)) * random.random())
+        self.version = version
+        if self.hook:
+            self.hook("committed", self)
+        checkpointed = maybe_checkpoint(self.storage, version, props)
+        return CommitResult(
+            version=version,
+            operation=self.operation,
+            attempts=self.attempts,
+            num_added_files=len(self.adds),
+            num_removed_files=len(self.removes),
+            checkpoint_written=checkpointed,
+            metrics=dict(self.metrics),
+        )
+
+    def _rebase(self, summary: TxnSummary, lost: int) -> int:
+        """Check every winner from ``lost`` on; returns the next version to try."""
+        version = lost
+        while True:
+            rel = f"{LOG_DIR}/{commit_name(version)}"
+            try:
+                actions = read_log_files(self.storage, [LogFile(commit_name(version), "commit", version)])[0]
+            except DataFileNotFoundError:
+                return version
+            check_winner(summary, WinnerSummary.of(version, actions), self.may_match)
+            log.debug("rebased over %s", rel)
+            version += 1

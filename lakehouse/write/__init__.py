@@ -1,0 +1,1 @@
+"""Writing data files: Parquet files with Hive-style partitions, rolling at a target size, with stats."""

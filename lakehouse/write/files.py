@@ -1,0 +1,208 @@
+"""Data files for a write: batches in, `Add` actions out (PROTOCOL.md "Data Files", "Add File and Remove
+File", "Partition Value Serialization", "Per-file Statistics").
+
+Batches stream through: rows are split by partition value, buffered per partition up to a row-group size,
+written to Parquet (zstd) and rolled to a new file once a file reaches the target size. Memory is bounded
+by (open partitions x row-group buffer), never by the size of the input. Files are written under their
+final, unique names; a crash leaves at most unreferenced files, which VACUUM removes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+from urllib.parse import quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakehouse.errors import StorageError
+from lakehouse.protocol.actions import Add
+from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.partitions import partition_dir, serialize_partition_value
+from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.schema import StructType, to_arrow_field
+from lakehouse.protocol.stats import StatsCollector, physical_paths
+from lakehouse.storage.base import Storage
+
+DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
+ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileWriteOptions:
+    """How data files are laid out."""
+
+    target_file_size: int = DEFAULT_TARGET_FILE_SIZE
+    row_group_rows: int = ROW_GROUP_ROWS
+    row_group_bytes: int = ROW_GROUP_BYTES
+    compression: str = "zstd"
+    data_change: bool = True
+
+
+def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
+    """Group a table's rows by the values of ``columns``; yields (values, rows) per distinct key."""
+    if not columns:
+        yield (), table
+        return
+    if table.num_rows == 0:
+        return
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    dictionaries = []
+    for c in columns:
+        enc = pc.dictionary_encode(table.column(c).combine_chunks(), null_encoding="encode")
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = codes * (len(enc.dictionary) + 1) + idx
+        dictionaries.append((enc.dictionary, idx))
+    uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse, minlength=len(uniq))
+    ordered = table.take(pa.array(order))
+    start = 0
+    for g in range(len(uniq)):
+        row = first[g]
+        values = tuple(d[int(idx[row])].as_py() for d, idx in dictionaries)
+        yield values, ordered.slice(start, int(counts[g]))
+        start += int(counts[g])
+
+
+@dataclass
+class _OpenFile:
+    rel: str
+    sink: pa.NativeFile
+    writer: pq.ParquetWriter
+    stats: StatsCollector
+    partition_values: dict[str, str | None]
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_bytes: int = 0
+
+
+class DataFileWriter:
+    """Writes logical rows of one table into Parquet data files and returns their `Add` actions."""
+
+    def __init__(self, storage: Storage, schema: StructType, partition_columns: list[str],
+                 properties: TableProperties, options: FileWriteOptions = FileWriteOptions(),
+                 mode: str = "none"):
+        self.storage = storage
+        self.schema = schema
+        self.partition_columns = list(partition_columns)
+        self.options = options
+        self.mode = mode
+        self.fs, self.root = storage.arrow_filesystem()
+        self.data_fields = [f for f in schema.fields if f.name not in set(partition_columns)]
+        self.file_schema = pa.schema([to_arrow_field(f) for f in self.data_fields])
+        self.logical_schema = pa.schema([to_arrow_field(f) for f in schema.fields])
+        self._physical = physical_paths(schema, mode)
+        self._properties = properties
+        self._open: dict[tuple, _OpenFile] = {}
+        self._counter = 0
+        self.adds: list[Add] = []
+        self.rows_written = 0
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Add rows (already in the table's logical schema)."""
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        self.rows_written += table.num_rows
+        for values, rows in split_by_partition(table, self.partition_columns):
+            f = self._open.get(values) or self._new_file(values)
+            data = rows.drop_columns(self.partition_columns) if self.partition_columns else rows
+            f.stats.update(data)
+            f.pending.append(data)
+            f.pending_rows += data.num_rows
+            f.pending_bytes += data.nbytes
+            if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= self.options.row_group_bytes:
+                self._flush(values, f)
+
+    def _new_file(self, values: tuple) -> _OpenFile:
+        fields = {f.name: f for f in self.schema.fields}
+        serialized = [serialize_partition_value(v, fields[c].type) for c, v in zip(self.partition_columns, values)]
+        directory = partition_dir(self.partition_columns, serialized) if self.partition_columns else ""
+        name = f"part-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
+        self._counter += 1
+        rel = f"{directory}/{name}" if directory else name
+        try:
+            if directory:
+                self.storage.prepare_dir(directory)
+            sink = self.fs.open_output_stream(f"{self.root}/{rel}")
+            writer = pq.ParquetWriter(sink, self.file_schema, compression=self.options.compression)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"cannot create data file {rel}: {e}", path=rel, operation="write") from None
+        stats = StatsCollector.for_schema(
+            StructType(tuple(self.data_fields)), self._physical,
+            num_indexed=self._properties.data_skipping_num_indexed_cols,
+            stats_columns=self._properties.data_skipping_stats_columns,
+        )
+        pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}  # type: ignore[arg-type]
+        f = _OpenFile(rel, sink, writer, stats, pv)
+        self._open[values] = f
+        return f
+
+    def _flush(self, values: tuple, f: _OpenFile) -> None:
+        if f.pending:
+            try:
+                f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.options.row_group_rows)
+            except (OSError, pa.ArrowException) as e:
+                raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
+            f.pending.clear()
+            f.pending_rows = f.pending_bytes = 0
+        if f.sink.tell() >= self.options.target_file_size:
+            self._close(values, f)
+
+    def _close(self, values: tuple, f: _OpenFile) -> None:
+        try:
+            if f.pending:
+                f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.options.row_group_rows)
+            f.writer.close()
+            size = f.sink.tell()
+            f.sink.close()
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"finishing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
+        del self._open[values]
+        if f.stats.num_records == 0:
+            return
+        self.adds.append(
+            Add(
+                path=quote(f.rel, safe="/=+-_.~!$&'()*,;:@"),
+                partition_values=f.partition_values,
+                size=size,
+                modification_time=int(time.time() * 1000),
+                data_change=self.options.data_change,
+                stats=f.stats.to_json(),
+            )
+        )
+
+    def close(self) -> list[Add]:
+        """Finish every open file; returns all `Add` actions written."""
+        for values, f in list(self._open.items()):
+            self._close(values, f)
+        return self.adds
+
+    def abort(self) -> None:
+        """Close open files after a failure (they stay unreferenced, for VACUUM to remove)."""
+        for f in list(self._open.values()):
+            try:
+                f.writer.close()
+                f.sink.close()
+            except (OSError, pa.ArrowException):
+                pass
+        self._open.clear()
+
+
+def write_batches(storage: Storage, batches: Iterable[pa.RecordBatch | pa.Table], schema: StructType,
+                  partition_columns: list[str], properties: TableProperties,
+                  options: FileWriteOptions = FileWriteOptions()) -> tuple[list[Add], int]:
+    """Write all batches; returns the `Add` actions and the number of rows written."""
+    writer = DataFileWriter(storage, schema, partition_columns, properties, options)
+    try:
+        for b in batches:
+            writer.write(b)
+        return writer.close(), writer.rows_written
+    except BaseException:
+        writer.abort()
+        raise
