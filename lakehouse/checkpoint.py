@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakehouse.errors import LakehouseError
 from lakehouse.log.listing import list_log, read_last_checkpoint
 from lakehouse.protocol.file_table import ADD_SCHEMA, REMOVE_SCHEMA
 from lakehouse.protocol.features import reader_features_in_use, writer_features_in_use
@@ -95,14 +94,14 @@ def checkpoint_table(snapshot: Snapshot, *, now_ms: int | None = None, v2: bool 
         sections.append(_section(schema, "domainMetadata", pa.array(rows, DOMAIN_TYPE)))
     adds = snapshot.adds.select(ADD_SCHEMA.names).cast(ADD_SCHEMA).combine_chunks()
     if adds.num_rows:
-        sections.append(_section(schema, "add", pa.StructArray.from_arrays(adds.columns, fields=list(ADD_SCHEMA))))
+        sections.append(_section(schema, "add", adds.to_struct_array().combine_chunks()))
     cutoff = now_ms - int(snapshot.properties.deleted_file_retention.total_seconds() * 1000)
     tomb = snapshot.tombstones
     if tomb.num_rows:
         keep = pc.fill_null(pc.greater(tomb.column("deletionTimestamp"), cutoff), True)
         tomb = tomb.filter(keep).select(REMOVE_SCHEMA.names).cast(REMOVE_SCHEMA).combine_chunks()
         if tomb.num_rows:
-            sections.append(_section(schema, "remove", pa.StructArray.from_arrays(tomb.columns, fields=list(REMOVE_SCHEMA))))
+            sections.append(_section(schema, "remove", tomb.to_struct_array().combine_chunks()))
     return pa.concat_tables(sections)
 
 
@@ -173,6 +172,6 @@ def maybe_checkpoint(storage: Storage, version: int, properties: TableProperties
         if (snapshot.metadata.configuration.get("delta.enableExpiredLogCleanup") or "true").lower() == "true":
             cleanup_expired_logs(storage, snapshot)
         return True
-    except LakehouseError as e:
-        log.warning("checkpoint at version %s failed (the commit stands): %s", version, e)
+    except Exception as e:  # noqa: BLE001 - the commit already succeeded; nothing here may undo that
+        log.warning("checkpoint at version %s failed (the commit stands): %s: %s", version, type(e).__name__, e)
         return False

@@ -8,8 +8,10 @@ The reader gate runs as soon as the protocol is known, before any data file is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -17,10 +19,9 @@ from lakehouse.errors import InvalidLogError, LakehouseError, TableNotFoundError
 from lakehouse.log.checkpoints import CheckpointData, read_checkpoint
 from lakehouse.log.commits import read_log_files
 from lakehouse.log.listing import list_log, read_last_checkpoint
-from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
+from lakehouse.protocol.actions import Action, DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.features import check_readable, reader_features_in_use
-from lakehouse.protocol.file_table import REMOVE_SCHEMA, adds_to_table, drop_seen
-from lakehouse.protocol.codec import encode_action
+from lakehouse.protocol.file_table import adds_to_table, drop_seen, removes_to_table
 from lakehouse.protocol.log_path import LogFile
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import Replay
@@ -48,6 +49,8 @@ class Snapshot:
     domains: Mapping[str, DomainMetadata]
     segment: LogSegment
     listing: tuple[LogFile, ...] = field(repr=False, default=())
+    #: The commit file of ``version`` as listed when loaded (identity check for incremental refresh).
+    tip: LogFile | None = field(repr=False, default=None)
 
     @property
     def partition_columns(self) -> list[str]:
@@ -115,13 +118,20 @@ def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
                 _segment(storage, segment.version, excluded)
             except LakehouseError:
                 raise damaged from None
+    base_version = segment.checkpoint.version if segment.checkpoint is not None else None
+    return _reconcile(storage, segment, listing, base_version, checkpoint.actions, checkpoint.add_table(),
+                      checkpoint.remove_table())
 
+
+def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile], base_version: int | None,
+               base_actions: Sequence[Action], base_adds: pa.Table, base_removes: pa.Table) -> Snapshot:
+    """Replay ``segment.deltas`` newest first on top of a base state (a checkpoint or an older snapshot)."""
     replay = Replay()
     deltas = list(segment.deltas)
     for f, actions in reversed(list(zip(deltas, read_log_files(storage, deltas)))):
         replay.add_commit(f.end_version or f.version, actions)
-    if segment.checkpoint is not None:
-        replay.add_checkpoint_actions(segment.checkpoint.version, checkpoint.actions)
+    if base_version is not None:
+        replay.add_checkpoint_actions(base_version, base_actions)
 
     protocol, metadata = replay.require_complete(segment.version, storage.root_uri)
     check_readable(protocol)
@@ -129,12 +139,11 @@ def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
     properties = TableProperties.parse(metadata.configuration, strict=False)
 
     adds = adds_to_table(replay.adds)
-    if segment.checkpoint is not None:
-        adds = pa.concat_tables([adds, drop_seen(checkpoint.add_table(), replay.seen_keys)])
-    removed = pa.Table.from_pylist([encode_action(r)["remove"] for r in replay.tombstones], schema=REMOVE_SCHEMA)
-    if segment.checkpoint is not None:
-        removed = pa.concat_tables([removed, drop_seen(checkpoint.remove_table(), replay.seen_keys)])
-
+    removed = removes_to_table(replay.tombstones)
+    if base_version is not None:
+        adds = pa.concat_tables([adds, drop_seen(base_adds, replay.seen_keys)])
+        removed = pa.concat_tables([removed, drop_seen(base_removes, replay.seen_keys)])
+    tip = next((f for f in listing if f.kind == "commit" and f.version == segment.version), None)
     return Snapshot(
         storage=storage,
         version=segment.version,
@@ -148,5 +157,43 @@ def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
         domains=replay.live_domains(),
         segment=segment,
         listing=tuple(listing),
+        tip=tip,
     )
 
+
+def refresh_snapshot(snapshot: Snapshot, storage: Storage | None = None) -> Snapshot:
+    """The latest snapshot, reading only the commits after ``snapshot`` (a full load when the log no
+    longer continues it: rewritten tip, gap, or a table replaced at the same location)."""
+    storage = storage or snapshot.storage
+    listing = list_log(storage, snapshot.version)
+    here = next((f for f in listing if f.kind == "commit" and f.version == snapshot.version), None)
+    same_tip = snapshot.tip is not None and here is not None and (here.size, here.mtime_ms) == (
+        snapshot.tip.size, snapshot.tip.mtime_ms)
+    newer = sorted((f for f in listing if f.kind == "commit" and f.version > snapshot.version), key=lambda f: f.version)
+    contiguous = all(f.version == snapshot.version + 1 + i for i, f in enumerate(newer))
+    if not same_tip or not contiguous:
+        return load_snapshot(storage)
+    if not newer:
+        return snapshot if storage is snapshot.storage else replace(snapshot, storage=storage)
+    segment = LogSegment(version=newer[-1].version, checkpoint=None, deltas=tuple(newer), commits=tuple(newer))
+    base_actions: list[Action] = [snapshot.protocol, snapshot.metadata, *snapshot.txns.values(), *snapshot.domains.values()]
+    return _reconcile(storage, segment, listing, snapshot.version, base_actions, snapshot.adds, snapshot.tombstones)
+
+
+_CACHE: "OrderedDict[str, Snapshot]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 16
+
+
+def latest_snapshot(storage: Storage) -> Snapshot:
+    """The latest snapshot, refreshed incrementally from the last one this process loaded for the same
+    table, so that repeated writes cost what their own commits cost, not what the whole log costs."""
+    with _CACHE_LOCK:
+        cached = _CACHE.get(storage.root_uri)
+    snapshot = refresh_snapshot(cached, storage) if cached is not None else load_snapshot(storage)
+    with _CACHE_LOCK:
+        _CACHE[storage.root_uri] = snapshot
+        _CACHE.move_to_end(storage.root_uri)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return snapshot

@@ -50,6 +50,8 @@ class DeltaTable:
         version: VersionLike = None,
         storage_options: Mapping[str, Any] | None = None,
     ):
+        if not isinstance(uri, (str, os.PathLike, Storage)):
+            raise InvalidArgumentError(f"table URI must be a string or path, got {type(uri).__name__}")
         self._uri = os.fspath(uri) if not isinstance(uri, Storage) else uri.root_uri
         self._storage = open_storage(uri, storage_options)
         self._snapshot = self._load(version)
@@ -63,7 +65,7 @@ class DeltaTable:
             return load_snapshot(self._storage, version)
         if isinstance(version, str):
             stripped = version.strip()
-            if stripped.isdigit():
+            if stripped.isascii() and stripped.isdigit():
                 return load_snapshot(self._storage, int(stripped))
             version = _parse_when(stripped)
         if isinstance(version, datetime):

@@ -79,6 +79,8 @@ def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData
         col = table.column(name)
         rows = col.filter(pc.is_valid(col)).to_pylist() if col.null_count < len(col) else []
         for row in rows:
+            if not isinstance(row, dict):
+                raise InvalidLogError(f"checkpoint column '{name}' is not a struct", path=rel, version=version)
             action = decode_action({name: _drop_nulls(row)}, path=rel, version=version)
             if isinstance(action, Sidecar):
                 sidecars.append(action)

@@ -34,7 +34,7 @@ from lakehouse.protocol.pruning import is_partition_only, may_match, partition_m
 from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_fits, merge_schemas
 from lakehouse.read import file_tasks, read_file
-from lakehouse.snapshot import Snapshot, load_snapshot
+from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
 from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction
 from lakehouse.write.constraints import enforce, table_checks
@@ -180,7 +180,7 @@ def write_delta(
     arrow_schema, batches = to_batches(data)
     data_schema = from_arrow_schema(_normalize_schema(arrow_schema))
     try:
-        snapshot: Snapshot | None = load_snapshot(storage)
+        snapshot: Snapshot | None = latest_snapshot(storage)
     except TableNotFoundError:
         snapshot = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse.protocol.schema import (
     ArrayType,
@@ -84,20 +85,32 @@ def conform_array(arr: pa.Array, dtype: DataType, mode: Mode) -> pa.Array:
             return pa.nulls(len(arr), type=target) if mask is not None else arr.cast(target)
         return pa.StructArray.from_arrays(children, fields=[to_arrow_field(f) for f in dtype.fields], mask=mask)
     if isinstance(dtype, ArrayType) and (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
-        values = conform_array(arr.values, dtype.element_type, mode)
-        offsets = arr.offsets
-        if pa.types.is_large_list(arr.type):
-            offsets = offsets.cast(pa.int32())
+        offsets, start, length = _rebased_offsets(arr)
+        values = conform_array(arr.values.slice(start, length), dtype.element_type, mode)
         mask = arr.is_null() if arr.null_count else None
         return pa.ListArray.from_arrays(offsets, values, type=target, mask=mask)
     if isinstance(dtype, MapType) and pa.types.is_map(arr.type):
-        keys = conform_array(arr.keys, dtype.key_type, mode)
-        items = conform_array(arr.items, dtype.value_type, mode)
+        offsets, start, length = _rebased_offsets(arr)
+        keys = conform_array(arr.keys.slice(start, length), dtype.key_type, mode)
+        items = conform_array(arr.items.slice(start, length), dtype.value_type, mode)
         mask = arr.is_null() if arr.null_count else None
-        return pa.MapArray.from_arrays(arr.offsets, keys, items, type=target, mask=mask)
+        return pa.MapArray.from_arrays(offsets, keys, items, type=target, mask=mask)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr.cast(target)
+
+
+def _rebased_offsets(arr: pa.Array) -> tuple[pa.Array, int, int]:
+    """Offsets starting at 0 for a (possibly sliced) list/map array, and the child range they cover.
+
+    Arrow cannot rebuild a list with a validity mask from offsets that do not start at 0.
+    """
+    offsets = arr.offsets
+    first = offsets[0].as_py() if len(offsets) else 0
+    last = offsets[-1].as_py() if len(offsets) else 0
+    if first:
+        offsets = pc.subtract(offsets, first)
+    return offsets.cast(pa.int32()), first, last - first
 
 
 def _has_struct(dtype: DataType) -> bool:

@@ -75,7 +75,7 @@ def decode_bitmap(data: bytes, *, where: str = "") -> np.ndarray:
         raise InvalidDeletionVectorError(f"deletion vector {where} has magic number {magic}, expected {MAGIC}")
     try:
         bitmap = BitMap64.deserialize(data[4:])
-    except (ValueError, OverflowError) as e:
+    except (ValueError, OverflowError, IndexError, MemoryError) as e:
         raise InvalidDeletionVectorError(f"deletion vector {where} does not decode as a roaring bitmap: {e}") from None
     return np.fromiter(bitmap, dtype=np.uint64, count=len(bitmap))
 

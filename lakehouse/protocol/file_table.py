@@ -72,10 +72,37 @@ REMOVE_TYPE = StructType(
 REMOVE_SCHEMA = pa.schema([pa.field(f.name, to_arrow_type(f.type)) for f in REMOVE_TYPE.fields])
 
 
+def _dv_row(dv: Any) -> dict[str, Any] | None:
+    if dv is None:
+        return None
+    return {"storageType": dv.storage_type, "pathOrInlineDv": dv.path_or_inline_dv, "offset": dv.offset,
+            "sizeInBytes": dv.size_in_bytes, "cardinality": dv.cardinality, "maxRowIndex": dv.max_row_index}
+
+
 def adds_to_table(adds: Iterable[Add]) -> pa.Table:
-    """Build the file table from typed `Add` actions."""
-    rows = [encode_action(a)["add"] for a in adds]
-    return pa.Table.from_pylist(rows, schema=ADD_SCHEMA)
+    """Build the file table from typed `Add` actions, column by column (no per-row dicts)."""
+    adds = list(adds)
+    maps = ADD_SCHEMA.field("partitionValues").type
+    columns = [
+        pa.array([a.path for a in adds], pa.string()),
+        pa.array([list(a.partition_values.items()) for a in adds], maps),
+        pa.array([a.size for a in adds], pa.int64()),
+        pa.array([a.modification_time for a in adds], pa.int64()),
+        pa.array([a.data_change for a in adds], pa.bool_()),
+        pa.array([a.stats for a in adds], pa.string()),
+        pa.array([list(a.tags.items()) if a.tags is not None else None for a in adds], maps),
+        pa.array([_dv_row(a.deletion_vector) for a in adds], ADD_SCHEMA.field("deletionVector").type),
+        pa.array([a.base_row_id for a in adds], pa.int64()),
+        pa.array([a.default_row_commit_version for a in adds], pa.int64()),
+        pa.array([a.clustering_provider for a in adds], pa.string()),
+    ]
+    return pa.Table.from_arrays(columns, schema=ADD_SCHEMA)
+
+
+def removes_to_table(removes: Iterable[Any]) -> pa.Table:
+    """Build the tombstone table from typed `Remove` actions."""
+    rows = [encode_action(r)["remove"] for r in removes]
+    return pa.Table.from_pylist(rows, schema=REMOVE_SCHEMA)
 
 
 def _json_default(v: Any) -> Any:
@@ -146,6 +173,12 @@ def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]]) -> pa.Table:
     """Rows of ``table`` whose logical file was not already decided by a newer action."""
     if not seen or table.num_rows == 0:
         return table
+    paths = table.column("path")
+    # Cheap pre-filter on the raw path: most newer actions (appends) name files the base never had.
+    if not pc.any(pc.match_substring(paths, "%")).as_py():
+        candidates = pc.is_in(paths, value_set=pa.array(list({k[0] for k in seen}), pa.string()))
+        if not pc.any(candidates).as_py():
+            return table
     keys = file_keys(table)
     mask = pc.invert(pc.is_in(keys, value_set=pa.array([key_string(k) for k in seen], pa.string())))
     return table.filter(mask)

@@ -27,9 +27,10 @@ def resolve_relative(raw_path: str, root_uri: str) -> str:
     """The decoded, root-relative form of a log path; InvalidLogError when it escapes the root."""
     decoded = unquote(raw_path)
     if "://" in raw_path or raw_path.startswith("file:") or raw_path.startswith("/"):
-        absolute = _strip_scheme_root(raw_path if "://" in raw_path or raw_path.startswith("file:") else "file://" + raw_path)
-        absolute = unquote(absolute)
-        root = unquote(_strip_scheme_root(root_uri))
+        # Decode before normalising: an encoded "%2E%2E" must not survive normalisation as "..".
+        target = decoded if "://" in decoded or decoded.startswith("file:") else "file://" + decoded
+        absolute = _strip_scheme_root(target)
+        root = _strip_scheme_root(unquote(root_uri))
         if absolute == root or not absolute.startswith(root + "/"):
             raise InvalidLogError(
                 f"the log references {raw_path!r}, which lies outside the table root {root_uri}; "

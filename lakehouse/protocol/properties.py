@@ -35,7 +35,10 @@ def parse_interval(text: str, *, key: str = "") -> timedelta:
     if not m:
         raise InvalidLogError(f"table property {key or 'interval'}={text!r} is not an interval such as 'interval 7 days'")
     seconds = sum(int(n) * _UNIT_SECONDS[u.lower().rstrip("s")] for n, u in _PART.findall(m.group(1)))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise InvalidLogError(f"table property {key or 'interval'}={text!r} is too large an interval") from None
 
 
 def _bool(config: Mapping[str, str | None], key: str, default: bool) -> bool:

@@ -108,7 +108,10 @@ def _parse_type(t: Any) -> DataType:
             return PrimitiveType(t)
         m = _DECIMAL.match(t)
         if m:
-            return DecimalType(int(m.group(1)), int(m.group(2)))
+            precision, scale = int(m.group(1)), int(m.group(2))
+            if not (1 <= precision <= 38 and 0 <= scale <= precision):
+                raise ValueError(f"decimal({precision},{scale}) is outside precision 1..38, scale 0..precision")
+            return DecimalType(precision, scale)
         if t == "decimal":
             return DecimalType(10, 0)
         raise ValueError(f"unknown type {t!r}")
@@ -147,6 +150,8 @@ def parse_schema(schema_string: str, *, version: int | None = None) -> StructTyp
         return _parse_struct(d)
     except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
         raise InvalidLogError(f"schemaString does not parse: {e}", version=version) from None
+    except RecursionError:
+        raise InvalidLogError("schemaString nests types too deeply to parse", version=version) from None
 
 
 def type_to_json(t: DataType) -> Any:
