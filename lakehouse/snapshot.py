@@ -128,7 +128,7 @@ def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile]
     """Replay ``segment.deltas`` newest first on top of a base state (a checkpoint or an older snapshot)."""
     replay = Replay()
     deltas = list(segment.deltas)
-    for f, actions in reversed(list(zip(deltas, read_log_files(storage, deltas)))):
+    for f, actions in reversed(list(zip(deltas, read_log_files(storage, deltas, skip_commit_info=True)))):
         replay.add_commit(f.end_version or f.version, actions)
     if base_version is not None:
         replay.add_checkpoint_actions(base_version, base_actions)

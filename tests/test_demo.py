@@ -9,13 +9,24 @@ import lakehouse
 from lakehouse.demo import DEMO_TABLE
 
 
-def test_demo_runs_and_prints_history_and_two_versions():
+def test_demo_runs_and_prints_history_and_two_versions(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "lakehouse.demo"], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-m", "lakehouse.demo"], capture_output=True, text=True, check=True, timeout=120,
+        cwd=tmp_path,
     ).stdout
     assert "History (newest first):" in out
     assert "UPDATE" in out and "DELETE" in out
     assert "Latest version (3):" in out and "Time travel to version 0:" in out
+    # Part 2: the demo's own table, created in the working directory.
+    assert "create -> v0, append -> v1, replaceWhere day = '2024-05-01' -> v2" in out
+    own = lakehouse.DeltaTable(tmp_path / "demo-table")
+    assert own.version == 2
+    rows = sorted((r["day"].isoformat(), r["sensor"], r["reading"]) for r in own.to_arrow().to_pylist())
+    assert rows == [
+        ("2024-05-01", "a", 1.6), ("2024-05-01", "b", 2.1), ("2024-05-01", "c", 0.6),
+        ("2024-05-02", "a", 1.7), ("2024-05-02", "b", 2.2), ("2024-05-02", "c", 0.9), ("2024-05-02", "d", 4.0),
+    ]
+    assert lakehouse.DeltaTable(tmp_path / "demo-table", version=1).to_arrow().num_rows == 7
 
 
 def test_demo_table_contents():

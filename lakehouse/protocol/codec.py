@@ -222,6 +222,9 @@ _SPECS: dict[str, tuple[type, _Spec]] = {
 _ACTION_KEYS = {cls: key for key, (cls, _) in _SPECS.items()}
 
 
+_KNOWN: dict[int, frozenset[str]] = {}
+
+
 def _decode(cls: type, spec: _Spec, d: Mapping[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, attr, conv, required in spec:
@@ -231,9 +234,32 @@ def _decode(cls: type, spec: _Spec, d: Mapping[str, Any], where: str) -> Any:
                 raise _Bad(f"'{where}' is missing required field '{key}'")
             continue
         kwargs[attr] = conv(v, f"{where}.{key}")
-    known = {s[0] for s in spec}
+    known = _KNOWN.get(id(spec))
+    if known is None:
+        known = _KNOWN[id(spec)] = frozenset(s[0] for s in spec)
     extra = {k: v for k, v in d.items() if k not in known and v is not None}
     return cls(**kwargs, extra=extra)
+
+
+_FAST_ADD_KEYS = frozenset({"path", "partitionValues", "size", "modificationTime", "dataChange", "stats"})
+
+
+def _fast_add(v: dict[str, Any]) -> Add | None:
+    """The common add (no DV, tags or row tracking) without the generic field loop; None to fall back.
+
+    Appends dominate long logs, so this path decides how fast a snapshot of a long log loads.
+    """
+    if not v.keys() <= _FAST_ADD_KEYS:
+        return None
+    path, pv, size, mtime, change = v.get("path"), v.get("partitionValues"), v.get("size"), v.get("modificationTime"), v.get("dataChange")
+    stats = v.get("stats")
+    if (type(path) is not str or type(pv) is not dict or type(size) is not int or type(mtime) is not int
+            or type(change) is not bool or not (stats is None or type(stats) is str)):
+        return None
+    for k, x in pv.items():
+        if type(k) is not str or not (x is None or type(x) is str):
+            return None
+    return Add(path, pv, size, mtime, change, stats)
 
 
 def decode_action(row: Mapping[str, Any], *, path: str | None = None, version: int | None = None) -> Action:
@@ -262,6 +288,10 @@ def decode_action(row: Mapping[str, Any], *, path: str | None = None, version: i
         raise InvalidLogError(f"action '{key}' must be a JSON object", path=path, version=version)
     if key == "commitInfo":
         return _lenient_commit_info(value)
+    if key == "add":
+        fast = _fast_add(value)
+        if fast is not None:
+            return fast
     cls, fields = _SPECS[key]
     try:
         return _decode(cls, fields, value, key)
@@ -286,12 +316,18 @@ def _lenient_commit_info(value: dict[str, Any]) -> CommitInfo:
     return CommitInfo(**kwargs, extra=extra)
 
 
-def parse_commit_bytes(data: bytes, *, path: str | None = None, version: int | None = None) -> list[Action]:
-    """Parse a newline-delimited JSON commit (or compacted log) file into actions, in file order."""
+def parse_commit_bytes(data: bytes, *, path: str | None = None, version: int | None = None,
+                       skip_commit_info: bool = False) -> list[Action]:
+    """Parse a newline-delimited JSON commit (or compacted log) file into actions, in file order.
+
+    ``skip_commit_info`` leaves `commitInfo` lines out (log replay never uses them).
+    """
     actions: list[Action] = []
     for lineno, line in enumerate(data.split(b"\n"), start=1):
         line = line.strip()
         if not line:
+            continue
+        if skip_commit_info and line.startswith(b'{"commitInfo"'):
             continue
         try:
             row = orjson.loads(line)
