@@ -133,5 +133,8 @@ def conform_table(table: pa.Table, fields: Sequence[StructField], mode: Mode) ->
             arrays.append(pa.nulls(table.num_rows, type=to_arrow_type(f.type)))
         else:
             arrays.append(conform_array(table.column(idx), f.type, mode))
+    if not fields:
+        # No columns asked for (a projection of partition columns only): keep the row count.
+        return table.select([])
     return pa.Table.from_arrays(arrays, schema=pa.schema([to_arrow_field(f) for f in fields]))
 
