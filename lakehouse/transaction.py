@@ -25,6 +25,7 @@ import orjson
 from lakehouse._version import __version__
 from lakehouse.errors import (
     CommitError,
+    StorageError,
     DataFileNotFoundError,
     InvalidArgumentError,
     MaxCommitRetriesError,
@@ -246,8 +247,9 @@ class Transaction:
                 now = int(time.time() * 1000)
                 ict = now if prev is None else max(now, prev + 1)
             data = encode_commit(self._actions(version, ict))
+            rel = f"{LOG_DIR}/{commit_name(version)}"
             try:
-                self.storage.put_if_absent(f"{LOG_DIR}/{commit_name(version)}", data)
+                self.storage.put_if_absent(rel, data)
                 break
             except ObjectExistsError:
                 if self.read_version < 0:
@@ -265,6 +267,12 @@ class Transaction:
                         "unchanged by this transaction.\nHelp: retry later or raise max_commit_retries."
                     ) from None
                 time.sleep(min(1.0, 0.005 * 2 ** min(self.attempts, 8)) * random.random())
+            except StorageError:
+                # The put may have landed before the error (a lost response): the commit file holds our
+                # unique txnId, so reading it back tells a landed commit from a failed one.
+                if self._landed(rel, data):
+                    break
+                raise
         self.version = version
         if self.hook:
             self.hook("committed", self)
@@ -278,6 +286,12 @@ class Transaction:
             checkpoint_written=checkpointed,
             metrics=dict(self.metrics),
         )
+
+    def _landed(self, rel: str, data: bytes) -> bool:
+        try:
+            return self.storage.read_bytes(rel) == data
+        except StorageError:
+            return False
 
     def _rebase(self, summary: TxnSummary, lost: int) -> int:
         """Check every winner from ``lost`` on; returns the next version to try."""
