@@ -81,6 +81,16 @@ class CommitResult:
     metrics: Mapping[str, int] = field(default_factory=dict)
 
 
+def check_commit_safety(storage: Storage) -> None:
+    """Refuse to commit through a backend without atomic put-if-absent unless the user opted in."""
+    if not storage.atomic_put_if_absent and not getattr(storage, "allow_unsafe_commits", False):
+        raise CommitError(
+            f"{storage.root_uri} has no atomic put-if-absent, so concurrent writers could overwrite each "
+            "other's commits.\nHelp: pass storage_options={'lakehouse.allow_unsafe_commits': True} if you are "
+            "certain only one writer uses this table."
+        )
+
+
 class Transaction:
     """One atomic change to a table, based on the snapshot it read (None when creating the table)."""
 
@@ -228,12 +238,7 @@ class Transaction:
         protocol, metadata = self._effective()
         props = TableProperties.parse(metadata.configuration)
         check_writable(protocol, active_features(protocol, metadata))
-        if not self.storage.atomic_put_if_absent and not getattr(self.storage, "allow_unsafe_commits", False):
-            raise CommitError(
-                f"{self.storage.root_uri} has no atomic put-if-absent, so concurrent writers could overwrite "
-                "each other's commits.\nHelp: pass storage_options={'lakehouse.allow_unsafe_commits': True} "
-                "if you are certain only one writer uses this table."
-            )
+        check_commit_safety(self.storage)
         version = self.read_version + 1
         summary = self._summary()
         max_retries = self.properties.max_commit_retries

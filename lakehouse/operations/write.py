@@ -36,7 +36,7 @@ from lakehouse.protocol.schema_evolution import check_fits, merge_schemas
 from lakehouse.read import file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction
+from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction, check_commit_safety
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions
 from lakehouse.write.sources import to_batches
@@ -194,6 +194,7 @@ def write_delta(
     plan = _plan(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
                  configuration=configuration, name=name, description=description)
     check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
+    check_commit_safety(storage)
     properties = TableProperties.parse(plan.metadata.configuration)
     pred = parse_predicate(predicate) if predicate is not None else None
     partition_cols = list(plan.metadata.partition_columns)

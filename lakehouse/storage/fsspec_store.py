@@ -203,6 +203,8 @@ class FsspecStorage(Storage):
                 os.replace(tmp, full)
                 return
             assert self.fs is not None
+            if _has_directories(self.fs):
+                self.fs.makedirs(self._full(rel).rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(self._full(rel), data)
         except Exception as e:
             raise self._fail(e, rel, "write") from e
@@ -221,6 +223,8 @@ class FsspecStorage(Storage):
             elif self.scheme in ("s3", "s3a"):
                 self.fs.pipe_file(full, data, mode="create")
             else:
+                if _has_directories(self.fs):
+                    self.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
                 if self.fs.exists(full):
                     raise FileExistsError(full)
                 self.fs.pipe_file(full, data)
@@ -280,15 +284,22 @@ class FsspecStorage(Storage):
             raise self._fail(e, rel, "delete") from e
 
     def prepare_dir(self, rel: str) -> None:
-        """See `Storage.prepare_dir`."""
+        """See `Storage.prepare_dir`; object stores have no directories to make."""
         if self._local_root is not None:
             os.makedirs(self._full(rel), exist_ok=True)
+        elif self.fs is not None and _has_directories(self.fs):
+            self.fs.makedirs(self._full(rel), exist_ok=True)
 
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         """See `Storage.arrow_filesystem`."""
         if self._local_root is not None:
             return pafs.LocalFileSystem(), self._local_root
         return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)), self._root
+
+
+def _has_directories(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return any(p in ("file", "local") for p in protocols)
 
 
 def open_storage(uri: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Storage:

@@ -127,8 +127,7 @@ class DataFileWriter:
         self._counter += 1
         rel = f"{directory}/{name}" if directory else name
         try:
-            if directory:
-                self.storage.prepare_dir(directory)
+            self.storage.prepare_dir(directory)
             sink = self.fs.open_output_stream(f"{self.root}/{rel}")
             writer = pq.ParquetWriter(sink, self.file_schema, compression=self.options.compression)
         except (OSError, pa.ArrowException) as e:
