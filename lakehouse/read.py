@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lakehouse.deletion_vectors import keep_mask, load_deleted_rows
@@ -20,7 +22,7 @@ from lakehouse.errors import DataFileNotFoundError, InvalidLogError, SchemaMisma
 from lakehouse.protocol.arrow_conform import conform_table, match_field, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.actions import DeletionVectorDescriptor
-from lakehouse.protocol.partitions import partition_array
+from lakehouse.protocol.partitions import partition_array, partition_scalar
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.schema import StructField, to_arrow_field
 from lakehouse.snapshot import Snapshot
@@ -126,11 +128,56 @@ def iter_tables(
         yield from pool.map(lambda t: read_file(snapshot, t, fields), tasks)
 
 
+_FORMAT = ds.ParquetFileFormat(
+    read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us"),
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
+)
+
+
+def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> ds.Dataset:
+    """An Arrow dataset over files that need no per-file work (no deletion vector, no column mapping).
+
+    Partition columns come from per-file partition expressions; columns a file lacks read as null.
+    """
+    fs, root = snapshot.storage.arrow_filesystem()
+    schema = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
+    by_name = {f.name: f for f in snapshot.schema.fields}
+    paths, partitions = [], []
+    for t in tasks:
+        paths.append(f"{root}/{resolve_relative(t.path, snapshot.storage.root_uri)}")
+        expr = pc.scalar(True)
+        for col in snapshot.partition_columns:
+            f = by_name[col]
+            try:
+                value = partition_scalar(t.partition_values.get(col), f.type, column=col)
+            except InvalidLogError as e:
+                raise InvalidLogError(f"{e} in add action for {t.path}", version=snapshot.version) from None
+            expr = expr & (pc.field(col).is_null() if not value.is_valid else pc.field(col) == value)
+        partitions.append(expr)
+    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=_FORMAT, filesystem=fs, partitions=partitions)
+
+
 def read_snapshot(snapshot: Snapshot, columns: Sequence[str] | None = None) -> pa.Table:
-    """All rows of a snapshot (the requested columns) as one Arrow table."""
+    """All rows of a snapshot (the requested columns) as one Arrow table.
+
+    Files without deletion vectors in tables without column mapping are read as one Arrow dataset (one
+    multi-threaded scan, as fast as raw pyarrow); the rest, and any file the dataset cannot read as is
+    (a narrower type, a missing file), go through `read_file`, which does the per-file work and reports
+    precise errors.
+    """
     fields = select_fields(snapshot, columns)
     schema = pa.schema([to_arrow_field(f) for f in fields])
-    tables = list(iter_tables(snapshot, file_tasks(snapshot.adds), fields))
+    tasks = file_tasks(snapshot.adds)
+    plain = [t for t in tasks if t.deletion_vector is None] if snapshot.column_mapping_mode == "none" else []
+    rest = [t for t in tasks if t.deletion_vector is not None] if plain else tasks
+    tables: list[pa.Table] = []
+    if plain:
+        try:
+            tables.append(plain_dataset(snapshot, plain).to_table(columns=[f.name for f in fields]).cast(schema))
+        except (pa.ArrowException, OSError, ValueError):
+            rest = tasks  # the per-file path handles (or precisely reports) what the dataset could not
+            tables = []
+    tables += list(iter_tables(snapshot, rest, fields))
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(tables)
