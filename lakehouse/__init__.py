@@ -7,6 +7,8 @@ from lakehouse import errors
 from lakehouse.errors import LakehouseError
 from lakehouse.history import HistoryEntry
 from lakehouse.operations.write import write_delta
+from lakehouse.polars_io import scan_delta
+from lakehouse.scan import Scan, ScanMetrics
 from lakehouse.table import DeltaTable, read_delta
 from lakehouse.transaction import AppTransaction, CommitProperties, CommitResult
 
@@ -21,6 +23,9 @@ __all__ = [
     "LakehouseError",
     "errors",
     "read_delta",
+    "scan_delta",
+    "Scan",
+    "ScanMetrics",
     "write_delta",
     "__version__",
 ]

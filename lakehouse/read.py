@@ -155,29 +155,3 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> ds.Dataset:
             expr = expr & (pc.field(col).is_null() if not value.is_valid else pc.field(col) == value)
         partitions.append(expr)
     return ds.FileSystemDataset.from_paths(paths, schema=schema, format=_FORMAT, filesystem=fs, partitions=partitions)
-
-
-def read_snapshot(snapshot: Snapshot, columns: Sequence[str] | None = None) -> pa.Table:
-    """All rows of a snapshot (the requested columns) as one Arrow table.
-
-    Files without deletion vectors in tables without column mapping are read as one Arrow dataset (one
-    multi-threaded scan, as fast as raw pyarrow); the rest, and any file the dataset cannot read as is
-    (a narrower type, a missing file), go through `read_file`, which does the per-file work and reports
-    precise errors.
-    """
-    fields = select_fields(snapshot, columns)
-    schema = pa.schema([to_arrow_field(f) for f in fields])
-    tasks = file_tasks(snapshot.adds)
-    plain = [t for t in tasks if t.deletion_vector is None] if snapshot.column_mapping_mode == "none" else []
-    rest = [t for t in tasks if t.deletion_vector is not None] if plain else tasks
-    tables: list[pa.Table] = []
-    if plain:
-        try:
-            tables.append(plain_dataset(snapshot, plain).to_table(columns=[f.name for f in fields]).cast(schema))
-        except (pa.ArrowException, OSError, ValueError):
-            rest = tasks  # the per-file path handles (or precisely reports) what the dataset could not
-            tables = []
-    tables += list(iter_tables(snapshot, rest, fields))
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables)

@@ -15,13 +15,17 @@ from lakehouse.transaction import Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
-from lakehouse.read import read_snapshot
+from lakehouse.read import file_tasks, plain_dataset
+from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
 
 if TYPE_CHECKING:
     import pandas
     import polars
+    import pyarrow.dataset
+
+FilterLike = Any
 
 VersionLike = int | datetime | str | None
 
@@ -199,19 +203,37 @@ class DeltaTable:
         return cleanup_expired_logs(self._storage, self._snapshot, retention=retention)
 
     # -- reads ---------------------------------------------------------------------------------------
-    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """All rows (the given columns) as a pyarrow Table."""
-        return read_snapshot(self._snapshot, columns)
+    def scan(self, filter: "FilterLike" = None, columns: Sequence[str] | None = None) -> Scan:
+        """A scan of this version: ``filter`` is a SQL string or a polars expression."""
+        return Scan(self._snapshot, filter=filter, columns=columns)
 
-    def to_polars(self, columns: Sequence[str] | None = None) -> "polars.DataFrame":
-        """All rows as a polars DataFrame."""
+    def to_arrow(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> pa.Table:
+        """The rows (matching ``filter``, the given columns) as a pyarrow Table."""
+        return self.scan(filter, columns).to_arrow()
+
+    def to_polars(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> "polars.DataFrame":
+        """The rows as a polars DataFrame."""
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow(columns))  # type: ignore[return-value]
+        return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]
 
-    def to_pandas(self, columns: Sequence[str] | None = None) -> "pandas.DataFrame":
-        """All rows as a pandas DataFrame."""
-        return self.to_arrow(columns).to_pandas()
+    def to_pandas(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> "pandas.DataFrame":
+        """The rows as a pandas DataFrame."""
+        return self.to_arrow(columns, filter=filter).to_pandas()
+
+    def to_pyarrow_dataset(self) -> "pyarrow.dataset.Dataset":
+        """An Arrow dataset of this version for engines that consume one (DuckDB, pyarrow).
+
+        Partition columns come from per-file partition expressions, so the engine's own filters prune
+        files by partition. Tables with deletion vectors or column mapping need per-file work an Arrow
+        dataset cannot express; for them the rows are read (and deletion vectors applied) first.
+        """
+        import pyarrow.dataset as ds
+
+        snap = self._snapshot
+        if snap.column_mapping_mode == "none" and snap.adds.column("deletionVector").null_count == snap.adds.num_rows:
+            return plain_dataset(snap, file_tasks(snap.adds))
+        return ds.dataset(self.to_arrow())
 
     def __repr__(self) -> str:
         return f"DeltaTable({self._uri!r}, version={self.version})"
@@ -222,7 +244,8 @@ def read_delta(
     *,
     version: VersionLike = None,
     columns: Sequence[str] | None = None,
+    filter: FilterLike = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pa.Table:
-    """Read a Delta table (at ``version``) into a pyarrow Table."""
-    return DeltaTable(uri, version=version, storage_options=storage_options).to_arrow(columns)
+    """Read a Delta table (at ``version``, rows matching ``filter``) into a pyarrow Table."""
+    return DeltaTable(uri, version=version, storage_options=storage_options).to_arrow(columns, filter=filter)

@@ -23,9 +23,11 @@ LAYERS = {
     "lakehouse.history": 5,
     "lakehouse.checkpoint": 5,
     "lakehouse.write": 5,
+    "lakehouse.scan": 6,
     "lakehouse.transaction": 6,
     "lakehouse.operations": 7,
     "lakehouse.table": 8,
+    "lakehouse.polars_io": 9,
     "lakehouse.demo": 9,
     "lakehouse": 9,
 }

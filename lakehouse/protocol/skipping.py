@@ -1,0 +1,342 @@
+"""Data skipping: which files may hold rows matching a predicate, decided for all files at once from
+partition values and per-file statistics (PROTOCOL.md "Per-file Statistics", "Partition Value
+Serialization").
+
+Every file gets a verdict "may match" (read it) or "cannot match" (skip it). The rule that must never
+break: a file holding a row for which the predicate is TRUE is never skipped. Unknowns are therefore
+"may match": missing stats, a column without min/max, a NaN bound, a string maximum that may have been
+truncated, a comparison this module does not model. The work is vectorised with Arrow compute over a
+table of parsed stats (one row per file), never a Python loop per file.
+
+Rules, on the predicate in negation normal form:
+- partition columns: the atom is evaluated exactly on the file's partition values (NULL = no match);
+- ``col = v``: ``min <= v <= max``; ``<``/``<=``: ``min < v`` / ``min <= v``; ``>``/``>=`` on ``max``;
+  ``!=``: not (``min = max = v``), only for non-float columns with tight bounds;
+- ``IS NULL``: ``nullCount > 0``; ``IS NOT NULL``: ``nullCount < numRecords`` (both valid with the wide
+  bounds of files with deletion vectors, PROTOCOL.md's two special cases);
+- ``IN``: any ``=``; ``NOT IN``: may match;
+- timestamp maxima are widened by 1 ms (Spark truncates them to milliseconds); string maxima of 32 or
+  more characters are unbounded (Spark and others truncate them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.expr import (
+    And,
+    Cmp,
+    Col,
+    Expr,
+    In,
+    IsNull,
+    Lit,
+    Not,
+    Or,
+    coerce_literal,
+    columns,
+    negation_normal_form,
+    partition_table,
+    to_arrow,
+)
+from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type
+
+STRING_PREFIX = 32
+_MINMAX = {"long", "integer", "short", "byte", "float", "double", "string", "date", "timestamp", "timestamp_ntz"}
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A column the predicate needs stats for: logical path, physical path in the stats, type."""
+
+    path: tuple[str, ...]
+    physical: tuple[str, ...]
+    dtype: DataType
+
+    @property
+    def has_minmax(self) -> bool:
+        """Whether min/max bounds of this type are comparable here."""
+        return isinstance(self.dtype, DecimalType) or (isinstance(self.dtype, PrimitiveType) and self.dtype.name in _MINMAX)
+
+
+@dataclass(frozen=True)
+class StatsColumns:
+    """Parsed stats of the files: numRecords, tightBounds and per-leaf min/max/nullCount arrays."""
+
+    num_records: pa.Array
+    tight: pa.Array
+    mins: Mapping[tuple[str, ...], pa.Array]
+    maxs: Mapping[tuple[str, ...], pa.Array]
+    nulls: Mapping[tuple[str, ...], pa.Array]
+
+
+def leaves_for(expr: Expr, schema: StructType, mode: str, skip: set[str]) -> list[Leaf]:
+    """The data-column leaves (struct paths included) that ``expr`` compares."""
+    out: dict[tuple[str, ...], Leaf] = {}
+
+    def visit(e: Expr) -> None:
+        if isinstance(e, Col) and e.name not in skip:
+            dtype: Any = schema
+            phys: list[str] = []
+            for part in e.path:
+                if not isinstance(dtype, StructType) or part not in dtype.names:
+                    return
+                f = dtype.field(part)
+                phys.append(physical_name(f, mode))  # type: ignore[arg-type]
+                dtype = f.type
+            out[e.path] = Leaf(e.path, tuple(phys), dtype)
+        elif isinstance(e, Cmp):
+            visit(e.left)
+            visit(e.right)
+        elif isinstance(e, (And, Or)):
+            for i in e.items:
+                visit(i)
+        elif isinstance(e, (Not, IsNull, In)):
+            visit(e.item)
+
+    visit(expr)
+    return list(out.values())
+
+
+def _json_type(leaf: Leaf) -> pa.DataType:
+    t = leaf.dtype
+    if isinstance(t, PrimitiveType) and t.name == "date":
+        return pa.timestamp("s")  # Arrow's JSON reader parses ISO dates only as timestamps
+    if isinstance(t, PrimitiveType) and t.name == "timestamp":
+        return pa.timestamp("us", tz="UTC")
+    return to_arrow_type(t)
+
+
+def _nest(paths: Sequence[tuple[tuple[str, ...], pa.DataType]]) -> pa.StructType:
+    tree: dict[str, Any] = {}
+    for path, t in paths:
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = t
+
+    def build(node: dict[str, Any]) -> pa.StructType:
+        return pa.struct([(k, build(v) if isinstance(v, dict) else v) for k, v in node.items()])
+
+    return build(tree)
+
+
+def _dig(arr: pa.Array, path: tuple[str, ...]) -> pa.Array:
+    for part in path:
+        if arr.type.get_field_index(part) < 0:
+            return pa.nulls(len(arr))
+        arr = pc.struct_field(arr, part)
+    return arr
+
+
+def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> StatsColumns:
+    """Parse the `add.stats` JSON of every file into typed columns for ``leaves`` (vectorised).
+
+    Files without stats get nulls. Should the vectorised parser reject the batch (values of mixed JSON
+    types, such as "NaN" strings where numbers are expected), each file is parsed on its own and a value
+    that does not fit its column becomes null (unknown).
+    """
+    n = len(stats)
+    minmax = [(lf.physical, _json_type(lf)) for lf in leaves if lf.has_minmax]
+    counts = [(lf.physical, pa.int64()) for lf in leaves]
+    fields = [("numRecords", pa.int64()), ("tightBounds", pa.bool_())]
+    if minmax:
+        fields += [("minValues", _nest(minmax)), ("maxValues", _nest(minmax))]
+    if counts:
+        fields.append(("nullCount", _nest(counts)))
+    schema = pa.schema(fields)
+    texts = pc.fill_null(pc.cast(stats, pa.string()), "{}")
+    texts = pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0), "{}", texts)
+    try:
+        buf = "\n".join(texts.to_pylist()).encode() if n else b""
+        table = pj.read_json(pa.BufferReader(buf), parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                                              unexpected_field_behavior="ignore"))
+        if table.num_rows != n:
+            raise ValueError("row count mismatch")
+    except (pa.ArrowInvalid, ValueError):
+        table = _parse_slowly(texts.to_pylist(), schema)
+    cols = {name: (table.column(name).combine_chunks() if table.num_columns and name in table.column_names
+                   else pa.nulls(n, t)) for name, t in fields}
+    mins, maxs, nulls = {}, {}, {}
+    for lf in leaves:
+        nulls[lf.path] = _dig(cols["nullCount"], lf.physical) if counts else pa.nulls(n, pa.int64())
+        if lf.has_minmax:
+            target = to_arrow_type(lf.dtype)
+            mins[lf.path] = _clean(_dig(cols["minValues"], lf.physical), target)
+            maxs[lf.path] = _clean(_dig(cols["maxValues"], lf.physical), target)
+    return StatsColumns(cols["numRecords"], cols["tightBounds"], mins, maxs, nulls)
+
+
+def _clean(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), target)
+    if pa.types.is_floating(arr.type):
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)  # a NaN bound bounds nothing
+    return arr.cast(target) if arr.type != target else arr
+
+
+def _parse_slowly(texts: list[str], schema: pa.Schema) -> pa.Table:
+    rows = []
+    for text in texts:
+        try:
+            rows.append(_fit(orjson.loads(text), pa.struct(list(schema))))
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            rows.append(None)
+    return pa.Table.from_struct_array(pa.array([r or {} for r in rows], pa.struct(list(schema))))
+
+
+def _fit(value: Any, t: pa.DataType) -> Any:
+    """Keep only the parts of a decoded JSON value that convert to ``t``; the rest becomes null."""
+    if pa.types.is_struct(t):
+        if not isinstance(value, dict):
+            return None
+        return {t.field(i).name: _fit(value.get(t.field(i).name), t.field(i).type) for i in range(t.num_fields)}
+    try:
+        return pa.scalar(value, type=t).as_py() if not pa.types.is_timestamp(t) else pa.array([value]).cast(t)[0].as_py()
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar:
+    return pa.scalar(coerce_literal(value, leaf.dtype, column=".".join(leaf.path)), type=to_arrow_type(leaf.dtype))
+
+
+def _upper(leaf: Leaf, arr: pa.Array) -> pa.Array:
+    """Maxima made safe to compare: widened for truncated timestamps, unknown for long strings."""
+    if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("timestamp", "timestamp_ntz"):
+        return pc.add(arr, pa.scalar(timedelta(milliseconds=1), pa.duration("us")))
+    if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name == "string":
+        return pc.if_else(pc.greater_equal(pc.utf8_length(arr), STRING_PREFIX), pa.scalar(None, arr.type), arr)
+    return arr
+
+
+class _Evaluator:
+    def __init__(self, n: int, stats: StatsColumns | None, leaves: dict[tuple[str, ...], Leaf],
+                 parts: pa.Table | None, part_schema: StructType | None, partition_columns: set[str]):
+        self.n, self.stats, self.leaves = n, stats, leaves
+        self.parts, self.part_schema, self.partition_columns = parts, part_schema, partition_columns
+
+    def maybe(self) -> np.ndarray:
+        return np.ones(self.n, dtype=bool)
+
+    def eval(self, e: Expr) -> np.ndarray:
+        if isinstance(e, And):
+            out = self.eval(e.items[0])
+            for i in e.items[1:]:
+                out = out & self.eval(i)
+            return out
+        if isinstance(e, Or):
+            out = self.eval(e.items[0])
+            for i in e.items[1:]:
+                out = out | self.eval(i)
+            return out
+        if isinstance(e, Lit):
+            return self.maybe() if e.value is not False and e.value is not None else np.zeros(self.n, dtype=bool)
+        cols = columns(e)
+        if cols and cols <= self.partition_columns and self.parts is not None:
+            mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)  # type: ignore[arg-type]
+            return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+        if self.stats is None or (cols & self.partition_columns):
+            return self.maybe()
+        return self._atom(e)
+
+    def _leaf(self, e: Expr) -> Leaf | None:
+        return self.leaves.get(e.path) if isinstance(e, Col) else None
+
+    def _atom(self, e: Expr) -> np.ndarray:
+        s = self.stats
+        assert s is not None
+        if isinstance(e, IsNull):
+            leaf = self._leaf(e.item)
+            if leaf is None:
+                return self.maybe()
+            nulls = s.nulls[leaf.path]
+            if e.negated:
+                return _known(pc.invert(pc.equal(nulls, s.num_records)))
+            return _known(pc.greater(nulls, 0))
+        if isinstance(e, In):
+            if e.negated:
+                return self.maybe()
+            out = np.zeros(self.n, dtype=bool)
+            for v in e.values:
+                out |= self._atom(Cmp("=", e.item, v))
+            return out
+        if isinstance(e, Cmp):
+            left, right, op = e.left, e.right, e.op
+            if isinstance(left, Lit) and isinstance(right, Col):
+                left, right = right, left
+                op = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]  # type: ignore[assignment]
+            leaf = self._leaf(left)
+            if leaf is None or not isinstance(right, Lit) or not leaf.has_minmax:
+                return self.maybe()
+            if right.value is None:
+                return np.zeros(self.n, dtype=bool)  # a comparison with NULL is never TRUE
+            v = _lit_scalar(leaf, right.value)
+            lo, hi = s.mins[leaf.path], _upper(leaf, s.maxs[leaf.path])
+            if op == "=":
+                return _known(pc.and_(pc.less_equal(lo, v), pc.greater_equal(hi, v)))
+            if op == "<":
+                return _known(pc.less(lo, v))
+            if op == "<=":
+                return _known(pc.less_equal(lo, v))
+            if op == ">":
+                return _known(pc.greater(hi, v))
+            if op == ">=":
+                return _known(pc.greater_equal(hi, v))
+            if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("float", "double"):
+                return self.maybe()
+            tight = pc.fill_null(s.tight, True)
+            same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(s.maxs[leaf.path], v)), tight)
+            return _known(pc.invert(same))
+        return self.maybe()
+
+
+def _evaluate(table: pa.Table, expr: Any) -> pa.Array:
+    indexed = table.append_column("__row__", pa.array(np.arange(table.num_rows)))
+    hits = indexed.filter(expr).column("__row__").to_numpy()
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[hits] = True
+    return pa.array(mask)
+
+
+def _known(arr: pa.Array) -> np.ndarray:
+    """A boolean array where null (unknown) means "may match"."""
+    return np.asarray(pc.fill_null(arr, True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+@dataclass(frozen=True)
+class SkippingResult:
+    """Per-file verdicts: after partition pruning and after stats skipping."""
+
+    after_partitions: np.ndarray
+    after_stats: np.ndarray
+
+
+def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
+               mode: str = "none") -> SkippingResult:
+    """Decide, for every row of the active-file table, whether the file may hold matching rows."""
+    n = adds.num_rows
+    nnf = negation_normal_form(predicate)
+    pcols = set(partition_columns)
+    parts = part_schema = None
+    if pcols & columns(nnf):
+        fields = [schema.field(c) for c in partition_columns]
+        pvs = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
+        parts = partition_table(pvs, fields, key=lambda f: physical_name(f, mode))  # type: ignore[arg-type]
+        part_schema = StructType(tuple(fields))
+    partition_only = _Evaluator(n, None, {}, parts, part_schema, pcols).eval(nnf)
+    leaves = leaves_for(nnf, schema, mode, pcols)
+    if not leaves:
+        return SkippingResult(partition_only, partition_only)
+    stats = parse_stats(adds.column("stats"), leaves)
+    full = _Evaluator(n, stats, {lf.path: lf for lf in leaves}, parts, part_schema, pcols).eval(nnf)
+    return SkippingResult(partition_only, partition_only & full)

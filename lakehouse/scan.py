@@ -1,0 +1,192 @@
+"""Scans: plan which files to read for a filter and columns, then read them (eagerly or streamed).
+
+Planning is vectorised over all active files: partition pruning, then stats skipping
+(`lakehouse.protocol.skipping`). Reading passes the row filter down to Arrow, which also prunes Parquet
+row groups by their own statistics. A filter is a SQL string, a predicate AST, or a polars expression;
+a polars expression that cannot be converted for skipping is still applied to every row by polars.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import pyarrow as pa
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.expr import Expr, columns as expr_columns, parse_predicate, to_arrow
+from lakehouse.protocol.expr_polars import from_polars
+from lakehouse.protocol.schema import StructField, to_arrow_field
+from lakehouse.protocol.skipping import skip_files
+from lakehouse.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
+from lakehouse.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    import polars
+
+
+@dataclass(frozen=True)
+class ScanMetrics:
+    """What planning decided: files and bytes at each stage, and how long it took."""
+
+    files_total: int
+    files_after_partition_pruning: int
+    files_after_stats_skipping: int
+    bytes_total: int
+    bytes_to_read: int
+    planning_seconds: float
+
+
+def _is_polars_expr(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "polars" and type(value).__name__ == "Expr"
+
+
+class Scan:
+    """An immutable scan of one snapshot: ``filter`` (SQL, AST or polars expression) and ``columns``."""
+
+    def __init__(self, snapshot: Snapshot, *, filter: "str | Expr | polars.Expr | None" = None,
+                 columns: Sequence[str] | None = None):
+        self.snapshot = snapshot
+        self.fields = select_fields(snapshot, columns)
+        self._polars_filter = filter if _is_polars_expr(filter) else None
+        self.predicate: Expr | None = None
+        if self._polars_filter is not None:
+            try:
+                self.predicate = from_polars(self._polars_filter)
+            except InvalidArgumentError:
+                self.predicate = None  # no skipping; polars filters the rows
+        elif filter is not None:
+            self.predicate = parse_predicate(filter)
+        if self.predicate is not None:
+            unknown = expr_columns(self.predicate) - set(snapshot.schema.names)
+            if unknown:
+                raise InvalidArgumentError(
+                    f"filter refers to unknown column(s) {sorted(unknown)}; the table has {snapshot.schema.names}"
+                )
+            self._arrow_filter = to_arrow(self.predicate, snapshot.schema)  # validates literals early
+        self._plan: tuple[pa.Table, ScanMetrics] | None = None
+
+    # -- planning ------------------------------------------------------------------------------------
+    def _planned(self) -> tuple[pa.Table, ScanMetrics]:
+        if self._plan is None:
+            start = time.perf_counter()
+            adds = self.snapshot.adds
+            after_parts = after_stats = adds.num_rows
+            selected = adds
+            if self.predicate is not None and adds.num_rows:
+                result = skip_files(adds, self.predicate, self.snapshot.schema, self.snapshot.partition_columns,
+                                    self.snapshot.column_mapping_mode)
+                after_parts, after_stats = int(result.after_partitions.sum()), int(result.after_stats.sum())
+                selected = adds.filter(pa.array(result.after_stats))
+            sizes = adds.column("size")
+            metrics = ScanMetrics(
+                files_total=adds.num_rows,
+                files_after_partition_pruning=after_parts,
+                files_after_stats_skipping=after_stats,
+                bytes_total=int(pa.compute.sum(sizes).as_py() or 0),
+                bytes_to_read=int(pa.compute.sum(selected.column("size")).as_py() or 0),
+                planning_seconds=time.perf_counter() - start,
+            )
+            self._plan = (selected, metrics)
+        return self._plan
+
+    @property
+    def metrics(self) -> ScanMetrics:
+        """Planning metrics (plans on first use)."""
+        return self._planned()[1]
+
+    def files(self) -> pa.Table:
+        """The files this scan reads, in the format of `DeltaTable.files()`."""
+        adds = self._planned()[0]
+        return pa.table({
+            "path": adds.column("path"), "size": adds.column("size"),
+            "modification_time": adds.column("modificationTime"),
+            "partition_values": adds.column("partitionValues"), "stats": adds.column("stats"),
+            "deletion_vector": adds.column("deletionVector"),
+        })
+
+    def tasks(self) -> list[FileTask]:
+        """Plain, picklable read tasks, one per selected file."""
+        return file_tasks(self._planned()[0])
+
+    def explain(self) -> str:
+        """A human-readable account of the plan."""
+        m = self.metrics
+        lines = [
+            f"Scan of {self.snapshot.storage.root_uri} at version {self.snapshot.version}",
+            f"  columns: {[f.name for f in self.fields]}",
+            f"  filter: {self._polars_filter if self._polars_filter is not None else self.predicate}",
+            f"  files: {m.files_total} total -> {m.files_after_partition_pruning} after partition pruning -> "
+            f"{m.files_after_stats_skipping} after stats skipping",
+            f"  bytes to read: {m.bytes_to_read:,} of {m.bytes_total:,}",
+            f"  planning: {m.planning_seconds * 1000:.2f} ms",
+        ]
+        if self._polars_filter is not None and self.predicate is None:
+            lines.append("  note: the polars filter could not be used for skipping; polars filters the rows")
+        return "\n".join(lines)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def _read_fields(self) -> list[StructField]:
+        """Requested columns plus those the filter needs."""
+        names = [f.name for f in self.fields]
+        need = set(names)
+        if self.predicate is not None:
+            need |= expr_columns(self.predicate)
+        if self._polars_filter is not None:
+            need |= set(self._polars_filter.meta.root_names())
+        extra = [f for f in self.snapshot.schema.fields if f.name in need and f.name not in names]
+        return list(self.fields) + extra
+
+    def _finish(self, table: pa.Table) -> pa.Table:
+        if self._polars_filter is not None:
+            import polars as pl
+
+            table = pl.from_arrow(table).filter(self._polars_filter).to_arrow()  # type: ignore[union-attr]
+        elif self.predicate is not None:
+            table = table.filter(self._arrow_filter)
+        table = table.select([f.name for f in self.fields])
+        return table.cast(self.schema) if table.schema != self.schema else table
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the scan's output."""
+        return pa.schema([to_arrow_field(f) for f in self.fields])
+
+    def to_arrow(self) -> pa.Table:
+        """All matching rows as one Arrow table."""
+        read_fields = self._read_fields()
+        tasks = self.tasks()
+        snapshot = self.snapshot
+        plain = [t for t in tasks if t.deletion_vector is None] if snapshot.column_mapping_mode == "none" else []
+        rest = [t for t in tasks if t.deletion_vector is not None] if plain else tasks
+        tables: list[pa.Table] = []
+        if plain:
+            try:
+                # A polars filter is applied by polars alone: its NaN and null rules may differ from Arrow's.
+                pushed = self._arrow_filter if self.predicate is not None and self._polars_filter is None else None
+                tables.append(plain_dataset(snapshot, plain).to_table(columns=[f.name for f in read_fields], filter=pushed))
+            except (pa.ArrowException, OSError, ValueError):
+                rest, tables = tasks, []  # the per-file path reads (or precisely reports) what the dataset could not
+        tables += list(iter_tables(snapshot, rest, read_fields))
+        if not tables:
+            return self.schema.empty_table()
+        return self._finish(pa.concat_tables([t.cast(pa.schema([to_arrow_field(f) for f in read_fields])) for t in tables]))
+
+    def to_batches(self) -> pa.RecordBatchReader:
+        """Matching rows streamed file by file (one file in memory at a time)."""
+        read_fields = self._read_fields()
+        tasks = self.tasks()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for task in tasks:
+                table = self._finish(read_file(self.snapshot, task, read_fields))
+                yield from table.to_batches()
+
+        return pa.RecordBatchReader.from_batches(self.schema, batches())
+
+    def to_polars(self) -> "polars.DataFrame":
+        """All matching rows as a polars DataFrame."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())  # type: ignore[return-value]
