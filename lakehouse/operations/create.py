@@ -12,7 +12,7 @@ from lakehouse.protocol.actions import Format, Metadata, Protocol
 from lakehouse.protocol.features import FEATURES, minimal_protocol
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import ArrayType, MapType, StructType, schema_to_json
-from lakehouse.protocol.schema_evolution import contains_type
+from lakehouse.protocol.schema_evolution import check_unique_names, contains_type
 
 _FEATURE_PREFIX = "delta.feature."
 
@@ -70,6 +70,7 @@ def new_table_actions(schema: StructType, partition_by: Sequence[str], configura
     config = {k: str(v) for k, v in (configuration or {}).items()}
     if not schema.fields:
         raise SchemaMismatchError("a table needs at least one column")
+    check_unique_names(schema)
     cols = validate_partition_columns(schema, partition_by)
     protocol = minimal_protocol(required_features(schema, config))
     # Feature switches are protocol requests, not properties (as in Spark).

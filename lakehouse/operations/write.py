@@ -32,7 +32,7 @@ from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field
-from lakehouse.protocol.schema_evolution import check_fits, merge_schemas
+from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.read import file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
@@ -99,8 +99,20 @@ def _fields(m: Metadata) -> dict[str, Any]:
     return {f: getattr(m, f) for f in m.__dataclass_fields__}
 
 
+def _nullable(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _nullable(f.type), True) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(pa.field(t.value_field.name, _nullable(t.value_type), True))
+    if pa.types.is_map(t):
+        return pa.map_(t.key_type, pa.field("value", _nullable(t.item_type), True))
+    return t
+
+
 def _conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> Iterator[pa.Table]:
-    target = pa.schema([to_arrow_field(f) for f in schema.fields])
+    """Batches cast to the table's types with every field nullable: NOT NULL is checked afterwards by
+    `enforce`, which names the column, instead of failing inside a cast."""
+    target = pa.schema([pa.field(f.name, _nullable(f.type), True) for f in (to_arrow_field(x) for x in schema.fields)])
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -179,6 +191,7 @@ def write_delta(
     storage = open_storage(uri, storage_options)
     arrow_schema, batches = to_batches(data)
     data_schema = from_arrow_schema(_normalize_schema(arrow_schema))
+    check_unique_names(data_schema)
     try:
         snapshot: Snapshot | None = latest_snapshot(storage)
     except TableNotFoundError:
@@ -205,8 +218,10 @@ def write_delta(
     writer = DataFileWriter(storage, plan.schema, partition_cols, properties, options)
     rows = 0
     try:
+        exact = pa.schema([to_arrow_field(f) for f in plan.schema.fields])
         for table in _conform_batches(batches, plan.schema):
             enforce(table, plan.schema, checks)
+            table = table.cast(exact)
             if pred_expr is not None:
                 matching = table.filter(pred_expr).num_rows
                 if matching != table.num_rows:
@@ -292,8 +307,9 @@ def _overwrite_removes(snapshot: Snapshot, pred: Expr | None, plan: _Plan, write
         if matched == 0:
             continue
         kept = data.filter(~keep_expr | keep_expr.is_null())
+        exact = pa.schema([to_arrow_field(f) for f in plan.schema.fields])
         for table in _conform_batches(iter(kept.to_batches()), plan.schema):
-            writer.write(table)
+            writer.write(table.cast(exact))
         copied += kept.num_rows
         removes.append(_remove_for(row, now))
     return removes, copied

@@ -366,9 +366,22 @@ def encode_action(action: Action) -> dict[str, Any]:
     return {key: _encode(action, _SPECS[key][1])}
 
 
+# Unicode line separators are legal raw inside JSON strings, but line readers that honour them (Python's
+# str.splitlines among them) would cut a commit line in two; escape them.
+_LINE_BREAKS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def _line(action: Action) -> bytes:
+    data = orjson.dumps(encode_action(action))
+    for raw, escaped in _LINE_BREAKS:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data + b"\n"
+
+
 def encode_commit(actions: Iterable[Action]) -> bytes:
     """Serialise actions as newline-delimited JSON, the byte form of a commit file."""
-    return b"".join(orjson.dumps(encode_action(a)) + b"\n" for a in actions)
+    return b"".join(_line(a) for a in actions)
 
 
 def decode_deletion_vector(

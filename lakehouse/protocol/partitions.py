@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse.errors import InvalidLogError
+from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_arrow_type
 
 _INTS = {"long", "integer", "short", "byte"}
@@ -115,16 +115,27 @@ def serialize_partition_value(value: Any, dtype: DataType) -> str | None:
     if name == "timestamp":
         # PROTOCOL.md recommends UTC in ISO-8601 so no reader needs the writer's time zone.
         v = value.astimezone(timezone.utc) if value.tzinfo else value
-        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _datetime_text(v, "T") + "Z"
     if name == "timestamp_ntz":
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _datetime_text(value, " ")
     if name == "date":
         return value.isoformat()
     if name == "binary":
-        return bytes(value).decode("utf-8")
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgumentError(
+                "binary partition values must be valid UTF-8: Delta stores partition values as strings"
+            ) from None
     if name == "string" and value == "":
         return None  # an empty string partition value means null in Delta
     return str(value)
+
+
+def _datetime_text(v: datetime, sep: str) -> str:
+    # strftime("%Y") does not zero-pad years before 1000 on every platform; format the fields directly.
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}{sep}{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+            f".{v.microsecond:06d}")
 
 
 def escape_path_name(text: str) -> str:

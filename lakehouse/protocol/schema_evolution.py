@@ -42,6 +42,32 @@ def _widens(src: DataType, dst: DataType) -> bool:
     return False
 
 
+def check_unique_names(schema: StructType, *, path: str = "") -> None:
+    """Column names must be unique regardless of case (PROTOCOL.md "Schema Serialization Format"),
+    nested struct fields included."""
+    seen: dict[str, str] = {}
+    for f in schema.fields:
+        key = f.name.lower()
+        if key in seen:
+            raise SchemaMismatchError(
+                f"columns '{path}{seen[key]}' and '{path}{f.name}' collide: Delta column names must be unique "
+                "regardless of case"
+            )
+        seen[key] = f.name
+        for inner in _structs_in(f.type):
+            check_unique_names(inner, path=f"{path}{f.name}.")
+
+
+def _structs_in(t: DataType) -> list[StructType]:
+    if isinstance(t, StructType):
+        return [t]
+    if isinstance(t, ArrayType):
+        return _structs_in(t.element_type)
+    if isinstance(t, MapType):
+        return _structs_in(t.key_type) + _structs_in(t.value_type)
+    return []
+
+
 def check_fits(data: StructType, table: StructType, *, path: str = "") -> None:
     """Data must only have columns the table has, each of a type that converts to the table's type."""
     by_name = {f.name: f for f in table.fields}
@@ -82,7 +108,10 @@ def merge_schemas(table: StructType, data: StructType, *, path: str = "") -> Str
                 f"column '{path}{f.name}' has type {_show(f.type)} in the data but {_show(current.type)} in the "
                 "table; schema merge adds columns but does not change types."
             )
-    return StructType(tuple(fields))
+    merged = StructType(tuple(fields))
+    if not path:
+        check_unique_names(merged)
+    return merged
 
 
 def _show(t: DataType) -> str:

@@ -4,8 +4,8 @@
 Collected incrementally batch by batch so a file of any size is summarised in bounded memory. Written
 as Spark does, with two deliberate choices that keep every bound valid for every reader:
 
-- strings are cut to a 32-character prefix; a cut maximum gets U+FFFF appended (Spark's tie-breaker) so
-  it stays an upper bound;
+- strings are cut to a 32-character prefix; a cut maximum gets U+10FFFF appended so it stays an upper
+  bound in UTF-8 byte order;
 - timestamps are written at millisecond precision: the minimum rounded down, the maximum rounded *up*
   (Spark rounds both down and compensates on read; readers that do not compensate, delta-rs among
   them, would otherwise skip files wrongly);
@@ -30,7 +30,9 @@ from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructField, StructType
 
 STRING_PREFIX = 32
-_TIE_BREAKER = "\uffff"
+# The largest code point: in UTF-8 byte order (how Spark and delta-rs compare strings) U+FFFF would sort
+# below every 4-byte character and stop being an upper bound.
+_TIE_BREAKER = "\U0010FFFF"
 _MINMAX_TYPES = {"long", "integer", "short", "byte", "float", "double", "string", "date", "timestamp", "timestamp_ntz", "boolean"}
 
 
@@ -143,7 +145,10 @@ def _bound(value: Any, dtype: DataType, *, upper: bool) -> Any:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
         floor = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
         if upper and floor != value:
-            floor += timedelta(milliseconds=1)
+            try:
+                floor += timedelta(milliseconds=1)
+            except OverflowError:
+                pass  # within a millisecond of the largest datetime: nothing larger can be written
         text = floor.isoformat(timespec="milliseconds")
         return text if ntz else text + "Z"
     if isinstance(value, date):

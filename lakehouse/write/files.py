@@ -81,6 +81,7 @@ class _OpenFile:
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
     pending_bytes: int = 0
+    raw_written: int = 0  # in-memory bytes flushed so far, to learn this file's compression ratio
 
 
 class DataFileWriter:
@@ -110,14 +111,30 @@ class DataFileWriter:
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         self.rows_written += table.num_rows
         for values, rows in split_by_partition(table, self.partition_columns):
-            f = self._open.get(values) or self._new_file(values)
             data = rows.drop_columns(self.partition_columns) if self.partition_columns else rows
-            f.stats.update(data)
-            f.pending.append(data)
-            f.pending_rows += data.num_rows
-            f.pending_bytes += data.nbytes
-            if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= self.options.row_group_bytes:
-                self._flush(values, f)
+            per_row = max(1, data.nbytes // max(1, data.num_rows))
+            offset = 0
+            # Large batches are cut so that a row group (and so a file) never overshoots the target.
+            while offset < data.num_rows:
+                f = self._open.get(values) or self._new_file(values)
+                limit = self._flush_bytes(f)
+                take = max(1, min(data.num_rows - offset, (limit - f.pending_bytes) // per_row,
+                                  self.options.row_group_rows - f.pending_rows))
+                chunk = data.slice(offset, take)
+                offset += take
+                f.stats.update(chunk)
+                f.pending.append(chunk)
+                f.pending_rows += chunk.num_rows
+                f.pending_bytes += take * per_row
+                if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
+                    self._flush(values, f)
+
+    def _flush_bytes(self, f: _OpenFile) -> int:
+        """In-memory bytes to buffer before the next row group: a row group never overshoots the target
+        file size by much, estimated with the compression ratio this file has shown so far."""
+        room = self.options.target_file_size - f.sink.tell()
+        ratio = f.sink.tell() / f.raw_written if f.raw_written else 1.0
+        return max(1, min(self.options.row_group_bytes, int(room / max(ratio, 0.01))))
 
     def _new_file(self, values: tuple) -> _OpenFile:
         fields = {f.name: f for f in self.schema.fields}
@@ -148,6 +165,7 @@ class DataFileWriter:
                 f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.options.row_group_rows)
             except (OSError, pa.ArrowException) as e:
                 raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
+            f.raw_written += f.pending_bytes
             f.pending.clear()
             f.pending_rows = f.pending_bytes = 0
         if f.sink.tell() >= self.options.target_file_size:
