@@ -65,8 +65,12 @@ def file_tasks(adds: pa.Table) -> list[FileTask]:
     return tasks
 
 
-def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField]) -> pa.Table:
-    """Read one data file as a table of the logical ``fields``."""
+def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField], *, apply_dv: bool = True) -> pa.Table:
+    """Read one data file as a table of the logical ``fields``.
+
+    ``apply_dv=False`` keeps the rows the file's deletion vector deletes, so that row i of the result is
+    physical row i of the file (what DML needs to write deletion vectors).
+    """
     storage = snapshot.storage
     mode = snapshot.column_mapping_mode  # type: ignore[assignment]
     partition_cols = set(snapshot.partition_columns)
@@ -92,7 +96,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField])
         ) from None
     except (pa.ArrowException, OSError) as e:
         raise StorageError(f"cannot read data file {rel}: {e}", path=rel, operation="read") from None
-    if task.deletion_vector is not None:
+    if apply_dv and task.deletion_vector is not None:
         deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
         table = table.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
     try:

@@ -8,16 +8,19 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import pyarrow as pa
 
+from lakehouse.cdf import load_cdf
 from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, TableExistsError, TableNotFoundError
 from lakehouse.operations.create import new_table_actions
+from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
+from lakehouse.operations.update import UpdateMetrics, update as update_rows
 from lakehouse.transaction import Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
 from lakehouse.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
-from lakehouse.snapshot import Snapshot, load_snapshot
+from lakehouse.snapshot import Snapshot, latest_snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
 
 if TYPE_CHECKING:
@@ -152,9 +155,9 @@ class DeltaTable:
             raise InvalidArgumentError(f"limit must be a non-negative int, got {limit!r}")
         return history(self._snapshot, limit)
 
-    def update(self) -> "DeltaTable":
-        """Reload the latest version in place and return self."""
-        self._snapshot = load_snapshot(self._storage)
+    def refresh(self) -> "DeltaTable":
+        """Move to the latest version in place (reading only new commits) and return self."""
+        self._snapshot = latest_snapshot(self._storage)
         return self
 
     # -- creation and log maintenance ------------------------------------------------------------------
@@ -191,6 +194,33 @@ class DeltaTable:
         txn.update_metadata(metadata)
         txn.commit()
         return cls(uri, storage_options=storage_options)
+
+    # -- DML -----------------------------------------------------------------------------------------
+    def delete(self, predicate: "FilterLike" = None) -> "DeleteMetrics":
+        """Delete the rows matching ``predicate`` (SQL string or polars-free AST; all rows when None).
+
+        Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
+        object moves to the new version.
+        """
+        metrics = delete_rows(latest_snapshot(self._storage), predicate)
+        self.refresh()
+        return metrics
+
+    def update(self, predicate: "FilterLike" = None, *, set: Mapping[str, Any]) -> "UpdateMetrics":  # noqa: A002
+        """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
+        matching ``predicate`` (all rows when None). The table object moves to the new version."""
+        metrics = update_rows(latest_snapshot(self._storage), predicate, updates=set)
+        self.refresh()
+        return metrics
+
+    def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
+                 starting_timestamp: "datetime | str | None" = None, ending_timestamp: "datetime | str | None" = None,
+                 columns: Sequence[str] | None = None) -> pa.Table:
+        """The change data feed between two versions (or timestamps), inclusive, up to this version:
+        the rows with `_change_type`, `_commit_version` and `_commit_timestamp`."""
+        end = self.version if ending_version is None and ending_timestamp is None else ending_version
+        return load_cdf(self._snapshot, starting_version=starting_version, ending_version=end,
+                        starting_timestamp=starting_timestamp, ending_timestamp=ending_timestamp, columns=columns)
 
     def create_checkpoint(self) -> str:
         """Write a checkpoint of the loaded version; returns the checkpoint file name."""

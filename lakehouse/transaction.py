@@ -33,7 +33,7 @@ from lakehouse.errors import (
     ProtocolChangedError,
 )
 from lakehouse.log.commits import read_log_files
-from lakehouse.protocol.actions import Action, Add, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
+from lakehouse.protocol.actions import Action, Add, AddCDCFile, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
 from lakehouse.protocol.codec import encode_commit, parse_commit_bytes
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
@@ -119,6 +119,7 @@ class Transaction:
         self.read_version = snapshot.version if snapshot is not None else -1
         self.adds: list[Add] = []
         self.removes: list[Remove] = []
+        self.cdc: list[AddCDCFile] = []
         self.metadata: Metadata | None = None
         self.protocol: Protocol | None = None
         self.metrics: dict[str, int] = {}
@@ -151,6 +152,10 @@ class Transaction:
         """Stage files to remove (tombstones)."""
         self.removes.extend(removes)
 
+    def add_cdc_files(self, files: Sequence[AddCDCFile]) -> None:
+        """Stage change data files (`cdc` actions)."""
+        self.cdc.extend(files)
+
     def update_metadata(self, metadata: Metadata) -> None:
         """Stage a new `metaData` action."""
         self.metadata = metadata
@@ -164,7 +169,7 @@ class Transaction:
         """Only adds, nothing read, nothing removed, no metadata change."""
         return (
             not self.removes and not self._read_whole_table and not self._read_predicates
-            and self.metadata is None and self.protocol is None
+            and self.metadata is None and self.protocol is None and not self.cdc
         )
 
     # -- commit --------------------------------------------------------------------------------------
@@ -216,6 +221,7 @@ class Transaction:
         actions += [Txn(t.app_id, t.version, now) for t in self.properties.app_transactions]
         actions += self.removes
         actions += self.adds
+        actions += self.cdc
         return actions
 
     def _previous_ict(self, version: int) -> int | None:

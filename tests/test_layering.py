@@ -22,6 +22,7 @@ LAYERS = {
     "lakehouse.read": 5,
     "lakehouse.history": 5,
     "lakehouse.checkpoint": 5,
+    "lakehouse.cdf": 6,
     "lakehouse.write": 5,
     "lakehouse.scan": 6,
     "lakehouse.transaction": 6,

@@ -118,3 +118,36 @@ def check_cardinality(rows: np.ndarray, dv: DeletionVectorDescriptor, *, where: 
         raise InvalidDeletionVectorError(
             f"deletion vector {where} holds {len(rows)} rows but the log says cardinality {dv.cardinality}"
         )
+
+
+# -- writing -------------------------------------------------------------------------------------------
+INLINE_LIMIT = 64  # bytes of RoaringBitmapArray up to which a DV is stored inline in the log
+
+
+def frame_dv(bitmap: bytes) -> bytes:
+    """One DV in the on-disk framing: size (BE int32), RoaringBitmapArray, CRC-32 (BE)."""
+    return struct.pack(">i", len(bitmap)) + bitmap + struct.pack(">I", zlib.crc32(bitmap))
+
+
+def dv_file_bytes(bitmap: bytes) -> tuple[bytes, int]:
+    """A DV file holding one DV: the format-version byte, then the framed DV; returns (bytes, offset)."""
+    return b"\x01" + frame_dv(bitmap), 1
+
+
+def encode_uuid_path(u: uuid.UUID, prefix: str = "") -> str:
+    """``pathOrInlineDv`` for a ``storageType='u'`` DV: optional prefix + Z85 of the UUID's 16 bytes."""
+    return prefix + z85_encode(u.bytes)
+
+
+def descriptor_for(rows: np.ndarray, *, file_uuid: uuid.UUID | None = None, prefix: str = "") -> tuple[DeletionVectorDescriptor, bytes | None]:
+    """The descriptor for deleting ``rows`` (sorted unique row indexes), and the DV file content when the
+    DV is not stored inline (None for inline)."""
+    bitmap = encode_bitmap(rows)
+    cardinality = int(len(rows))
+    max_row = int(rows[-1]) if cardinality else None
+    if len(bitmap) <= INLINE_LIMIT:
+        padded = bitmap + b"\x00" * (-len(bitmap) % 4)
+        return DeletionVectorDescriptor("i", z85_encode(padded), len(bitmap), cardinality, None, max_row), None
+    u = file_uuid or uuid.uuid4()
+    content, offset = dv_file_bytes(bitmap)
+    return DeletionVectorDescriptor("u", encode_uuid_path(u, prefix), len(bitmap), cardinality, offset, max_row), content

@@ -89,7 +89,16 @@ class In:
     negated: bool = False
 
 
-Expr = Union[Col, Lit, Cmp, And, Or, Not, IsNull, In]
+@dataclass(frozen=True, slots=True)
+class Arith:
+    """Arithmetic ``left op right`` (values for UPDATE SET and MERGE clauses)."""
+
+    op: Literal["+", "-", "*", "/"]
+    left: "Expr"
+    right: "Expr"
+
+
+Expr = Union[Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith]
 
 TRUE = Lit(True)
 _FLIP: dict[str, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -148,6 +157,12 @@ def _from_sqlglot(node: Any, text: str) -> Expr:
         return Lit(_number(node.this))
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
         return Lit(-_number(node.this.this))
+    arith = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/"}
+    for cls, sym in arith.items():
+        if isinstance(node, cls):
+            return Arith(sym, _from_sqlglot(node.this, text), _from_sqlglot(node.expression, text))  # type: ignore[arg-type]
+    if isinstance(node, exp.Neg):
+        return Arith("-", Lit(0), _from_sqlglot(node.this, text))
     if isinstance(node, exp.Boolean):
         return Lit(bool(node.this))
     if isinstance(node, exp.Null):
@@ -189,7 +204,7 @@ def columns(expr: Expr) -> set[str]:
         return {expr.name}
     if isinstance(expr, Lit):
         return set()
-    if isinstance(expr, Cmp):
+    if isinstance(expr, (Cmp, Arith)):
         return columns(expr.left) | columns(expr.right)
     if isinstance(expr, (And, Or)):
         return set().union(*(columns(i) for i in expr.items))
@@ -330,6 +345,13 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
                 ">": lambda: left > right,
                 ">=": lambda: left >= right,
             }[e.op]()
+        if isinstance(e, Arith):
+            # Literals keep their own type here: Arrow promotes (int * 2.5 is a double, as in SQL).
+            left, right = conv(e.left), conv(e.right)
+            if e.op == "/":  # SQL division of integers is not integer division
+                return pc.divide(left.cast(pa.float64()), right.cast(pa.float64()))
+            fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
+            return fn(left, right)
         if isinstance(e, And):
             out = conv(e.items[0])
             for i in e.items[1:]:
@@ -365,7 +387,7 @@ def parse_predicate(predicate: "str | Expr") -> Expr:
     """Accept a SQL string or an already-built AST."""
     if isinstance(predicate, str):
         return parse_sql(predicate)
-    if isinstance(predicate, (Col, Lit, Cmp, And, Or, Not, IsNull, In)):
+    if isinstance(predicate, (Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith)):
         return predicate
     raise InvalidArgumentError(f"predicate must be a SQL string, got {type(predicate).__name__}")
 

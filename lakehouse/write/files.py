@@ -43,6 +43,9 @@ class FileWriteOptions:
     row_group_bytes: int = ROW_GROUP_BYTES
     compression: str = "zstd"
     data_change: bool = True
+    #: Directory under the table root for the files ("" for data files, "_change_data" for CDC files).
+    prefix: str = ""
+    file_prefix: str = "part"
 
 
 def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
@@ -140,8 +143,9 @@ class DataFileWriter:
         fields = {f.name: f for f in self.schema.fields}
         serialized = [serialize_partition_value(v, fields[c].type) for c, v in zip(self.partition_columns, values)]
         directory = partition_dir(self.partition_columns, serialized) if self.partition_columns else ""
-        name = f"part-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
+        name = f"{self.options.file_prefix}-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
         self._counter += 1
+        directory = "/".join(p for p in (self.options.prefix, directory) if p)
         rel = f"{directory}/{name}" if directory else name
         try:
             self.storage.prepare_dir(directory)

@@ -1,0 +1,106 @@
+"""Reading the change data feed (PROTOCOL.md "Add CDC File", "Change Data Files", "Reader Requirements for
+AddCDCFile").
+
+For each commit in the range: when it has `cdc` actions, its changes are exactly the rows of those
+`_change_data/` files (which carry `_change_type`); otherwise every `add` with `dataChange=true` is an
+`insert` of its live rows and every `remove` with `dataChange=true` a `delete` of the rows it had. Each row
+gets `_commit_version` and `_commit_timestamp` (in-commit timestamps when on). The feed must be enabled
+(`delta.enableChangeDataFeed=true`) at every version of the range that changes data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Sequence
+
+import pyarrow as pa
+
+from lakehouse.errors import InvalidArgumentError, UnsupportedFeatureError, VersionNotFoundError
+from lakehouse.history import commit_timestamps, version_for_timestamp
+from lakehouse.log.commits import read_log_files
+from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
+from lakehouse.protocol.log_path import LogFile, commit_name
+from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.schema import PrimitiveType, StructField, parse_schema, to_arrow_field
+from lakehouse.read import FileTask, read_file
+from lakehouse.snapshot import Snapshot, load_snapshot
+
+CHANGE_TYPE = "_change_type"
+COMMIT_VERSION = "_commit_version"
+COMMIT_TIMESTAMP = "_commit_timestamp"
+
+
+def _resolve(latest: Snapshot, version: int | None, when: datetime | str | None, *, default: int) -> int:
+    if version is not None and when is not None:
+        raise InvalidArgumentError("give a version or a timestamp for each end of the range, not both")
+    if when is not None:
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        return version_for_timestamp(latest, when)
+    return default if version is None else version
+
+
+def load_cdf(snapshot_latest: Snapshot, *, starting_version: int | None = None, ending_version: int | None = None,
+             starting_timestamp: datetime | str | None = None, ending_timestamp: datetime | str | None = None,
+             columns: Sequence[str] | None = None) -> pa.Table:
+    """The changes of versions ``starting..ending`` (inclusive) as one Arrow table."""
+    start = _resolve(snapshot_latest, starting_version, starting_timestamp, default=0)
+    end = _resolve(snapshot_latest, ending_version, ending_timestamp, default=snapshot_latest.version)
+    if start < 0 or end > snapshot_latest.version or start > end:
+        raise VersionNotFoundError(
+            f"change data range {start}..{end} is outside the table's versions 0..{snapshot_latest.version}"
+        )
+    storage = snapshot_latest.storage
+    versions, times, _ = commit_timestamps(snapshot_latest)
+    stamp = dict(zip(versions, times))
+    state = load_snapshot(storage, start)  # schema/properties in force at the start (and its partitions)
+    metadata = state.metadata
+    files = [LogFile(commit_name(v), "commit", v) for v in range(start, end + 1)]
+    tables = []
+    out_fields: list[StructField] | None = None
+    for f, actions in zip(files, read_log_files(storage, files)):
+        for a in actions:
+            if isinstance(a, Metadata):
+                metadata = a
+        props = TableProperties.parse(metadata.configuration, strict=False)
+        schema = parse_schema(metadata.schema_string, version=f.version)
+        at = replace(state, metadata=metadata, schema=schema, properties=props, version=f.version)
+        changes = [a for a in actions if isinstance(a, (Add, Remove, AddCDCFile)) and (isinstance(a, AddCDCFile) or a.data_change)]
+        if not changes:
+            continue
+        if not props.enable_change_data_feed:
+            raise UnsupportedFeatureError(
+                f"the change data feed is not enabled at version {f.version}, so its changes cannot be read.\n"
+                "Help: read a range where delta.enableChangeDataFeed=true.", feature="changeDataFeed",
+            )
+        out_fields = [fld for fld in schema.fields if columns is None or fld.name in columns]
+        tables.append(_changes_of(at, f.version, stamp.get(f.version), changes, out_fields))
+    if out_fields is None:
+        out_fields = [fld for fld in state.schema.fields if columns is None or fld.name in columns]
+    schema_out = pa.schema([to_arrow_field(x) for x in out_fields] + [
+        pa.field(CHANGE_TYPE, pa.string()), pa.field(COMMIT_VERSION, pa.int64()),
+        pa.field(COMMIT_TIMESTAMP, pa.timestamp("us", tz="UTC")),
+    ])
+    if not tables:
+        return schema_out.empty_table()
+    return pa.concat_tables([t.select(schema_out.names).cast(schema_out) for t in tables])
+
+
+def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: list, fields: list[StructField]) -> pa.Table:
+    cdc = [a for a in changes if isinstance(a, AddCDCFile)]
+    parts: list[pa.Table] = []
+    if cdc:
+        tagged = fields + [StructField(CHANGE_TYPE, PrimitiveType("string"))]
+        for c in cdc:
+            parts.append(read_file(snapshot, FileTask(c.path, c.partition_values, None), tagged))
+    else:
+        for a in changes:
+            rows = read_file(snapshot, FileTask(a.path, a.partition_values or {}, a.deletion_vector), fields)
+            kind = "insert" if isinstance(a, Add) else "delete"
+            parts.append(rows.append_column(CHANGE_TYPE, pa.array([kind] * rows.num_rows, pa.string())))
+    table = pa.concat_tables(parts) if parts else pa.schema([to_arrow_field(f) for f in fields]).empty_table()
+    when = datetime.fromtimestamp((ts_ms or 0) / 1000, tz=timezone.utc)
+    table = table.append_column(COMMIT_VERSION, pa.array([version] * table.num_rows, pa.int64()))
+    return table.append_column(COMMIT_TIMESTAMP, pa.array([when] * table.num_rows, pa.timestamp("us", tz="UTC")))
+

@@ -1,0 +1,150 @@
+"""DELETE: remove the rows matching a predicate (PROTOCOL.md "Add File and Remove File", "Deletion
+Vectors", "Add CDC File").
+
+Files wholly selected by a partition predicate are removed. Otherwise each candidate file is read and its
+matching rows are either marked in a deletion vector (when `delta.enableDeletionVectors=true`) or the file
+is rewritten without them (copy-on-write). With the change data feed on, deleted rows that are not whole
+removed files go to `_change_data/` as `delete` changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from lakehouse.errors import AppendOnlyError
+from lakehouse.operations.rewrite import (
+    ChangeData,
+    RewriteMetrics,
+    candidates,
+    evaluate_mask,
+    remove_action,
+    require_existing_columns,
+    touched_files,
+    with_deletion_vector,
+)
+from lakehouse.protocol.actions import Add
+from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.expr import columns, parse_predicate
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.pruning import is_partition_only
+from lakehouse.snapshot import Snapshot
+from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
+from lakehouse.write.files import DataFileWriter
+
+
+@dataclass(frozen=True)
+class DeleteMetrics:
+    """What a DELETE did."""
+
+    version: int | None
+    num_deleted_rows: int
+    num_copied_rows: int
+    num_removed_files: int
+    num_added_files: int
+    num_deletion_vectors_added: int
+    num_added_change_files: int
+    scan_time_ms: int
+    rewrite_time_ms: int
+
+
+def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None,
+           _hook: Hook | None = None) -> DeleteMetrics:
+    """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``."""
+    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+    check_commit_safety(snapshot.storage)
+    pred = parse_predicate(predicate) if predicate is not None else None
+    if pred is not None:
+        require_existing_columns(snapshot, columns(pred))
+    use_dv = snapshot.properties.enable_deletion_vectors
+    metrics = RewriteMetrics()
+    start = time.perf_counter()
+    files = candidates(snapshot, pred)
+    now = int(time.time() * 1000)
+    removes, adds = [], []
+    deleted_rows = 0
+    cdc = ChangeData.open(snapshot)
+    writer = DataFileWriter(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties)
+    try:
+        if pred is None or is_partition_only(pred, snapshot.partition_columns):
+            # Whole files go: no data is read (CDF readers derive the deletes from the removes).
+            for row in files.to_pylist():
+                removes.append(remove_action(row, now))
+                stats_rows = _live_rows(row)
+                deleted_rows += stats_rows
+        else:
+            for touched in touched_files(snapshot, files):
+                match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
+                hits = int(match.sum())
+                if hits == 0:
+                    continue
+                deleted_rows += hits
+                cdc.add(touched.table.filter(match), "delete")
+                keep = touched.alive & ~match
+                if use_dv and keep.any():
+                    rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(match))
+                    removes.append(rm)
+                    adds.append(add)
+                    metrics.num_deletion_vectors_added += 1
+                else:
+                    removes.append(remove_action(touched.row, now))
+                    if keep.any():
+                        kept = touched.table.filter(keep)
+                        writer.write(kept)
+                        metrics.num_copied_rows += kept.num_rows
+        metrics.scan_seconds = time.perf_counter() - start
+        adds += writer.close()
+        cdc_files = cdc.close()
+    except BaseException:
+        writer.abort()
+        cdc.abort()
+        raise
+    if removes and snapshot.properties.append_only:
+        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); DELETE is refused")
+    version = None
+    if removes:
+        txn = Transaction(snapshot.storage, snapshot, operation="DELETE",
+                          parameters={"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []},
+                          properties=commit_properties, hook=_hook)
+        if pred is None:
+            txn.read_whole_table()
+        else:
+            txn.read_predicate(pred, read_set_files(files))
+        txn.remove_files(removes)
+        txn.add_files(adds)
+        txn.add_cdc_files(cdc_files)
+        txn.metrics.update({
+            "numDeletedRows": deleted_rows, "numCopiedRows": metrics.num_copied_rows,
+            "numRemovedFiles": len(removes), "numAddedFiles": len(adds),
+            "numDeletionVectorsAdded": metrics.num_deletion_vectors_added, "numAddedChangeFiles": len(cdc_files),
+        })
+        version = txn.commit().version
+    return DeleteMetrics(
+        version=version, num_deleted_rows=deleted_rows, num_copied_rows=metrics.num_copied_rows,
+        num_removed_files=len(removes), num_added_files=len([a for a in adds if a.deletion_vector is None]),
+        num_deletion_vectors_added=metrics.num_deletion_vectors_added, num_added_change_files=len(cdc_files),
+        scan_time_ms=int(metrics.scan_seconds * 1000), rewrite_time_ms=int((time.perf_counter() - start) * 1000),
+    )
+
+
+def _live_rows(row: dict) -> int:
+    try:
+        n = int(orjson.loads(row.get("stats") or "{}").get("numRecords", 0))
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return 0
+    dv = row.get("deletionVector")
+    return n - int(dv["cardinality"]) if dv else n
+
+
+def read_set_files(files: Any) -> list[Add]:
+    """The candidate files a DML operation scanned, as the transaction's read set."""
+    out = []
+    for row in files.to_pylist():
+        dv = row.get("deletionVector")
+        out.append(Add(row["path"], dict(row.get("partitionValues") or []), row["size"], 0, True,
+                       deletion_vector=decode_deletion_vector(dv) if dv else None))
+    return out

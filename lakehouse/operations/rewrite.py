@@ -1,0 +1,185 @@
+"""Shared machinery of DELETE and UPDATE: find the files a predicate touches, and change them either by
+rewriting them (copy-on-write) or by marking rows deleted with deletion vectors (merge-on-read), writing
+change data files when the change data feed is on (PROTOCOL.md "Deletion Vectors", "Add CDC File").
+
+Files are planned with the scan's partition pruning and stats skipping, then read one at a time with
+their rows in physical order, so memory holds one file, never the table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Remove
+from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.dv import descriptor_for
+from lakehouse.protocol.expr import Expr, to_arrow
+from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_field
+from lakehouse.protocol.skipping import skip_files
+from lakehouse.read import FileTask, file_tasks, read_file
+from lakehouse.snapshot import Snapshot
+from lakehouse.storage.base import Storage
+from lakehouse.write.files import DataFileWriter, FileWriteOptions
+
+CHANGE_TYPE = "_change_type"
+
+
+@dataclass
+class TouchedFile:
+    """One candidate file: its active-file row, all its physical rows, and which rows are alive."""
+
+    row: Mapping[str, Any]
+    task: FileTask
+    table: pa.Table
+    alive: np.ndarray
+    deleted: np.ndarray
+
+
+def candidates(snapshot: Snapshot, predicate: Expr | None) -> pa.Table:
+    """Active files that may hold rows matching ``predicate`` (all files when None)."""
+    adds = snapshot.adds
+    if predicate is None or adds.num_rows == 0:
+        return adds
+    result = skip_files(adds, predicate, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)
+    return adds.filter(pa.array(result.after_stats))
+
+
+def touched_files(snapshot: Snapshot, files: pa.Table) -> Iterator[TouchedFile]:
+    """Read candidate files one by one with every column, rows in physical order."""
+    fields = list(snapshot.schema.fields)
+    for row, task in zip(files.to_pylist(), file_tasks(files)):
+        table = read_file(snapshot, task, fields, apply_dv=False)
+        n = table.num_rows
+        deleted = np.zeros(0, dtype=np.uint64)
+        alive = np.ones(n, dtype=bool)
+        if task.deletion_vector is not None:
+            deleted = load_deleted_rows(snapshot.storage, task.deletion_vector, data_path=task.path)
+            alive[deleted.astype(np.int64)] = False
+        yield TouchedFile(row, task, table, alive, deleted)
+
+
+def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -> np.ndarray:
+    """Rows for which the predicate is TRUE (all rows when None)."""
+    if predicate is None:
+        return np.ones(table.num_rows, dtype=bool)
+    values = ds.dataset(table).to_table(columns={"m": to_arrow(predicate, schema)}).column("m")
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def remove_action(row: Mapping[str, Any], now: int) -> Remove:
+    """The tombstone for an active-file row (its DV included, so the right logical file is removed)."""
+    dv = row.get("deletionVector")
+    return Remove(
+        path=row["path"], data_change=True, deletion_timestamp=now, extended_file_metadata=True,
+        partition_values=dict(row.get("partitionValues") or []), size=row.get("size"), stats=row.get("stats"),
+        tags=dict(row["tags"]) if row.get("tags") else None,
+        deletion_vector=decode_deletion_vector(dv) if dv else None,
+        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
+    )
+
+
+def _loose_stats(stats: str | None) -> str | None:
+    """The file's stats with `tightBounds: false`: rows hidden by a DV may have set the bounds."""
+    if not stats:
+        return stats
+    try:
+        parsed = orjson.loads(stats)
+    except orjson.JSONDecodeError:
+        return None
+    parsed["tightBounds"] = False
+    return orjson.dumps(parsed).decode()
+
+
+def with_deletion_vector(storage: Storage, touched: TouchedFile, newly_deleted: np.ndarray) -> tuple[Remove, Add]:
+    """Remove + add of one file with its deletion vector extended by ``newly_deleted`` row indexes."""
+    rows = np.union1d(touched.deleted.astype(np.uint64), newly_deleted.astype(np.uint64))
+    descriptor, content = descriptor_for(rows)
+    if content is not None:
+        storage.write_bytes(_dv_rel(descriptor, storage), content)
+    now = int(time.time() * 1000)
+    row = touched.row
+    add = Add(
+        path=row["path"], partition_values=dict(row.get("partitionValues") or []), size=row["size"],
+        modification_time=row["modificationTime"], data_change=True, stats=_loose_stats(row.get("stats")),
+        tags=dict(row["tags"]) if row.get("tags") else None, deletion_vector=descriptor,
+        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
+    )
+    return remove_action(row, now), add
+
+
+def _dv_rel(descriptor: DeletionVectorDescriptor, storage: Storage) -> str:
+    rel = dv_file_path(descriptor, storage.root_uri)
+    assert rel is not None
+    return rel
+
+
+@dataclass
+class ChangeData:
+    """Collects change data rows (`_change_type` insert / delete / update_preimage / update_postimage)
+    into `_change_data/` files, partitioned like the data."""
+
+    writer: DataFileWriter | None
+    schema: StructType
+    rows: int = 0
+
+    @staticmethod
+    def open(snapshot: Snapshot) -> "ChangeData":
+        """A collector, active only when `delta.enableChangeDataFeed` is on."""
+        if not snapshot.properties.enable_change_data_feed:
+            return ChangeData(None, snapshot.schema)
+        schema = StructType(tuple(snapshot.schema.fields) + (StructField(CHANGE_TYPE, PrimitiveType("string")),))
+        options = FileWriteOptions(data_change=False, prefix="_change_data", file_prefix="cdc")
+        writer = DataFileWriter(snapshot.storage, schema, snapshot.partition_columns, snapshot.properties, options)
+        return ChangeData(writer, schema)
+
+    def add(self, table: pa.Table, change_type: str) -> None:
+        """Record rows (in the table's logical schema) as changes of ``change_type``."""
+        if self.writer is None or table.num_rows == 0:
+            return
+        tagged = table.append_column(CHANGE_TYPE, pa.array([change_type] * table.num_rows, pa.string()))
+        self.writer.write(tagged.cast(pa.schema([to_arrow_field(f) for f in self.schema.fields])))
+        self.rows += table.num_rows
+
+    def close(self) -> list[AddCDCFile]:
+        """The `cdc` actions of the files written."""
+        if self.writer is None:
+            return []
+        return [AddCDCFile(a.path, a.partition_values, a.size, False) for a in self.writer.close()]
+
+    def abort(self) -> None:
+        """Close files after a failure (they stay unreferenced)."""
+        if self.writer is not None:
+            self.writer.abort()
+
+
+@dataclass
+class RewriteMetrics:
+    """Counters shared by DELETE and UPDATE."""
+
+    num_removed_files: int = 0
+    num_added_files: int = 0
+    num_deletion_vectors_added: int = 0
+    num_copied_rows: int = 0
+    num_changed_rows: int = 0
+    num_cdc_rows: int = 0
+    scan_seconds: float = 0.0
+    rewrite_seconds: float = 0.0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def require_existing_columns(snapshot: Snapshot, names: set[str]) -> None:
+    """Unknown columns in a DML predicate or SET clause are an error naming them."""
+    unknown = sorted(names - set(snapshot.schema.names))
+    if unknown:
+        raise InvalidArgumentError(f"unknown column(s) {unknown}; the table has {snapshot.schema.names}")
+

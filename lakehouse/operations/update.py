@@ -1,0 +1,165 @@
+"""UPDATE: set new values on the rows matching a predicate (PROTOCOL.md "Add File and Remove File",
+"Deletion Vectors", "Add CDC File").
+
+Each candidate file is read with its rows in physical order. Matching rows get their new values and are
+written to new files (a changed partition column moves them to their new partition). The old rows are
+dropped by rewriting the file without them (copy-on-write) or, with `delta.enableDeletionVectors=true`,
+by a deletion vector on the old file. With the change data feed on, old and new rows go to
+`_change_data/` as `update_preimage` and `update_postimage`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
+from lakehouse.operations.delete import read_set_files
+from lakehouse.operations.rewrite import (
+    ChangeData,
+    candidates,
+    evaluate_mask,
+    remove_action,
+    require_existing_columns,
+    touched_files,
+    with_deletion_vector,
+)
+from lakehouse.protocol.expr import Expr, Lit, columns, parse_predicate, parse_sql, to_arrow
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.schema import to_arrow_field
+from lakehouse.snapshot import Snapshot
+from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
+from lakehouse.write.constraints import enforce, table_checks
+from lakehouse.write.files import DataFileWriter
+
+
+@dataclass(frozen=True)
+class UpdateMetrics:
+    """What an UPDATE did."""
+
+    version: int | None
+    num_updated_rows: int
+    num_copied_rows: int
+    num_removed_files: int
+    num_added_files: int
+    num_deletion_vectors_added: int
+    num_added_change_files: int
+    scan_time_ms: int
+    rewrite_time_ms: int
+
+
+def _is_polars(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "polars"
+
+
+def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapshot) -> pa.Table:
+    """``table`` with the columns of ``updates`` replaced by their new values (SQL, polars or literal)."""
+    out = table
+    polars_updates = {k: v for k, v in updates.items() if _is_polars(v)}
+    if polars_updates:
+        import polars as pl
+
+        frame = pl.from_arrow(table).with_columns(**polars_updates)  # type: ignore[union-attr]
+        arrow = frame.to_arrow()
+        for name in polars_updates:
+            out = out.set_column(out.schema.get_field_index(name), name, arrow.column(name))
+    for name, value in updates.items():
+        if _is_polars(value):
+            continue
+        expr: Expr = parse_sql(value) if isinstance(value, str) else Lit(value)
+        if isinstance(expr, Lit):
+            column = pa.array([expr.value] * table.num_rows)
+        else:
+            column = ds.dataset(table).to_table(columns={"v": to_arrow(expr, snapshot.schema)}).column("v")
+        out = out.set_column(out.schema.get_field_index(name), name, column)
+    target = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
+    try:
+        return out.cast(pa.schema([pa.field(f.name, f.type, True) for f in target]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise SchemaMismatchError(f"an updated value does not fit its column's type: {e}") from None
+
+
+def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, Any],
+           commit_properties: CommitProperties | None = None, _hook: Hook | None = None) -> UpdateMetrics:
+    """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows."""
+    if not updates:
+        raise InvalidArgumentError("UPDATE needs at least one column in set=")
+    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+    check_commit_safety(snapshot.storage)
+    require_existing_columns(snapshot, set(updates))
+    pred = parse_predicate(predicate) if predicate is not None else None
+    if pred is not None:
+        require_existing_columns(snapshot, columns(pred))
+    for value in updates.values():
+        if isinstance(value, str):
+            require_existing_columns(snapshot, columns(parse_sql(value)))
+    use_dv = snapshot.properties.enable_deletion_vectors
+    checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
+    exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
+    start = time.perf_counter()
+    files = candidates(snapshot, pred)
+    now = int(time.time() * 1000)
+    removes, adds = [], []
+    updated = copied = dvs = 0
+    cdc = ChangeData.open(snapshot)
+    writer = DataFileWriter(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties)
+    try:
+        for touched in touched_files(snapshot, files):
+            match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
+            hits = int(match.sum())
+            if hits == 0:
+                continue
+            before = touched.table.filter(match)
+            after = compute_values(before, updates, snapshot)
+            enforce(after, snapshot.schema, checks)
+            writer.write(after.cast(exact))
+            updated += hits
+            cdc.add(before, "update_preimage")
+            cdc.add(after, "update_postimage")
+            keep = touched.alive & ~match
+            if use_dv and keep.any():
+                rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(match))
+                removes.append(rm)
+                adds.append(add)
+                dvs += 1
+            else:
+                removes.append(remove_action(touched.row, now))
+                if keep.any():
+                    kept = touched.table.filter(keep)
+                    writer.write(kept)
+                    copied += kept.num_rows
+        scan_done = time.perf_counter()
+        adds += writer.close()
+        cdc_files = cdc.close()
+    except BaseException:
+        writer.abort()
+        cdc.abort()
+        raise
+    version = None
+    if removes:
+        params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
+        txn = Transaction(snapshot.storage, snapshot, operation="UPDATE", parameters=params,
+                          properties=commit_properties, hook=_hook)
+        if pred is None:
+            txn.read_whole_table()
+        else:
+            txn.read_predicate(pred, read_set_files(files))
+        txn.remove_files(removes)
+        txn.add_files(adds)
+        txn.add_cdc_files(cdc_files)
+        txn.metrics.update({
+            "numUpdatedRows": updated, "numCopiedRows": copied, "numRemovedFiles": len(removes),
+            "numAddedFiles": len(adds), "numDeletionVectorsAdded": dvs, "numAddedChangeFiles": len(cdc_files),
+        })
+        version = txn.commit().version
+    return UpdateMetrics(
+        version=version, num_updated_rows=updated, num_copied_rows=copied, num_removed_files=len(removes),
+        num_added_files=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=dvs,
+        num_added_change_files=len(cdc_files), scan_time_ms=int((scan_done - start) * 1000) if removes else 0,
+        rewrite_time_ms=int((time.perf_counter() - start) * 1000),
+    )
