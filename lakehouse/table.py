@@ -13,8 +13,9 @@ from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, TableExistsError, TableNotFoundError
 from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
+from lakehouse.operations.merge import MergeBuilder
 from lakehouse.operations.update import UpdateMetrics, update as update_rows
-from lakehouse.transaction import Transaction
+from lakehouse.transaction import CommitProperties, Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
@@ -212,6 +213,13 @@ class DeltaTable:
         metrics = update_rows(latest_snapshot(self._storage), predicate, updates=set)
         self.refresh()
         return metrics
+
+    def merge(self, source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+              merge_schema: bool = False, commit_properties: "CommitProperties | None" = None) -> MergeBuilder:
+        """Start a MERGE of ``source`` (any data `write_delta` accepts) on the SQL condition ``on``; add
+        `when_*` clauses and call `execute()`."""
+        return MergeBuilder(self, source, on, source_alias=source_alias, target_alias=target_alias,
+                            merge_schema=merge_schema, commit_properties=commit_properties)
 
     def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
                  starting_timestamp: "datetime | str | None" = None, ending_timestamp: "datetime | str | None" = None,

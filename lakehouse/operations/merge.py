@@ -1,0 +1,391 @@
+"""MERGE: upserts with Spark's semantics (PROTOCOL.md "Add File and Remove File", "Deletion Vectors",
+"Add CDC File").
+
+The source is materialised (it is the small side of an upsert); the target is never: its files are
+pruned with the source's key values (partition values and per-file stats), then read one at a time and
+joined with the source in Arrow. For each target file, matched rows take the first WHEN MATCHED clause
+whose condition holds, unmatched rows the first WHEN NOT MATCHED BY SOURCE clause; changed rows are
+dropped from the file by a deletion vector (`delta.enableDeletionVectors=true`) or by rewriting it, and
+their new versions are written to new files. Source rows that matched nothing take the first WHEN NOT
+MATCHED clause. A target row matched by two source rows is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
+from lakehouse.operations.delete import read_set_files
+from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
+from lakehouse.operations.rewrite import ChangeData, candidates, evaluate_mask, remove_action, touched_files, with_deletion_vector
+from lakehouse.protocol.actions import Metadata
+from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field, to_arrow_type
+from lakehouse.protocol.schema_evolution import merge_schemas
+from lakehouse.snapshot import Snapshot, latest_snapshot
+from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.write.constraints import enforce, table_checks
+from lakehouse.write.files import DataFileWriter
+from lakehouse.write.sources import to_batches
+
+_PARTITION_IN_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class MergeMetrics:
+    """What a MERGE did, with time per phase."""
+
+    version: int | None
+    num_source_rows: int
+    num_target_rows_inserted: int
+    num_target_rows_updated: int
+    num_target_rows_deleted: int
+    num_target_rows_copied: int
+    num_target_files_scanned: int
+    num_target_files_skipped: int
+    num_target_files_removed: int
+    num_target_files_added: int
+    num_deletion_vectors_added: int
+    num_added_change_files: int
+    scan_time_ms: int
+    rewrite_time_ms: int
+    commit_time_ms: int
+
+
+def _source_table(source: Any) -> tuple[pa.Table, StructType]:
+    schema, batches = to_batches(source)
+    table = pa.Table.from_batches(list(batches), schema=schema)
+    delta = from_arrow_schema(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in schema]))
+    return table.cast(pa.schema([to_arrow_field(f) for f in delta.fields])), delta  # type: ignore[return-value]
+
+
+def _pruning_predicate(plan: MergePlan, source: pa.Table, snapshot: Snapshot) -> Expr | None:
+    """Target rows can only match source key values: a predicate from their values or range."""
+    if plan.of("not_matched_by_source") or not plan.keys:
+        return None
+    conds: list[Expr] = []
+    for tcol, scol in plan.keys:
+        values = pc.drop_null(source.column(scol))
+        if len(values) == 0:
+            return Lit(False)
+        if tcol in snapshot.partition_columns:
+            distinct = pc.unique(values).to_pylist()
+            if len(distinct) <= _PARTITION_IN_LIMIT:
+                conds.append(In(Col((tcol,)), tuple(Lit(v) for v in distinct)))
+                continue
+        mm = pc.min_max(values).as_py()
+        conds.append(And((Cmp(">=", Col((tcol,)), Lit(mm["min"])), Cmp("<=", Col((tcol,)), Lit(mm["max"])))))
+    return conds[0] if len(conds) == 1 else And(tuple(conds))
+
+
+def _struct(table: pa.Table, schema: StructType) -> pa.StructArray:
+    arrays = [table.column(f.name).combine_chunks() if f.name in table.column_names else pa.nulls(table.num_rows, to_arrow_type(f.type))
+              for f in schema.fields]
+    if not schema.fields:
+        return pa.array([{}] * table.num_rows, pa.struct([]))
+    return pa.StructArray.from_arrays(arrays, fields=[to_arrow_field(f) for f in schema.fields])
+
+
+def _joined(plan: MergePlan, t_rows: pa.Table, s_rows: pa.Table | None, target: StructType, source: StructType) -> pa.Table:
+    n = t_rows.num_rows if t_rows is not None else s_rows.num_rows  # type: ignore[union-attr]
+    t_arr = _struct(t_rows, target) if t_rows is not None else pa.nulls(n, pa.struct([to_arrow_field(f) for f in target.fields]))
+    s_arr = _struct(s_rows, source) if s_rows is not None else pa.nulls(n, pa.struct([to_arrow_field(f) for f in source.fields]))
+    return pa.Table.from_arrays([t_arr, s_arr], names=[plan.target_alias, plan.source_alias])
+
+
+def _assign(joined: pa.Table, clause: CompiledClause, base: pa.Table | None, target: StructType, jschema: StructType) -> pa.Table:
+    """Rows of the target schema after ``clause``'s assignments (unassigned columns keep ``base``)."""
+    n = joined.num_rows
+    cols = []
+    for f in target.fields:
+        t = to_arrow_type(f.type)
+        if f.name in clause.assignments:
+            value = clause.assignments[f.name]
+            if isinstance(value, Lit):
+                col = pa.array([value.value] * n).cast(t) if value.value is not None else pa.nulls(n, t)
+            else:
+                col = ds.dataset(joined).to_table(columns={"v": to_arrow(value, jschema)}).column("v")
+        elif base is not None and f.name in base.column_names:
+            col = base.column(f.name)
+        else:
+            col = pa.nulls(n, t)
+        try:
+            cols.append(col.cast(t) if col.type != t else col)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise SchemaMismatchError(f"MERGE value for column '{f.name}' does not fit {f.type}: {e}") from None
+    return pa.Table.from_arrays(cols, schema=pa.schema([pa.field(f.name, to_arrow_type(f.type), True) for f in target.fields]))
+
+
+def _route(joined: pa.Table, clauses: list[CompiledClause], jschema: StructType) -> list[np.ndarray]:
+    """For each clause, the rows it takes: the first clause whose condition holds wins."""
+    remaining = np.ones(joined.num_rows, dtype=bool)
+    out = []
+    for clause in clauses:
+        cond = evaluate_mask(joined, clause.condition, jschema) if clause.condition is not None else np.ones(joined.num_rows, dtype=bool)
+        take = remaining & cond
+        out.append(take)
+        remaining &= ~take
+    return out
+
+
+class MergeBuilder:
+    """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it."""
+
+    def __init__(self, table: Any, source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+                 merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
+                 commit_properties: CommitProperties | None = None):
+        self._table, self._source, self._on = table, source, on
+        self._aliases = (target_alias, source_alias)
+        self._merge_schema = merge_schema
+        self._clauses = clauses
+        self._commit_properties = commit_properties
+
+    def _with(self, clause: Clause) -> "MergeBuilder":
+        t, s = self._aliases
+        return MergeBuilder(self._table, self._source, self._on, source_alias=s, target_alias=t,
+                            merge_schema=self._merge_schema, clauses=self._clauses + (clause,),
+                            commit_properties=self._commit_properties)
+
+    def when_matched_update(self, set: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":  # noqa: A002
+        """WHEN MATCHED [AND condition] THEN UPDATE SET ..."""
+        return self._with(Clause("matched", "update", condition, dict(set)))
+
+    def when_matched_update_all(self, condition: str | None = None) -> "MergeBuilder":
+        """WHEN MATCHED [AND condition] THEN UPDATE SET * (every target column from the source)."""
+        return self._with(Clause("matched", "update", condition, all_columns=True))
+
+    def when_matched_delete(self, condition: str | None = None) -> "MergeBuilder":
+        """WHEN MATCHED [AND condition] THEN DELETE."""
+        return self._with(Clause("matched", "delete", condition))
+
+    def when_not_matched_insert(self, values: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":
+        """WHEN NOT MATCHED [AND condition] THEN INSERT (values)."""
+        return self._with(Clause("not_matched", "insert", condition, dict(values)))
+
+    def when_not_matched_insert_all(self, condition: str | None = None) -> "MergeBuilder":
+        """WHEN NOT MATCHED [AND condition] THEN INSERT * (every target column from the source)."""
+        return self._with(Clause("not_matched", "insert", condition, all_columns=True))
+
+    def when_not_matched_by_source_update(self, set: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":  # noqa: A002
+        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN UPDATE SET ..."""
+        return self._with(Clause("not_matched_by_source", "update", condition, dict(set)))
+
+    def when_not_matched_by_source_delete(self, condition: str | None = None) -> "MergeBuilder":
+        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN DELETE."""
+        return self._with(Clause("not_matched_by_source", "delete", condition))
+
+    def execute(self) -> MergeMetrics:
+        """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
+        snapshot = latest_snapshot(self._table._storage)
+        metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
+                            source_alias=self._aliases[1], merge_schema=self._merge_schema,
+                            commit_properties=self._commit_properties)
+        self._table.refresh()
+        return metrics
+
+
+def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause], *, target_alias: str = "t",
+              source_alias: str = "s", merge_schema: bool = False,
+              commit_properties: CommitProperties | None = None) -> MergeMetrics:
+    """Execute a MERGE against ``snapshot``; see the module docstring."""
+    t0 = time.perf_counter()
+    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+    check_commit_safety(snapshot.storage)
+    src, src_schema = _source_table(source)
+    target = snapshot.schema
+    new_metadata: Metadata | None = None
+    if merge_schema:
+        merged = merge_schemas(target, src_schema)
+        if merged != target:
+            new_metadata = replace(snapshot.metadata, schema_string=schema_to_json(merged))
+            target = merged
+            snapshot = replace(snapshot, schema=merged)
+    plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
+    jschema = joined_schema(plan, target, src_schema)
+    checks = table_checks(target, dict(snapshot.metadata.configuration))
+    exact = pa.schema([to_arrow_field(f) for f in target.fields])
+    for tcol, scol in plan.keys:
+        want = to_arrow_type(target.field(tcol).type)
+        if src.column(scol).type != want:
+            try:
+                src = src.set_column(src.schema.get_field_index(scol), scol, src.column(scol).cast(want))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise SchemaMismatchError(f"MERGE key {source_alias}.{scol} cannot be compared with {target_alias}.{tcol}") from None
+    src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
+    prune = _pruning_predicate(plan, src, snapshot)
+    files = candidates(snapshot, prune) if prune is not None else snapshot.adds
+    if isinstance(prune, Lit) and prune.value is False:
+        files = snapshot.adds.slice(0, 0)
+
+    use_dv = snapshot.properties.enable_deletion_vectors
+    matched_sources = np.zeros(src.num_rows, dtype=bool)
+    removes, adds = [], []
+    counts = dict(inserted=0, updated=0, deleted=0, copied=0, dvs=0)
+    now = int(time.time() * 1000)
+    cdc = ChangeData.open(replace(snapshot, schema=target))
+    writer = DataFileWriter(snapshot.storage, target, snapshot.partition_columns, snapshot.properties)
+    matched_clauses, nmbs_clauses, nm_clauses = plan.of("matched"), plan.of("not_matched_by_source"), plan.of("not_matched")
+    try:
+        for touched in touched_files(snapshot, files):
+            tgt = touched.table
+            for f in target.fields:
+                if f.name not in tgt.column_names:
+                    tgt = tgt.append_column(to_arrow_field(f), pa.nulls(tgt.num_rows, to_arrow_type(f.type)))
+            alive_idx = np.flatnonzero(touched.alive)
+            t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
+            pairs_t, pairs_s = _match(plan, t_alive, src, target, src_schema, jschema)
+            if matched_clauses and len(pairs_t) != len(np.unique(pairs_t)):
+                dup = pairs_t[np.flatnonzero(np.bincount(pairs_t.astype(np.int64))[pairs_t] > 1)[0]]
+                keys = {tc: tgt.column(tc)[int(dup)].as_py() for tc, _ in plan.keys}
+                raise InvalidArgumentError(
+                    f"MERGE matched target row with key {keys} to several source rows; a target row may be "
+                    "updated or deleted by one source row only.\nHelp: deduplicate the source on the join keys."
+                )
+            matched_sources[pairs_s] = True
+            changed = np.zeros(tgt.num_rows, dtype=bool)
+            outputs: list[pa.Table] = []
+            if len(pairs_t) and matched_clauses:
+                t_rows = tgt.take(pa.array(pairs_t))
+                joined = _joined(plan, t_rows, src.take(pa.array(pairs_s)), target, src_schema)
+                for clause, take in zip(matched_clauses, _route(joined, matched_clauses, jschema)):
+                    if not take.any():
+                        continue
+                    idx = pairs_t[take]
+                    changed[idx] = True
+                    before = t_rows.filter(pa.array(take))
+                    if clause.action == "delete":
+                        counts["deleted"] += len(idx)
+                        cdc.add(before.select(exact.names), "delete")
+                    else:
+                        after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
+                        outputs.append(after)
+                        counts["updated"] += len(idx)
+                        cdc.add(before.select(exact.names), "update_preimage")
+                        cdc.add(after, "update_postimage")
+            if nmbs_clauses:
+                unmatched = np.setdiff1d(alive_idx, pairs_t)
+                if len(unmatched):
+                    t_rows = tgt.take(pa.array(unmatched))
+                    joined = _joined(plan, t_rows, None, target, src_schema)
+                    for clause, take in zip(nmbs_clauses, _route(joined, nmbs_clauses, jschema)):
+                        if not take.any():
+                            continue
+                        idx = unmatched[take]
+                        changed[idx] = True
+                        before = t_rows.filter(pa.array(take))
+                        if clause.action == "delete":
+                            counts["deleted"] += len(idx)
+                            cdc.add(before.select(exact.names), "delete")
+                        else:
+                            after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
+                            outputs.append(after)
+                            counts["updated"] += len(idx)
+                            cdc.add(before.select(exact.names), "update_preimage")
+                            cdc.add(after, "update_postimage")
+            if not changed.any():
+                continue
+            for out in outputs:
+                enforce(out, target, checks)
+                writer.write(out.cast(exact))
+            keep = touched.alive & ~changed
+            if use_dv and keep.any():
+                rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(changed))
+                removes.append(rm)
+                adds.append(add)
+                counts["dvs"] += 1
+            else:
+                removes.append(remove_action(touched.row, now))
+                if keep.any():
+                    kept = tgt.filter(pa.array(keep)).select(exact.names)
+                    writer.write(kept.cast(exact))
+                    counts["copied"] += kept.num_rows
+        scan_done = time.perf_counter()
+        if nm_clauses:
+            pending = np.flatnonzero(~matched_sources)
+            if len(pending):
+                s_rows = src.take(pa.array(pending))
+                joined = _joined(plan, None, s_rows, target, src_schema)  # type: ignore[arg-type]
+                for clause, take in zip(nm_clauses, _route(joined, nm_clauses, jschema)):
+                    if not take.any():
+                        continue
+                    rows = _assign(joined.filter(pa.array(take)), clause, None, target, jschema)
+                    enforce(rows, target, checks)
+                    writer.write(rows.cast(exact))
+                    counts["inserted"] += rows.num_rows
+                    cdc.add(rows, "insert")
+        adds += writer.close()
+        cdc_files = cdc.close()
+    except BaseException:
+        writer.abort()
+        cdc.abort()
+        raise
+    if removes and snapshot.properties.append_only:
+        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only; this MERGE would update or delete rows")
+    rewrite_done = time.perf_counter()
+    version = None
+    if removes or adds or new_metadata is not None:
+        txn = Transaction(snapshot.storage, snapshot, operation="MERGE",
+                          parameters={"predicate": on, "matchedPredicates": [c.action for c in matched_clauses],
+                                      "notMatchedPredicates": [c.action for c in nm_clauses],
+                                      "notMatchedBySourcePredicates": [c.action for c in nmbs_clauses]},
+                          properties=commit_properties)
+        if prune is None:
+            txn.read_whole_table()
+        else:
+            txn.read_predicate(prune, read_set_files(files))
+        if new_metadata is not None:
+            txn.update_metadata(new_metadata)
+        txn.remove_files(removes)
+        txn.add_files(adds)
+        txn.add_cdc_files(cdc_files)
+        txn.metrics.update({
+            "numSourceRows": src.num_rows, "numTargetRowsInserted": counts["inserted"],
+            "numTargetRowsUpdated": counts["updated"], "numTargetRowsDeleted": counts["deleted"],
+            "numTargetRowsCopied": counts["copied"], "numTargetFilesRemoved": len(removes),
+            "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": counts["dvs"],
+        })
+        version = txn.commit().version
+    end = time.perf_counter()
+    return MergeMetrics(
+        version=version, num_source_rows=src.num_rows, num_target_rows_inserted=counts["inserted"],
+        num_target_rows_updated=counts["updated"], num_target_rows_deleted=counts["deleted"],
+        num_target_rows_copied=counts["copied"], num_target_files_scanned=files.num_rows,
+        num_target_files_skipped=snapshot.adds.num_rows - files.num_rows, num_target_files_removed=len(removes),
+        num_target_files_added=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=counts["dvs"],
+        num_added_change_files=len(cdc_files), scan_time_ms=int((scan_done - t0) * 1000),
+        rewrite_time_ms=int((rewrite_done - scan_done) * 1000), commit_time_ms=int((end - rewrite_done) * 1000),
+    )
+
+
+def _match(plan: MergePlan, t_alive: pa.Table, src: pa.Table, target: StructType, source: StructType,
+           jschema: StructType) -> tuple[np.ndarray, np.ndarray]:
+    """(target row index, source row index) pairs satisfying the ON condition."""
+    if t_alive.num_rows == 0 or src.num_rows == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if plan.keys:
+        left = t_alive.select([k for k, _ in plan.keys] + ["__t"])
+        right = src.select([s for _, s in plan.keys] + ["__s"])
+        right = right.rename_columns([f"__k{i}" for i in range(len(plan.keys))] + ["__s"])
+        pairs = left.join(right, keys=[k for k, _ in plan.keys], right_keys=[f"__k{i}" for i in range(len(plan.keys))],
+                          join_type="inner", use_threads=False)
+    else:
+        left = t_alive.select(["__t"]).append_column("__one", pa.array(np.zeros(t_alive.num_rows, dtype=np.int8)))
+        right = src.select(["__s"]).append_column("__one", pa.array(np.zeros(src.num_rows, dtype=np.int8)))
+        pairs = left.join(right, keys="__one", join_type="inner", use_threads=False)
+    t_idx = pairs.column("__t").to_numpy().astype(np.int64)
+    s_idx = pairs.column("__s").to_numpy().astype(np.int64)
+    if plan.residual is not None and len(t_idx):
+        position = {int(v): i for i, v in enumerate(t_alive.column("__t").to_numpy())}
+        t_rows = t_alive.take(pa.array([position[int(v)] for v in t_idx]))
+        joined = _joined(plan, t_rows, src.take(pa.array(s_idx)), target, source)
+        keep = evaluate_mask(joined, plan.residual, jschema)
+        t_idx, s_idx = t_idx[keep], s_idx[keep]
+    return t_idx, s_idx

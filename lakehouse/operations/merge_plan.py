@@ -1,0 +1,187 @@
+"""MERGE clauses and their compilation against the target and source schemas (pure logic, no I/O).
+
+A clause is a typed record; `compile_merge` qualifies every column reference with its side (target or
+source alias), splits the ON condition into equi-join keys plus a residual condition, and derives the
+target-side pruning predicate from the source's key values. Spark's semantics: within each kind of
+clause, the first whose condition holds wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.expr import And, Arith, Cmp, Col, Expr, In, IsNull, Lit, Not, Or, parse_sql
+from lakehouse.protocol.schema import StructField, StructType
+
+ClauseKind = Literal["matched", "not_matched", "not_matched_by_source"]
+ActionKind = Literal["update", "delete", "insert"]
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One WHEN clause: its kind, action, optional condition and assignments ({} with ``all_columns``)."""
+
+    kind: ClauseKind
+    action: ActionKind
+    condition: str | None = None
+    assignments: Mapping[str, Any] = field(default_factory=dict)
+    all_columns: bool = False
+
+
+@dataclass(frozen=True)
+class CompiledClause:
+    """A clause with parsed, side-qualified expressions."""
+
+    kind: ClauseKind
+    action: ActionKind
+    condition: Expr | None
+    assignments: Mapping[str, Expr | Any]
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """Everything execution needs: join keys, residual condition, compiled clauses."""
+
+    target_alias: str
+    source_alias: str
+    keys: tuple[tuple[str, str], ...]  # (target column, source column) equi-join pairs
+    residual: Expr | None
+    clauses: tuple[CompiledClause, ...]
+
+    def of(self, kind: ClauseKind) -> list[CompiledClause]:
+        """The clauses of one kind, in order."""
+        return [c for c in self.clauses if c.kind == kind]
+
+
+def _qualify(expr: Expr, t: str, s: str, target: StructType, source: StructType, *, default: str | None = None) -> Expr:
+    """Prefix every column with its side's alias; unqualified names must be unambiguous."""
+
+    def q(e: Expr) -> Expr:
+        if isinstance(e, Col):
+            if e.path[0] in (t, s) and len(e.path) > 1:
+                return e
+            in_t, in_s = e.path[0] in target.names, e.path[0] in source.names
+            if in_t and in_s:
+                if default is None:
+                    raise InvalidArgumentError(
+                        f"column '{'.'.join(e.path)}' is ambiguous: qualify it as {t}.{e.path[0]} or {s}.{e.path[0]}"
+                    )
+                return Col((default,) + e.path)
+            if in_t or in_s:
+                return Col(((t if in_t else s),) + e.path)
+            raise InvalidArgumentError(f"unknown column '{'.'.join(e.path)}' in MERGE (target {target.names}, source {source.names})")
+        if isinstance(e, Cmp):
+            return Cmp(e.op, q(e.left), q(e.right))
+        if isinstance(e, Arith):
+            return Arith(e.op, q(e.left), q(e.right))
+        if isinstance(e, And):
+            return And(tuple(q(i) for i in e.items))
+        if isinstance(e, Or):
+            return Or(tuple(q(i) for i in e.items))
+        if isinstance(e, Not):
+            return Not(q(e.item))
+        if isinstance(e, IsNull):
+            return IsNull(q(e.item), e.negated)
+        if isinstance(e, In):
+            return In(q(e.item), e.values, e.negated)
+        return e
+
+    return q(expr)
+
+
+def _check_known(expr: Expr, t: str, s: str, target: StructType, source: StructType) -> None:
+    def walk(e: Expr) -> None:
+        if isinstance(e, Col):
+            side = target if e.path[0] == t else source
+            if e.path[1] not in side.names:
+                raise InvalidArgumentError(f"unknown column '{'.'.join(e.path)}' in MERGE")
+        for child in _children(e):
+            walk(child)
+
+    walk(expr)
+
+
+def _children(e: Expr) -> list[Expr]:
+    if isinstance(e, (Cmp, Arith)):
+        return [e.left, e.right]
+    if isinstance(e, (And, Or)):
+        return list(e.items)
+    if isinstance(e, (Not, IsNull, In)):
+        return [e.item]
+    return []
+
+
+def _conjuncts(e: Expr) -> list[Expr]:
+    if isinstance(e, And):
+        return [c for i in e.items for c in _conjuncts(i)]
+    return [e]
+
+
+def _value(v: Any, t: str, s: str, target: StructType, source: StructType) -> Expr | Any:
+    if type(v).__module__.split(".")[0] == "polars":
+        raise InvalidArgumentError("MERGE assignments take SQL expressions or literals, not polars expressions")
+    if isinstance(v, str):
+        expr = _qualify(parse_sql(v), t, s, target, source, default=s)
+        _check_known(expr, t, s, target, source)
+        return expr
+    return Lit(v)
+
+
+def compile_merge(on: str, clauses: Sequence[Clause], *, target: StructType, source: StructType,
+                  target_alias: str, source_alias: str) -> MergePlan:
+    """Parse and check the ON condition and the clauses."""
+    t, s = target_alias, source_alias
+    if t == s:
+        raise InvalidArgumentError("source_alias and target_alias must differ")
+    if not clauses:
+        raise InvalidArgumentError("MERGE needs at least one WHEN clause")
+    cond = _qualify(parse_sql(on), t, s, target, source)
+    _check_known(cond, t, s, target, source)
+    keys, rest = [], []
+    for c in _conjuncts(cond):
+        if isinstance(c, Cmp) and c.op == "=" and isinstance(c.left, Col) and isinstance(c.right, Col) \
+                and {c.left.path[0], c.right.path[0]} == {t, s} and len(c.left.path) == len(c.right.path) == 2:
+            tc, sc = (c.left, c.right) if c.left.path[0] == t else (c.right, c.left)
+            keys.append((tc.path[1], sc.path[1]))
+        else:
+            rest.append(c)
+    residual = None if not rest else rest[0] if len(rest) == 1 else And(tuple(rest))
+    compiled = []
+    for clause in clauses:
+        condition = None
+        if clause.condition is not None:
+            condition = _qualify(parse_sql(clause.condition), t, s, target, source,
+                                 default=t if clause.kind == "not_matched_by_source" else s)
+            _check_known(condition, t, s, target, source)
+        if clause.action == "delete":
+            assignments: Mapping[str, Any] = {}
+        elif clause.all_columns:
+            assignments = {f.name: Col((s, f.name)) for f in target.fields if f.name in source.names}
+        else:
+            unknown = [k for k in clause.assignments if k not in target.names]
+            if unknown:
+                raise InvalidArgumentError(f"MERGE assigns unknown target column(s) {unknown}")
+            assignments = {k: _value(v, t, s, target, source) for k, v in clause.assignments.items()}
+        if clause.kind == "not_matched_by_source":
+            for v in assignments.values():
+                if isinstance(v, Expr.__args__) and any(p[0] == s for p in _paths(v)):  # type: ignore[attr-defined]
+                    raise InvalidArgumentError("WHEN NOT MATCHED BY SOURCE clauses cannot refer to source columns")
+        if clause.kind == "not_matched":
+            for v in assignments.values():
+                if isinstance(v, Expr.__args__) and any(p[0] == t for p in _paths(v)):  # type: ignore[attr-defined]
+                    raise InvalidArgumentError("WHEN NOT MATCHED clauses cannot refer to target columns")
+        compiled.append(CompiledClause(clause.kind, clause.action, condition, assignments))
+    return MergePlan(t, s, tuple(keys), residual, tuple(compiled))
+
+
+def _paths(e: Expr) -> list[tuple[str, ...]]:
+    if isinstance(e, Col):
+        return [e.path]
+    return [p for c in _children(e) for p in _paths(c)]
+
+
+def joined_schema(plan: MergePlan, target: StructType, source: StructType) -> StructType:
+    """The schema expressions are evaluated against: struct columns named by the two aliases."""
+    return StructType((StructField(plan.target_alias, target), StructField(plan.source_alias, source)))
