@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 from urllib.parse import quote
@@ -62,12 +63,27 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         codes = codes * (len(enc.dictionary) + 1) + idx
         dictionaries.append((enc.dictionary, idx))
-    uniq, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse, minlength=len(uniq))
+    space = 1
+    for d, _ in dictionaries:
+        space *= len(d) + 1
+    if space <= 1 << 22:
+        # Small key space: bincount + a radix sort of group ids instead of np.unique's comparison sort.
+        counts_all = np.bincount(codes, minlength=space)
+        present = np.flatnonzero(counts_all)
+        remap = np.zeros(space, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        group = remap[codes]
+        order = np.argsort(group.astype(np.uint16) if len(present) < 65536 else group, kind="stable")
+        counts = counts_all[present]
+    else:
+        uniq, inverse = np.unique(codes, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(uniq))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    first = order[starts]
     ordered = table.take(pa.array(order))
     start = 0
-    for g in range(len(uniq)):
+    for g in range(len(counts)):
         row = first[g]
         values = tuple(d[int(idx[row])].as_py() for d, idx in dictionaries)
         yield values, ordered.slice(start, int(counts[g]))
@@ -76,6 +92,8 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
 
 @dataclass
 class _OpenFile:
+    # Statistics are folded in on a background thread while Arrow encodes Parquet (both release the GIL);
+    # one worker per file keeps the collector's updates ordered and unshared.
     rel: str
     sink: pa.NativeFile
     writer: pq.ParquetWriter
@@ -85,6 +103,7 @@ class _OpenFile:
     pending_rows: int = 0
     pending_bytes: int = 0
     raw_written: int = 0  # in-memory bytes flushed so far, to learn this file's compression ratio
+    stats_jobs: list[Future] = field(default_factory=list)
 
 
 class DataFileWriter:
@@ -105,6 +124,7 @@ class DataFileWriter:
         self._physical = physical_paths(schema, mode)
         self._properties = properties
         self._open: dict[tuple, _OpenFile] = {}
+        self._stats_pool = ThreadPoolExecutor(max_workers=1)
         self._counter = 0
         self.adds: list[Add] = []
         self.rows_written = 0
@@ -125,7 +145,7 @@ class DataFileWriter:
                                   self.options.row_group_rows - f.pending_rows))
                 chunk = data.slice(offset, take)
                 offset += take
-                f.stats.update(chunk)
+                f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
                 f.pending.append(chunk)
                 f.pending_rows += chunk.num_rows
                 f.pending_bytes += take * per_row
@@ -185,6 +205,8 @@ class DataFileWriter:
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"finishing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
         del self._open[values]
+        for job in f.stats_jobs:
+            job.result()
         if f.stats.num_records == 0:
             return
         self.adds.append(
@@ -199,9 +221,19 @@ class DataFileWriter:
         )
 
     def close(self) -> list[Add]:
-        """Finish every open file; returns all `Add` actions written."""
-        for values, f in list(self._open.items()):
-            self._close(values, f)
+        """Finish every open file; returns all `Add` actions written.
+
+        Files are finished concurrently: most of a partitioned write's encoding happens here, and Arrow's
+        Parquet writer releases the GIL.
+        """
+        items = list(self._open.items())
+        if len(items) > 1:
+            with ThreadPoolExecutor(max_workers=min(4, len(items))) as pool:
+                list(pool.map(lambda kv: self._close(*kv), items))
+        else:
+            for values, f in items:
+                self._close(values, f)
+        self._stats_pool.shutdown()
         return self.adds
 
     def abort(self) -> None:
@@ -213,6 +245,7 @@ class DataFileWriter:
             except (OSError, pa.ArrowException):
                 pass
         self._open.clear()
+        self._stats_pool.shutdown(cancel_futures=True)
 
 
 def write_batches(storage: Storage, batches: Iterable[pa.RecordBatch | pa.Table], schema: StructType,

@@ -1,0 +1,109 @@
+"""Command line: ``python -m benchmarks [--rows N] [--commits N] [--repeat N] [--only NAME] [--out DIR]``.
+
+Run from the repository root. Exit status 1 when any benchmark failed its correctness guard or crashed
+(it is then listed under ``errors`` in the JSON and the other benchmarks still run); missed performance
+targets do not change the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from benchmarks import full_read, machine, report, scans, snapshot_load, time_travel, writes
+from benchmarks.common import BenchResult, Config
+
+HERE = Path(__file__).resolve().parent
+
+# Name -> runner, in run order. --only matches a name exactly or as a prefix ("snapshot", "time_travel").
+BENCHMARKS: dict[str, Callable[[Config], list[BenchResult]]] = {
+    "full_read": full_read.run,
+    "snapshot_no_checkpoint": snapshot_load.run_no_checkpoint,
+    "snapshot_checkpoint": snapshot_load.run_checkpoint,
+    "time_travel_version": time_travel.run_version,
+    "time_travel_timestamp": time_travel.run_timestamp,
+    "bulk_write": writes.run_bulk,
+    "partitioned_write": writes.run_partitioned,
+    "small_appends": writes.run_small_appends,
+    "append_long_log": writes.run_append_long_log,
+    "range_read": scans.run_range,
+    "partition_read": scans.run_partition,
+    "planning_100k": scans.run_planning,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description="Benchmark lakehouse against deltalake (delta-rs) and raw pyarrow Parquet reads.")
+    p.add_argument("--rows", type=int, default=5_000_000, help="rows of the full-read table (default 5,000,000)")
+    p.add_argument("--commits", type=int, default=2000, help="commits of the long log, >= 12 (default 2000)")
+    p.add_argument("--repeat", type=int, default=10, help="timed runs per variant after one warm-up (default 10)")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only these benchmarks (repeatable, comma-separated, prefixes allowed): {', '.join(BENCHMARKS)}",
+    )
+    p.add_argument("--out", type=Path, default=HERE / "results", help="results directory (default benchmarks/results)")
+    p.add_argument("--data", type=Path, default=HERE / "data", help="generated tables (default benchmarks/data)")
+    p.add_argument("--seed", type=int, default=42, help="seed of all generated data (default 42)")
+    args = p.parse_args(argv)
+    if args.rows < 10 or args.commits < 12 or args.repeat < 1:
+        p.error("need --rows >= 10, --commits >= 12 (time travel reaches version 11) and --repeat >= 1")
+    args.selected = select([n for item in args.only or [] for n in item.split(",") if n]) if args.only else list(BENCHMARKS)
+    if not args.selected:
+        p.error(f"--only matched nothing; names are {', '.join(BENCHMARKS)}")
+    return args
+
+
+def select(names: list[str]) -> list[str]:
+    """The benchmark names matched by ``names`` (exact or prefix), in run order."""
+    return [b for b in BENCHMARKS if any(b == n or b.startswith(n) for n in names)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks, write the results, print the summary; returns the exit status."""
+    args = parse_args(argv)
+    cfg = Config(rows=args.rows, commits=args.commits, repeat=args.repeat, seed=args.seed, data_dir=args.data.resolve())
+    started = datetime.now(timezone.utc)
+    # Other processes on a small machine move medians a lot; the load average lets a reader judge that.
+    load_start = os.getloadavg()
+    # Taken before any timing: the source hash must describe the lakehouse code that was imported.
+    facts = machine.facts()
+    t0 = time.perf_counter()
+    results: list[BenchResult] = []
+    errors: list[dict[str, str]] = []
+    for name in args.selected:
+        print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+        try:
+            results += BENCHMARKS[name](cfg)
+        except Exception as e:  # one broken benchmark must not hide the others' numbers
+            traceback.print_exc()
+            errors.append({"name": name, "error": f"{type(e).__name__}: {e}"})
+    warnings = []
+    if machine.facts()["lakehouse_source_sha256"] != facts["lakehouse_source_sha256"]:
+        warnings.append("lakehouse sources changed on disk during the run; the numbers are for the code imported at the start")
+    doc = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": time.perf_counter() - t0,
+        "config": {"rows": cfg.rows, "commits": cfg.commits, "repeat": cfg.repeat, "seed": cfg.seed, "data_dir": str(cfg.data_dir)},
+        "machine": {**facts, "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
+        "versions": machine.versions(),
+        "benchmarks": {r.name: report.result_json(r) for r in results},
+        "errors": errors,
+        "warnings": warnings,
+    }
+    js, md = report.write(args.out, doc, results)
+    print(md.read_text())
+    print(f"[benchmarks] wrote {js} and {md}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
