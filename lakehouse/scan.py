@@ -17,7 +17,7 @@ import pyarrow as pa
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr import Expr, columns as expr_columns, parse_predicate, to_arrow
 from lakehouse.protocol.expr_polars import from_polars
-from lakehouse.protocol.schema import StructField, to_arrow_field
+from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
 from lakehouse.snapshot import Snapshot
@@ -64,7 +64,12 @@ class Scan:
                 raise InvalidArgumentError(
                     f"filter refers to unknown column(s) {sorted(unknown)}; the table has {snapshot.schema.names}"
                 )
-            self._arrow_filter = to_arrow(self.predicate, snapshot.schema)  # validates literals early
+            try:
+                self._arrow_filter = to_arrow(self.predicate, snapshot.schema)  # validates literals early
+            except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
+                if isinstance(e, InvalidArgumentError):
+                    raise
+                raise InvalidArgumentError(f"filter {filter!r} cannot be evaluated: {e}") from None
         self._plan: tuple[pa.Table, ScanMetrics] | None = None
 
     # -- planning ------------------------------------------------------------------------------------
@@ -76,7 +81,7 @@ class Scan:
             selected = adds
             if self.predicate is not None and adds.num_rows:
                 result = skip_files(adds, self.predicate, self.snapshot.schema, self.snapshot.partition_columns,
-                                    self.snapshot.column_mapping_mode)
+                                    self.snapshot.column_mapping_mode, nan_is_max=self._polars_filter is not None)
                 after_parts, after_stats = int(result.after_partitions.sum()), int(result.after_stats.sum())
                 selected = adds.filter(pa.array(result.after_stats))
             sizes = adds.column("size")
@@ -138,6 +143,13 @@ class Scan:
         extra = [f for f in self.snapshot.schema.fields if f.name in need and f.name not in names]
         return list(self.fields) + extra
 
+    def _pushable(self) -> bool:
+        if self.predicate is None or self._polars_filter is not None:
+            return False
+        floats = {f.name for f in self.snapshot.schema.fields
+                  if isinstance(f.type, PrimitiveType) and f.type.name in ("float", "double")}
+        return not (expr_columns(self.predicate) & floats)
+
     def _finish(self, table: pa.Table) -> pa.Table:
         if self._polars_filter is not None:
             import polars as pl
@@ -163,8 +175,10 @@ class Scan:
         tables: list[pa.Table] = []
         if plain:
             try:
-                # A polars filter is applied by polars alone: its NaN and null rules may differ from Arrow's.
-                pushed = self._arrow_filter if self.predicate is not None and self._polars_filter is None else None
+                # Not pushed into the Arrow scan: for polars filters (polars' NaN and null rules differ from
+                # Arrow's) and for filters on float columns (Parquet row-group min/max ignore NaN, so a
+                # pushed `f != 0.5` would prune row groups whose NaN rows match).
+                pushed = self._arrow_filter if self._pushable() else None
                 tables.append(plain_dataset(snapshot, plain).to_table(columns=[f.name for f in read_fields], filter=pushed))
             except (pa.ArrowException, OSError, ValueError):
                 rest, tables = tasks, []  # the per-file path reads (or precisely reports) what the dataset could not

@@ -325,18 +325,32 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(other, Col):
             dtype = _field_type(schema, other.path)
             value = coerce_literal(lit.value, dtype, column=".".join(other.path))
-            return pc.scalar(pa.scalar(value, type=to_arrow_type(dtype)))
+            return pc.scalar(_scalar(value, dtype, ".".join(other.path)))
         return pc.scalar(lit.value)
+
+    def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
+        """(column, literal) expressions; an integer column against a fractional literal compares as
+        float64, so that `i < 1.5` keeps `i = 1` instead of truncating the literal to 1."""
+        column = conv(col_side)
+        if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, _field_type(schema, col_side.path)):
+            # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
+            return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
+        return column, lit_for(col_side, lit_side)
 
     def conv(e: Expr) -> pc.Expression:
         if isinstance(e, Col):
             _field_type(schema, e.path)
             return ref(e.path)
         if isinstance(e, Lit):
-            return pc.scalar(e.value)
+            # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
+            return pc.scalar(pa.scalar(None, pa.bool_())) if e.value is None else pc.scalar(e.value)
         if isinstance(e, Cmp):
-            left = lit_for(e.right, e.left) if isinstance(e.left, Lit) else conv(e.left)
-            right = lit_for(e.left, e.right) if isinstance(e.right, Lit) else conv(e.right)
+            if isinstance(e.right, Lit) and not isinstance(e.left, Lit):
+                left, right = compared(e.left, e.right)
+            elif isinstance(e.left, Lit) and not isinstance(e.right, Lit):
+                right, left = compared(e.right, e.left)
+            else:
+                left, right = conv(e.left), conv(e.right)
             return {
                 "=": lambda: left == right,
                 "!=": lambda: left != right,
@@ -368,19 +382,51 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             inner = conv(e.item)
             return inner.is_valid() if e.negated else inner.is_null()
         if isinstance(e, In):
-            item = conv(e.item)
+            has_null = any(v.value is None for v in e.values)
+            values = [v for v in e.values if v.value is not None]
             if isinstance(e.item, Col):
                 dtype = _field_type(schema, e.item.path)
-                values = [coerce_literal(v.value, dtype, column=e.item.name) for v in e.values]
-                arr = pa.array([v for v in values if v is not None], type=to_arrow_type(dtype))
+                if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
+                        _fractional_for_int(v.value, dtype) for v in values):
+                    # IEEE equality (-0.0 = 0.0, NaN never equal) and exact numeric comparison: IN is an
+                    # OR of `=`, which Arrow's is_in is not for floats.
+                    equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
+                    member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
+                    return _three_valued_in(conv(e.item), member, has_null, e.negated)
+                arr = pa.array([coerce_literal(v.value, dtype, column=e.item.name) for v in values],
+                               type=to_arrow_type(dtype))
             else:
-                arr = pa.array([v.value for v in e.values if v.value is not None])
-            member = item.isin(arr)
-            # SQL: `x NOT IN (...)` is NULL (not TRUE) when x is NULL; Arrow's isin says FALSE.
-            return (item.is_valid() & ~member) if e.negated else pc.if_else(item.is_null(), pc.scalar(pa.scalar(None, pa.bool_())), member)
+                arr = pa.array([v.value for v in values])
+            item = conv(e.item)
+            member = pc.if_else(item.is_null(), pc.scalar(pa.scalar(None, pa.bool_())), item.isin(arr))
+            return _three_valued_in(item, member, has_null, e.negated)
         raise TypeError(type(e))
 
     return conv(expr)
+
+
+def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
+    try:
+        return pa.scalar(value, type=to_arrow_type(dtype))
+    except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"literal {value!r} does not fit column '{column}' of type {dtype}: {e}") from None
+
+
+def _fractional_for_int(value: Any, dtype: DataType) -> bool:
+    """A literal with a fractional part compared with an integer column."""
+    return (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")
+            and isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value
+            and value not in (float("inf"), float("-inf")) and value != int(value))
+
+
+def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:
+    """SQL IN/NOT IN: with a NULL in the list, a non-member is NULL (so NOT IN is never TRUE)."""
+    null = pc.scalar(pa.scalar(None, pa.bool_()))
+    if has_null:
+        member = pc.if_else(pc.coalesce(member, pc.scalar(False)), pc.scalar(True), null)
+    if not negated:
+        return member
+    return ~member
 
 
 def parse_predicate(predicate: "str | Expr") -> Expr:

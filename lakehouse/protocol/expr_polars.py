@@ -107,9 +107,13 @@ def _list_literal(node: Any) -> list[Any]:
 def _literal(body: Any) -> Any:
     if "Dyn" in body:
         (kind, value), = body["Dyn"].items()
+        if kind == "Float" and value is None:
+            raise _unsupported({"Literal": body})  # polars writes NaN and infinities as JSON null
         return value
     if "Scalar" in body:
         (kind, value), = body["Scalar"].items()
+        if kind in ("Float32", "Float64") and value is None:
+            raise _unsupported({"Literal": body})  # NaN or an infinity, serialised as null
         if kind in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32",
                     "Float64", "Boolean", "String"):
             return value

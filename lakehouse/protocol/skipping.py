@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.expr import (
     And,
@@ -206,8 +207,20 @@ def _fit(value: Any, t: pa.DataType) -> Any:
         return None
 
 
-def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar:
-    return pa.scalar(coerce_literal(value, leaf.dtype, column=".".join(leaf.path)), type=to_arrow_type(leaf.dtype))
+def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
+    """The literal at the column's type, or None when it has no exact equivalent (skipping then says
+    "may match")."""
+    try:
+        coerced = coerce_literal(value, leaf.dtype, column=".".join(leaf.path))
+        if isinstance(coerced, float) and isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in (
+                "long", "integer", "short", "byte"):
+            return None
+        scalar = pa.scalar(coerced, type=to_arrow_type(leaf.dtype))
+    except (InvalidArgumentError, pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None
+    if scalar.is_valid and pa.types.is_floating(scalar.type) and scalar.as_py() != scalar.as_py():
+        return None  # a NaN literal: comparisons with it are decided by no bound
+    return scalar
 
 
 def _upper(leaf: Leaf, arr: pa.Array) -> pa.Array:
@@ -241,6 +254,12 @@ class _Evaluator:
             return out
         if isinstance(e, Lit):
             return self.maybe() if e.value is not False and e.value is not None else np.zeros(self.n, dtype=bool)
+        try:
+            return self._eval_atom(e)
+        except (InvalidArgumentError, pa.ArrowException, OverflowError, TypeError, ValueError):
+            return self.maybe()  # an atom skipping cannot evaluate decides nothing
+
+    def _eval_atom(self, e: Expr) -> np.ndarray:
         cols = columns(e)
         if cols and cols <= self.partition_columns and self.parts is not None:
             mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)  # type: ignore[arg-type]
@@ -281,9 +300,12 @@ class _Evaluator:
             if right.value is None:
                 return np.zeros(self.n, dtype=bool)  # a comparison with NULL is never TRUE
             v = _lit_scalar(leaf, right.value)
+            if v is None:
+                return self.maybe()
             lo, hi = s.mins[leaf.path], _upper(leaf, s.maxs[leaf.path])
             if op == "=":
-                return _known(pc.and_(pc.less_equal(lo, v), pc.greater_equal(hi, v)))
+                # Kleene AND: a known-false lower bound decides even when the maximum is unknown.
+                return _known(pc.and_kleene(pc.less_equal(lo, v), pc.greater_equal(hi, v)))
             if op == "<":
                 return _known(pc.less(lo, v))
             if op == "<=":
@@ -292,7 +314,8 @@ class _Evaluator:
                 return _known(pc.greater(hi, v))
             if op == ">=":
                 return _known(pc.greater_equal(hi, v))
-            if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("float", "double"):
+            if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("float", "double", "timestamp", "timestamp_ntz"):
+                # NaN rows satisfy !=, and truncated timestamp bounds hide the exact values.
                 return self.maybe()
             tight = pc.fill_null(s.tight, True)
             same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(s.maxs[leaf.path], v)), tight)
@@ -321,11 +344,35 @@ class SkippingResult:
     after_stats: np.ndarray
 
 
+def _float_columns(schema: StructType) -> set[str]:
+    return {f.name for f in schema.fields if isinstance(f.type, PrimitiveType) and f.type.name in ("float", "double")}
+
+
+def _safe_nnf(expr: Expr, floats: set[str], *, nan_is_max: bool, negate: bool = False) -> Expr:
+    """Negation normal form that stays sound for float columns: under IEEE rules NOT (f <= 1) holds for
+    NaN while f > 1 does not, so a negated comparison on a float column becomes "may match" (TRUE). With
+    ``nan_is_max`` (polars' ordering) every float comparison is "may match"."""
+    if isinstance(expr, Not):
+        return _safe_nnf(expr.item, floats, nan_is_max=nan_is_max, negate=not negate)
+    if isinstance(expr, (And, Or)):
+        items = tuple(_safe_nnf(i, floats, nan_is_max=nan_is_max, negate=negate) for i in expr.items)
+        flip = isinstance(expr, And) == negate
+        return Or(items) if flip else And(items)
+    touches_float = bool(columns(expr) & floats) and isinstance(expr, (Cmp, In))
+    if touches_float and (negate or nan_is_max):
+        return Lit(True)
+    return negation_normal_form(expr, negate)
+
+
 def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
-               mode: str = "none") -> SkippingResult:
-    """Decide, for every row of the active-file table, whether the file may hold matching rows."""
+               mode: str = "none", *, nan_is_max: bool = False) -> SkippingResult:
+    """Decide, for every row of the active-file table, whether the file may hold matching rows.
+
+    ``nan_is_max`` is for predicates whose rows are filtered with polars' ordering (NaN above every
+    number) rather than IEEE comparisons.
+    """
     n = adds.num_rows
-    nnf = negation_normal_form(predicate)
+    nnf = _safe_nnf(predicate, _float_columns(schema), nan_is_max=nan_is_max)
     pcols = set(partition_columns)
     parts = part_schema = None
     if pcols & columns(nnf):
