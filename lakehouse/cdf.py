@@ -10,18 +10,22 @@ gets `_commit_version` and `_commit_timestamp` (in-commit timestamps when on). T
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, UnsupportedFeatureError, VersionNotFoundError
+from lakehouse.deletion_vectors import load_deleted_rows
 from lakehouse.history import commit_timestamps, version_for_timestamp
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
 from lakehouse.protocol.log_path import LogFile, commit_name
 from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import PrimitiveType, StructField, parse_schema, to_arrow_field
 from lakehouse.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot, load_snapshot
@@ -31,22 +35,33 @@ COMMIT_VERSION = "_commit_version"
 COMMIT_TIMESTAMP = "_commit_timestamp"
 
 
-def _resolve(latest: Snapshot, version: int | None, when: datetime | str | None, *, default: int) -> int:
+def _resolve(latest: Snapshot, version: int | None, when: datetime | str | None, *, default: int, start: bool) -> int:
+    """A range end: the given version, or for a timestamp the first commit at or after it (start) or
+    the last commit at or before it (end), as Spark resolves change data ranges."""
     if version is not None and when is not None:
         raise InvalidArgumentError("give a version or a timestamp for each end of the range, not both")
-    if when is not None:
-        if isinstance(when, str):
-            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if when is None:
+        return default if version is None else version
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    if not start:
         return version_for_timestamp(latest, when)
-    return default if version is None else version
+    versions, times, _ = commit_timestamps(latest)
+    target = int(when.timestamp() * 1000)
+    i = bisect_left(times, target)
+    if i == len(versions):
+        raise VersionNotFoundError(f"no commit at or after {when.isoformat()}: the latest is version {versions[-1]}")
+    return versions[i]
 
 
 def load_cdf(snapshot_latest: Snapshot, *, starting_version: int | None = None, ending_version: int | None = None,
              starting_timestamp: datetime | str | None = None, ending_timestamp: datetime | str | None = None,
              columns: Sequence[str] | None = None) -> pa.Table:
     """The changes of versions ``starting..ending`` (inclusive) as one Arrow table."""
-    start = _resolve(snapshot_latest, starting_version, starting_timestamp, default=0)
-    end = _resolve(snapshot_latest, ending_version, ending_timestamp, default=snapshot_latest.version)
+    start = _resolve(snapshot_latest, starting_version, starting_timestamp, default=0, start=True)
+    end = _resolve(snapshot_latest, ending_version, ending_timestamp, default=snapshot_latest.version, start=False)
     if start < 0 or end > snapshot_latest.version or start > end:
         raise VersionNotFoundError(
             f"change data range {start}..{end} is outside the table's versions 0..{snapshot_latest.version}"
@@ -84,7 +99,34 @@ def load_cdf(snapshot_latest: Snapshot, *, starting_version: int | None = None, 
     ])
     if not tables:
         return schema_out.empty_table()
-    return pa.concat_tables([t.select(schema_out.names).cast(schema_out) for t in tables])
+    # Columns added part-way through the range read as nulls in the earlier versions' changes.
+    filled = []
+    for t in tables:
+        for f in schema_out:
+            if f.name not in t.column_names:
+                t = t.append_column(f, pa.nulls(t.num_rows, f.type))
+        filled.append(t.select(schema_out.names).cast(schema_out))
+    return pa.concat_tables(filled)
+
+
+def _dv_delta(snapshot: Snapshot, old: Remove, new: Add, fields: list[StructField]) -> pa.Table:
+    """Rows deleted (or restored) between two deletion vectors of one data file."""
+    rows = read_file(snapshot, FileTask(new.path, new.partition_values or {}, None), fields, apply_dv=False)
+    before = _deleted(snapshot, old.deletion_vector)
+    after = _deleted(snapshot, new.deletion_vector)
+    deleted = np.setdiff1d(after, before)
+    restored = np.setdiff1d(before, after)
+    out = [rows.take(pa.array(deleted.astype(np.int64))).append_column(CHANGE_TYPE, pa.array(["delete"] * len(deleted), pa.string()))]
+    if len(restored):
+        out.append(rows.take(pa.array(restored.astype(np.int64))).append_column(
+            CHANGE_TYPE, pa.array(["insert"] * len(restored), pa.string())))
+    return pa.concat_tables(out)
+
+
+def _deleted(snapshot: Snapshot, dv: Any) -> np.ndarray:
+    if dv is None:
+        return np.zeros(0, dtype=np.uint64)
+    return load_deleted_rows(snapshot.storage, dv)
 
 
 def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: list, fields: list[StructField]) -> pa.Table:
@@ -95,7 +137,16 @@ def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: li
         for c in cdc:
             parts.append(read_file(snapshot, FileTask(c.path, c.partition_values, None), tagged))
     else:
+        # A remove and an add of the same file with a larger deletion vector (a DV delete written without
+        # change files, as Databricks does) changes only the rows the new vector adds.
+        removed = {canonical_path(a.path): a for a in changes if isinstance(a, Remove)}
+        paired = {canonical_path(a.path) for a in changes if isinstance(a, Add) and canonical_path(a.path) in removed}
         for a in changes:
+            key = canonical_path(a.path)
+            if key in paired:
+                if isinstance(a, Add):
+                    parts.append(_dv_delta(snapshot, removed[key], a, fields))
+                continue
             rows = read_file(snapshot, FileTask(a.path, a.partition_values or {}, a.deletion_vector), fields)
             kind = "insert" if isinstance(a, Add) else "delete"
             parts.append(rows.append_column(CHANGE_TYPE, pa.array([kind] * rows.num_rows, pa.string())))

@@ -22,6 +22,7 @@ from lakehouse.operations.rewrite import (
     RewriteMetrics,
     candidates,
     evaluate_mask,
+    partition_may_match,
     remove_action,
     require_existing_columns,
     touched_files,
@@ -104,12 +105,14 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         cdc.abort()
         raise
     if removes and snapshot.properties.append_only:
+        # Checked once the rows are known: a DELETE that matches nothing changes nothing and is allowed.
         raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); DELETE is refused")
     version = None
     if removes:
         txn = Transaction(snapshot.storage, snapshot, operation="DELETE",
                           parameters={"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []},
-                          properties=commit_properties, hook=_hook)
+                          properties=commit_properties, hook=_hook,
+                          may_match=partition_may_match(snapshot))
         if pred is None:
             txn.read_whole_table()
         else:

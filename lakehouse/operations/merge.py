@@ -24,7 +24,15 @@ import pyarrow.dataset as ds
 from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.delete import read_set_files
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
-from lakehouse.operations.rewrite import ChangeData, candidates, evaluate_mask, remove_action, touched_files, with_deletion_vector
+from lakehouse.operations.rewrite import (
+    ChangeData,
+    candidates,
+    evaluate_mask,
+    partition_may_match,
+    remove_action,
+    touched_files,
+    with_deletion_vector,
+)
 from lakehouse.protocol.actions import Metadata
 from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
 from lakehouse.protocol.features import active_features, check_writable
@@ -107,19 +115,19 @@ def _assign(joined: pa.Table, clause: CompiledClause, base: pa.Table | None, tar
     cols = []
     for f in target.fields:
         t = to_arrow_type(f.type)
-        if f.name in clause.assignments:
-            value = clause.assignments[f.name]
-            if isinstance(value, Lit):
-                col = pa.array([value.value] * n).cast(t) if value.value is not None else pa.nulls(n, t)
-            else:
-                col = ds.dataset(joined).to_table(columns={"v": to_arrow(value, jschema)}).column("v")
-        elif base is not None and f.name in base.column_names:
-            col = base.column(f.name)
-        else:
-            col = pa.nulls(n, t)
         try:
+            if f.name in clause.assignments:
+                value = clause.assignments[f.name]
+                if isinstance(value, Lit):
+                    col = pa.array([value.value] * n).cast(t) if value.value is not None else pa.nulls(n, t)
+                else:
+                    col = ds.dataset(joined).to_table(columns={"v": to_arrow(value, jschema)}).column("v")
+            elif base is not None and f.name in base.column_names:
+                col = base.column(f.name)
+            else:
+                col = pa.nulls(n, t)
             cols.append(col.cast(t) if col.type != t else col)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
             raise SchemaMismatchError(f"MERGE value for column '{f.name}' does not fit {f.type}: {e}") from None
     return pa.Table.from_arrays(cols, schema=pa.schema([pa.field(f.name, to_arrow_type(f.type), True) for f in target.fields]))
 
@@ -209,7 +217,6 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
             target = merged
             snapshot = replace(snapshot, schema=merged)
     plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
-    jschema = joined_schema(plan, target, src_schema)
     checks = table_checks(target, dict(snapshot.metadata.configuration))
     exact = pa.schema([to_arrow_field(f) for f in target.fields])
     for tcol, scol in plan.keys:
@@ -219,6 +226,10 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
                 src = src.set_column(src.schema.get_field_index(scol), scol, src.column(scol).cast(want))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise SchemaMismatchError(f"MERGE key {source_alias}.{scol} cannot be compared with {target_alias}.{tcol}") from None
+            # The key now has the target's type in the data; the source schema must say so too.
+            src_schema = StructType(tuple(
+                replace(f, type=target.field(tcol).type) if f.name == scol else f for f in src_schema.fields))
+    jschema = joined_schema(plan, target, src_schema)
     src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
     files = candidates(snapshot, prune) if prune is not None else snapshot.adds
@@ -336,7 +347,7 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
                           parameters={"predicate": on, "matchedPredicates": [c.action for c in matched_clauses],
                                       "notMatchedPredicates": [c.action for c in nm_clauses],
                                       "notMatchedBySourcePredicates": [c.action for c in nmbs_clauses]},
-                          properties=commit_properties)
+                          properties=commit_properties, may_match=partition_may_match(snapshot))
         if prune is None:
             txn.read_whole_table()
         else:

@@ -24,6 +24,7 @@ from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, to_arrow
+from lakehouse.protocol.pruning import may_match
 from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, read_file
@@ -175,6 +176,15 @@ class RewriteMetrics:
     scan_seconds: float = 0.0
     rewrite_seconds: float = 0.0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def partition_may_match(snapshot: Snapshot):
+    """The conflict checker's file test for this table: partition values decide (disjoint partitions
+    never conflict), data columns count as "may match"."""
+    def check(add: Add, predicate: Expr) -> bool:
+        return may_match(add, predicate, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)
+
+    return check
 
 
 def require_existing_columns(snapshot: Snapshot, names: set[str]) -> None:

@@ -18,12 +18,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.delete import read_set_files
 from lakehouse.operations.rewrite import (
     ChangeData,
     candidates,
     evaluate_mask,
+    partition_may_match,
     remove_action,
     require_existing_columns,
     touched_files,
@@ -140,11 +141,15 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         writer.abort()
         cdc.abort()
         raise
+    if removes and snapshot.properties.append_only:
+        # Checked once the rows are known: a UPDATE that matches nothing changes nothing and is allowed.
+        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); UPDATE is refused")
     version = None
     if removes:
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
         txn = Transaction(snapshot.storage, snapshot, operation="UPDATE", parameters=params,
-                          properties=commit_properties, hook=_hook)
+                          properties=commit_properties, hook=_hook,
+                          may_match=partition_may_match(snapshot))
         if pred is None:
             txn.read_whole_table()
         else:
