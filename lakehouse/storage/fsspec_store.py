@@ -105,9 +105,15 @@ class FsspecStorage(Storage):
                 with os.scandir(self._full(rel)) as it:
                     out = []
                     for e in it:
-                        if e.is_file():
+                        try:
+                            if not e.is_file():
+                                continue
                             st = e.stat()
-                            out.append(FileInfo(prefix + e.name, st.st_size, int(st.st_mtime * 1000)))
+                        except FileNotFoundError:
+                            # Gone between readdir and stat: another writer's temporary commit file
+                            # linked into place and unlinked. Only that entry is skipped, never the listing.
+                            continue
+                        out.append(FileInfo(prefix + e.name, st.st_size, int(st.st_mtime * 1000)))
             except FileNotFoundError:
                 return []
             except OSError as e:
