@@ -249,8 +249,10 @@ def _fast_add(v: dict[str, Any]) -> Add | None:
 
     Appends dominate long logs, so this path decides how fast a snapshot of a long log loads.
     """
-    if not v.keys() <= _FAST_ADD_KEYS:
-        return None
+    for k in v:
+        # delta-rs writes unused optional fields as explicit nulls; those do not need the generic path.
+        if k not in _FAST_ADD_KEYS and v[k] is not None:
+            return None
     path, pv, size, mtime, change = v.get("path"), v.get("partitionValues"), v.get("size"), v.get("modificationTime"), v.get("dataChange")
     stats = v.get("stats")
     if (type(path) is not str or type(pv) is not dict or type(size) is not int or type(mtime) is not int

@@ -99,12 +99,21 @@ class FsspecStorage(Storage):
     # -- Storage ---------------------------------------------------------------------------------
     def list_dir(self, rel: str) -> list[FileInfo]:
         """See `Storage.list_dir`."""
+        return self._list(rel, None)
+
+    def list_from(self, rel: str, start_name: str) -> list[FileInfo]:
+        """See `Storage.list_from`; on local disk names are filtered before anything is stat-ed."""
+        return self._list(rel, start_name)
+
+    def _list(self, rel: str, start_name: str | None) -> list[FileInfo]:
         prefix = f"{rel}/" if rel else ""
         if self._local_root is not None:
             try:
                 with os.scandir(self._full(rel)) as it:
                     out = []
                     for e in it:
+                        if start_name is not None and e.name < start_name:
+                            continue
                         try:
                             if not e.is_file():
                                 continue
@@ -134,6 +143,8 @@ class FsspecStorage(Storage):
             if entry.get("type") == "directory":
                 continue
             name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if start_name is not None and name < start_name:
+                continue
             out.append(FileInfo(prefix + name, int(entry.get("size") or 0), _mtime_ms(entry)))
         out.sort(key=lambda f: f.path)
         return out
