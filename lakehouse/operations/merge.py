@@ -144,6 +144,30 @@ def _route(joined: pa.Table, clauses: list[CompiledClause], jschema: StructType)
     return out
 
 
+def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.Table, idx: np.ndarray,
+                   changed: np.ndarray, counts: dict[str, int], cdc: ChangeData, target: StructType,
+                   jschema: StructType) -> list[pa.Table]:
+    """Route target rows (``t_rows``, physical indexes ``idx``) through update/delete clauses; marks them
+    in ``changed``, records change data, and returns the updated rows."""
+    names = [f.name for f in target.fields]
+    outputs = []
+    for clause, take in zip(clauses, _route(joined, clauses, jschema)):
+        if not take.any():
+            continue
+        changed[idx[take]] = True
+        before = t_rows.filter(pa.array(take))
+        if clause.action == "delete":
+            counts["deleted"] += int(take.sum())
+            cdc.add(before.select(names), "delete")
+        else:
+            after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
+            outputs.append(after)
+            counts["updated"] += int(take.sum())
+            cdc.add(before.select(names), "update_preimage")
+            cdc.add(after, "update_postimage")
+    return outputs
+
+
 class MergeBuilder:
     """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it."""
 
@@ -266,41 +290,13 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
             if len(pairs_t) and matched_clauses:
                 t_rows = tgt.take(pa.array(pairs_t))
                 joined = _joined(plan, t_rows, src.take(pa.array(pairs_s)), target, src_schema)
-                for clause, take in zip(matched_clauses, _route(joined, matched_clauses, jschema)):
-                    if not take.any():
-                        continue
-                    idx = pairs_t[take]
-                    changed[idx] = True
-                    before = t_rows.filter(pa.array(take))
-                    if clause.action == "delete":
-                        counts["deleted"] += len(idx)
-                        cdc.add(before.select(exact.names), "delete")
-                    else:
-                        after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
-                        outputs.append(after)
-                        counts["updated"] += len(idx)
-                        cdc.add(before.select(exact.names), "update_preimage")
-                        cdc.add(after, "update_postimage")
+                outputs += _apply_clauses(matched_clauses, joined, t_rows, pairs_t, changed, counts, cdc, target, jschema)
             if nmbs_clauses:
                 unmatched = np.setdiff1d(alive_idx, pairs_t)
                 if len(unmatched):
                     t_rows = tgt.take(pa.array(unmatched))
                     joined = _joined(plan, t_rows, None, target, src_schema)
-                    for clause, take in zip(nmbs_clauses, _route(joined, nmbs_clauses, jschema)):
-                        if not take.any():
-                            continue
-                        idx = unmatched[take]
-                        changed[idx] = True
-                        before = t_rows.filter(pa.array(take))
-                        if clause.action == "delete":
-                            counts["deleted"] += len(idx)
-                            cdc.add(before.select(exact.names), "delete")
-                        else:
-                            after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
-                            outputs.append(after)
-                            counts["updated"] += len(idx)
-                            cdc.add(before.select(exact.names), "update_preimage")
-                            cdc.add(after, "update_postimage")
+                    outputs += _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, changed, counts, cdc, target, jschema)
             if not changed.any():
                 continue
             for out in outputs:
