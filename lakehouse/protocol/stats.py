@@ -46,6 +46,7 @@ class _Leaf:
     hi: Any = None
     nan: bool = False
     minmax: bool = True
+    unknown: bool = False  # a row group without usable Parquet min/max for this column
 
 
 def stats_leaves(schema: StructType, physical: dict[tuple[str, ...], tuple[str, ...]],
@@ -73,20 +74,49 @@ def stats_leaves(schema: StructType, physical: dict[tuple[str, ...], tuple[str, 
 
 @dataclass
 class StatsCollector:
-    """Accumulates numRecords, nullCount, minValues and maxValues over the batches of one file."""
+    """Accumulates numRecords, nullCount, minValues and maxValues over the batches of one file.
+
+    With ``bounds_from_parquet`` the batches only yield null counts and NaN flags (cheap: Arrow keeps
+    null counts); min/max come from the Parquet footer of the written file (`absorb_parquet`), which the
+    encoder computed anyway, instead of a second pass over the data.
+    """
 
     leaves: list[_Leaf] = field(default_factory=list)
     num_records: int = 0
+    bounds_from_parquet: bool = False
 
     @staticmethod
     def for_schema(schema: StructType, physical: dict[tuple[str, ...], tuple[str, ...]], *, num_indexed: int = 32,
-                   stats_columns: Iterable[str] | None = None, skip: set[str] = frozenset()) -> "StatsCollector":  # type: ignore[assignment]
+                   stats_columns: Iterable[str] | None = None, skip: set[str] = frozenset(),
+                   bounds_from_parquet: bool = False) -> "StatsCollector":  # type: ignore[assignment]
         """A collector for the statistics columns of ``schema`` (``physical`` maps logical to physical paths)."""
         leaves = []
         for path, dtype in stats_leaves(schema, physical, num_indexed, stats_columns, skip):
             minmax = isinstance(dtype, DecimalType) or (isinstance(dtype, PrimitiveType) and dtype.name in _MINMAX_TYPES)
             leaves.append(_Leaf(path, physical.get(path, path), dtype, minmax=minmax))
-        return StatsCollector(leaves)
+        return StatsCollector(leaves, bounds_from_parquet=bounds_from_parquet)
+
+    def absorb_parquet(self, metadata: Any) -> None:
+        """Take min/max from a written file's Parquet footer (`pyarrow.parquet.FileMetaData`), column paths
+        being the logical leaf paths. A row group holding values but no min/max makes the bound unknown."""
+        by_path = {".".join(leaf.path): leaf for leaf in self.leaves if leaf.minmax}
+        for g in range(metadata.num_row_groups):
+            rg = metadata.row_group(g)
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                leaf = by_path.get(col.path_in_schema)
+                if leaf is None:
+                    continue
+                st = col.statistics
+                if st is None or not st.has_min_max:
+                    if st is None or st.null_count is None or st.num_values > 0:
+                        leaf.unknown = True
+                    continue
+                lo, hi = st.min, st.max
+                if leaf.lo is None or lo < leaf.lo:
+                    leaf.lo = lo
+                if leaf.hi is None or hi > leaf.hi:
+                    leaf.hi = hi
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Fold one batch (logical column names) into the statistics."""
@@ -104,6 +134,8 @@ class StatsCollector:
                 if pc.any(pc.is_nan(arr)).as_py():
                     leaf.nan = True
                     continue
+            if self.bounds_from_parquet:
+                continue
             mm = pc.min_max(arr).as_py()
             lo, hi = mm["min"], mm["max"]
             if lo is not None and (leaf.lo is None or lo < leaf.lo):
@@ -118,7 +150,7 @@ class StatsCollector:
         nulls: dict[str, Any] = {}
         for leaf in self.leaves:
             _put(nulls, leaf.physical, leaf.null_count)
-            if leaf.minmax and not leaf.nan and leaf.lo is not None:
+            if leaf.minmax and not leaf.nan and not leaf.unknown and leaf.lo is not None:
                 _put(mins, leaf.physical, _bound(leaf.lo, leaf.dtype, upper=False))
                 _put(maxs, leaf.physical, _bound(leaf.hi, leaf.dtype, upper=True))
         return {"numRecords": self.num_records, "minValues": mins, "maxValues": maxs, "nullCount": nulls, "tightBounds": True}

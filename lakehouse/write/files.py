@@ -177,6 +177,7 @@ class DataFileWriter:
             StructType(tuple(self.data_fields)), self._physical,
             num_indexed=self._properties.data_skipping_num_indexed_cols,
             stats_columns=self._properties.data_skipping_stats_columns,
+            bounds_from_parquet=True,
         )
         pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}  # type: ignore[arg-type]
         f = _OpenFile(rel, sink, writer, stats, pv)
@@ -202,6 +203,7 @@ class DataFileWriter:
             f.writer.close()
             size = f.sink.tell()
             f.sink.close()
+            footer = f.writer.writer.metadata
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"finishing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
         del self._open[values]
@@ -209,6 +211,7 @@ class DataFileWriter:
             job.result()
         if f.stats.num_records == 0:
             return
+        f.stats.absorb_parquet(footer)
         self.adds.append(
             Add(
                 path=quote(f.rel, safe="/=+-_.~!$&'()*,;:@"),
