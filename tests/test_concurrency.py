@@ -77,12 +77,7 @@ class Loc:
 @pytest.fixture(params=["local", "s3"])
 def loc(request, tmp_path) -> Loc:
     if request.param == "local":
-        path = tmp_path / "table"
-        # The directory is created up front: an unpartitioned first write into a missing local directory
-        # fails in DataFileWriter (prepare_dir is only called for partition directories), which is not
-        # what this module tests.
-        path.mkdir()
-        return Loc("local", str(path), None, None)
+        return Loc("local", str(tmp_path / "table"), None, None)  # created by the first write
     bucket, options, _fs = request.getfixturevalue("s3_bucket")
     endpoint = options["client_kwargs"]["endpoint_url"]
     dl = {
@@ -617,9 +612,11 @@ def test_in_commit_timestamps_stay_monotonic_after_rebase(loc):
 # =========================================================================================================
 # Local put-if-absent writes `_delta_log/.<version>.json.<uuid>.tmp`, links it to the commit name and
 # unlinks it. A reader listing `_delta_log/` at that moment gets the temporary entry from readdir and then
-# a FileNotFoundError from stat. `FsspecStorage.list_dir` catches that FileNotFoundError around the whole
-# scan and returns an EMPTY listing, so the table looks missing. `RacingScandir` replays the race
-# deterministically with real files: it unlinks each temporary file right after readdir returned it.
+# a FileNotFoundError from stat. Regression tests: `FsspecStorage` used to catch that FileNotFoundError
+# around the whole scan and return an EMPTY listing, so the table looked missing (readers raised
+# TableNotFoundError, appends took the create path and failed with ProtocolChangedError, post-commit
+# checkpoints were silently skipped). `RacingScandir` replays the race deterministically with real files:
+# it unlinks each temporary file right after readdir returned it.
 class RacingScandir:
     real = staticmethod(os.scandir)
 
@@ -647,9 +644,7 @@ def _temp_commit_file(table: Path, version: int) -> Path:
 
 @pytest.fixture
 def local_table(tmp_path) -> Loc:
-    path = tmp_path / "table"
-    path.mkdir()
-    loc = Loc("local", str(path), None, None)
+    loc = Loc("local", str(tmp_path / "table"), None, None)
     seed(loc, configuration={"delta.checkpointInterval": "2"})
     return loc
 
@@ -681,7 +676,7 @@ def test_append_during_concurrent_commit_is_not_a_table_create(local_table, monk
 
 def test_post_commit_checkpoint_survives_concurrent_commit_temp_file(local_table, monkeypatch):
     """A commit at a checkpoint version whose post-commit listing races another writer's temporary file
-    still writes its checkpoint (today the failure is logged and the checkpoint silently skipped)."""
+    still writes its checkpoint (a failure there is only logged, so it would go unnoticed)."""
     append(local_table, rows_of("B", [20], "b"))
 
     def hook(phase, txn):

@@ -70,9 +70,7 @@ class Backend:
 @pytest.fixture(params=["local", "s3"])
 def backend(request, tmp_path) -> Backend:
     if request.param == "local":
-        path = tmp_path / "table"
-        path.mkdir()  # see test_concurrency.py: unpartitioned first writes need the directory to exist
-        return Backend("local", str(path), None, None)
+        return Backend("local", str(tmp_path / "table"), None, None)
     bucket, options, _fs = request.getfixturevalue("s3_bucket")
     dl = {
         "AWS_ENDPOINT_URL": options["client_kwargs"]["endpoint_url"],
