@@ -136,16 +136,16 @@ def test_explain_names_the_plugin_and_the_pushed_predicate(table: Path):
 def test_predicate_pushdown_skips_files(table: Path, reads: Reads):
     out = lakehouse.scan_delta(table).filter(pl.col("id") < 20).collect()
     assert sorted(out["id"].to_list()) == list(range(20))
-    assert len(reads.files) == 2  # first append: one file per partition
+    assert len(set(reads.files)) == 2  # first append: one file per partition
     reads.clear()
     lakehouse.scan_delta(table).filter((pl.col("id") >= 100) & (pl.col("id") < 110)).collect()
-    assert len(reads.files) == 1
+    assert len(set(reads.files)) == 1
     reads.clear()
     lakehouse.scan_delta(table).filter(pl.col("p") == "p1").collect()
-    assert len(reads.files) == 10 and all("p=p1" in f for f in reads.files)
+    assert len(set(reads.files)) == 10 and all("p=p1" in f for f in reads.files)
     reads.clear()
     lakehouse.scan_delta(table).collect()
-    assert len(reads.files) == 20
+    assert len(set(reads.files)) == 20
 
 
 def test_projection_pushdown_reads_only_needed_columns(table: Path, reads: Reads):
@@ -163,7 +163,7 @@ def test_projection_pushdown_reads_only_needed_columns(table: Path, reads: Reads
 def test_head_stops_early(table: Path, reads: Reads):
     out = lakehouse.scan_delta(table).head(5).collect()
     assert out.height == 5
-    assert len(reads.files) == 1, reads.files
+    assert len(set(reads.files)) == 1, reads.files
     reads.clear()
     out = lakehouse.scan_delta(table).filter(pl.col("id") >= 100).head(3).collect()
     assert out.height == 3 and all(i >= 100 for i in out["id"].to_list())
@@ -175,7 +175,9 @@ def test_unconvertible_expression_still_filters_and_reads_everything(table: Path
     expr = pl.col("v").str.contains("^v19")
     got = lakehouse.scan_delta(table).filter(expr).collect()
     same_frames(got, full.filter(expr))
-    assert len(reads.files) == 20  # no skipping is possible
+    # No skipping is possible: every one of the 20 files is read (polars may restart a Python IO source,
+    # opening a file twice, so distinct files are counted).
+    assert len(set(reads.files)) == 20
     # through DeltaTable.scan as well: explain() says so
     scan = lakehouse.DeltaTable(table).scan(expr)
     assert "could not be used for skipping" in scan.explain()
