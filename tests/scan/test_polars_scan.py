@@ -168,7 +168,7 @@ def test_head_stops_early(table: Path, reads: Reads):
     out = lakehouse.scan_delta(table).filter(pl.col("id") >= 100).head(3).collect()
     assert out.height == 3 and all(i >= 100 for i in out["id"].to_list())
     # polars may pull a few batches ahead when it applies the limit after a predicate, but not all 10 files
-    assert len(reads.files) < 10, reads.files
+    assert len(set(reads.files)) < 10, reads.files
 
 
 def test_unconvertible_expression_still_filters_and_reads_everything(table: Path, full: pl.DataFrame, reads: Reads):
