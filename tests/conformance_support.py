@@ -22,14 +22,23 @@ REPO = Path(__file__).resolve().parent.parent
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+MISSING = "conformance corpus not found (set LAKEHOUSE_CONFORMANCE_DIR or put shared/conformance beside the repo)"
+
+
 def corpus_dir() -> Path | None:
-    """The conformance corpus: $LAKEHOUSE_CONFORMANCE_DIR, else ../shared/conformance beside the repo."""
+    """The conformance corpus: $LAKEHOUSE_CONFORMANCE_DIR, else ../shared/conformance beside the repo.
+
+    None (tests that need it skip with `MISSING`) only outside CI: in a user's fresh clone the corpus may
+    be absent, but under CI (CI=true) a missing corpus is a failure, never a silent skip.
+    """
     env = os.environ.get("LAKEHOUSE_CONFORMANCE_DIR")
     candidates = [Path(env)] if env else []
     candidates.append(REPO.parent / "shared" / "conformance")
     for c in candidates:
         if (c / "MANIFEST.json").is_file():
             return c
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError(MISSING)
     return None
 
 
