@@ -16,25 +16,22 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lakehouse.errors import AppendOnlyError
 from lakehouse.operations.rewrite import (
+    commit_rewrite,
     ChangeData,
     RewriteMetrics,
     candidates,
     evaluate_mask,
-    partition_may_match,
     remove_action,
     require_existing_columns,
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.actions import Add
-from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.expr import columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import is_partition_only
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
 from lakehouse.write.files import DataFileWriter
 
 
@@ -104,28 +101,16 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         writer.abort()
         cdc.abort()
         raise
-    if removes and snapshot.properties.append_only:
-        # Checked once the rows are known: a DELETE that matches nothing changes nothing and is allowed.
-        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); DELETE is refused")
     version = None
     if removes:
-        txn = Transaction(snapshot.storage, snapshot, operation="DELETE",
-                          parameters={"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []},
-                          properties=commit_properties, hook=_hook,
-                          may_match=partition_may_match(snapshot))
-        if pred is None:
-            txn.read_whole_table()
-        else:
-            txn.read_predicate(pred, read_set_files(files))
-        txn.remove_files(removes)
-        txn.add_files(adds)
-        txn.add_cdc_files(cdc_files)
-        txn.metrics.update({
-            "numDeletedRows": deleted_rows, "numCopiedRows": metrics.num_copied_rows,
-            "numRemovedFiles": len(removes), "numAddedFiles": len(adds),
-            "numDeletionVectorsAdded": metrics.num_deletion_vectors_added, "numAddedChangeFiles": len(cdc_files),
-        })
-        version = txn.commit().version
+        params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
+        version = commit_rewrite(
+            snapshot, operation="DELETE", parameters=params, read=pred, files=files, removes=removes, adds=adds,
+            cdc_files=cdc_files, commit_properties=commit_properties, hook=_hook, metrics={
+                "numDeletedRows": deleted_rows, "numCopiedRows": metrics.num_copied_rows,
+                "numRemovedFiles": len(removes), "numAddedFiles": len(adds),
+                "numDeletionVectorsAdded": metrics.num_deletion_vectors_added, "numAddedChangeFiles": len(cdc_files),
+            })
     return DeleteMetrics(
         version=version, num_deleted_rows=deleted_rows, num_copied_rows=metrics.num_copied_rows,
         num_removed_files=len(removes), num_added_files=len([a for a in adds if a.deletion_vector is None]),
@@ -141,13 +126,3 @@ def _live_rows(row: dict) -> int:
         return 0
     dv = row.get("deletionVector")
     return n - int(dv["cardinality"]) if dv else n
-
-
-def read_set_files(files: Any) -> list[Add]:
-    """The candidate files a DML operation scanned, as the transaction's read set."""
-    out = []
-    for row in files.to_pylist():
-        dv = row.get("deletionVector")
-        out.append(Add(row["path"], dict(row.get("partitionValues") or []), row["size"], 0, True,
-                       deletion_vector=decode_deletion_vector(dv) if dv else None))
-    return out

@@ -21,14 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
-from lakehouse.operations.delete import read_set_files
+from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
 from lakehouse.operations.rewrite import (
+    commit_rewrite,
     ChangeData,
     candidates,
     evaluate_mask,
-    partition_may_match,
     remove_action,
     touched_files,
     with_deletion_vector,
@@ -39,7 +38,7 @@ from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.snapshot import Snapshot, latest_snapshot
-from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, check_commit_safety
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches
@@ -334,32 +333,20 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
         writer.abort()
         cdc.abort()
         raise
-    if removes and snapshot.properties.append_only:
-        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only; this MERGE would update or delete rows")
     rewrite_done = time.perf_counter()
     version = None
     if removes or adds or new_metadata is not None:
-        txn = Transaction(snapshot.storage, snapshot, operation="MERGE",
-                          parameters={"predicate": on, "matchedPredicates": [c.action for c in matched_clauses],
-                                      "notMatchedPredicates": [c.action for c in nm_clauses],
-                                      "notMatchedBySourcePredicates": [c.action for c in nmbs_clauses]},
-                          properties=commit_properties, may_match=partition_may_match(snapshot))
-        if prune is None:
-            txn.read_whole_table()
-        else:
-            txn.read_predicate(prune, read_set_files(files))
-        if new_metadata is not None:
-            txn.update_metadata(new_metadata)
-        txn.remove_files(removes)
-        txn.add_files(adds)
-        txn.add_cdc_files(cdc_files)
-        txn.metrics.update({
-            "numSourceRows": src.num_rows, "numTargetRowsInserted": counts["inserted"],
-            "numTargetRowsUpdated": counts["updated"], "numTargetRowsDeleted": counts["deleted"],
-            "numTargetRowsCopied": counts["copied"], "numTargetFilesRemoved": len(removes),
-            "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": counts["dvs"],
-        })
-        version = txn.commit().version
+        params = {"predicate": on, "matchedPredicates": [c.action for c in matched_clauses],
+                  "notMatchedPredicates": [c.action for c in nm_clauses],
+                  "notMatchedBySourcePredicates": [c.action for c in nmbs_clauses]}
+        version = commit_rewrite(
+            snapshot, operation="MERGE", parameters=params, read=prune, files=files, removes=removes, adds=adds,
+            cdc_files=cdc_files, commit_properties=commit_properties, metadata=new_metadata, metrics={
+                "numSourceRows": src.num_rows, "numTargetRowsInserted": counts["inserted"],
+                "numTargetRowsUpdated": counts["updated"], "numTargetRowsDeleted": counts["deleted"],
+                "numTargetRowsCopied": counts["copied"], "numTargetFilesRemoved": len(removes),
+                "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": counts["dvs"],
+            })
     end = time.perf_counter()
     return MergeMetrics(
         version=version, num_source_rows=src.num_rows, num_target_rows_inserted=counts["inserted"],

@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
-from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Remove
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError
+from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, to_arrow
@@ -30,6 +30,7 @@ from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
+from lakehouse.transaction import CommitProperties, Hook, Transaction
 from lakehouse.write.files import DataFileWriter, FileWriteOptions
 
 CHANGE_TYPE = "_change_type"
@@ -185,6 +186,45 @@ def partition_may_match(snapshot: Snapshot):
         return may_match(add, predicate, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)
 
     return check
+
+
+def commit_rewrite(snapshot: Snapshot, *, operation: str, parameters: Mapping[str, Any], read: Expr | None,
+                   files: pa.Table, removes: list[Remove], adds: list[Add], cdc_files: list[AddCDCFile],
+                   metrics: Mapping[str, int], commit_properties: CommitProperties | None = None,
+                   hook: Hook | None = None, metadata: Metadata | None = None) -> int:
+    """Commit a DELETE/UPDATE/MERGE: append-only check, read set (``read`` predicate and the candidate
+    ``files`` scanned, or the whole table), partition-aware conflict checks, actions and metrics.
+
+    The append-only check comes here, once the changes are known: an operation that removes nothing is
+    allowed on an append-only table.
+    """
+    if removes and snapshot.properties.append_only:
+        raise AppendOnlyError(
+            f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); this {operation} would remove data"
+        )
+    txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=parameters,
+                      properties=commit_properties, hook=hook, may_match=partition_may_match(snapshot))
+    if read is None:
+        txn.read_whole_table()
+    else:
+        txn.read_predicate(read, read_set_files(files))
+    if metadata is not None:
+        txn.update_metadata(metadata)
+    txn.remove_files(removes)
+    txn.add_files(adds)
+    txn.add_cdc_files(cdc_files)
+    txn.metrics.update(metrics)
+    return txn.commit().version
+
+
+def read_set_files(files: pa.Table) -> list[Add]:
+    """The candidate files a DML operation scanned, as the transaction's read set."""
+    out = []
+    for row in files.to_pylist():
+        dv = row.get("deletionVector")
+        out.append(Add(row["path"], dict(row.get("partitionValues") or []), row["size"], 0, True,
+                       deletion_vector=decode_deletion_vector(dv) if dv else None))
+    return out
 
 
 def require_existing_columns(snapshot: Snapshot, names: set[str]) -> None:

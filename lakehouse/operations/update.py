@@ -18,13 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
-from lakehouse.operations.delete import read_set_files
+from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.rewrite import (
+    commit_rewrite,
     ChangeData,
     candidates,
     evaluate_mask,
-    partition_may_match,
     remove_action,
     require_existing_columns,
     touched_files,
@@ -34,7 +33,7 @@ from lakehouse.protocol.expr import Expr, Lit, columns, parse_predicate, parse_s
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 
@@ -141,27 +140,15 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         writer.abort()
         cdc.abort()
         raise
-    if removes and snapshot.properties.append_only:
-        # Checked once the rows are known: a UPDATE that matches nothing changes nothing and is allowed.
-        raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); UPDATE is refused")
     version = None
     if removes:
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
-        txn = Transaction(snapshot.storage, snapshot, operation="UPDATE", parameters=params,
-                          properties=commit_properties, hook=_hook,
-                          may_match=partition_may_match(snapshot))
-        if pred is None:
-            txn.read_whole_table()
-        else:
-            txn.read_predicate(pred, read_set_files(files))
-        txn.remove_files(removes)
-        txn.add_files(adds)
-        txn.add_cdc_files(cdc_files)
-        txn.metrics.update({
-            "numUpdatedRows": updated, "numCopiedRows": copied, "numRemovedFiles": len(removes),
-            "numAddedFiles": len(adds), "numDeletionVectorsAdded": dvs, "numAddedChangeFiles": len(cdc_files),
-        })
-        version = txn.commit().version
+        version = commit_rewrite(
+            snapshot, operation="UPDATE", parameters=params, read=pred, files=files, removes=removes, adds=adds,
+            cdc_files=cdc_files, commit_properties=commit_properties, hook=_hook, metrics={
+                "numUpdatedRows": updated, "numCopiedRows": copied, "numRemovedFiles": len(removes),
+                "numAddedFiles": len(adds), "numDeletionVectorsAdded": dvs, "numAddedChangeFiles": len(cdc_files),
+            })
     return UpdateMetrics(
         version=version, num_updated_rows=updated, num_copied_rows=copied, num_removed_files=len(removes),
         num_added_files=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=dvs,
