@@ -20,7 +20,7 @@ from lakehouse.log.checkpoints import CheckpointData, read_checkpoint
 from lakehouse.log.commits import read_log_files
 from lakehouse.log.listing import list_log, read_last_checkpoint
 from lakehouse.protocol.actions import Action, DomainMetadata, Metadata, Protocol, Txn
-from lakehouse.protocol.features import check_readable, reader_features_in_use
+from lakehouse.protocol.features import check_readable, column_mapping_mode
 from lakehouse.protocol.file_table import adds_to_table, drop_seen, removes_to_table
 from lakehouse.protocol.log_path import LogFile
 from lakehouse.protocol.properties import TableProperties
@@ -59,20 +59,8 @@ class Snapshot:
 
     @property
     def column_mapping_mode(self) -> str:
-        """``none``, ``name`` or ``id``.
-
-        The `delta.columnMapping.mode` property is honoured only when the protocol supports column mapping
-        (reader version 2, writer version 5/6, or `columnMapping` among the table features). Spark counts a
-        feature as supported when either feature list names it, and writers such as Spark's
-        icebergCompatV1 list it only among writer features, so both lists are consulted.
-        """
-        p = self.protocol
-        supported = (
-            "columnMapping" in reader_features_in_use(p)
-            or "columnMapping" in (p.writer_features or ())
-            or (p.min_writer_version in (5, 6) and p.min_reader_version >= 2)
-        )
-        return self.properties.column_mapping_mode if supported else "none"
+        """``none``, ``name`` or ``id`` (see `lakehouse.protocol.features.column_mapping_mode`)."""
+        return column_mapping_mode(self.protocol, self.properties)
 
     @property
     def num_files(self) -> int:
@@ -99,9 +87,14 @@ def _segment(storage: Storage, version: int | None, excluded: frozenset) -> tupl
     return build_segment(files, version, exclude_checkpoints=excluded, table_path=storage.root_uri), files
 
 
-def load_snapshot(storage: Storage, version: int | None = None) -> Snapshot:
-    """Load the snapshot at ``version`` (None = latest) from storage."""
-    excluded: frozenset = frozenset()
+def load_snapshot(storage: Storage, version: int | None = None, *,
+                  exclude_checkpoints: frozenset = frozenset()) -> Snapshot:
+    """Load the snapshot at ``version`` (None = latest) from storage.
+
+    ``exclude_checkpoints`` (checkpoint keys) makes the load ignore those checkpoints, so that state can
+    be rebuilt from older files (what `lakehouse.verify` compares a checkpoint with).
+    """
+    excluded: frozenset = frozenset(exclude_checkpoints)
     checkpoint = CheckpointData()
     while True:
         segment, listing = _segment(storage, version, excluded)

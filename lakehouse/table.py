@@ -11,9 +11,16 @@ import pyarrow as pa
 from lakehouse.cdf import load_cdf
 from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, TableExistsError, TableNotFoundError
+from lakehouse.operations.convert import convert_to_delta
 from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
+from lakehouse.detail import TableDetail, table_detail
+from lakehouse.verify import VerifyReport, verify_table
+from lakehouse.operations import alter
 from lakehouse.operations.merge import MergeBuilder
+from lakehouse.operations.restore import RestoreMetrics, restore as restore_table
+from lakehouse.operations.optimize import OptimizeMetrics, PartitionFilter, optimize as optimize_table
+from lakehouse.operations.vacuum import VacuumMetrics, vacuum as vacuum_table
 from lakehouse.operations.update import UpdateMetrics, update as update_rows
 from lakehouse.transaction import CommitProperties, Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
@@ -196,6 +203,24 @@ class DeltaTable:
         txn.commit()
         return cls(uri, storage_options=storage_options)
 
+    @classmethod
+    def convert_to_delta(
+        cls,
+        uri: str | os.PathLike[str],
+        *,
+        partition_by: pa.Schema | None = None,
+        configuration: Mapping[str, str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        progress: Any = None,
+    ) -> "DeltaTable":
+        """Make the Parquet files under ``uri`` (Hive-partitioned by ``partition_by`` when given) a Delta
+        table in place: version 0 adds every file as it is, with statistics from the footers."""
+        convert_to_delta(open_storage(uri, storage_options), partition_by=partition_by, configuration=configuration,
+                         name=name, description=description, progress=progress)
+        return cls(uri, storage_options=storage_options)
+
     # -- DML -----------------------------------------------------------------------------------------
     def delete(self, predicate: "FilterLike" = None) -> "DeleteMetrics":
         """Delete the rows matching ``predicate`` (SQL string or polars-free AST; all rows when None).
@@ -229,6 +254,101 @@ class DeltaTable:
         end = self.version if ending_version is None and ending_timestamp is None else ending_version
         return load_cdf(self._snapshot, starting_version=starting_version, ending_version=end,
                         starting_timestamp=starting_timestamp, ending_timestamp=ending_timestamp, columns=columns)
+
+    # -- maintenance ---------------------------------------------------------------------------------
+    def optimize(self, *, target_size: int | None = None, partition_filter: "PartitionFilter" = None,
+                 min_file_size: int | None = None, z_order_by: Sequence[str] = (),
+                 max_concurrent_tasks: int | None = None, commit_properties: CommitProperties | None = None,
+                 progress: Any = None) -> OptimizeMetrics:
+        """Compact small files (and files with deletion vectors) per partition into files of about
+        ``target_size`` bytes (default `delta.targetFileSize`, else 100 MiB), or with ``z_order_by``
+        cluster each partition's rows along a Z-order curve of those columns. Commits with
+        `dataChange=false`; a run with nothing to do commits nothing. The table object moves to the new
+        version. ``partition_filter`` is a SQL predicate over partition columns or delta-rs style
+        ``[(column, op, value)]`` tuples."""
+        metrics = optimize_table(
+            latest_snapshot(self._storage), target_size=target_size, partition_filter=partition_filter,
+            min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
+            commit_properties=commit_properties, progress=progress)
+        self.refresh()
+        return metrics
+
+    def vacuum(self, *, retention_hours: float | None = None, dry_run: bool = True,
+               enforce_retention_duration: bool = True, mode: Literal["lite", "full"] = "full",
+               commit_properties: CommitProperties | None = None, progress: Any = None) -> VacuumMetrics:
+        """Delete files that no version inside the retention window needs (``dry_run=True``, the
+        default, only lists them). Retention defaults to `delta.deletedFileRetentionDuration` (7 days);
+        a shorter one is refused unless ``enforce_retention_duration=False``. ``mode="full"`` also removes
+        files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones."""
+        metrics = vacuum_table(latest_snapshot(self._storage), retention_hours=retention_hours, dry_run=dry_run,
+                               enforce_retention_duration=enforce_retention_duration, mode=mode,
+                               commit_properties=commit_properties, progress=progress)
+        if not dry_run:
+            self.refresh()
+        return metrics
+
+    def restore(self, target: VersionLike, *, ignore_missing_files: bool = False,
+                commit_properties: CommitProperties | None = None) -> RestoreMetrics:
+        """Commit a new version whose content equals version (or timestamp) ``target``. Fails, leaving
+        the table unchanged, when a needed file was vacuumed (unless ``ignore_missing_files``)."""
+        if target is None:
+            raise InvalidArgumentError("restore needs a version (int) or a timestamp (datetime or ISO-8601 string)")
+        older = self._load(target)
+        params: dict[str, Any] = ({"version": older.version} if isinstance(target, int) or
+                                  (isinstance(target, str) and target.strip().isdigit())
+                                  else {"timestamp": str(target)})
+        metrics = restore_table(latest_snapshot(self._storage), older, ignore_missing_files=ignore_missing_files,
+                                commit_properties=commit_properties, parameters=params)
+        self.refresh()
+        return metrics
+
+    def verify(self, *, progress: Any = None) -> "VerifyReport":
+        """Check the log and files of the table (fsck; see `lakehouse.verify`); changes nothing."""
+        return verify_table(self._storage, progress=progress)
+
+    def detail(self) -> TableDetail:
+        """Size, file and row counts, protocol, features and properties of this version."""
+        return table_detail(self._snapshot)
+
+    # -- table management ----------------------------------------------------------------------------
+    def _alter(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        result = fn(latest_snapshot(self._storage), *args, **kwargs)
+        self.refresh()
+        return result
+
+    def set_properties(self, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,
+                       commit_properties: CommitProperties | None = None) -> int:
+        """Set table properties (a None value unsets one); returns the new version.
+        ``delta.feature.<name>: "supported"`` adds a table feature; ``delta.columnMapping.mode: "name"``
+        turns column mapping on without rewriting data."""
+        return self._alter(alter.set_properties, properties, raise_if_not_exists=raise_if_not_exists,
+                           commit_properties=commit_properties)
+
+    def add_features(self, features: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int | None:
+        """Add table features to the protocol (upgrading it as needed); None when already supported."""
+        return self._alter(alter.add_features, features, commit_properties=commit_properties)
+
+    def add_constraint(self, name: str, expression: str, *, commit_properties: CommitProperties | None = None) -> int:
+        """Add a CHECK constraint (SQL); existing rows must satisfy it and every later write is checked."""
+        return self._alter(alter.add_constraint, name, expression, commit_properties=commit_properties)
+
+    def drop_constraint(self, name: str, *, raise_if_not_exists: bool = True,
+                        commit_properties: CommitProperties | None = None) -> int | None:
+        """Drop a CHECK constraint."""
+        return self._alter(alter.drop_constraint, name, raise_if_not_exists=raise_if_not_exists,
+                           commit_properties=commit_properties)
+
+    def add_columns(self, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int:
+        """Append nullable columns (pyarrow fields); existing rows read them as null."""
+        return self._alter(alter.add_columns, fields, commit_properties=commit_properties)
+
+    def rename_column(self, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int:
+        """Rename a column (needs column mapping; no data is rewritten)."""
+        return self._alter(alter.rename_column, old, new, commit_properties=commit_properties)
+
+    def drop_columns(self, names: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int:
+        """Drop columns (needs column mapping; no data is rewritten)."""
+        return self._alter(alter.drop_columns, names, commit_properties=commit_properties)
 
     def create_checkpoint(self) -> str:
         """Write a checkpoint of the loaded version; returns the checkpoint file name."""

@@ -144,6 +144,12 @@ class Transaction:
             else:
                 self._read_files.add((canonical_path(f["path"]), f.get("dv_id")))
 
+    def read_files(self, files: Iterable[Add | Remove]) -> None:
+        """Declare that the result depends on exactly these files (and not on any predicate): a
+        concurrent commit that removes one of them conflicts, concurrent appends do not (OPTIMIZE)."""
+        for f in files:
+            self._read_files.add(file_key(canonical_path(f.path), f.deletion_vector))
+
     def add_files(self, adds: Sequence[Add]) -> None:
         """Stage files to add."""
         self.adds.extend(adds)

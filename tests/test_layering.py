@@ -23,6 +23,8 @@ LAYERS = {
     "lakehouse.history": 5,
     "lakehouse.checkpoint": 5,
     "lakehouse.cdf": 6,
+    "lakehouse.detail": 6,
+    "lakehouse.verify": 6,
     "lakehouse.write": 5,
     "lakehouse.scan": 6,
     "lakehouse.transaction": 6,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.protocol.actions import Format, Metadata, Protocol
+from lakehouse.protocol.column_mapping import with_column_mapping
 from lakehouse.protocol.features import FEATURES, minimal_protocol
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import ArrayType, MapType, StructType, schema_to_json
@@ -75,6 +77,7 @@ def new_table_actions(schema: StructType, partition_by: Sequence[str], configura
     protocol = minimal_protocol(required_features(schema, config))
     # Feature switches are protocol requests, not properties (as in Spark).
     config = {k: v for k, v in config.items() if not k.startswith(_FEATURE_PREFIX)}
+    schema, config = with_column_mapping(schema, config)
     metadata = Metadata(
         id=str(uuid.uuid4()),
         schema_string=schema_to_json(schema),
@@ -86,3 +89,10 @@ def new_table_actions(schema: StructType, partition_by: Sequence[str], configura
         created_time=int(time.time() * 1000),
     )
     return protocol, metadata
+
+
+def with_schema(metadata: Metadata, schema: StructType) -> tuple[Metadata, StructType]:
+    """``metadata`` carrying the evolved ``schema``; under column mapping new fields get ids and physical
+    names first and `delta.columnMapping.maxColumnId` moves up."""
+    mapped, config = with_column_mapping(schema, metadata.configuration)
+    return replace(metadata, schema_string=schema_to_json(mapped), configuration=config), mapped

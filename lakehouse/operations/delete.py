@@ -66,7 +66,7 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
     removes, adds = [], []
     deleted_rows = 0
     cdc = ChangeData.open(snapshot)
-    writer = DataFileWriter(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties)
+    writer = DataFileWriter.for_snapshot(snapshot)
     try:
         if pred is None or is_partition_only(pred, snapshot.partition_columns):
             # Whole files go: no data is read (CDF readers derive the deletes from the removes).

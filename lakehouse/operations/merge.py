@@ -35,8 +35,9 @@ from lakehouse.operations.rewrite import (
 from lakehouse.protocol.actions import Metadata
 from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
 from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field, to_arrow_type
+from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
+from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.transaction import CommitProperties, check_commit_safety
 from lakehouse.write.constraints import enforce, table_checks
@@ -236,9 +237,9 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
     if merge_schema:
         merged = merge_schemas(target, src_schema)
         if merged != target:
-            new_metadata = replace(snapshot.metadata, schema_string=schema_to_json(merged))
+            new_metadata, merged = with_schema(snapshot.metadata, merged)
             target = merged
-            snapshot = replace(snapshot, schema=merged)
+            snapshot = replace(snapshot, schema=merged, metadata=new_metadata)
     plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
     checks = table_checks(target, dict(snapshot.metadata.configuration))
     exact = pa.schema([to_arrow_field(f) for f in target.fields])
@@ -265,7 +266,7 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
     counts = dict(inserted=0, updated=0, deleted=0, copied=0, dvs=0)
     now = int(time.time() * 1000)
     cdc = ChangeData.open(replace(snapshot, schema=target))
-    writer = DataFileWriter(snapshot.storage, target, snapshot.partition_columns, snapshot.properties)
+    writer = DataFileWriter.for_snapshot(snapshot)
     matched_clauses, nmbs_clauses, nm_clauses = plan.of("matched"), plan.of("not_matched_by_source"), plan.of("not_matched")
     try:
         for touched in touched_files(snapshot, files):

@@ -141,7 +141,8 @@ class ChangeData:
             return ChangeData(None, snapshot.schema)
         schema = StructType(tuple(snapshot.schema.fields) + (StructField(CHANGE_TYPE, PrimitiveType("string")),))
         options = FileWriteOptions(data_change=False, prefix="_change_data", file_prefix="cdc")
-        writer = DataFileWriter(snapshot.storage, schema, snapshot.partition_columns, snapshot.properties, options)
+        writer = DataFileWriter(snapshot.storage, schema, snapshot.partition_columns, snapshot.properties, options,
+                                mode=snapshot.column_mapping_mode)
         return ChangeData(writer, schema)
 
     def add(self, table: pa.Table, change_type: str) -> None:

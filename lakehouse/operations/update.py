@@ -107,7 +107,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     removes, adds = [], []
     updated = copied = dvs = 0
     cdc = ChangeData.open(snapshot)
-    writer = DataFileWriter(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties)
+    writer = DataFileWriter.for_snapshot(snapshot)
     try:
         for touched in touched_files(snapshot, files):
             match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import pyarrow as pa
@@ -24,14 +24,14 @@ from lakehouse.errors import (
     TableNotFoundError,
     UnsupportedFeatureError,
 )
-from lakehouse.operations.create import new_table_actions, validate_partition_columns
+from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
-from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
-from lakehouse.protocol.schema import StructType, from_arrow_schema, schema_to_json, to_arrow_field
+from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.read import file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
@@ -68,7 +68,7 @@ def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, part
           description: str | None) -> _Plan:
     if snapshot is None:
         protocol, metadata = new_table_actions(data_schema, partition_by or [], configuration, name, description)
-        return _Plan(protocol, metadata, data_schema, True, True)
+        return _Plan(protocol, metadata, parse_schema(metadata.schema_string), True, True)
     table = snapshot.schema
     metadata = snapshot.metadata
     if configuration:
@@ -78,8 +78,8 @@ def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, part
         )
     if schema_mode == "overwrite":
         parts = validate_partition_columns(data_schema, partition_by if partition_by is not None else metadata.partition_columns)
-        new = Metadata(**{**_fields(metadata), "schema_string": schema_to_json(data_schema), "partition_columns": tuple(parts)})
-        return _Plan(snapshot.protocol, new, data_schema, True, False)
+        new, mapped = with_schema(replace(metadata, partition_columns=tuple(parts)), data_schema)
+        return _Plan(snapshot.protocol, new, mapped, True, False)
     if partition_by is not None and list(partition_by) != list(metadata.partition_columns):
         raise SchemaMismatchError(
             f"partition_by={list(partition_by)} differs from the table's partition columns "
@@ -88,8 +88,8 @@ def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, part
     if schema_mode == "merge":
         merged = merge_schemas(table, data_schema)
         if merged != table:
-            new = Metadata(**{**_fields(metadata), "schema_string": schema_to_json(merged)})
-            return _Plan(snapshot.protocol, new, merged, True, False)
+            new, mapped = with_schema(metadata, merged)
+            return _Plan(snapshot.protocol, new, mapped, True, False)
         return _Plan(snapshot.protocol, metadata, table, False, False)
     check_fits(data_schema, table)
     return _Plan(snapshot.protocol, metadata, table, False, False)
@@ -215,7 +215,8 @@ def write_delta(
     pred_expr = to_arrow(pred, plan.schema) if pred is not None else None
 
     options = FileWriteOptions(target_file_size=target_file_size) if target_file_size else FileWriteOptions()
-    writer = DataFileWriter(storage, plan.schema, partition_cols, properties, options)
+    writer = DataFileWriter(storage, plan.schema, partition_cols, properties, options,
+                            mode=column_mapping_mode(plan.protocol, properties))
     rows = 0
     try:
         exact = pa.schema([to_arrow_field(f) for f in plan.schema.fields])

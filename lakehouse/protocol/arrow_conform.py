@@ -38,6 +38,34 @@ def physical_name(f: StructField, mode: Mode) -> str:
     return str(f.metadata.get(PHYSICAL_NAME, f.name))
 
 
+def physical_arrow_field(f: StructField, mode: Mode) -> pa.Field:
+    """The Arrow field a data file stores for logical field ``f``: physical names at every level and, under
+    column mapping, the column id as the Parquet field id (PROTOCOL.md "Writer Requirements for Column
+    Mapping")."""
+    if mode == "none":
+        return to_arrow_field(f)
+    meta = {b"PARQUET:field_id": str(f.metadata[COLUMN_ID]).encode()} if COLUMN_ID in f.metadata else None
+    return pa.field(physical_name(f, mode), _physical_type(f.type, mode), f.nullable, metadata=meta)
+
+
+def _physical_type(t: DataType, mode: Mode) -> pa.DataType:
+    if isinstance(t, StructType):
+        return pa.struct([physical_arrow_field(f, mode) for f in t.fields])
+    if isinstance(t, ArrayType):
+        return pa.list_(pa.field("element", _physical_type(t.element_type, mode), t.contains_null))
+    if isinstance(t, MapType):
+        return pa.map_(pa.field("key", _physical_type(t.key_type, mode), False),
+                       pa.field("value", _physical_type(t.value_type, mode), t.value_contains_null))
+    return to_arrow_type(t)
+
+
+def to_physical(table: pa.Table, file_schema: pa.Schema) -> pa.Table:
+    """Relabel a logical table with the file's physical names and field ids (a zero-copy view)."""
+    columns = [pa.chunked_array([c.view(f.type) for c in table.column(i).chunks], type=f.type)
+               for i, f in enumerate(file_schema)]
+    return pa.Table.from_arrays(columns, schema=file_schema)
+
+
 def match_field(phys_fields: Sequence[pa.Field], f: StructField, mode: Mode) -> int | None:
     """Index of the physical field that holds logical field ``f``, or None when the file lacks it.
 

@@ -14,6 +14,7 @@ from typing import Literal
 
 from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
+from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema
 
 MAX_READER_VERSION = 3
@@ -55,7 +56,7 @@ FEATURES: dict[str, Feature] = {
         Feature("clustering", "writer", True, write_note="clustering metadata is not maintained yet"),
         Feature("inCommitTimestamp", "writer", True, writable=True),
         Feature("columnMapping", "reader_writer", True, "physical names and field ids mapped to logical names",
-                write_note="writing physical column names is not implemented yet"),
+                writable=True, write_note="physical names and field ids written; new fields get new ids"),
         Feature("deletionVectors", "reader_writer", True, "inline, relative and absolute DVs applied on read",
                 writable=True, write_note="files with DVs are removed with their descriptors"),
         Feature("timestampNtz", "reader_writer", True, writable=True),
@@ -209,3 +210,39 @@ def active_features(protocol: Protocol, metadata: Metadata) -> frozenset[str]:
     }
     supported = writer_features_in_use(protocol) | reader_features_in_use(protocol)
     return frozenset(f for f in supported if switches.get(f, True))
+
+
+def upgraded_protocol(current: Protocol, needed: frozenset[str]) -> Protocol | None:
+    """The protocol after adding ``needed`` features to ``current`` (None when it supports them all).
+
+    Never a downgrade: features the current protocol lists or implies stay supported, and a legacy
+    protocol that cannot express the new set moves to table features listing all of them (as Spark does).
+    """
+    have = writer_features_in_use(current) | reader_features_in_use(current)
+    unknown = sorted(n for n in needed if n not in FEATURES)
+    if unknown:
+        raise UnsupportedFeatureError(f"unknown table feature(s) {unknown}", feature=unknown[0])
+    if needed <= have:
+        return None
+    target = minimal_protocol(frozenset(have | needed))
+    if target.min_writer_version < 7 and (target.min_reader_version < current.min_reader_version
+                                          or target.min_writer_version < current.min_writer_version):
+        target = Protocol(max(target.min_reader_version, current.min_reader_version),
+                          max(target.min_writer_version, current.min_writer_version))
+    return target
+
+
+def column_mapping_mode(protocol: Protocol, properties: "TableProperties") -> str:
+    """The column mapping mode in force: ``none``, ``name`` or ``id``.
+
+    The `delta.columnMapping.mode` property is honoured only when the protocol supports column mapping
+    (reader version 2, writer version 5/6, or `columnMapping` among the table features). Spark counts a
+    feature as supported when either feature list names it, and writers such as Spark's
+    icebergCompatV1 list it only among writer features, so both lists are consulted.
+    """
+    supported = (
+        "columnMapping" in reader_features_in_use(protocol)
+        or "columnMapping" in (protocol.writer_features or ())
+        or (protocol.min_writer_version in (5, 6) and protocol.min_reader_version >= 2)
+    )
+    return properties.column_mapping_mode if supported else "none"

@@ -77,6 +77,8 @@ class TableProperties:
     data_skipping_num_indexed_cols: int = 32
     data_skipping_stats_columns: tuple[str, ...] | None = None
     checkpoint_policy: Literal["classic", "v2"] = "classic"
+    #: `delta.targetFileSize` in bytes (OPTIMIZE's default target), None when unset.
+    target_file_size: int | None = None
 
     @staticmethod
     def parse(config: Mapping[str, str | None], *, strict: bool = True) -> "TableProperties":
@@ -131,4 +133,5 @@ class TableProperties:
                 tuple(c.strip() for c in stats_cols.split(",") if c.strip()) if stats_cols else None
             ),
             checkpoint_policy=get(policy, "classic"),  # type: ignore[arg-type]
+            target_file_size=get(lambda: _int(config, "delta.targetFileSize", None), None),
         )

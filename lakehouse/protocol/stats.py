@@ -97,9 +97,10 @@ class StatsCollector:
         return StatsCollector(leaves, bounds_from_parquet=bounds_from_parquet)
 
     def absorb_parquet(self, metadata: Any) -> None:
-        """Take min/max from a written file's Parquet footer (`pyarrow.parquet.FileMetaData`), column paths
-        being the logical leaf paths. A row group holding values but no min/max makes the bound unknown."""
-        by_path = {".".join(leaf.path): leaf for leaf in self.leaves if leaf.minmax}
+        """Take min/max from a written file's Parquet footer (`pyarrow.parquet.FileMetaData`), whose column
+        paths are the physical leaf paths (logical ones without column mapping). A row group holding values
+        but no min/max makes the bound unknown."""
+        by_path = {".".join(leaf.physical): leaf for leaf in self.leaves if leaf.minmax}
         for g in range(metadata.num_row_groups):
             rg = metadata.row_group(g)
             for c in range(rg.num_columns):

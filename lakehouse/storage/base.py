@@ -28,7 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pyarrow.fs as pafs
 
@@ -62,6 +62,13 @@ class Storage(ABC):
     def list_from(self, rel: str, start_name: str) -> list[FileInfo]:
         """Files of `list_dir(rel)` whose name is >= ``start_name`` (backends may list less)."""
         return [f for f in self.list_dir(rel) if f.name >= start_name]
+
+    @abstractmethod
+    def list_tree(self, rel: str = "", *, skip_dir: "Callable[[str], bool] | None" = None) -> list[FileInfo]:
+        """Every file under ``rel``, recursively, sorted by path (VACUUM's inventory).
+
+        ``skip_dir(rel_dir)`` prunes a directory (root-relative path) and everything below it.
+        """
 
     @abstractmethod
     def read_bytes(self, rel: str) -> bytes:

@@ -96,6 +96,10 @@ class FaultyStorage(Storage):
         """See `Storage.list_from`."""
         return self._call("list", rel, lambda: self.inner.list_from(rel, start_name))  # type: ignore[return-value]
 
+    def list_tree(self, rel: str = "", *, skip_dir: Callable[[str], bool] | None = None) -> list[FileInfo]:
+        """See `Storage.list_tree`."""
+        return self._call("list", rel, lambda: self.inner.list_tree(rel, skip_dir=skip_dir))  # type: ignore[return-value]
+
     def read_bytes(self, rel: str) -> bytes:
         """See `Storage.read_bytes`."""
         return self._call("read", rel, lambda: self.inner.read_bytes(rel))  # type: ignore[return-value]

@@ -12,7 +12,7 @@ import os
 import threading
 import uuid
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
 import fsspec
@@ -146,6 +146,52 @@ class FsspecStorage(Storage):
             if start_name is not None and name < start_name:
                 continue
             out.append(FileInfo(prefix + name, int(entry.get("size") or 0), _mtime_ms(entry)))
+        out.sort(key=lambda f: f.path)
+        return out
+
+    def list_tree(self, rel: str = "", *, skip_dir: Callable[[str], bool] | None = None) -> list[FileInfo]:
+        """See `Storage.list_tree`."""
+        out: list[FileInfo] = []
+        if self._local_root is not None:
+            pending = [rel]
+            while pending:
+                current = pending.pop()
+                prefix = f"{current}/" if current else ""
+                try:
+                    with os.scandir(self._full(current)) as it:
+                        for e in it:
+                            try:
+                                if e.is_dir(follow_symlinks=False):
+                                    if skip_dir is None or not skip_dir(prefix + e.name):
+                                        pending.append(prefix + e.name)
+                                elif e.is_file():
+                                    st = e.stat()
+                                    out.append(FileInfo(prefix + e.name, st.st_size, int(st.st_mtime * 1000)))
+                            except FileNotFoundError:
+                                continue
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    raise self._fail(e, current, "list") from e
+            out.sort(key=lambda f: f.path)
+            return out
+        assert self.fs is not None
+        base = self._full(rel).rstrip("/")
+        try:
+            found = self.fs.find(base, detail=True, withdirs=False)
+        except FileNotFoundError:
+            return []
+        except Exception as e:  # backend errors vary by scheme; wrap them all with path and operation
+            raise self._fail(e, rel, "list") from e
+        root = self._root.rstrip("/") + "/"
+        for name, entry in found.items():
+            if entry.get("type") == "directory":
+                continue
+            path = name[len(root):] if name.startswith(root) else name
+            parts = path.split("/")
+            if skip_dir is not None and any(skip_dir("/".join(parts[:i])) for i in range(1, len(parts))):
+                continue
+            out.append(FileInfo(path, int(entry.get("size") or 0), _mtime_ms(entry)))
         out.sort(key=lambda f: f.path)
         return out
 

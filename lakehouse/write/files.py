@@ -13,7 +13,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 import numpy as np
@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from lakehouse.errors import StorageError
 from lakehouse.protocol.actions import Add
-from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.arrow_conform import physical_arrow_field, physical_name, to_physical
 from lakehouse.protocol.partitions import partition_dir, serialize_partition_value
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import StructType, to_arrow_field
@@ -119,7 +119,7 @@ class DataFileWriter:
         self.mode = mode
         self.fs, self.root = storage.arrow_filesystem()
         self.data_fields = [f for f in schema.fields if f.name not in set(partition_columns)]
-        self.file_schema = pa.schema([to_arrow_field(f) for f in self.data_fields])
+        self.file_schema = pa.schema([physical_arrow_field(f, mode) for f in self.data_fields])
         self.logical_schema = pa.schema([to_arrow_field(f) for f in schema.fields])
         self._physical = physical_paths(schema, mode)
         self._properties = properties
@@ -128,6 +128,12 @@ class DataFileWriter:
         self._counter = 0
         self.adds: list[Add] = []
         self.rows_written = 0
+
+    @classmethod
+    def for_snapshot(cls, snapshot: Any, options: FileWriteOptions = FileWriteOptions()) -> "DataFileWriter":
+        """A writer for the table at ``snapshot`` (its schema, partitioning, properties, column mapping)."""
+        return cls(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties, options,
+                   mode=snapshot.column_mapping_mode)
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Add rows (already in the table's logical schema)."""
@@ -151,6 +157,12 @@ class DataFileWriter:
                 f.pending_bytes += take * per_row
                 if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
                     self._flush(values, f)
+
+    def _file_rows(self, pending: list[pa.Table]) -> pa.Table:
+        """Buffered logical rows as the file stores them (physical names and field ids under column
+        mapping); statistics were taken from the logical rows."""
+        rows = pa.concat_tables(pending)
+        return to_physical(rows, self.file_schema) if self.mode != "none" else rows
 
     def _flush_bytes(self, f: _OpenFile) -> int:
         """In-memory bytes to buffer before the next row group: a row group never overshoots the target
@@ -187,7 +199,7 @@ class DataFileWriter:
     def _flush(self, values: tuple, f: _OpenFile) -> None:
         if f.pending:
             try:
-                f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.options.row_group_rows)
+                f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
             except (OSError, pa.ArrowException) as e:
                 raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
             f.raw_written += f.pending_bytes
@@ -199,7 +211,7 @@ class DataFileWriter:
     def _close(self, values: tuple, f: _OpenFile) -> None:
         try:
             if f.pending:
-                f.writer.write_table(pa.concat_tables(f.pending), row_group_size=self.options.row_group_rows)
+                f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
             f.writer.close()
             size = f.sink.tell()
             f.sink.close()

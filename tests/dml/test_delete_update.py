@@ -321,20 +321,43 @@ def test_dml_on_copies_of_spark_tables_with_deletion_vectors(tmp_path: Path, nam
 
 
 @pytest.mark.skipif(CORPUS is None, reason="conformance corpus not found")
-def test_dml_on_a_column_mapping_table_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+def test_dml_on_a_column_mapping_id_mode_cdf_table(tmp_path: Path) -> None:
+    """DELETE, UPDATE and MERGE on a column-mapped (id mode) CDF table written by delta-kernel-rs: the
+    rows are right for lakehouse and delta-rs, new files use the table's physical names and field ids,
+    and the change data feed records each change."""
+    import json
     import shutil
 
-    from lakehouse.errors import UnsupportedFeatureError
+    import pyarrow.parquet as pq
 
     path = str(tmp_path / "t")
     shutil.copytree(CORPUS / "tables" / "kernelrs__cdf-column-mapping-id-mode", path)
-    before = snapshot_dir(path)
     dt = lakehouse.DeltaTable(path)
-    for op in (lambda: dt.delete("id = 1"), lambda: dt.update("id = 1", set={"value": 0.0}),
-               lambda: dt.merge(pa.table({"id": pa.array([1], pa.int64())}), "t.id = s.id").when_matched_delete().execute()):
-        with pytest.raises(UnsupportedFeatureError):
-            op()
-    assert snapshot_dir(path) == before
+    assert dt.snapshot.column_mapping_mode == "id"
+    start = dt.version
+    rows = {r["id"]: r for r in dt.to_arrow().to_pylist()}
+    assert 1 in rows and 2 in rows
+    dt.delete("id = 1")
+    del rows[1]
+    dt.update("id = 2", set={"value": "value + 1"})
+    rows[2] = {**rows[2], "value": rows[2]["value"] + 1}
+    new_row = {**rows[2], "id": 1000}
+    dt.merge(pa.Table.from_pylist([new_row], schema=dt.schema), "t.id = s.id").when_not_matched_insert_all().execute()
+    rows[1000] = new_row
+    ours = {r["id"]: r for r in lakehouse.DeltaTable(path).to_arrow().to_pylist()}
+    assert ours == rows
+    theirs = {r["id"]: r for r in dl_read(path).to_pylist()}
+    assert set(theirs) == set(rows)
+    physical = {f.metadata["delta.columnMapping.physicalName"] for f in dt.delta_schema.fields
+                if f.name not in dt.partition_columns}
+    commits = sorted((Path(path) / "_delta_log").glob("*.json"))
+    for line in commits[-1].read_text().splitlines():
+        add = json.loads(line).get("add")
+        if add:
+            assert set(pq.read_schema(Path(path) / add["path"]).names) <= physical
+    kinds = lakehouse.DeltaTable(path).load_cdf(start + 1).column("_change_type").to_pylist()
+    assert kinds.count("delete") == 1 and kinds.count("insert") == 1
+    assert kinds.count("update_preimage") == kinds.count("update_postimage") == 1
 
 
 # -- refusals ------------------------------------------------------------------------------------------

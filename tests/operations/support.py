@@ -24,6 +24,9 @@ def dl_read(path: str, version: int | None = None, storage_options: Mapping[str,
     """deltalake's read; ``sql=True`` uses its DataFusion engine (needed for column mapping, which the
     pyarrow path of deltalake 1.6 reads as all-null columns)."""
     dt = deltalake.DeltaTable(path, version=version, storage_options=dict(storage_options) if storage_options else None)
+    config = dt.metadata().configuration
+    if (config.get("delta.columnMapping.mode") or "none") != "none" and not kwargs:
+        sql = True
     if sql:
         return pa.table(deltalake.QueryBuilder().register("t", dt).execute("SELECT * FROM t").read_all())
     try:

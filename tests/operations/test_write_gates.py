@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pytest
@@ -42,9 +43,6 @@ def _protocol_and_config(path: str) -> tuple[dict, dict, dict]:
 
 REFUSED = [
     # (table, the feature expected to be named, how the feature is active)
-    ("dat__column_mapping", "columnMapping", lambda proto, conf, schema: conf["delta.columnMapping.mode"] == "name"),
-    ("deltars__table_with_column_mapping", "columnMapping",
-     lambda proto, conf, schema: conf.get("delta.columnMapping.mode") in ("name", "id")),
     ("dat__generated_columns", "generatedColumns",
      lambda proto, conf, schema: any("delta.generationExpression" in f["metadata"] for f in schema["fields"])),
     ("dat__iceberg_compat_v1", None,
@@ -76,6 +74,36 @@ def test_unwritable_feature_is_refused(tmp_path, name, feature, active, mode):
     assert named in str(e.value)
     assert log_state(path) == before, "the refused write touched the log"
     assert_rows(lakehouse.DeltaTable(path).to_arrow(), rows)
+
+
+@pytest.mark.parametrize("name", ["dat__column_mapping", "deltars__table_with_column_mapping"])
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+def test_column_mapped_tables_are_written_with_their_physical_names(tmp_path, name, mode):
+    """Column mapping is writable: new files use the table's physical names and field ids, and both
+    lakehouse and delta-rs (DataFusion) read the old and new rows."""
+    import pyarrow.parquet as pq
+
+    path = _copy(tmp_path, name)
+    table = lakehouse.DeltaTable(path)
+    n = table.version
+    base = table.to_arrow()
+    data = base.slice(0, 1)
+    lakehouse.write_delta(path, data, mode=mode)
+    expected = concat(base, data) if mode == "append" else data
+    v = Versions(path)
+    v[n] = base
+    v[n + 1] = expected
+    v.check()
+    (add,) = [a for a in actions_of(path, n + 1, "add")]
+    physical = {f.metadata["delta.columnMapping.physicalName"] for f in table.delta_schema.fields}
+    parts = set(table.partition_columns)
+    file_names = set(pq.read_schema(Path(path) / unquote(add["path"])).names)
+    data_physical = {f.metadata["delta.columnMapping.physicalName"] for f in table.delta_schema.fields if f.name not in parts}
+    assert file_names == data_physical
+    assert set(add["partitionValues"]) <= physical
+    assert set(json.loads(add["stats"])["nullCount"]) <= physical
+    theirs = dl_read(path, sql=True)
+    assert sorted(map(str, theirs.to_pylist())) == sorted(map(str, expected.to_pylist()))
 
 
 def test_generated_columns_supported_but_inactive_is_writable(table_path):

@@ -1,0 +1,241 @@
+"""Table management that changes metadata or protocol only (no data files): table properties, CHECK
+constraints, table features and columns (PROTOCOL.md "Change Metadata", "Protocol Evolution",
+"CHECK Constraints", "Column Mapping").
+
+Each function takes the latest snapshot, validates, and commits one `metaData` (and, when a feature is
+newly needed, `protocol`) action with Spark's operation name. A metadata change conflicts with every
+concurrent commit that changed metadata or protocol; ADD CONSTRAINT also reads the whole table (its
+check of existing rows would be invalidated by a concurrent write).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, InvalidLogError, SchemaMismatchError
+from lakehouse.operations.create import required_features
+from lakehouse.protocol.arrow_conform import COLUMN_ID, PHYSICAL_NAME
+from lakehouse.protocol.column_mapping import MODE, assign_column_mapping, with_column_mapping
+from lakehouse.protocol.expr import Not, columns, parse_sql
+from lakehouse.protocol.features import active_features, check_writable, upgraded_protocol
+from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.schema import StructField, StructType, from_arrow_field, schema_to_json
+from lakehouse.protocol.schema_evolution import check_unique_names
+from lakehouse.scan import Scan
+from lakehouse.snapshot import Snapshot
+from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.write.constraints import CONSTRAINT_PREFIX
+
+_FEATURE_PREFIX = "delta.feature."
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, configuration: Mapping[str, str] | None = None,
+            schema: StructType | None = None, partition_columns: Sequence[str] | None = None,
+            extra_features: frozenset[str] = frozenset(), read_whole_table: bool = False,
+            commit_properties: CommitProperties | None = None) -> int:
+    """Commit new metadata (and the protocol it needs); returns the version."""
+    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+    check_commit_safety(snapshot.storage)
+    config = dict(snapshot.metadata.configuration if configuration is None else configuration)
+    new_schema = schema if schema is not None else snapshot.schema
+    metadata = replace(snapshot.metadata, configuration=config, schema_string=schema_to_json(new_schema),
+                       partition_columns=tuple(partition_columns if partition_columns is not None
+                                               else snapshot.metadata.partition_columns))
+    try:
+        TableProperties.parse(config)
+        needed = required_features(new_schema, config) | extra_features
+    except InvalidLogError as e:
+        raise InvalidArgumentError(str(e)) from None
+    protocol = upgraded_protocol(snapshot.protocol, needed)
+    txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=params, properties=commit_properties)
+    if read_whole_table:
+        txn.read_whole_table()
+    if protocol is not None:
+        txn.update_protocol(protocol)
+    txn.update_metadata(metadata)
+    return txn.commit().version
+
+
+# -- properties and features -------------------------------------------------------------------------------
+def set_properties(snapshot: Snapshot, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,
+                   commit_properties: CommitProperties | None = None) -> int:
+    """Set (value) or unset (None) table properties. `delta.feature.<name>=supported` adds a table
+    feature; `delta.columnMapping.mode` may go from none to name (existing columns keep their names as
+    physical names, so no file is rewritten)."""
+    if not isinstance(properties, Mapping) or not properties:
+        raise InvalidArgumentError("properties must be a non-empty mapping of property name to value (None unsets)")
+    config = dict(snapshot.metadata.configuration)
+    features: set[str] = set()
+    schema = snapshot.schema
+    for key, value in properties.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError(f"property names must be non-empty strings, got {key!r}")
+        if key.startswith(_FEATURE_PREFIX):
+            if value is None or str(value).lower() not in ("supported", "enabled"):
+                raise InvalidArgumentError(f"{key} takes 'supported' (features cannot be removed), got {value!r}")
+            features.add(key[len(_FEATURE_PREFIX):])
+            continue
+        if key.startswith(CONSTRAINT_PREFIX):
+            raise InvalidArgumentError(f"{key}: use add_constraint/drop_constraint, which check existing rows")
+        if value is None:
+            if key not in config and raise_if_not_exists:
+                raise InvalidArgumentError(f"table property {key!r} is not set; nothing to unset")
+            config.pop(key, None)
+        else:
+            config[key] = value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    schema, config = _column_mapping_change(snapshot, schema, config)
+    unsets_only = all(v is None for v in properties.values())
+    op = "UNSET TBLPROPERTIES" if unsets_only else "SET TBLPROPERTIES"
+    params: dict[str, Any] = ({"properties": sorted(properties), "ifExists": not raise_if_not_exists} if unsets_only
+                              else {"properties": {k: v for k, v in properties.items() if v is not None}})
+    return _commit(snapshot, op, params, configuration=config, schema=schema,
+                   extra_features=frozenset(features), commit_properties=commit_properties)
+
+
+def _column_mapping_change(snapshot: Snapshot, schema: StructType, config: dict[str, str]) -> tuple[StructType, dict[str, str]]:
+    old = snapshot.properties.column_mapping_mode
+    new = (config.get(MODE) or "none").lower()
+    if new == old:
+        return schema, config
+    if old == "none" and new == "name":
+        mapped, top = assign_column_mapping(schema, config, keep_names=True)
+        config["delta.columnMapping.maxColumnId"] = str(top)
+        return mapped, config
+    raise InvalidArgumentError(
+        f"delta.columnMapping.mode cannot change from {old!r} to {new!r}; only none -> name is supported "
+        "(other changes need every data file rewritten)")
+
+
+def add_features(snapshot: Snapshot, features: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int | None:
+    """Add table features to the protocol (the table moves to table-features versions if needed);
+    returns None when the protocol already supports them all."""
+    if isinstance(features, str):
+        features = [features]
+    wanted = frozenset(features)
+    if not wanted:
+        raise InvalidArgumentError("name at least one table feature")
+    if upgraded_protocol(snapshot.protocol, wanted) is None:
+        return None
+    return set_properties(snapshot, {f"{_FEATURE_PREFIX}{f}": "supported" for f in sorted(wanted)},
+                          commit_properties=commit_properties)
+
+
+# -- constraints ----------------------------------------------------------------------------------------------
+def add_constraint(snapshot: Snapshot, name: str, expression: str, *,
+                   commit_properties: CommitProperties | None = None) -> int:
+    """Add a CHECK constraint after checking that every existing row satisfies it (NULL passes, as in SQL)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidArgumentError(f"constraint name must be an identifier (letters, digits, _), got {name!r}")
+    key = CONSTRAINT_PREFIX + name.lower()
+    if key in snapshot.metadata.configuration:
+        raise InvalidArgumentError(
+            f"constraint {name.lower()!r} already exists: {snapshot.metadata.configuration[key]}")
+    if not isinstance(expression, str) or not expression.strip():
+        raise InvalidArgumentError("constraint expression must be a non-empty SQL string")
+    expr = parse_sql(expression)
+    unknown = sorted(c for c in columns(expr) if c not in snapshot.schema.names)
+    if unknown:
+        raise InvalidArgumentError(f"constraint {name!r} uses unknown column(s) {unknown}; the table has {snapshot.schema.names}")
+    bad = Scan(snapshot, filter=Not(expr)).to_arrow()
+    if bad.num_rows:
+        raise ConstraintViolationError(
+            f"{bad.num_rows} existing row(s) violate CHECK ({expression}), e.g. {bad.slice(0, 1).to_pylist()[0]}; "
+            "the constraint was not added.")
+    config = dict(snapshot.metadata.configuration)
+    config[key] = expression
+    return _commit(snapshot, "ADD CONSTRAINT", {"name": name.lower(), "expr": expression}, configuration=config,
+                   read_whole_table=True, commit_properties=commit_properties)
+
+
+def drop_constraint(snapshot: Snapshot, name: str, *, raise_if_not_exists: bool = True,
+                    commit_properties: CommitProperties | None = None) -> int | None:
+    """Drop a CHECK constraint; None when it did not exist and ``raise_if_not_exists`` is False."""
+    key = CONSTRAINT_PREFIX + str(name).lower()
+    if key not in snapshot.metadata.configuration:
+        if raise_if_not_exists:
+            raise InvalidArgumentError(f"constraint {name!r} does not exist")
+        return None
+    config = dict(snapshot.metadata.configuration)
+    expr = config.pop(key)
+    return _commit(snapshot, "DROP CONSTRAINT", {"name": str(name).lower(), "expr": expr}, configuration=config,
+                   commit_properties=commit_properties)
+
+
+# -- columns ----------------------------------------------------------------------------------------------------
+def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int:
+    """Append nullable columns (pyarrow fields or `StructField`s); existing files read them as null."""
+    if not fields:
+        raise InvalidArgumentError("add_columns needs at least one field")
+    new = []
+    for f in fields:
+        sf = f if isinstance(f, StructField) else from_arrow_field(f)
+        if not sf.nullable:
+            raise SchemaMismatchError(f"added column {sf.name!r} must be nullable: existing rows have no value for it")
+        new.append(StructField(sf.name, sf.type, True, {k: v for k, v in sf.metadata.items()
+                                                        if k not in (COLUMN_ID, PHYSICAL_NAME)}))
+    schema = StructType(snapshot.schema.fields + tuple(new))
+    check_unique_names(schema)
+    schema, config = with_column_mapping(schema, snapshot.metadata.configuration)
+    return _commit(snapshot, "ADD COLUMNS", {"columns": [{"column": {"name": f.name}} for f in new]},
+                   configuration=config, schema=schema, commit_properties=commit_properties)
+
+
+def _require_mapping(snapshot: Snapshot, what: str) -> None:
+    if snapshot.column_mapping_mode == "none":
+        raise InvalidArgumentError(
+            f"{what} needs column mapping (data files would otherwise still hold the old name).\n"
+            "Help: set_properties({'delta.columnMapping.mode': 'name'}) first; it rewrites no data.")
+
+
+def _used_by_constraints(snapshot: Snapshot, name: str) -> list[str]:
+    used = []
+    for k, v in snapshot.metadata.configuration.items():
+        if k.startswith(CONSTRAINT_PREFIX) and v:
+            try:
+                if name in columns(parse_sql(v)):
+                    used.append(k[len(CONSTRAINT_PREFIX):])
+            except InvalidArgumentError:
+                used.append(k[len(CONSTRAINT_PREFIX):])
+    return used
+
+
+def rename_column(snapshot: Snapshot, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int:
+    """Rename a top-level column (column mapping keeps its physical name, so no file is rewritten)."""
+    _require_mapping(snapshot, "renaming a column")
+    if old not in snapshot.schema.names:
+        raise InvalidArgumentError(f"column {old!r} is not in the table; it has {snapshot.schema.names}")
+    if not isinstance(new, str) or not new:
+        raise InvalidArgumentError(f"new column name must be a non-empty string, got {new!r}")
+    used = _used_by_constraints(snapshot, old)
+    if used:
+        raise InvalidArgumentError(f"column {old!r} is used by constraint(s) {used}; drop them first")
+    schema = StructType(tuple(replace(f, name=new) if f.name == old else f for f in snapshot.schema.fields))
+    check_unique_names(schema)
+    parts = [new if c == old else c for c in snapshot.partition_columns]
+    return _commit(snapshot, "RENAME COLUMN", {"oldColumnPath": old, "newColumnPath": new}, schema=schema,
+                   partition_columns=parts, commit_properties=commit_properties)
+
+
+def drop_columns(snapshot: Snapshot, names: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int:
+    """Drop top-level columns (column mapping: the data stays in the files, unread)."""
+    if isinstance(names, str):
+        names = [names]
+    _require_mapping(snapshot, "dropping a column")
+    missing = [n for n in names if n not in snapshot.schema.names]
+    if missing:
+        raise InvalidArgumentError(f"column(s) {missing} are not in the table; it has {snapshot.schema.names}")
+    parts = [n for n in names if n in snapshot.partition_columns]
+    if parts:
+        raise InvalidArgumentError(f"partition column(s) {parts} cannot be dropped")
+    for n in names:
+        used = _used_by_constraints(snapshot, n)
+        if used:
+            raise InvalidArgumentError(f"column {n!r} is used by constraint(s) {used}; drop them first")
+    schema = StructType(tuple(f for f in snapshot.schema.fields if f.name not in set(names)))
+    if not schema.fields:
+        raise InvalidArgumentError("cannot drop every column of a table")
+    return _commit(snapshot, "DROP COLUMNS", {"columns": list(names)}, schema=schema,
+                   commit_properties=commit_properties)

@@ -1,0 +1,218 @@
+"""VACUUM: delete files that no version inside the retention window needs (PROTOCOL.md "Add File and
+Remove File" on tombstones, "Deletion Vector Files", "Change Data Files", "VACUUM Protocol Check").
+
+A file is kept when any of these holds:
+
+- the snapshot references it (an active `add`, or the deletion-vector file of one);
+- a tombstone (`remove`) of it is younger than the retention (``deletionTimestamp > now - retention``),
+  so versions inside the window that still list it stay readable; a tombstone without a timestamp
+  keeps its file forever;
+- it is a `_change_data` file named by a commit made inside the window;
+- it was modified inside the window (a writer in flight, whose commit has not landed yet, is safe).
+
+``mode="full"`` (Spark's behaviour and the default) lists the table directory and removes every other
+file older than the retention, including files of failed or crashed writes that never committed.
+Hidden paths (a name starting with ``_`` or ``.``) are ignored, except `_change_data` and partition
+directories of columns whose names start with ``_``. ``mode="lite"`` (delta-rs's) lists nothing and
+removes only the files of expired tombstones.
+
+A real run (``dry_run=False``) commits `VACUUM START` and `VACUUM END` as Spark does (commitInfo only,
+so readers and concurrent writers are unaffected) around the deletes.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Literal
+
+from lakehouse.deletion_vectors import dv_file_path
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.log.commits import read_log_files
+from lakehouse.protocol.actions import AddCDCFile
+from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.log_path import LOG_DIR, LogFile
+from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.paths import resolve_relative
+from lakehouse.snapshot import Snapshot, latest_snapshot
+from lakehouse.storage.base import FileInfo, Storage
+from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+
+Mode = Literal["lite", "full"]
+CHANGE_DATA_DIR = "_change_data"
+
+
+@dataclass(frozen=True)
+class VacuumMetrics:
+    """What VACUUM deleted (or, in a dry run, would delete)."""
+
+    dry_run: bool
+    mode: str
+    retention_hours: float
+    files: tuple[str, ...]
+    num_files: int
+    num_bytes: int
+    start_version: int | None = None
+    end_version: int | None = None
+
+
+def _rel(storage: Storage, raw: str) -> str:
+    return resolve_relative(raw, storage.root_uri)
+
+
+def _dv_rel(storage: Storage, dv: object, path: str) -> str | None:
+    if not dv:
+        return None
+    return dv_file_path(decode_deletion_vector(dv, path=path), storage.root_uri)
+
+
+def _referenced(snapshot: Snapshot, cutoff_ms: int) -> tuple[set[str], dict[str, int]]:
+    """Files the window needs (active files, young tombstones, their DVs), and the expired tombstones
+    (root-relative path -> recorded size, -1 when unknown) with their DV files."""
+    storage = snapshot.storage
+    keep: set[str] = set()
+    for path, dv in zip(snapshot.adds.column("path").to_pylist(), snapshot.adds.column("deletionVector").to_pylist()):
+        keep.add(_rel(storage, path))
+        dv_path = _dv_rel(storage, dv, path)
+        if dv_path:
+            keep.add(dv_path)
+    expired: dict[str, int] = {}
+    tomb = snapshot.tombstones
+    for path, ts, size, dv in zip(tomb.column("path").to_pylist(), tomb.column("deletionTimestamp").to_pylist(),
+                                  tomb.column("size").to_pylist(), tomb.column("deletionVector").to_pylist()):
+        rel = _rel(storage, path)
+        dv_path = _dv_rel(storage, dv, path)
+        if ts is None or ts > cutoff_ms:
+            keep.add(rel)
+            if dv_path:
+                keep.add(dv_path)
+        else:
+            expired[rel] = size if size is not None else -1
+            if dv_path:
+                expired.setdefault(dv_path, -1)
+    return keep, expired
+
+
+def _hidden(partition_dirs: set[str]) -> Callable[[str], bool]:
+    """Directory filter: hidden names are skipped, except `_change_data` and `_col=value` partitions."""
+    def skip(rel_dir: str) -> bool:
+        name = rel_dir.rsplit("/", 1)[-1]
+        if not name.startswith(("_", ".")):
+            return False
+        if rel_dir == CHANGE_DATA_DIR:
+            return False
+        return not (name.split("=", 1)[0] in partition_dirs and "=" in name)
+    return skip
+
+
+def _cdc_in_window(snapshot: Snapshot, cutoff_ms: int) -> set[str]:
+    """`_change_data` files named by commits inside the window (commits at or after the cutoff, and
+    commits whose timestamp cannot be told, which count as inside)."""
+    storage = snapshot.storage
+    listing = [f for f in storage.list_dir(LOG_DIR) if f.name.endswith(".json") and f.name[:20].isdigit()]
+    recent = [f for f in listing if f.mtime_ms >= cutoff_ms and int(f.name[:20]) <= snapshot.version]
+    if not recent:
+        return set()
+    files = [LogFile(f.name, "commit", int(f.name[:20])) for f in recent]
+    out: set[str] = set()
+    for actions in read_log_files(storage, files):
+        for a in actions:
+            if isinstance(a, AddCDCFile):
+                out.add(_rel(storage, a.path))
+    return out
+
+
+def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms: int | None = None) -> list[FileInfo]:
+    """The files a VACUUM of ``snapshot`` with ``retention`` would delete (no side effects)."""
+    storage = snapshot.storage
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    cutoff_ms = now_ms - int(retention.total_seconds() * 1000)
+    keep, expired = _referenced(snapshot, cutoff_ms)
+    if mode == "lite":
+        return [FileInfo(rel, max(size, 0), 0) for rel, size in sorted(expired.items())
+                if rel not in keep and storage.exists(rel)]
+    part_dirs = {physical_name(snapshot.schema.field(c), snapshot.column_mapping_mode)  # type: ignore[arg-type]
+                 for c in snapshot.partition_columns}
+    listed = storage.list_tree("", skip_dir=_hidden(part_dirs))
+    candidates = []
+    for f in listed:
+        if f.name.startswith(("_", ".")) and not f.path.startswith(CHANGE_DATA_DIR + "/"):
+            continue
+        if f.path in keep or f.mtime_ms >= cutoff_ms:
+            continue
+        candidates.append(f)
+    if any(f.path.startswith(CHANGE_DATA_DIR + "/") for f in candidates):
+        window_cdc = _cdc_in_window(snapshot, cutoff_ms)
+        candidates = [f for f in candidates if f.path not in window_cdc]
+    return candidates
+
+
+def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run: bool = True,
+           enforce_retention_duration: bool = True, mode: Mode = "full",
+           commit_properties: CommitProperties | None = None,
+           progress: Callable[[int, int], None] | None = None, max_workers: int = 16) -> VacuumMetrics:
+    """Delete (or with ``dry_run`` list) files no version inside the retention window needs."""
+    if mode not in ("lite", "full"):
+        raise InvalidArgumentError(f"mode must be 'lite' or 'full', got {mode!r}")
+    if not isinstance(dry_run, bool):
+        raise InvalidArgumentError(f"dry_run must be a bool, got {dry_run!r}")
+    features = active_features(snapshot.protocol, snapshot.metadata)
+    # vacuumProtocolCheck (and our own rule for every table): only a client that supports every reader
+    # and writer feature in use may decide which files are garbage (check_writable checks both).
+    check_writable(snapshot.protocol, features)
+    default = snapshot.properties.deleted_file_retention
+    if retention_hours is None:
+        retention = default
+    else:
+        if isinstance(retention_hours, bool) or not isinstance(retention_hours, (int, float)) or retention_hours < 0:
+            raise InvalidArgumentError(f"retention_hours must be a non-negative number, got {retention_hours!r}")
+        retention = timedelta(hours=retention_hours)
+    if enforce_retention_duration and retention < default:
+        raise InvalidArgumentError(
+            f"retention of {retention_hours} hours is below the table's delta.deletedFileRetentionDuration "
+            f"({default}); a reader or writer still using an older version could lose files.\n"
+            "Help: pass enforce_retention_duration=False if no operation on this table runs longer than the "
+            "retention you ask for."
+        )
+    hours = retention.total_seconds() / 3600
+    files = plan_vacuum(snapshot, retention=retention, mode=mode)
+    total_bytes = sum(f.size for f in files)
+    if dry_run:
+        return VacuumMetrics(True, mode, hours, tuple(f.path for f in files), len(files), total_bytes)
+    storage = snapshot.storage
+    check_commit_safety(storage)
+    start = _log_commit(snapshot, "VACUUM START", {
+        "retentionCheckEnabled": enforce_retention_duration,
+        "defaultRetentionMillis": int(default.total_seconds() * 1000),
+        "specifiedRetentionMillis": int(retention.total_seconds() * 1000),
+    }, {"numFilesToDelete": len(files), "sizeOfDataToDelete": total_bytes}, commit_properties)
+    deleted = _delete_all(storage, [f.path for f in files], progress, max_workers)
+    end = _log_commit(snapshot, "VACUUM END", {"status": "COMPLETED"},
+                      {"numDeletedFiles": deleted, "numVacuumedDirectories": 0}, commit_properties)
+    return VacuumMetrics(False, mode, hours, tuple(f.path for f in files), len(files), total_bytes, start, end)
+
+
+def _delete_all(storage: Storage, paths: list[str], progress: Callable[[int, int], None] | None,
+                max_workers: int) -> int:
+    done = 0
+    if progress:
+        progress(0, len(paths))
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(paths) or 1))) as pool:
+        for _ in pool.map(storage.delete, paths):
+            done += 1
+            if progress:
+                progress(done, len(paths))
+    return done
+
+
+def _log_commit(snapshot: Snapshot, operation: str, params: dict, metrics: dict,
+                properties: CommitProperties | None) -> int:
+    """A commit with only commitInfo (Spark's VACUUM START/END), based on the latest version."""
+    latest = latest_snapshot(snapshot.storage)
+    txn = Transaction(snapshot.storage, latest, operation=operation, parameters=params, properties=properties)
+    txn.metrics.update(metrics)
+    return txn.commit().version
+
