@@ -134,8 +134,9 @@ def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms:
     if mode == "lite":
         return [FileInfo(rel, max(size, 0), 0) for rel, size in sorted(expired.items())
                 if rel not in keep and storage.exists(rel)]
+    # Partition directories carry the logical name (lakehouse, delta-rs) or the physical one.
     part_dirs = {physical_name(snapshot.schema.field(c), snapshot.column_mapping_mode)  # type: ignore[arg-type]
-                 for c in snapshot.partition_columns}
+                 for c in snapshot.partition_columns} | set(snapshot.partition_columns)
     listed = storage.list_tree("", skip_dir=_hidden(part_dirs))
     candidates = []
     for f in listed:
