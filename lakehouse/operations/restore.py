@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from lakehouse.deletion_vectors import dv_file_path
-from lakehouse.errors import DataFileNotFoundError, InvalidArgumentError
+from lakehouse.errors import AppendOnlyError, DataFileNotFoundError, InvalidArgumentError
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.protocol.actions import Add, file_key
 from lakehouse.protocol.codec import decode_deletion_vector
@@ -113,6 +113,9 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     )
     if not kept_adds and not removes and not metadata_changed:
         return metrics
+    if removes and latest.properties.append_only:
+        raise AppendOnlyError(f"{latest.storage.root_uri} is append-only (delta.appendOnly=true); restoring "
+                              f"version {target.version} would remove {len(removes)} file(s)")
     txn = Transaction(latest.storage, latest, operation="RESTORE",
                       parameters=dict(parameters or {"version": target.version}), properties=commit_properties)
     txn.read_whole_table()
