@@ -75,7 +75,10 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
                 stats_rows = _live_rows(row)
                 deleted_rows += stats_rows
         else:
-            for touched in touched_files(snapshot, files):
+            # Marking rows in a deletion vector needs only the predicate's columns; rewriting a file or
+            # recording change data needs every column.
+            needed = columns(pred) if use_dv and cdc.writer is None else None
+            for touched in touched_files(snapshot, files, needed):
                 match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
                 hits = int(match.sum())
                 if hits == 0:

@@ -56,9 +56,10 @@ def candidates(snapshot: Snapshot, predicate: Expr | None) -> pa.Table:
     return adds.filter(pa.array(result.after_stats))
 
 
-def touched_files(snapshot: Snapshot, files: pa.Table) -> Iterator[TouchedFile]:
-    """Read candidate files one by one with every column, rows in physical order."""
-    fields = list(snapshot.schema.fields)
+def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None = None) -> Iterator[TouchedFile]:
+    """Read candidate files one by one, rows in physical order, with every column (or only ``columns``,
+    enough when the change is a deletion vector and no change data is written)."""
+    fields = [f for f in snapshot.schema.fields if columns is None or f.name in columns]
     for row, task in zip(files.to_pylist(), file_tasks(files)):
         table = read_file(snapshot, task, fields, apply_dv=False)
         n = table.num_rows
