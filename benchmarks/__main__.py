@@ -1,8 +1,10 @@
-"""Command line: ``python -m benchmarks [--rows N] [--commits N] [--repeat N] [--only NAME] [--out DIR]``.
+"""Command line: ``python -m benchmarks [--rows N] [--big-rows N] [--commits N] [--repeat N] [--only NAME]
+[--out DIR]``.
 
 Run from the repository root. Exit status 1 when any benchmark failed its correctness guard or crashed
 (it is then listed under ``errors`` in the JSON and the other benchmarks still run); missed performance
-targets do not change the exit status.
+targets do not change the exit status. A run with ``--only`` replaces the selected benchmarks' results in
+``latest.json``/``latest.md`` and keeps the others' from earlier runs (marked as such).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import full_read, machine, report, scans, snapshot_load, time_travel, writes
+from benchmarks import dml, full_read, machine, report, scans, snapshot_load, time_travel, writes
 from benchmarks.common import BenchResult, Config
 
 HERE = Path(__file__).resolve().parent
@@ -35,13 +37,18 @@ BENCHMARKS: dict[str, Callable[[Config], list[BenchResult]]] = {
     "range_read": scans.run_range,
     "partition_read": scans.run_partition,
     "planning_100k": scans.run_planning,
+    "merge_upsert": dml.run_merge,
+    "delete_scattered": dml.run_delete,
+    "upsert_large_partitioned": dml.run_upsert_large,
 }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks", description="Benchmark lakehouse against deltalake (delta-rs) and raw pyarrow Parquet reads.")
-    p.add_argument("--rows", type=int, default=5_000_000, help="rows of the full-read table (default 5,000,000)")
+    p.add_argument("--rows", type=int, default=5_000_000, help="rows of the full-read and DML tables (default 5,000,000)")
+    p.add_argument("--big-rows", type=int, default=50_000_000,
+                   help="rows of the partitioned table of upsert_large_partitioned, >= 1000 (default 50,000,000)")
     p.add_argument("--commits", type=int, default=2000, help="commits of the long log, >= 12 (default 2000)")
     p.add_argument("--repeat", type=int, default=10, help="timed runs per variant after one warm-up (default 10)")
     p.add_argument(
@@ -54,8 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=HERE / "data", help="generated tables (default benchmarks/data)")
     p.add_argument("--seed", type=int, default=42, help="seed of all generated data (default 42)")
     args = p.parse_args(argv)
-    if args.rows < 10 or args.commits < 12 or args.repeat < 1:
-        p.error("need --rows >= 10, --commits >= 12 (time travel reaches version 11) and --repeat >= 1")
+    if args.rows < 10 or args.commits < 12 or args.repeat < 1 or args.big_rows < 1000:
+        p.error("need --rows >= 10, --commits >= 12 (time travel reaches version 11), --repeat >= 1 and "
+                "--big-rows >= 1000 (every file of every partition gets rows)")
     args.selected = select([n for item in args.only or [] for n in item.split(",") if n]) if args.only else list(BENCHMARKS)
     if not args.selected:
         p.error(f"--only matched nothing; names are {', '.join(BENCHMARKS)}")
@@ -70,7 +78,8 @@ def select(names: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks, write the results, print the summary; returns the exit status."""
     args = parse_args(argv)
-    cfg = Config(rows=args.rows, commits=args.commits, repeat=args.repeat, seed=args.seed, data_dir=args.data.resolve())
+    cfg = Config(rows=args.rows, commits=args.commits, repeat=args.repeat, seed=args.seed, data_dir=args.data.resolve(),
+                 big_rows=args.big_rows)
     started = datetime.now(timezone.utc)
     # Other processes on a small machine move medians a lot; the load average lets a reader judge that.
     load_start = os.getloadavg()
@@ -92,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": time.perf_counter() - t0,
-        "config": {"rows": cfg.rows, "commits": cfg.commits, "repeat": cfg.repeat, "seed": cfg.seed, "data_dir": str(cfg.data_dir)},
+        "config": {"rows": cfg.rows, "big_rows": cfg.big_rows, "commits": cfg.commits, "repeat": cfg.repeat, "seed": cfg.seed,
+                   "data_dir": str(cfg.data_dir)},
         "machine": {**facts, "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "versions": machine.versions(),
         "benchmarks": {r.name: report.result_json(r) for r in results},
         "errors": errors,
         "warnings": warnings,
     }
+    if args.only:  # a partial run must not throw away the other benchmarks' latest results
+        doc, results = report.carry_over(args.out, doc, results, selected=args.selected, order=list(BENCHMARKS))
     js, md = report.write(args.out, doc, results)
     print(md.read_text())
     print(f"[benchmarks] wrote {js} and {md}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Smoke test of the benchmark suite: `python -m benchmarks` at a tiny size writes complete results."""
+"""Smoke test of the benchmark suite: `python -m benchmarks` at a tiny size writes complete results, and a
+partial (`--only`) run keeps the other benchmarks' results."""
 
 from __future__ import annotations
 
@@ -25,20 +26,18 @@ EXPECTED = {
     "range_read",
     "partition_read",
     "planning_100k",
+    "merge_upsert",
+    "delete_scattered",
+    "upsert_large_partitioned",
 }
 LAKEHOUSE_ONLY = {"planning_100k"}  # delta-rs has no stats-based planning call to compare with
+DML = {"merge_upsert", "delete_scattered", "upsert_large_partitioned"}  # run in child processes, memory measured
 
 
 @pytest.mark.timeout(300)
 def test_suite_runs_at_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "benchmarks",
-        "--rows", "20000", "--commits", "30", "--repeat", "1",
-        "--out", str(out), "--data", str(tmp_path / "data"),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=280)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    _run(tmp_path, out)
 
     doc = json.loads((out / "latest.json").read_text())
     assert doc["errors"] == []
@@ -51,3 +50,28 @@ def test_suite_runs_at_tiny_size(tmp_path: Path) -> None:
     assert "pyarrow" in {m["engine"] for m in doc["benchmarks"]["full_read"]["measurements"]}
     assert doc["machine"]["nproc"] >= 1 and doc["versions"]["deltalake"]
     assert "| full_read |" in (out / "latest.md").read_text()
+    for name in DML:
+        for m in doc["benchmarks"][name]["measurements"]:
+            assert m["peak_rss_mib"] > 0 and len(m["peak_rss_kib"]) == 1, (name, m["call"])
+    assert "## Peak memory" in (out / "latest.md").read_text()
+
+    # A partial run replaces its own results and keeps the others' (memory figures included), marked.
+    _run(tmp_path, out, "--only", "time_travel_version")
+    again = json.loads((out / "latest.json").read_text())
+    assert set(again["benchmarks"]) == EXPECTED and again["errors"] == []
+    assert again["benchmarks"]["time_travel_version"] != doc["benchmarks"]["time_travel_version"]
+    assert again["benchmarks"]["merge_upsert"] == doc["benchmarks"]["merge_upsert"]
+    assert {n for run in again["carried_over"] for n in run["benchmarks"]} == EXPECTED - {"time_travel_version"}
+    md = (out / "latest.md").read_text()
+    assert "| full_read † |" in md and "| time_travel_version |" in md and "## Peak memory" in md
+
+
+def _run(tmp_path: Path, out: Path, *extra: str) -> None:
+    """Run the suite at the tiny size (tables cached under ``tmp_path``) into ``out``; it must succeed."""
+    cmd = [
+        sys.executable, "-m", "benchmarks",
+        "--rows", "20000", "--big-rows", "20000", "--commits", "30", "--repeat", "1",
+        "--out", str(out), "--data", str(tmp_path / "data"), *extra,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-4000:]

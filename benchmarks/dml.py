@@ -1,0 +1,334 @@
+"""DML benchmarks (issue #5): MERGE into, scattered DELETE from, and a 1-row upsert into large tables.
+
+Every call mutates a table, so each works on a fresh copy of a cached base table (`dml_data`), made by
+the variant's ``setup`` outside the timed region, and runs in a fresh child process (`dml_child`) that
+loads only its engine: the child times the operation alone and reports its peak RSS, which is recorded
+next to the time. Heavy operations get at most `DML_REPEAT` timed runs (after one warm-up) whatever
+``--repeat`` says.
+
+Every result is checked, first with the engine that wrote it, and on a variant's first call also with
+the other engine (``deltalake`` through its DataFusion engine, which applies deletion vectors): a wrong
+result raises instead of posting a time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, QueryBuilder
+
+import lakehouse
+from benchmarks import dml_data
+from benchmarks.common import BenchResult, ChildRun, Config, Target, Variant, expect, measure
+
+REPO = Path(__file__).resolve().parent.parent
+DML_REPEAT = 3
+DELETE_BUCKET = 7
+MERGE_ON = "t.id = s.id"
+UPSERT_ON = "t.day = s.day AND t.id = s.id"  # the partition column in the key lets both engines prune
+SENTINEL = 1_000_000.0  # new values start here: standard normal data never reaches it
+SAMPLE = 100
+
+
+# -- reading results back, with either engine ---------------------------------------------------------
+@dataclass(frozen=True)
+class Reader:
+    """How one engine counts a table's rows and reads the rows matching a SQL condition."""
+
+    engine: str
+    count: Callable[[str], int]
+    rows: Callable[[str, str, list[str]], pa.Table]
+
+
+def _lakehouse_count(path: str) -> int:
+    # Counted from Parquet footers when there are no deletion vectors; lakehouse applies them otherwise.
+    return lakehouse.DeltaTable(path).to_pyarrow_dataset().count_rows()
+
+
+def _lakehouse_rows(path: str, where: str, columns: list[str]) -> pa.Table:
+    return lakehouse.DeltaTable(path).to_arrow(columns=columns, filter=where)
+
+
+def _deltalake_sql(path: str, sql: str) -> pa.Table:
+    stream = QueryBuilder().register("t", DeltaTable(path)).execute(sql)
+    return pa.RecordBatchReader.from_stream(stream).read_all()
+
+
+def _deltalake_count(path: str) -> int:
+    return int(_deltalake_sql(path, "SELECT count(*) AS n FROM t").column("n")[0].as_py())
+
+
+def _deltalake_rows(path: str, where: str, columns: list[str]) -> pa.Table:
+    return _deltalake_sql(path, f"SELECT {', '.join(columns)} FROM t WHERE {where}")
+
+
+READERS = {
+    "lakehouse": Reader("lakehouse", _lakehouse_count, _lakehouse_rows),
+    "deltalake": Reader("deltalake", _deltalake_count, _deltalake_rows),
+}
+
+
+# -- fresh copies and child processes ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What one call left behind: the mutated copy and the engine's own metrics."""
+
+    path: str
+    metrics: dict[str, Any]
+
+
+class Scratch:
+    """Fresh table copies under one directory beside the base tables (hard links need one filesystem)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="dml-scratch-", dir=data_dir))
+        self.count = 0
+
+    def copy_of(self, base: Path) -> Path:
+        """A fresh private copy of the table ``base``."""
+        self.count += 1
+        return dml_data.fresh_copy(base, self.root / f"t{self.count}")
+
+    def write_source(self, name: str, table: pa.Table) -> str:
+        """Store a MERGE source as Parquet for the child processes; returns its path."""
+        path = self.root / f"{name}.parquet"
+        pq.write_table(table, path)
+        return str(path)
+
+    def close(self) -> None:
+        """Remove every copy."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def run_child(spec: dict[str, Any]) -> ChildRun:
+    """Run one operation in a fresh ``python -m benchmarks.dml_child`` process; raise if it fails."""
+    cmd = [sys.executable, "-m", "benchmarks.dml_child", json.dumps(spec)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{spec['engine']} {spec['op']} failed in its child process:\n{proc.stderr[-3000:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return ChildRun(report["elapsed_s"], report["peak_rss_kib"], report["baseline_rss_kib"],
+                    Outcome(spec["table"], report["metrics"]))
+
+
+def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch: Scratch,
+             verify: Callable[[Reader, str], None], metrics: dict[str, Any], **kw: Any) -> Variant:
+    """A variant that runs ``spec`` with ``engine`` on a fresh copy of ``base`` and verifies the result."""
+    other = "deltalake" if engine == "lakehouse" else "lakehouse"
+    crossed = []
+
+    def fn(path: Path) -> ChildRun:
+        return run_child({**spec, "engine": engine, "table": str(path)})
+
+    def check(outcome: Outcome) -> None:
+        verify(READERS[engine], outcome.path)
+        if not crossed:  # once per variant: the other engine reads the same rows
+            verify(READERS[other], outcome.path)
+            crossed.append(other)
+        metrics[label] = outcome.metrics
+        shutil.rmtree(outcome.path, ignore_errors=True)
+
+    return Variant(engine, label, fn, check, setup=lambda: scratch.copy_of(base), **kw)
+
+
+def _checks(variants: list[Variant], what: str) -> list[str]:
+    others = {"lakehouse": "deltalake", "deltalake": "lakehouse"}
+    cross = ", ".join(sorted({f"{v.engine}'s result read by {others[v.engine]}" for v in variants}))
+    return [f"every result checked by the engine that wrote it: {what}", f"first result of each variant cross-read ({cross})"]
+
+
+def _repeat(cfg: Config) -> int:
+    return min(cfg.repeat, DML_REPEAT)
+
+
+# -- MERGE -----------------------------------------------------------------------------------------------
+def merge_source(rows: int, seed: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """1% of ``rows`` source rows (at least 2): half update existing ids scattered over every file, half
+    insert new ids. Returns the source, the updated ids and the inserted ids."""
+    n = max(2, rows // 100)
+    updated = np.sort(np.random.default_rng(seed + 1).choice(rows, n // 2, replace=False)).astype(np.int64)
+    inserted = np.arange(rows, rows + n - n // 2, dtype=np.int64)
+    ids = np.concatenate([updated, inserted])
+    source = pa.table({
+        "id": pa.array(ids),
+        "value": pa.array(SENTINEL + ids.astype(np.float64)),
+        "category": pa.array(["merged"] * len(ids), pa.string()),
+        "event_time": pa.array(np.full(len(ids), 1_735_689_600_000_000, dtype=np.int64), pa.timestamp("us", tz="UTC")),
+        "bucket": pa.array(ids % dml_data.BUCKETS),
+    })
+    return source, updated, inserted
+
+
+def _sample(ids: np.ndarray) -> np.ndarray:
+    return ids[np.linspace(0, len(ids) - 1, min(SAMPLE, len(ids))).astype(np.int64)]
+
+
+def _verify_merge(rows: int, updated: np.ndarray, inserted: np.ndarray) -> Callable[[Reader, str], None]:
+    sample = np.unique(np.concatenate([_sample(updated), _sample(inserted)]))
+    where = f"id IN ({', '.join(map(str, sample.tolist()))})"
+
+    def verify(reader: Reader, path: str) -> None:
+        n = reader.count(path)
+        expect(n == rows + len(inserted), f"{reader.engine}: {n} rows after MERGE, expected {rows + len(inserted)}")
+        got = reader.rows(path, where, ["id", "value"]).sort_by("id")
+        ids, values = got.column("id").to_numpy(), got.column("value").to_numpy()
+        expect(np.array_equal(ids, sample), f"{reader.engine}: sampled keys not present exactly once after MERGE")
+        expect(np.array_equal(values, SENTINEL + sample), f"{reader.engine}: sampled keys lack the source's values")
+
+    return verify
+
+
+def run_merge(cfg: Config) -> list[BenchResult]:
+    """MERGE of 1% source rows (half updates, half inserts) into the ``cfg.rows``-row table."""
+    plain = dml_data.dml_table(cfg.data_dir, cfg.rows, cfg.seed).path
+    dv = dml_data.dml_dv_table(cfg.data_dir, cfg.rows, cfg.seed).path
+    source, updated, inserted = merge_source(cfg.rows, cfg.seed)
+    scratch = Scratch(cfg.data_dir)
+    metrics: dict[str, Any] = {}
+    try:
+        spec = {"op": "merge", "on": MERGE_ON, "source": scratch.write_source("merge", source)}
+        verify = _verify_merge(cfg.rows, updated, inserted)
+        call = f".merge(source, '{MERGE_ON}').when_matched_update_all().when_not_matched_insert_all().execute()"
+        variants = [
+            _variant("lakehouse", f"lakehouse.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
+            _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, deletion vectors", dv, spec, scratch, verify, metrics,
+                     compare=False, note="table with delta.enableDeletionVectors=true; for information"),
+            _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
+        ]
+        measurements = measure(variants, _repeat(cfg))
+    finally:
+        scratch.close()
+    return [BenchResult(
+        name="merge_upsert",
+        description=f"MERGE {source.num_rows:,} source rows ({len(updated):,} updates scattered over all "
+                    f"{dml_data.DML_FILES} files, {len(inserted):,} inserts) into {cfg.rows:,} rows",
+        params={"rows": cfg.rows, "files": dml_data.DML_FILES, "source_rows": source.num_rows, "on": MERGE_ON,
+                "repeat": _repeat(cfg), "engine_metrics": metrics},
+        measurements=measurements,
+        target=Target("vs_deltalake", 0.5, "lakehouse <= 0.5x deltalake"),
+        rss_target=Target("rss_vs_deltalake", 1.0, "lakehouse peak RSS <= deltalake's"),
+        checks=_checks(variants, f"row count {cfg.rows:,} + inserts, {min(SAMPLE, len(updated))} updated and "
+                                 f"{min(SAMPLE, len(inserted))} inserted keys present once with the source's values"),
+    )]
+
+
+# -- DELETE --------------------------------------------------------------------------------------------
+def deleted_rows(rows: int) -> int:
+    """How many of ids ``0..rows-1`` fall in bucket `DELETE_BUCKET` (``id % 100 = 7``)."""
+    return rows // dml_data.BUCKETS + (1 if rows % dml_data.BUCKETS > DELETE_BUCKET else 0)
+
+
+def _verify_delete(rows: int, predicate: str) -> Callable[[Reader, str], None]:
+    expected = rows - deleted_rows(rows)
+
+    def verify(reader: Reader, path: str) -> None:
+        n = reader.count(path)
+        expect(n == expected, f"{reader.engine}: {n} rows after DELETE, expected {expected}")
+        left = reader.rows(path, predicate, ["id"]).num_rows
+        expect(left == 0, f"{reader.engine}: {left} rows still match {predicate!r} after DELETE")
+
+    return verify
+
+
+def run_delete(cfg: Config) -> list[BenchResult]:
+    """DELETE of the 1% of rows with ``bucket = 7`` (every 100th id, in every file)."""
+    plain = dml_data.dml_table(cfg.data_dir, cfg.rows, cfg.seed).path
+    dv = dml_data.dml_dv_table(cfg.data_dir, cfg.rows, cfg.seed).path
+    predicate = f"bucket = {DELETE_BUCKET}"
+    spec = {"op": "delete", "predicate": predicate}
+    verify = _verify_delete(cfg.rows, predicate)
+    scratch = Scratch(cfg.data_dir)
+    metrics: dict[str, Any] = {}
+    call = f".delete('{predicate}')"
+    variants = [
+        _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, deletion vectors", dv, spec, scratch, verify, metrics,
+                 note="table with delta.enableDeletionVectors=true"),
+        _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, copy-on-write", plain, spec, scratch, verify, metrics,
+                 compare=False, note="no deletion vectors: files rewritten; for information"),
+        _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics,
+                 note="copy-on-write (deltalake 1.6 writes no deletion vectors)"),
+    ]
+    try:
+        measurements = measure(variants, _repeat(cfg))
+    finally:
+        scratch.close()
+    return [BenchResult(
+        name="delete_scattered",
+        description=f"DELETE {deleted_rows(cfg.rows):,} rows ({predicate}, i.e. id % 100 = 7: every file) "
+                    f"of {cfg.rows:,}",
+        params={"rows": cfg.rows, "files": dml_data.DML_FILES, "predicate": predicate,
+                "deleted_rows": deleted_rows(cfg.rows), "repeat": _repeat(cfg), "engine_metrics": metrics},
+        measurements=measurements,
+        target=Target("vs_deltalake", 0.2, "lakehouse with deletion vectors <= 0.2x deltalake"),
+        checks=_checks(variants, "row count = rows - deleted, no row left matching the predicate"),
+    )]
+
+
+# -- 1-row upsert into the large partitioned table -----------------------------------------------------
+def upsert_row(rows: int) -> pa.Table:
+    """One source row updating an existing id in the middle of the table (its day included)."""
+    key = rows // 2 + 123 if rows > 1000 else rows // 2
+    day = int(np.searchsorted(dml_data.day_bounds(rows), key, side="right")) - 1
+    return pa.table({
+        "id": pa.array([key], pa.int64()),
+        "value": pa.array([SENTINEL + key]),
+        "category": pa.array(["upserted"], pa.string()),
+        "event_time": pa.array([1_735_689_600_000_000], pa.timestamp("us", tz="UTC")),
+        "day": pa.array([dml_data.day_name(day)], pa.string()),
+    })
+
+
+def _verify_upsert(rows: int, source: pa.Table) -> Callable[[Reader, str], None]:
+    key, day = source.column("id")[0].as_py(), source.column("day")[0].as_py()
+
+    def verify(reader: Reader, path: str) -> None:
+        n = reader.count(path)
+        expect(n == rows, f"{reader.engine}: {n} rows after the upsert of an existing key, expected {rows}")
+        got = reader.rows(path, f"id = {key}", ["id", "day", "value"])
+        expect(got.num_rows == 1, f"{reader.engine}: key {key} present {got.num_rows} times after the upsert")
+        expect(got.column("day")[0].as_py() == day and got.column("value")[0].as_py() == SENTINEL + key,
+               f"{reader.engine}: key {key} does not carry the upserted values")
+
+    return verify
+
+
+def run_upsert_large(cfg: Config) -> list[BenchResult]:
+    """MERGE of one row (an update of an existing key) into the ``cfg.big_rows``-row partitioned table."""
+    base = dml_data.big_partitioned_table(cfg.data_dir, cfg.big_rows, cfg.seed).path
+    source = upsert_row(cfg.big_rows)
+    scratch = Scratch(cfg.data_dir)
+    metrics: dict[str, Any] = {}
+    try:
+        spec = {"op": "merge", "on": UPSERT_ON, "source": scratch.write_source("upsert", source)}
+        verify = _verify_upsert(cfg.big_rows, source)
+        call = f".merge(one_row, '{UPSERT_ON}').when_matched_update_all().when_not_matched_insert_all().execute()"
+        variants = [
+            _variant("lakehouse", f"lakehouse.DeltaTable(path){call}", base, spec, scratch, verify, metrics),
+            _variant("deltalake", f"deltalake.DeltaTable(path){call}", base, spec, scratch, verify, metrics),
+        ]
+        measurements = measure(variants, _repeat(cfg))
+    finally:
+        scratch.close()
+    files = dml_data.BIG_DAYS * dml_data.BIG_FILES_PER_DAY
+    return [BenchResult(
+        name="upsert_large_partitioned",
+        description=f"MERGE of 1 row (update of an existing key) into {cfg.big_rows:,} rows partitioned by day "
+                    f"({dml_data.BIG_DAYS} days, {files} files)",
+        params={"rows": cfg.big_rows, "days": dml_data.BIG_DAYS, "files": files, "on": UPSERT_ON,
+                "key": source.column("id")[0].as_py(), "repeat": _repeat(cfg), "engine_metrics": metrics},
+        measurements=measurements,
+        target=None,
+        rss_target=Target("rss_absolute_mb", 1024.0, "lakehouse peak RSS < 1 GiB"),
+        checks=_checks(variants, "row count unchanged, the key present once with the new value in its day"),
+    )]
