@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
-from lakehouse.errors import DataFileNotFoundError, LakehouseError
+from lakehouse.errors import DataFileNotFoundError, LakehouseError, TableNotFoundError
 from lakehouse.log.checkpoints import read_checkpoint
 from lakehouse.log.commits import read_log_files
 from lakehouse.log.listing import list_log, read_last_checkpoint
@@ -66,6 +66,8 @@ def _state(snapshot: Snapshot) -> tuple[Any, ...]:
 
 def _check_log(storage: Storage, report: VerifyReport) -> list:
     listing = list_log(storage)
+    if not listing:
+        raise TableNotFoundError(f"no Delta table at {storage.root_uri}: _delta_log/ is missing or empty")
     commits = sorted(f.version for f in listing if f.kind == "commit")
     checkpoints = complete_checkpoints(listing)
     if commits:
@@ -149,7 +151,8 @@ def _check_dv(storage: Storage, row: Mapping[str, Any], rel: str, listed: Mappin
 
 def verify_table(uri: str | os.PathLike[str] | Storage, *, storage_options: Mapping[str, Any] | None = None,
                  progress: Progress | None = None) -> VerifyReport:
-    """Check the table at ``uri`` (see the module docstring); never raises for damage it can name."""
+    """Check the table at ``uri`` (see the module docstring). Damage is reported, not raised; only a
+    missing table raises (`TableNotFoundError`)."""
     storage = uri if isinstance(uri, Storage) else open_storage(uri, storage_options)
     report = VerifyReport(storage.root_uri, None)
     checkpoints = _check_log(storage, report)

@@ -1,7 +1,7 @@
 """Architecture checks with `ast`: data flows one way and `lakehouse.protocol` does no I/O.
 
 Layers, lowest first: errors -> protocol -> storage -> log -> snapshot (+ deletion_vectors) -> (read,
-history, checkpoint, write) -> transaction -> operations -> table -> package API / demo. A module may import only from its own layer or lower ones.
+history, checkpoint, write) -> transaction -> operations -> table -> package API / demo -> cli. A module may import only from its own layer or lower ones.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ LAYERS = {
     "lakehouse.operations": 7,
     "lakehouse.table": 8,
     "lakehouse.polars_io": 9,
+    "lakehouse.dask": 9,  # the optional Dask engine: plans with scan/operations, commits with transaction
     "lakehouse.demo": 9,
     "lakehouse": 9,
+    "lakehouse.cli": 10,
 }
 
 IO_MODULES = {"os", "io", "fsspec", "s3fs", "pyarrow.parquet", "pyarrow.fs", "pyarrow.dataset", "shutil", "pathlib",

@@ -46,6 +46,13 @@ EXIT_CODES: dict[type[BaseException], int] = {
     errors.LakehouseError: FAILED,
 }
 
+#: Python API spellings in ``Help:`` lines and the command-line options that do the same.
+CLI_SPELLINGS = {
+    "enforce_retention_duration=False": "--no-enforce-retention",
+    "ignore_missing_files=True": "--ignore-missing-files",
+    "set_properties({'delta.columnMapping.mode': 'name'})": "properties --set delta.columnMapping.mode=name",
+}
+
 
 def exit_code_for(error: BaseException) -> int:
     """The exit code for ``error`` (1 for anything not listed in `EXIT_CODES`)."""
@@ -64,6 +71,10 @@ def error_message(error: BaseException) -> str:
         first = f"unexpected {type(error).__name__}: {first} (run with --debug for the traceback)"
     out = f"error: {first}"
     help_line = next((line for line in lines[1:] if line.startswith("Help:")), None)
+    if help_line:
+        # The engine's advice names Python arguments; a command-line user needs the option instead.
+        for api, option in CLI_SPELLINGS.items():
+            help_line = help_line.replace(api, option)
     return f"{out}\n{help_line}" if help_line else out
 
 
@@ -119,6 +130,11 @@ def ms_to_iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "row")`` -> ``1 row``; ``plural(1200, "row")`` -> ``1,200 rows``."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def human_bytes(n: int | None) -> str:
     """``1536`` -> ``1,536 bytes (1.5 KiB)``."""
     if n is None:
@@ -160,6 +176,24 @@ class ByteSize(click.ParamType):
             self.fail(f"{value!r} is not a size such as 134217728, 128MiB or 1GB", param, ctx)
         unit = (m.group(2) or "").lower().removesuffix("b")
         return int(m.group(1)) * _UNITS[unit]
+
+
+class IsoTime(click.ParamType):
+    """An ISO-8601 time such as ``2024-05-01T12:00:00Z``; naive times are UTC, as everywhere in lakehouse."""
+
+    name = "ISO"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            when = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO-8601 time such as 2024-05-01T12:00:00Z", param, ctx)
+        return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+ISO_TIME = IsoTime()
 
 
 def parse_assignments(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
@@ -255,10 +289,10 @@ def _storage_options(ctx: click.Context, param: click.Parameter, values: tuple[s
     return {k: storage_value(v) for k, v in parse_assignments(values, "--storage-option")}
 
 
-def table_command(name: str, help_text: str | None = None) -> Callable[[Callable[..., int | None]], click.Command]:
+def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Command]:
     """Make ``fn(cli, uri, **options)`` a click command with the URI argument, ``--json``,
     ``--storage-option`` and ``--debug``; its return value (None = 0) is the exit code, and errors
-    become one ``error:`` line and an exit code (`EXIT_CODES`)."""
+    become one ``error:`` line and an exit code (`EXIT_CODES`). ``fn``'s docstring is the command's help."""
 
     def decorate(fn: Callable[..., int | None]) -> click.Command:
         @functools.wraps(fn)
@@ -267,7 +301,7 @@ def table_command(name: str, help_text: str | None = None) -> Callable[[Callable
             try:
                 code = fn(cli, uri, **kwargs) or OK
             except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
-                raise  # click reports these itself (usage errors exit 2; a closed pipe is not an error)
+                raise  # click reports these itself: usage errors exit 2, a closed pipe ends quietly
             except Exception as e:  # noqa: BLE001 - every failure must end as one line and an exit code
                 code = fail(e, debug)
             raise click.exceptions.Exit(code)
@@ -279,6 +313,6 @@ def table_command(name: str, help_text: str | None = None) -> Callable[[Callable
                                 "true, false and null values are parsed.")(run)
         run = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(run)
         run = click.argument("uri")(run)
-        return click.command(name, help=help_text or fn.__doc__)(run)
+        return click.command(name, help=fn.__doc__)(run)
 
     return decorate

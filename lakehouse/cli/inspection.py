@@ -1,7 +1,8 @@
 """Read-only commands that describe a table: `describe`, `history`, `files`, `schema`.
 
 Each builds one plain record (the ``--json`` document, with stable keys) and renders the same record
-as rich tables for people.
+as rich tables for people. Column types are printed from the Delta schema's own JSON form
+(`type_to_json`), so they read exactly as the table's `schemaString` spells them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lakehouse.cli.common import Cli, human_bytes, key_value_table, ms_to_iso, table_command, text
+from lakehouse.cli.common import Cli, human_bytes, key_value_table, ms_to_iso, plural, table_command, text
 from lakehouse.protocol.schema import type_to_json
 
 VERSION_HELP = "Read this version: a number or an ISO-8601 time such as 2024-05-01T12:00:00Z."
@@ -40,7 +41,7 @@ def _render_detail(console: Console, d: dict[str, Any]) -> None:
         "partition columns": ", ".join(d["partition_columns"]) or "(none)",
         "files": f"{d['num_files']:,}", "size": human_bytes(d["size_in_bytes"]),
         "rows": "unknown (files without statistics)" if d["num_rows"] is None else f"{d['num_rows']:,}",
-        "deletion vectors": f"{d['num_deletion_vectors']:,} ({d['num_deleted_rows']:,} rows deleted)",
+        "deletion vectors": f"{d['num_deletion_vectors']:,} ({plural(d['num_deleted_rows'], 'row')} deleted)",
         "protocol": f"reader {d['min_reader_version']}, writer {d['min_writer_version']}",
         "reader features": ", ".join(d["reader_features"]) or "(none)",
         "writer features": ", ".join(d["writer_features"]) or "(none)",
@@ -79,9 +80,11 @@ def _history_record(entry: Any) -> dict[str, Any]:
 def _history_table(entries: list[dict[str, Any]]) -> Table:
     table = Table()
     for name in ("version", "time (UTC)", "operation", "parameters", "metrics"):
-        table.add_column(name, justify="right" if name == "version" else "left")
+        table.add_column(name, justify="right" if name == "version" else "left", overflow="fold")
     for e in entries:
-        table.add_row(text(e["version"]), text(e["datetime"]), text(e["operation"]),
+        # Seconds are enough to read; --json has the exact milliseconds.
+        when = e["datetime"][:19].replace("T", " ")
+        table.add_row(text(e["version"]), Text(when, no_wrap=True), text(e["operation"]),
                       _pairs(e["operation_parameters"]), _pairs(e["operation_metrics"]))
     return table
 
@@ -129,7 +132,9 @@ def _num_records(stats: str | None) -> int | None:
 def _render_files(console: Console, records: list[dict[str, Any]]) -> None:
     table = Table()
     for name in ("path", "size", "partition values", "rows", "deletion vector"):
-        table.add_column(name, justify="right" if name in ("size", "rows") else "left")
+        # Paths fold rather than end in an ellipsis: a user copies them into other commands.
+        table.add_column(name, justify="right" if name in ("size", "rows") else "left",
+                         overflow="fold" if name == "path" else "ellipsis")
     for r in records:
         parts = ", ".join(f"{k}={v}" for k, v in r["partition_values"].items())
         dv = f"yes ({r['deleted_rows']:,} deleted)" if r["has_deletion_vector"] else "no"
@@ -137,7 +142,7 @@ def _render_files(console: Console, records: list[dict[str, Any]]) -> None:
                       text(None if r["rows"] is None else f"{r['rows']:,}"), Text(dv))
     console.print(table)
     total = sum(r["size"] for r in records)
-    console.print(Text(f"{len(records):,} files, {human_bytes(total)}"))
+    console.print(Text(f"{plural(len(records), 'file')}, {human_bytes(total)}"))
 
 
 # -- schema ------------------------------------------------------------------------------------------------

@@ -222,7 +222,8 @@ def plan_optimize(snapshot: Snapshot, *, target_size: int | None = None, partiti
         if unknown:
             raise InvalidArgumentError(
                 f"partition_filter may only use partition columns {snapshot.partition_columns}; got {sorted(unknown)}")
-        mask = partition_mask(adds.column("partitionValues").to_pylist(), expr, snapshot.schema,
+        values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
+        mask = partition_mask(values, expr, snapshot.schema,
                               snapshot.partition_columns, snapshot.column_mapping_mode)
         adds = adds.filter(pa.array(mask))
     by_partition: dict[tuple, list[Mapping[str, Any]]] = {}
