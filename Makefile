@@ -20,6 +20,8 @@ $(VENV)/.dev: pyproject.toml
 
 demo: $(VENV)/.runtime
 	$(PY) -m lakehouse.demo
+	$(VENV)/bin/lakehouse optimize demo-table
+	$(VENV)/bin/lakehouse vacuum demo-table --retention-hours 0 --no-enforce-retention
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -q
