@@ -59,5 +59,5 @@ def test_make_demo_cli_steps_compact_and_dry_run_vacuum(tmp_path):
                          capture_output=True, text=True, check=True, timeout=120, cwd=tmp_path).stdout
     assert "Dry run: would delete" in out
     listed = [line.strip() for line in out.splitlines() if line.strip().endswith(".parquet")]
-    assert listed and all((table / p).exists() for p in listed)
+    assert listed and all((table / p).exists() for p in listed), out
     assert lakehouse.DeltaTable(table).version == 3

@@ -233,9 +233,12 @@ def split_columns(value: str | None) -> list[str] | None:
 # -- the per-invocation context ------------------------------------------------------------------------------
 def _stdout_console() -> Console:
     console = Console(highlight=False)
-    # Piped output is read with grep or less: long lines beat tables folded at rich's default 80 columns.
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 200
+    # Piped output is read with grep or less: long lines beat tables folded at rich's default 80 columns,
+    # and a line of text (a file path) must never be folded, whatever COLUMNS says.
+    if not console.is_terminal:
+        if "COLUMNS" not in os.environ:
+            console.width = 200
+        console.soft_wrap = True
     return console
 
 
