@@ -9,6 +9,7 @@ their rows in physical order, so memory holds one file, never the table.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -58,17 +59,34 @@ def candidates(snapshot: Snapshot, predicate: Expr | None) -> pa.Table:
 
 def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None = None) -> Iterator[TouchedFile]:
     """Read candidate files one by one, rows in physical order, with every column (or only ``columns``,
-    enough when the change is a deletion vector and no change data is written)."""
+    enough when the change is a deletion vector and no change data is written).
+
+    The next file is read on a background thread while the caller works on the current one (Arrow's
+    reader and writer release the GIL), so memory holds at most two files.
+    """
     fields = [f for f in snapshot.schema.fields if columns is None or f.name in columns]
-    for row, task in zip(files.to_pylist(), file_tasks(files)):
+    work = list(zip(files.to_pylist(), file_tasks(files)))
+
+    def load(item: tuple[Mapping[str, Any], FileTask]) -> TouchedFile:
+        row, task = item
         table = read_file(snapshot, task, fields, apply_dv=False)
-        n = table.num_rows
         deleted = np.zeros(0, dtype=np.uint64)
-        alive = np.ones(n, dtype=bool)
+        alive = np.ones(table.num_rows, dtype=bool)
         if task.deletion_vector is not None:
             deleted = load_deleted_rows(snapshot.storage, task.deletion_vector, data_path=task.path)
             alive[deleted.astype(np.int64)] = False
-        yield TouchedFile(row, task, table, alive, deleted)
+        return TouchedFile(row, task, table, alive, deleted)
+
+    if not work:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, work[0])
+        for i in range(len(work)):
+            current = pending.result()
+            if i + 1 < len(work):
+                pending = pool.submit(load, work[i + 1])
+            yield current
+            del current
 
 
 def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -> np.ndarray:
