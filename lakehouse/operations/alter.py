@@ -50,7 +50,10 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
     except InvalidLogError as e:
         raise InvalidArgumentError(str(e)) from None
     protocol = upgraded_protocol(snapshot.protocol, needed)
-    txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=params, properties=commit_properties)
+    # A whole-table read must see concurrent blind appends too (a new row may break a new constraint):
+    # Serializable, since WriteSerializable lets blind appends pass.
+    txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=params, properties=commit_properties,
+                      isolation="Serializable" if read_whole_table else "WriteSerializable")
     if read_whole_table:
         txn.read_whole_table()
     if protocol is not None:
@@ -235,7 +238,8 @@ def drop_columns(snapshot: Snapshot, names: Sequence[str], *, commit_properties:
         if used:
             raise InvalidArgumentError(f"column {n!r} is used by constraint(s) {used}; drop them first")
     schema = StructType(tuple(f for f in snapshot.schema.fields if f.name not in set(names)))
-    if not schema.fields:
-        raise InvalidArgumentError("cannot drop every column of a table")
+    if all(f.name in snapshot.partition_columns for f in schema.fields):
+        raise InvalidArgumentError("cannot drop every data column: a table needs at least one column that is "
+                                   "not a partition column")
     return _commit(snapshot, "DROP COLUMNS", {"columns": list(names)}, schema=schema,
                    commit_properties=commit_properties)

@@ -44,7 +44,7 @@ from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.expr import Expr, columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import partition_mask
-from lakehouse.protocol.schema import PrimitiveType, StructField
+from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructField
 from lakehouse.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
@@ -164,8 +164,10 @@ def _check_z_columns(snapshot: Snapshot, z_order_by: Sequence[str]) -> tuple[str
         if c in snapshot.partition_columns:
             raise InvalidArgumentError(f"z_order_by column {c!r} is a partition column; Z-order within partitions "
                                        "uses data columns only")
+        if isinstance(f.type, DecimalType):
+            continue
         kind = f.type.name if isinstance(f.type, PrimitiveType) else type(f.type).__name__
-        if not (kind in ZORDERABLE or kind.startswith("decimal")):
+        if kind not in ZORDERABLE:
             raise InvalidArgumentError(f"z_order_by column {c!r} has type {kind}, which has no order to cluster by")
     return cols
 

@@ -86,7 +86,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     then_rows = {_key(r): r for r in target.adds.to_pylist()}
     to_add = [_add_of(r) for k, r in then_rows.items() if k not in now_rows]
     to_remove = [r for k, r in now_rows.items() if k not in then_rows]
-    skipped = 0
+    skipped = skipped_bytes = 0
     kept_adds = []
     for add in to_add:
         gone = _missing(target, add)
@@ -94,6 +94,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
             kept_adds.append(add)
         elif ignore_missing_files:
             skipped += 1
+            skipped_bytes += add.size
         else:
             raise DataFileNotFoundError(
                 f"cannot restore {latest.storage.root_uri} to version {target.version}: {gone} no longer exists "
@@ -108,7 +109,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
         version=None, restored_version=target.version, num_restored_files=len(kept_adds),
         num_removed_files=len(removes), restored_files_size=sum(a.size for a in kept_adds),
         removed_files_size=sum(int(r.size or 0) for r in removes), num_of_files_after_restore=after,
-        table_size_after_restore=sum(int(s) for s in target.adds.column("size").to_pylist()),
+        table_size_after_restore=sum(int(s) for s in target.adds.column("size").to_pylist()) - skipped_bytes,
         num_missing_files_skipped=skipped,
     )
     if not kept_adds and not removes and not metadata_changed:
@@ -116,7 +117,8 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     if removes and latest.properties.append_only:
         raise AppendOnlyError(f"{latest.storage.root_uri} is append-only (delta.appendOnly=true); restoring "
                               f"version {target.version} would remove {len(removes)} file(s)")
-    txn = Transaction(latest.storage, latest, operation="RESTORE",
+    # Serializable: a concurrent blind append would leave a table equal to no version at all.
+    txn = Transaction(latest.storage, latest, operation="RESTORE", isolation="Serializable",
                       parameters=dict(parameters or {"version": target.version}), properties=commit_properties)
     txn.read_whole_table()
     if metadata_changed:

@@ -22,6 +22,7 @@ so readers and concurrent writers are unaffected) around the deletes.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from lakehouse.storage.base import FileInfo, Storage
 from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
 
 Mode = Literal["lite", "full"]
+#: 1,000 years: anything longer is a mistake, and far longer overflows `timedelta`.
+MAX_RETENTION_HOURS = 24 * 365 * 1000
 CHANGE_DATA_DIR = "_change_data"
 
 
@@ -168,8 +171,10 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
     if retention_hours is None:
         retention = default
     else:
-        if isinstance(retention_hours, bool) or not isinstance(retention_hours, (int, float)) or retention_hours < 0:
-            raise InvalidArgumentError(f"retention_hours must be a non-negative number, got {retention_hours!r}")
+        if (isinstance(retention_hours, bool) or not isinstance(retention_hours, (int, float))
+                or not math.isfinite(retention_hours) or not 0 <= retention_hours <= MAX_RETENTION_HOURS):
+            raise InvalidArgumentError(
+                f"retention_hours must be a number from 0 to {MAX_RETENTION_HOURS}, got {retention_hours!r}")
         retention = timedelta(hours=retention_hours)
     if enforce_retention_duration and retention < default:
         raise InvalidArgumentError(

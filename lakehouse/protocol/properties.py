@@ -60,6 +60,13 @@ def _int(config: Mapping[str, str | None], key: str, default: int | None) -> int
         raise InvalidLogError(f"table property {key}={v!r} must be an integer") from None
 
 
+def _positive(config: Mapping[str, str | None], key: str, default: int) -> int:
+    v = _int(config, key, default)
+    if v is None or v <= 0:
+        raise InvalidLogError(f"table property {key}={config.get(key)!r} must be a positive integer")
+    return v
+
+
 @dataclass(frozen=True, slots=True)
 class TableProperties:
     """The `delta.*` properties `lakehouse` acts on, with the protocol's defaults."""
@@ -122,7 +129,7 @@ class TableProperties:
             in_commit_timestamp_enablement_timestamp=get(
                 lambda: _int(config, "delta.inCommitTimestampEnablementTimestamp", None), None),
             append_only=get(lambda: _bool(config, "delta.appendOnly", False), False),
-            checkpoint_interval=get(lambda: _int(config, "delta.checkpointInterval", 100) or 100, 100),
+            checkpoint_interval=get(lambda: _positive(config, "delta.checkpointInterval", 100), 100),
             log_retention=get(lambda: interval("delta.logRetentionDuration", defaults.log_retention), defaults.log_retention),
             deleted_file_retention=get(
                 lambda: interval("delta.deletedFileRetentionDuration", defaults.deleted_file_retention),
