@@ -1,5 +1,5 @@
-"""Command line: ``python -m benchmarks [--rows N] [--big-rows N] [--commits N] [--repeat N] [--only NAME]
-[--out DIR]``.
+"""Command line: ``python -m benchmarks [--rows N] [--big-rows N] [--commits N] [--compact-files N]
+[--vacuum-files N] [--repeat N] [--only NAME] [--out DIR]``.
 
 Run from the repository root. Exit status 1 when any benchmark failed its correctness guard or crashed
 (it is then listed under ``errors`` in the JSON and the other benchmarks still run); missed performance
@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import dml, full_read, machine, report, scans, snapshot_load, time_travel, writes
+from benchmarks import dml, full_read, machine, maintenance, report, scans, snapshot_load, time_travel, writes
 from benchmarks.common import BenchResult, Config
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +40,10 @@ BENCHMARKS: dict[str, Callable[[Config], list[BenchResult]]] = {
     "merge_upsert": dml.run_merge,
     "delete_scattered": dml.run_delete,
     "upsert_large_partitioned": dml.run_upsert_large,
+    "optimize_compact": maintenance.run_optimize_compact,
+    "optimize_zorder": maintenance.run_optimize_zorder,
+    "vacuum_10k_dry_run": maintenance.run_vacuum_dry_run,
+    "vacuum_10k": maintenance.run_vacuum,
 }
 
 
@@ -50,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--big-rows", type=int, default=50_000_000,
                    help="rows of the partitioned table of upsert_large_partitioned, >= 1000 (default 50,000,000)")
     p.add_argument("--commits", type=int, default=2000, help="commits of the long log, >= 12 (default 2000)")
+    p.add_argument("--compact-files", type=int, default=1000,
+                   help="small files (1,024 rows each) compacted by optimize_compact, >= 2 (default 1000)")
+    p.add_argument("--vacuum-files", type=int, default=10_000,
+                   help="data files of the VACUUM table, half tombstoned; even, >= 2 (default 10000)")
     p.add_argument("--repeat", type=int, default=10, help="timed runs per variant after one warm-up (default 10)")
     p.add_argument(
         "--only",
@@ -64,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rows < 10 or args.commits < 12 or args.repeat < 1 or args.big_rows < 1000:
         p.error("need --rows >= 10, --commits >= 12 (time travel reaches version 11), --repeat >= 1 and "
                 "--big-rows >= 1000 (every file of every partition gets rows)")
+    if args.compact_files < 2 or args.vacuum_files < 2 or args.vacuum_files % 2:
+        p.error("need --compact-files >= 2 and an even --vacuum-files >= 2")
     args.selected = select([n for item in args.only or [] for n in item.split(",") if n]) if args.only else list(BENCHMARKS)
     if not args.selected:
         p.error(f"--only matched nothing; names are {', '.join(BENCHMARKS)}")
@@ -79,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks, write the results, print the summary; returns the exit status."""
     args = parse_args(argv)
     cfg = Config(rows=args.rows, commits=args.commits, repeat=args.repeat, seed=args.seed, data_dir=args.data.resolve(),
-                 big_rows=args.big_rows)
+                 big_rows=args.big_rows, compact_files=args.compact_files, vacuum_files=args.vacuum_files)
     started = datetime.now(timezone.utc)
     # Other processes on a small machine move medians a lot; the load average lets a reader judge that.
     load_start = os.getloadavg()
@@ -101,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": time.perf_counter() - t0,
-        "config": {"rows": cfg.rows, "big_rows": cfg.big_rows, "commits": cfg.commits, "repeat": cfg.repeat, "seed": cfg.seed,
-                   "data_dir": str(cfg.data_dir)},
+        "config": {"rows": cfg.rows, "big_rows": cfg.big_rows, "commits": cfg.commits, "compact_files": cfg.compact_files,
+                   "vacuum_files": cfg.vacuum_files, "repeat": cfg.repeat, "seed": cfg.seed, "data_dir": str(cfg.data_dir)},
         "machine": {**facts, "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "versions": machine.versions(),
         "benchmarks": {r.name: report.result_json(r) for r in results},

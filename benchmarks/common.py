@@ -27,6 +27,8 @@ class Config:
     seed: int
     data_dir: Path
     big_rows: int = 50_000_000  # the large partitioned table of the DML benchmarks
+    compact_files: int = 1_000  # small files compacted by optimize_compact
+    vacuum_files: int = 10_000  # data files of the VACUUM table, half of them tombstoned
 
 
 @dataclass

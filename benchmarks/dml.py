@@ -81,10 +81,12 @@ READERS = {
 # -- fresh copies and child processes ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Outcome:
-    """What one call left behind: the mutated copy and the engine's own metrics."""
+    """What one call left behind: the mutated copy, the engine's own metrics and, for VACUUM, the paths it
+    listed (dry run) or deleted."""
 
     path: str
     metrics: dict[str, Any]
+    files: tuple[str, ...] | None = None
 
 
 class Scratch:
@@ -118,8 +120,9 @@ def run_child(spec: dict[str, Any]) -> ChildRun:
     if proc.returncode != 0:
         raise RuntimeError(f"{spec['engine']} {spec['op']} failed in its child process:\n{proc.stderr[-3000:]}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    files = tuple(report["files"]) if "files" in report else None
     return ChildRun(report["elapsed_s"], report["peak_rss_kib"], report["baseline_rss_kib"],
-                    Outcome(spec["table"], report["metrics"]))
+                    Outcome(spec["table"], report["metrics"], files))
 
 
 def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch: Scratch,

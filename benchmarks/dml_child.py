@@ -1,12 +1,19 @@
-"""Child process of the DML benchmarks: one DELETE or MERGE by one engine, timed and measured alone.
+"""Child process of the DML and maintenance benchmarks: one operation by one engine, timed and measured alone.
 
 ``python -m benchmarks.dml_child '<json spec>'`` with spec keys ``engine`` (``lakehouse`` or
-``deltalake``), ``op`` (``delete`` or ``merge``), ``table`` (path), ``predicate`` (DELETE) or ``on`` and
-``source`` (MERGE: the condition and a Parquet file of source rows). It imports only that engine (and
-pyarrow to load the source), runs the operation once and prints one JSON line: ``elapsed_s`` (open the
-table, plan, write, commit), ``peak_rss_kib`` (this process's peak resident size, imports included),
-``baseline_rss_kib`` (resident size just before the operation), ``ru_maxrss_kib`` and the engine's own
-``metrics``.
+``deltalake``), ``op`` and ``table`` (path), plus per ``op``:
+
+* ``delete``: ``predicate``; ``merge``: ``on`` and ``source`` (the condition and a Parquet file of source
+  rows);
+* ``optimize``: ``z_order_by`` (a list of columns, or null for bin-packing) and ``target_size`` (bytes, or
+  null for the engine's default);
+* ``vacuum``: ``dry_run`` and ``full`` (lakehouse ``mode="full"``/``"lite"``, deltalake ``full=``), always
+  with retention 0 and the retention check off; the report adds ``files``, the paths the engine listed.
+
+It imports only that engine (and pyarrow to load a MERGE source), runs the operation once and prints one
+JSON line: ``elapsed_s`` (open the table, plan, write, commit), ``peak_rss_kib`` (this process's peak
+resident size, imports included), ``baseline_rss_kib`` (resident size just before the operation),
+``ru_maxrss_kib`` and the engine's own ``metrics``.
 
 The peak is ``VmHWM`` from ``/proc/self/status``, the high-water mark of this process's own address
 space. ``ru_maxrss`` (KiB on Linux) is the same mark combined with one Linux carries over from the
@@ -49,7 +56,17 @@ def _lakehouse(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         return (lakehouse.DeltaTable(spec["table"]).merge(source, on=spec["on"], source_alias="s", target_alias="t")
                 .when_matched_update_all().when_not_matched_insert_all().execute())
 
-    return delete if spec["op"] == "delete" else merge
+    def optimize() -> Any:
+        return lakehouse.DeltaTable(spec["table"]).optimize(z_order_by=spec.get("z_order_by") or (),
+                                                             target_size=spec.get("target_size"))
+
+    def vacuum() -> Any:
+        m = lakehouse.DeltaTable(spec["table"]).vacuum(retention_hours=0, enforce_retention_duration=False,
+                                                       dry_run=spec["dry_run"], mode="full" if spec["full"] else "lite")
+        return {"files": list(m.files), "num_files": m.num_files, "num_bytes": m.num_bytes,
+                "start_version": m.start_version, "end_version": m.end_version}
+
+    return {"delete": delete, "merge": merge, "optimize": optimize, "vacuum": vacuum}[spec["op"]]
 
 
 def _deltalake(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
@@ -62,7 +79,18 @@ def _deltalake(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         return (deltalake.DeltaTable(spec["table"]).merge(source, predicate=spec["on"], source_alias="s", target_alias="t")
                 .when_matched_update_all().when_not_matched_insert_all().execute())
 
-    return delete if spec["op"] == "delete" else merge
+    def optimize() -> Any:
+        dt = deltalake.DeltaTable(spec["table"])
+        if spec.get("z_order_by"):
+            return dt.optimize.z_order(spec["z_order_by"], target_size=spec.get("target_size"))
+        return dt.optimize.compact(target_size=spec.get("target_size"))
+
+    def vacuum() -> Any:
+        files = deltalake.DeltaTable(spec["table"]).vacuum(retention_hours=0, enforce_retention_duration=False,
+                                                           dry_run=spec["dry_run"], full=spec["full"])
+        return {"files": list(files), "num_files": len(files)}
+
+    return {"delete": delete, "merge": merge, "optimize": optimize, "vacuum": vacuum}[spec["op"]]
 
 
 def _metrics(result: Any) -> dict[str, Any]:
@@ -87,6 +115,8 @@ def main(argv: list[str]) -> None:
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     report = {"elapsed_s": elapsed, "peak_rss_kib": _status_kib("VmHWM") or maxrss, "baseline_rss_kib": baseline,
               "ru_maxrss_kib": maxrss, "metrics": _metrics(result)}
+    if isinstance(result, dict) and "files" in result:  # VACUUM: the listed paths, for the parent to compare
+        report["files"] = result["files"]
     print(json.dumps(report), flush=True)
 
 

@@ -180,14 +180,17 @@ def markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "# Benchmark results",
         "",
         f"{doc['started_at']} · rows={cfg['rows']:,} big_rows={cfg.get('big_rows', 0):,} commits={cfg['commits']:,} "
+        f"compact_files={cfg.get('compact_files', 0):,} vacuum_files={cfg.get('vacuum_files', 0):,} "
         f"repeat={cfg['repeat']} seed={cfg['seed']} · {doc['duration_s']:.0f} s total"
         + (" · † = carried over from an earlier run (see the end)" if carried else ""),
         "",
         "Times are medians of the timed runs (after one warm-up), min in brackets. Ratios compare medians "
         "against each engine's fastest variant; below 1 means lakehouse is faster. In brackets after a ratio: "
         "the paired ratio (median over interleaved rounds of the per-round ratio), steadier on a busy machine. "
-        "Targets are judged on the ratio of medians. DML benchmarks run each call in a fresh child process "
-        "(time of the operation alone) with at most 3 timed runs (`benchmarks.dml.DML_REPEAT`).",
+        "Targets are judged on the ratio of medians. DML and maintenance benchmarks run each call in a fresh "
+        "child process (time of the operation alone), with at most 3 timed runs for DML and Z-order "
+        "(`benchmarks.dml.DML_REPEAT`, `benchmarks.maintenance.ZORDER_REPEAT`) and 5 for OPTIMIZE compaction "
+        "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`).",
         "",
         "| benchmark | lakehouse | deltalake (fastest) | pyarrow (fastest) | lakehouse/pyarrow | lakehouse/deltalake | target | met |",
         "|---|---|---|---|---|---|---|---|",

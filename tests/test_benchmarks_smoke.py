@@ -29,9 +29,15 @@ EXPECTED = {
     "merge_upsert",
     "delete_scattered",
     "upsert_large_partitioned",
+    "optimize_compact",
+    "optimize_zorder",
+    "vacuum_10k_dry_run",
+    "vacuum_10k",
 }
 LAKEHOUSE_ONLY = {"planning_100k"}  # delta-rs has no stats-based planning call to compare with
-DML = {"merge_upsert", "delete_scattered", "upsert_large_partitioned"}  # run in child processes, memory measured
+# Run in child processes, memory measured.
+DML = {"merge_upsert", "delete_scattered", "upsert_large_partitioned", "optimize_compact", "optimize_zorder",
+       "vacuum_10k_dry_run", "vacuum_10k"}
 
 
 @pytest.mark.timeout(300)
@@ -54,6 +60,13 @@ def test_suite_runs_at_tiny_size(tmp_path: Path) -> None:
         for m in doc["benchmarks"][name]["measurements"]:
             assert m["peak_rss_mib"] > 0 and len(m["peak_rss_kib"]) == 1, (name, m["call"])
     assert "## Peak memory" in (out / "latest.md").read_text()
+    # The maintenance benchmarks ran at the tiny sizes asked for, and their guards recorded what they saw.
+    assert doc["config"]["compact_files"] == 20 and doc["config"]["vacuum_files"] == 100
+    assert doc["benchmarks"]["optimize_compact"]["params"]["files"] == 20
+    assert doc["benchmarks"]["vacuum_10k"]["params"]["tombstoned"] == 50
+    zorder = doc["benchmarks"]["optimize_zorder"]["params"]
+    clustered = [m["overlap_a"]["fraction"] for k, m in zorder["engine_metrics"].items() if k.startswith("lakehouse")]
+    assert clustered and max(clustered) < zorder["overlap_a_before"]["fraction"]
 
     # A partial run replaces its own results and keeps the others' (memory figures included), marked.
     _run(tmp_path, out, "--only", "time_travel_version")
@@ -70,7 +83,8 @@ def _run(tmp_path: Path, out: Path, *extra: str) -> None:
     """Run the suite at the tiny size (tables cached under ``tmp_path``) into ``out``; it must succeed."""
     cmd = [
         sys.executable, "-m", "benchmarks",
-        "--rows", "20000", "--big-rows", "20000", "--commits", "30", "--repeat", "1",
+        "--rows", "20000", "--big-rows", "20000", "--commits", "30", "--compact-files", "20", "--vacuum-files", "100",
+        "--repeat", "1",
         "--out", str(out), "--data", str(tmp_path / "data"), *extra,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=280)
