@@ -8,6 +8,7 @@ to the logical schema, and add the partition columns as constants. Files are rea
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
@@ -123,13 +124,23 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
 def iter_tables(
     snapshot: Snapshot, tasks: Sequence[FileTask], fields: Sequence[StructField], *, max_workers: int = 8
 ) -> Iterator[pa.Table]:
-    """Yield one table per file, in task order, reading ahead concurrently."""
+    """Yield one table per file, in task order, reading up to ``max_workers`` files ahead concurrently
+    (never more: a slow consumer must not make the reader hold the whole table)."""
     if len(tasks) <= 1:
         for t in tasks:
             yield read_file(snapshot, t, fields)
         return
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(tasks))) as pool:
-        yield from pool.map(lambda t: read_file(snapshot, t, fields), tasks)
+    window = min(max_workers, len(tasks))
+    with ThreadPoolExecutor(max_workers=window) as pool:
+        pending = deque(pool.submit(read_file, snapshot, t, fields) for t in tasks[:window])
+        next_task = window
+        while pending:
+            table = pending.popleft().result()
+            if next_task < len(tasks):
+                pending.append(pool.submit(read_file, snapshot, tasks[next_task], fields))
+                next_task += 1
+            yield table
+            del table
 
 
 _FORMAT = ds.ParquetFileFormat(

@@ -178,11 +178,14 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
 
 
-def latest_snapshot(storage: Storage) -> Snapshot:
+def latest_snapshot(storage: Storage, hint: Snapshot | None = None) -> Snapshot:
     """The latest snapshot, refreshed incrementally from the last one this process loaded for the same
-    table, so that repeated writes cost what their own commits cost, not what the whole log costs."""
+    table (or from ``hint``, a snapshot of it the caller holds, when that is newer), so that repeated
+    writes cost what their own commits cost, not what the whole log costs."""
     with _CACHE_LOCK:
         cached = _CACHE.get(storage.root_uri)
+    if hint is not None and hint.storage.root_uri == storage.root_uri and (cached is None or hint.version > cached.version):
+        cached = hint
     snapshot = refresh_snapshot(cached, storage) if cached is not None else load_snapshot(storage)
     with _CACHE_LOCK:
         _CACHE[storage.root_uri] = snapshot

@@ -165,7 +165,7 @@ class DeltaTable:
 
     def refresh(self) -> "DeltaTable":
         """Move to the latest version in place (reading only new commits) and return self."""
-        self._snapshot = latest_snapshot(self._storage)
+        self._snapshot = latest_snapshot(self._storage, self._snapshot)
         return self
 
     # -- creation and log maintenance ------------------------------------------------------------------
@@ -228,14 +228,14 @@ class DeltaTable:
         Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
         object moves to the new version.
         """
-        metrics = delete_rows(latest_snapshot(self._storage), predicate)
+        metrics = delete_rows(latest_snapshot(self._storage, self._snapshot), predicate)
         self.refresh()
         return metrics
 
     def update(self, predicate: "FilterLike" = None, *, set: Mapping[str, Any]) -> "UpdateMetrics":  # noqa: A002
         """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
         matching ``predicate`` (all rows when None). The table object moves to the new version."""
-        metrics = update_rows(latest_snapshot(self._storage), predicate, updates=set)
+        metrics = update_rows(latest_snapshot(self._storage, self._snapshot), predicate, updates=set)
         self.refresh()
         return metrics
 
@@ -267,7 +267,7 @@ class DeltaTable:
         version. ``partition_filter`` is a SQL predicate over partition columns or delta-rs style
         ``[(column, op, value)]`` tuples."""
         metrics = optimize_table(
-            latest_snapshot(self._storage), target_size=target_size, partition_filter=partition_filter,
+            latest_snapshot(self._storage, self._snapshot), target_size=target_size, partition_filter=partition_filter,
             min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
             commit_properties=commit_properties, progress=progress)
         self.refresh()
@@ -280,7 +280,7 @@ class DeltaTable:
         default, only lists them). Retention defaults to `delta.deletedFileRetentionDuration` (7 days);
         a shorter one is refused unless ``enforce_retention_duration=False``. ``mode="full"`` also removes
         files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones."""
-        metrics = vacuum_table(latest_snapshot(self._storage), retention_hours=retention_hours, dry_run=dry_run,
+        metrics = vacuum_table(latest_snapshot(self._storage, self._snapshot), retention_hours=retention_hours, dry_run=dry_run,
                                enforce_retention_duration=enforce_retention_duration, mode=mode,
                                commit_properties=commit_properties, progress=progress)
         if not dry_run:
@@ -297,7 +297,7 @@ class DeltaTable:
         params: dict[str, Any] = ({"version": older.version} if isinstance(target, int) or
                                   (isinstance(target, str) and target.strip().isdigit())
                                   else {"timestamp": str(target)})
-        metrics = restore_table(latest_snapshot(self._storage), older, ignore_missing_files=ignore_missing_files,
+        metrics = restore_table(latest_snapshot(self._storage, self._snapshot), older, ignore_missing_files=ignore_missing_files,
                                 commit_properties=commit_properties, parameters=params)
         self.refresh()
         return metrics
@@ -312,7 +312,7 @@ class DeltaTable:
 
     # -- table management ----------------------------------------------------------------------------
     def _alter(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        result = fn(latest_snapshot(self._storage), *args, **kwargs)
+        result = fn(latest_snapshot(self._storage, self._snapshot), *args, **kwargs)
         self.refresh()
         return result
 

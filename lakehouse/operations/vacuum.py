@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Literal
@@ -157,7 +156,7 @@ def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms:
 def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run: bool = True,
            enforce_retention_duration: bool = True, mode: Mode = "full",
            commit_properties: CommitProperties | None = None,
-           progress: Callable[[int, int], None] | None = None, max_workers: int = 16) -> VacuumMetrics:
+           progress: Callable[[int, int], None] | None = None) -> VacuumMetrics:
     """Delete (or with ``dry_run`` list) files no version inside the retention window needs."""
     if mode not in ("lite", "full"):
         raise InvalidArgumentError(f"mode must be 'lite' or 'full', got {mode!r}")
@@ -195,22 +194,23 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
         "defaultRetentionMillis": int(default.total_seconds() * 1000),
         "specifiedRetentionMillis": int(retention.total_seconds() * 1000),
     }, {"numFilesToDelete": len(files), "sizeOfDataToDelete": total_bytes}, commit_properties)
-    deleted = _delete_all(storage, [f.path for f in files], progress, max_workers)
+    deleted = _delete_all(storage, [f.path for f in files], progress)
     end = _log_commit(snapshot, "VACUUM END", {"status": "COMPLETED"},
                       {"numDeletedFiles": deleted, "numVacuumedDirectories": 0}, commit_properties)
     return VacuumMetrics(False, mode, hours, tuple(f.path for f in files), len(files), total_bytes, start, end)
 
 
 def _delete_all(storage: Storage, paths: list[str], progress: Callable[[int, int], None] | None,
-                max_workers: int) -> int:
+                batch: int = 1000) -> int:
     done = 0
     if progress:
         progress(0, len(paths))
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(paths) or 1))) as pool:
-        for _ in pool.map(storage.delete, paths):
-            done += 1
-            if progress:
-                progress(done, len(paths))
+    for i in range(0, len(paths), batch):
+        chunk = paths[i:i + batch]
+        storage.delete_many(chunk)
+        done += len(chunk)
+        if progress:
+            progress(done, len(paths))
     return done
 
 

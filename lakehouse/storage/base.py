@@ -98,6 +98,11 @@ class Storage(ABC):
     def delete(self, rel: str) -> None:
         """Remove the object at ``rel``; missing objects are ignored."""
 
+    def delete_many(self, rels: Sequence[str]) -> None:
+        """Remove several objects (missing ones are ignored); backends with bulk deletes override this."""
+        for rel in rels:
+            self.delete(rel)
+
     def prepare_dir(self, rel: str) -> None:
         """Make sure directory ``rel`` can receive files (a no-op on object stores)."""
 

@@ -333,6 +333,22 @@ class FsspecStorage(Storage):
             except FileNotFoundError:
                 pass
 
+    def delete_many(self, rels: Sequence[str]) -> None:
+        """See `Storage.delete_many`: a loop of unlinks on local disk, fsspec's bulk delete elsewhere
+        (S3 removes up to 1,000 keys per request)."""
+        if self._local_root is not None or not rels:
+            for rel in rels:
+                self.delete(rel)
+            return
+        assert self.fs is not None
+        try:
+            self.fs.rm([self._full(r) for r in rels])
+        except FileNotFoundError:
+            for rel in rels:
+                self.delete(rel)
+        except Exception as e:  # backend errors vary by scheme; wrap them all with path and operation
+            raise self._fail(e, rels[0], "delete") from e
+
     def delete(self, rel: str) -> None:
         """See `Storage.delete`."""
         try:
@@ -356,8 +372,12 @@ class FsspecStorage(Storage):
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         """See `Storage.arrow_filesystem`."""
         if self._local_root is not None:
-            return pafs.LocalFileSystem(), self._local_root
+            return _LOCAL_FS, self._local_root
         return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)), self._root
+
+
+#: One local Arrow filesystem for every table (it holds no state; creating one per file read costs time).
+_LOCAL_FS = pafs.LocalFileSystem()
 
 
 def _has_directories(fs: Any) -> bool:
