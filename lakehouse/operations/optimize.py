@@ -29,7 +29,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -45,7 +45,7 @@ from lakehouse.protocol.expr import Expr, columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import partition_mask
 from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructField
-from lakehouse.read import FileTask, iter_tables, read_file
+from lakehouse.read import FileTask, iter_tables, plain_dataset, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
 from lakehouse.write.files import DataFileWriter, FileWriteOptions
@@ -267,20 +267,57 @@ def _removes(rows: Iterable[Mapping[str, Any]]) -> tuple[Remove, ...]:
     return tuple(dataclasses.replace(remove_action(r, now), data_change=False) for r in rows)
 
 
+def _coalesced(tables: Iterable[pa.Table | pa.RecordBatch], min_rows: int = 65536) -> Iterator[pa.Table]:
+    """Group small tables into tables of at least ``min_rows`` rows (the writer's per-call cost is per
+    table, and compaction input is many small files)."""
+    pending: list[pa.Table] = []
+    count = 0
+    for t in tables:
+        pending.append(t if isinstance(t, pa.Table) else pa.Table.from_batches([t]))
+        count += t.num_rows
+        if count >= min_rows:
+            yield pa.concat_tables(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _compact_into(snapshot: Snapshot, item: Bin, writer: DataFileWriter, *, use_dataset: bool = True) -> int:
+    """Stream a bin's rows into the writer: one Arrow dataset scan when no file needs per-file work
+    (deletion vectors, column mapping), otherwise files read a few at a time ahead of the writer."""
+    fields = list(snapshot.schema.fields)
+    tasks = [_task(r) for r in item.files]
+    plain = snapshot.column_mapping_mode == "none" and all(t.deletion_vector is None for t in tasks)
+    if use_dataset and plain:
+        source: Iterable[Any] = plain_dataset(snapshot, tasks).to_batches(
+            columns=[f.name for f in fields], batch_size=65536, fragment_readahead=8)
+        logical = pa.schema([writer.logical_schema.field(f.name) for f in fields])
+        tables: Iterable[pa.Table] = (t.cast(logical) for t in _coalesced(source))
+    else:
+        tables = _coalesced(iter_tables(snapshot, tasks, fields, max_workers=4))
+    rows = 0
+    for table in tables:
+        rows += table.num_rows
+        writer.write(table)
+    return rows
+
+
 def execute_bin(snapshot: Snapshot, plan: OptimizePlan, item: Bin) -> BinResult:
     """Rewrite one bin; the new files are not referenced until `commit_optimize`."""
-    fields = list(snapshot.schema.fields)
     writer = _writer(snapshot, plan.target_size)
     rows = 0
     try:
         if plan.z_order_by:
             rows = _zorder_into(snapshot, item, plan, writer)
         else:
-            # Files are read a few at a time ahead of the writer (Arrow releases the GIL while reading
-            # and encoding), so many small files cost what their bytes cost.
-            for table in iter_tables(snapshot, [_task(r) for r in item.files], fields, max_workers=4):
-                rows += table.num_rows
-                writer.write(table)
+            try:
+                rows = _compact_into(snapshot, item, writer)
+            except (pa.ArrowException, OSError, ValueError):
+                # The dataset scan could not read a file (or its schema): the per-file path reads it,
+                # or reports precisely which file is at fault.
+                writer.abort()
+                writer = _writer(snapshot, plan.target_size)
+                rows = _compact_into(snapshot, item, writer, use_dataset=False)
         adds = writer.close()
     except BaseException:
         writer.abort()
