@@ -25,9 +25,18 @@ def test_optimize_keeps_rows_or_refuses(tmp_path: Path, name: str) -> None:
         table = lakehouse.DeltaTable(path)
         before = canonical_rows(table.to_arrow())
     except LakehouseError:
-        # A table lakehouse cannot read (test_conformance checks why) must not be optimized either.
-        with pytest.raises(LakehouseError):
-            lakehouse.DeltaTable(path).optimize(min_file_size=1 << 40)
+        # A table lakehouse cannot read (test_conformance checks why) is refused, or has nothing to
+        # rewrite; either way it stays as it was.
+        try:
+            before_version = lakehouse.DeltaTable(path).version
+        except LakehouseError:
+            return
+        try:
+            metrics = lakehouse.DeltaTable(path).optimize(min_file_size=1 << 40)
+        except LakehouseError:
+            metrics = None
+        assert metrics is None or metrics.version is None
+        assert lakehouse.DeltaTable(path).version == before_version
         return
     version = table.version
     try:
