@@ -222,20 +222,24 @@ class DeltaTable:
         return cls(uri, storage_options=storage_options)
 
     # -- DML -----------------------------------------------------------------------------------------
-    def delete(self, predicate: "FilterLike" = None) -> "DeleteMetrics":
+    def delete(self, predicate: "FilterLike" = None, *,
+               commit_properties: CommitProperties | None = None) -> "DeleteMetrics":
         """Delete the rows matching ``predicate`` (SQL string or polars-free AST; all rows when None).
 
         Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
         object moves to the new version.
         """
-        metrics = delete_rows(latest_snapshot(self._storage, self._snapshot), predicate)
+        metrics = delete_rows(latest_snapshot(self._storage, self._snapshot), predicate,
+                              commit_properties=commit_properties)
         self.refresh()
         return metrics
 
-    def update(self, predicate: "FilterLike" = None, *, set: Mapping[str, Any]) -> "UpdateMetrics":  # noqa: A002
+    def update(self, predicate: "FilterLike" = None, *, set: Mapping[str, Any],  # noqa: A002
+               commit_properties: CommitProperties | None = None) -> "UpdateMetrics":
         """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
         matching ``predicate`` (all rows when None). The table object moves to the new version."""
-        metrics = update_rows(latest_snapshot(self._storage, self._snapshot), predicate, updates=set)
+        metrics = update_rows(latest_snapshot(self._storage, self._snapshot), predicate, updates=set,
+                              commit_properties=commit_properties)
         self.refresh()
         return metrics
 
