@@ -515,10 +515,16 @@ def optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_fi
         progress(0, total)
     # A failing bin fails the whole OPTIMIZE before the commit: files of bins that finished stay
     # unreferenced (VACUUM removes them).
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for res in pool.map(lambda b: execute_bin(snapshot, plan, b), plan.bins):
-            results.append(res)
+    if workers == 1 or total <= 1:
+        for b in plan.bins:
+            results.append(execute_bin(snapshot, plan, b))
             if progress:
                 progress(len(results), total)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for res in pool.map(lambda b: execute_bin(snapshot, plan, b), plan.bins):
+                results.append(res)
+                if progress:
+                    progress(len(results), total)
     return commit_optimize(snapshot, plan, results, commit_properties=commit_properties, hook=_hook,
                            duration_ms=int((time.perf_counter() - start) * 1000))
