@@ -16,8 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, InvalidLogError, SchemaMismatchError
 from lakehouse.operations.create import required_features
-from lakehouse.protocol.arrow_conform import COLUMN_ID, PHYSICAL_NAME
-from lakehouse.protocol.column_mapping import MODE, assign_column_mapping, with_column_mapping
+from lakehouse.protocol.column_mapping import MODE, assign_column_mapping, strip_column_mapping, with_column_mapping
 from lakehouse.protocol.expr import Not, columns, parse_sql
 from lakehouse.protocol.features import active_features, check_writable, upgraded_protocol
 from lakehouse.protocol.properties import TableProperties
@@ -177,8 +176,8 @@ def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties:
         sf = f if isinstance(f, StructField) else from_arrow_field(f)
         if not sf.nullable:
             raise SchemaMismatchError(f"added column {sf.name!r} must be nullable: existing rows have no value for it")
-        new.append(StructField(sf.name, sf.type, True, {k: v for k, v in sf.metadata.items()
-                                                        if k not in (COLUMN_ID, PHYSICAL_NAME)}))
+        # Ids and physical names copied from another table's schema would collide with this table's.
+        new.append(strip_column_mapping(StructField(sf.name, sf.type, True, sf.metadata)))
     schema = StructType(snapshot.schema.fields + tuple(new))
     check_unique_names(schema)
     schema, config = with_column_mapping(schema, snapshot.metadata.configuration)

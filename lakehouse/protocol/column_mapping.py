@@ -9,7 +9,7 @@ enabling the mode on an existing table).
 from __future__ import annotations
 
 import uuid
-from typing import Mapping
+from typing import Callable, Mapping
 
 from lakehouse.protocol.arrow_conform import COLUMN_ID, PHYSICAL_NAME
 from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructField, StructType
@@ -64,16 +64,7 @@ def assign_column_mapping(schema: StructType, configuration: Mapping[str, str] |
             meta[COLUMN_ID] = next_id
         if PHYSICAL_NAME not in meta:
             meta[PHYSICAL_NAME] = f.name if keep_names else f"col-{uuid.uuid4()}"
-        return StructField(f.name, dtype(f.type), f.nullable, meta)
-
-    def dtype(t: DataType) -> DataType:
-        if isinstance(t, StructType):
-            return StructType(tuple(field(f) for f in t.fields))
-        if isinstance(t, ArrayType):
-            return ArrayType(dtype(t.element_type), t.contains_null)
-        if isinstance(t, MapType):
-            return MapType(dtype(t.key_type), dtype(t.value_type), t.value_contains_null)
-        return t
+        return StructField(f.name, map_fields(f.type, field), f.nullable, meta)
 
     out = StructType(tuple(field(f) for f in schema.fields))
     return out, next_id
@@ -91,16 +82,19 @@ def with_column_mapping(schema: StructType, configuration: Mapping[str, str]) ->
     return mapped, config
 
 
+def map_fields(t: DataType, fn: Callable[[StructField], StructField]) -> DataType:
+    """``t`` with ``fn`` applied to each field of the structs directly inside it (through arrays and
+    maps); ``fn`` recurses itself when it wants deeper fields."""
+    if isinstance(t, StructType):
+        return StructType(tuple(fn(f) for f in t.fields))
+    if isinstance(t, ArrayType):
+        return ArrayType(map_fields(t.element_type, fn), t.contains_null)
+    if isinstance(t, MapType):
+        return MapType(map_fields(t.key_type, fn), map_fields(t.value_type, fn), t.value_contains_null)
+    return t
+
+
 def strip_column_mapping(field: StructField) -> StructField:
     """A field without column mapping metadata (for a field copied from another table's schema)."""
-    def dtype(t: DataType) -> DataType:
-        if isinstance(t, StructType):
-            return StructType(tuple(strip_column_mapping(f) for f in t.fields))
-        if isinstance(t, ArrayType):
-            return ArrayType(dtype(t.element_type), t.contains_null)
-        if isinstance(t, MapType):
-            return MapType(dtype(t.key_type), dtype(t.value_type), t.value_contains_null)
-        return t
-
     meta = {k: v for k, v in field.metadata.items() if k not in (COLUMN_ID, PHYSICAL_NAME)}
-    return StructField(field.name, dtype(field.type), field.nullable, meta)
+    return StructField(field.name, map_fields(field.type, strip_column_mapping), field.nullable, meta)
