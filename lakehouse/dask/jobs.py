@@ -106,12 +106,22 @@ def compute_outputs(tasks: Sequence[Delayed]) -> list[Any]:
     return list(dask.compute(*tasks))
 
 
-def stage_outputs(txn: Transaction, outputs: Sequence[TaskOutput]) -> dict[str, int]:
-    """Stage every output's adds and removes in ``txn``; returns the outputs' metrics summed."""
+def collect_outputs(outputs: Sequence[TaskOutput]) -> tuple[list[Add], list[Remove], dict[str, int]]:
+    """Every output's adds and removes, in task order, and the outputs' metrics summed."""
+    adds: list[Add] = []
+    removes: list[Remove] = []
     totals: dict[str, int] = {}
     for out in outputs:
-        txn.add_files(out.adds)
-        txn.remove_files(out.removes)
+        adds.extend(out.adds)
+        removes.extend(out.removes)
         for k, v in out.metrics.items():
             totals[k] = totals.get(k, 0) + v
+    return adds, removes, totals
+
+
+def stage_outputs(txn: Transaction, outputs: Sequence[TaskOutput]) -> dict[str, int]:
+    """Stage every output's adds and removes in ``txn``; returns the outputs' metrics summed."""
+    adds, removes, totals = collect_outputs(outputs)
+    txn.add_files(adds)
+    txn.remove_files(removes)
     return totals

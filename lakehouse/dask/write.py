@@ -1,7 +1,8 @@
 """`write_delta` for Dask DataFrames: plan on the client, write files on the workers, commit once.
 
 1. Client: validate the arguments, load the latest snapshot, plan schema, metadata and protocol exactly
-   as `lakehouse.write_delta` does (`lakehouse.dask._core`), and decide what an overwrite removes.
+   with the single-process write's own functions (`plan_write`, `overwrite_plan`), and decide what an
+   overwrite removes.
 2. Workers: every Dask partition becomes one task that writes its rows to new Parquet files and returns
    their `Add` actions (with stats); replaceWhere on data columns adds one task per candidate file that
    rewrites the rows it keeps (`lakehouse.dask.write_tasks`).
@@ -22,64 +23,33 @@ import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
-from lakehouse.dask._core import (
-    MODES,
+from lakehouse.dask._pandas import frame_schema
+from lakehouse.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
+from lakehouse.dask.write_tasks import WriteSpec, rewrite_file, write_partition
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, TableExistsError
+from lakehouse.operations.rewrite import remove_action
+from lakehouse.operations.write import (
     Mode,
     SchemaMode,
     already_applied,
+    commit_write,
+    existing_snapshot,
     normalize_schema,
+    overwrite_plan,
     plan_write,
-    remove_as_add,
-    remove_for,
-)
-from lakehouse.dask._pandas import frame_schema
-from lakehouse.dask.jobs import TableRef, TaskOutput, compute_outputs, stage_outputs
-from lakehouse.dask.write_tasks import WriteSpec, rewrite_file, write_partition
-from lakehouse.errors import (
-    AppendOnlyError,
-    InvalidArgumentError,
-    SchemaMismatchError,
-    TableExistsError,
-    TableNotFoundError,
-    UnsupportedFeatureError,
+    predicate_text,
+    validate_write_args,
 )
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
-from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode
-from lakehouse.protocol.properties import TableProperties
-from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
+from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import from_arrow_schema, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_unique_names
-from lakehouse.read import FileTask, file_tasks
-from lakehouse.snapshot import Snapshot, latest_snapshot
+from lakehouse.read import FileTask
+from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, CommitResult, Hook, check_commit_safety
 from lakehouse.write.constraints import table_checks
-
-_MODE_NAMES = {"error": "ErrorIfExists", "append": "Append", "overwrite": "Overwrite", "ignore": "Ignore"}
-
-
-def _validate(mode: str, schema_mode: str | None, predicate: Any, target_file_size: Any) -> None:
-    """The single-process write's argument rules, checked before anything is read."""
-    if mode not in MODES:
-        raise InvalidArgumentError(f"mode must be one of {MODES}, got {mode!r}")
-    if schema_mode not in (None, "merge", "overwrite"):
-        raise InvalidArgumentError(f"schema_mode must be None, 'merge' or 'overwrite', got {schema_mode!r}")
-    if schema_mode == "overwrite" and mode != "overwrite":
-        raise InvalidArgumentError("schema_mode='overwrite' needs mode='overwrite'")
-    if predicate is not None and mode != "overwrite":
-        raise InvalidArgumentError("predicate (replaceWhere) needs mode='overwrite'")
-    if predicate is not None and schema_mode == "overwrite":
-        raise InvalidArgumentError("predicate cannot be combined with schema_mode='overwrite'")
-    if target_file_size is not None and (not isinstance(target_file_size, int) or target_file_size <= 0):
-        raise InvalidArgumentError(f"target_file_size must be a positive int, got {target_file_size!r}")
-
-
-def _latest(storage: Any) -> Snapshot | None:
-    try:
-        return latest_snapshot(storage)
-    except TableNotFoundError:
-        return None
 
 
 def input_schema(ddf: dd.DataFrame, schema: pa.Schema | None, snapshot: Snapshot | None) -> pa.Schema:
@@ -110,26 +80,10 @@ def input_schema(ddf: dd.DataFrame, schema: pa.Schema | None, snapshot: Snapshot
 
 def _overwrite_work(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[FileTask, Remove]]]:
     """What an overwrite removes outright, and the files whose kept rows a worker must rewrite first
-    (the single-process write's `_overwrite_removes`, with the rewrites left to the workers)."""
+    (the single-process write's `overwrite_plan`, with each rewrite's remove prepared on the client)."""
+    removes, rewrites = overwrite_plan(snapshot, pred)
     now = int(time.time() * 1000)
-    rows = snapshot.adds.to_pylist()
-    if pred is None:
-        return [remove_for(r, now) for r in rows], []
-    partition_cols = list(snapshot.metadata.partition_columns)
-    mask = partition_mask([dict(r["partitionValues"] or []) for r in rows], pred, snapshot.schema,
-                          partition_cols, snapshot.column_mapping_mode)
-    candidates = [r for r, m in zip(rows, mask) if m]
-    if is_partition_only(pred, partition_cols):
-        return [remove_for(r, now) for r in candidates], []
-    if snapshot.properties.enable_change_data_feed:
-        raise UnsupportedFeatureError(
-            "replaceWhere on data columns of a change-data-feed table needs change data files, which lakehouse "
-            "does not write yet.\nHelp: use a predicate on partition columns only.", feature="changeDataFeed",
-        )
-    if not candidates:
-        return [], []
-    tasks = file_tasks(pa.Table.from_pylist(candidates, schema=snapshot.adds.schema))
-    return [], [(t, remove_for(r, now)) for t, r in zip(tasks, candidates)]
+    return removes, [(task, remove_action(row, now)) for row, task in rewrites]
 
 
 def _tasks(ddf: dd.DataFrame, spec: WriteSpec, rewrites: Sequence[tuple[FileTask, Remove]]) -> list[Any]:
@@ -166,14 +120,14 @@ def write_delta(
     only for ``object`` columns of a new table). ``storage_options`` travel to the workers, which open
     storage themselves. Runs on the active Dask scheduler and blocks until committed.
     """
-    _validate(mode, schema_mode, predicate, target_file_size)
+    validate_write_args(mode, schema_mode, predicate, target_file_size)
     if not isinstance(ddf, dd.DataFrame):
         raise InvalidArgumentError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__module__}.{type(ddf).__name__}")
     if isinstance(partition_by, str):
         partition_by = [partition_by]
     props = commit_properties or CommitProperties()
     storage = open_storage(uri, storage_options)
-    snapshot = _latest(storage)
+    snapshot = existing_snapshot(storage)
     if snapshot is not None:
         if mode == "error":
             raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {snapshot.version}).\n"
@@ -188,53 +142,22 @@ def write_delta(
                       configuration=configuration, name=name, description=description)
     check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
     check_commit_safety(storage)
-    properties = TableProperties.parse(plan.metadata.configuration)
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         to_arrow(pred, plan.schema)  # an unusable predicate fails here, before any task runs
-    partition_cols = list(plan.metadata.partition_columns)
+    text = predicate_text(predicate, pred)
     spec = WriteSpec(
         table=TableRef(storage.root_uri, dict(storage_options) if storage_options else None,
                        snapshot.version if snapshot is not None else None),
-        schema=plan.schema, input_schema=arrow_schema, partition_columns=tuple(partition_cols),
-        properties=properties, checks=tuple(table_checks(plan.schema, dict(plan.metadata.configuration))),
-        predicate=pred, predicate_text=predicate if isinstance(predicate, str) else (repr(pred) if pred else None),
-        target_file_size=target_file_size, column_mapping=column_mapping_mode(plan.protocol, properties),
+        plan=plan, input_schema=arrow_schema, checks=tuple(table_checks(plan.schema, dict(plan.metadata.configuration))),
+        predicate=pred, predicate_text=text, target_file_size=target_file_size,
     )
     removes, rewrites = _overwrite_work(snapshot, pred) if snapshot is not None and mode == "overwrite" else ([], [])
-    if removes and properties.append_only:
+    if (removes or rewrites) and snapshot is not None and snapshot.properties.append_only:
+        # Fail before any task runs; `commit_write` would refuse the commit anyway.
         raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
-
     outputs: list[TaskOutput] = compute_outputs(_tasks(ddf, spec, rewrites))
-
-    txn = Transaction(storage, snapshot, operation="WRITE", parameters=_parameters(mode, partition_cols, predicate, pred),
-                      properties=props, hook=_hook,
-                      may_match=lambda add, p: may_match(add, p, plan.schema, partition_cols,
-                                                         snapshot.column_mapping_mode if snapshot else "none"))
-    if snapshot is None or plan.protocol_changed:
-        txn.update_protocol(plan.protocol)
-    if snapshot is None or plan.metadata_changed:
-        txn.update_metadata(plan.metadata)
-    totals = stage_outputs(txn, outputs)
-    txn.remove_files(removes)
-    if txn.removes and properties.append_only:
-        raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
-    if snapshot is not None and mode == "overwrite":
-        if pred is None:
-            txn.read_whole_table()
-        else:
-            txn.read_predicate(pred, [remove_as_add(r) for r in txn.removes])
-    rows, copied = totals.get("rows", 0), totals.get("copied", 0)
-    txn.metrics.update({
-        "numFiles": len(txn.adds), "numOutputRows": rows + copied, "numOutputBytes": sum(a.size for a in txn.adds),
-        "numRemovedFiles": len(txn.removes), "numCopiedRows": copied,
-    })
-    return txn.commit()
-
-
-def _parameters(mode: str, partition_cols: list[str], predicate: Any, pred: Expr | None) -> dict[str, Any]:
-    """commitInfo.operationParameters, as the single-process write records them."""
-    params: dict[str, Any] = {"mode": _MODE_NAMES[mode], "partitionBy": list(partition_cols)}
-    if pred is not None:
-        params["predicate"] = predicate if isinstance(predicate, str) else repr(predicate)
-    return params
+    adds, rewritten, totals = collect_outputs(outputs)
+    return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds,
+                        removes=removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0),
+                        properties=props, hook=_hook)

@@ -26,14 +26,14 @@ from lakehouse.errors import (
 )
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
-from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
 from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
-from lakehouse.read import file_tasks, read_file
+from lakehouse.operations.rewrite import remove_action
+from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
 from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction, check_commit_safety
@@ -43,19 +43,39 @@ from lakehouse.write.sources import to_batches
 
 Mode = Literal["error", "append", "overwrite", "ignore"]
 SchemaMode = Literal["merge", "overwrite"]
-_MODES = ("error", "append", "overwrite", "ignore")
+MODES = ("error", "append", "overwrite", "ignore")
 
 
 @dataclass(frozen=True)
-class _Plan:
+class WritePlan:
+    """The table a write produces: protocol, metadata and schema, and whether each changes."""
+
     protocol: Protocol
     metadata: Metadata
     schema: StructType
     metadata_changed: bool
     protocol_changed: bool
 
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The table's Arrow schema with its nullability, which written files carry."""
+        return pa.schema([to_arrow_field(f) for f in self.schema.fields])
 
-def _normalize_schema(schema: pa.Schema) -> pa.Schema:
+    @property
+    def column_mapping(self) -> str:
+        """The column mapping mode in force after the write."""
+        return column_mapping_mode(self.protocol, TableProperties.parse(self.metadata.configuration))
+
+    def writer(self, storage: Storage, target_file_size: int | None = None) -> DataFileWriter:
+        """A data file writer for the table this plan produces."""
+        options = FileWriteOptions(target_file_size=target_file_size) if target_file_size else FileWriteOptions()
+        return DataFileWriter(storage, self.schema, list(self.metadata.partition_columns),
+                              TableProperties.parse(self.metadata.configuration), options, mode=self.column_mapping)
+
+
+def normalize_schema(schema: pa.Schema) -> pa.Schema:
+    """The input schema with dictionary columns decoded and every field nullable (NOT NULL is enforced
+    on the values, by `enforce`)."""
     fields = []
     for f in schema:
         t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
@@ -63,12 +83,14 @@ def _normalize_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, partition_by: Sequence[str] | None,
-          schema_mode: str | None, configuration: Mapping[str, str] | None, name: str | None,
-          description: str | None) -> _Plan:
+def plan_write(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, partition_by: Sequence[str] | None,
+               schema_mode: str | None, configuration: Mapping[str, str] | None, name: str | None,
+               description: str | None) -> WritePlan:
+    """Schema, metadata and protocol after writing data of ``data_schema`` (a new table when
+    ``snapshot`` is None): schema enforcement, merge or overwrite, partitioning checks."""
     if snapshot is None:
         protocol, metadata = new_table_actions(data_schema, partition_by or [], configuration, name, description)
-        return _Plan(protocol, metadata, parse_schema(metadata.schema_string), True, True)
+        return WritePlan(protocol, metadata, parse_schema(metadata.schema_string), True, True)
     table = snapshot.schema
     metadata = snapshot.metadata
     if configuration:
@@ -79,7 +101,7 @@ def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, part
     if schema_mode == "overwrite":
         parts = validate_partition_columns(data_schema, partition_by if partition_by is not None else metadata.partition_columns)
         new, mapped = with_schema(replace(metadata, partition_columns=tuple(parts)), data_schema)
-        return _Plan(snapshot.protocol, new, mapped, True, False)
+        return WritePlan(snapshot.protocol, new, mapped, True, False)
     if partition_by is not None and list(partition_by) != list(metadata.partition_columns):
         raise SchemaMismatchError(
             f"partition_by={list(partition_by)} differs from the table's partition columns "
@@ -89,14 +111,10 @@ def _plan(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, part
         merged = merge_schemas(table, data_schema)
         if merged != table:
             new, mapped = with_schema(metadata, merged)
-            return _Plan(snapshot.protocol, new, mapped, True, False)
-        return _Plan(snapshot.protocol, metadata, table, False, False)
+            return WritePlan(snapshot.protocol, new, mapped, True, False)
+        return WritePlan(snapshot.protocol, metadata, table, False, False)
     check_fits(data_schema, table)
-    return _Plan(snapshot.protocol, metadata, table, False, False)
-
-
-def _fields(m: Metadata) -> dict[str, Any]:
-    return {f: getattr(m, f) for f in m.__dataclass_fields__}
+    return WritePlan(snapshot.protocol, metadata, table, False, False)
 
 
 def _nullable(t: pa.DataType) -> pa.DataType:
@@ -109,7 +127,7 @@ def _nullable(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> Iterator[pa.Table]:
+def conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> Iterator[pa.Table]:
     """Batches cast to the table's types with every field nullable: NOT NULL is checked afterwards by
     `enforce`, which names the column, instead of failing inside a cast."""
     target = pa.schema([pa.field(f.name, _nullable(f.type), True) for f in (to_arrow_field(x) for x in schema.fields)])
@@ -132,21 +150,39 @@ def _conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> I
         yield pa.Table.from_arrays(cols, schema=target)
 
 
-def _remove_for(row: Mapping[str, Any], now: int) -> Remove:
-    dv = row.get("deletionVector")
-    return Remove(
-        path=row["path"],
-        data_change=True,
-        deletion_timestamp=now,
-        extended_file_metadata=True,
-        partition_values=dict(row.get("partitionValues") or []),
-        size=row.get("size"),
-        stats=row.get("stats"),
-        tags=dict(row["tags"]) if row.get("tags") else None,
-        deletion_vector=decode_deletion_vector(dv) if dv else None,
-        base_row_id=row.get("baseRowId"),
-        default_row_commit_version=row.get("defaultRowCommitVersion"),
-    )
+def validate_write_args(mode: str, schema_mode: str | None, predicate: Any, target_file_size: Any) -> None:
+    """The argument rules of a write, checked before anything is read."""
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode must be one of {MODES}, got {mode!r}")
+    if schema_mode not in (None, "merge", "overwrite"):
+        raise InvalidArgumentError(f"schema_mode must be None, 'merge' or 'overwrite', got {schema_mode!r}")
+    if schema_mode == "overwrite" and mode != "overwrite":
+        raise InvalidArgumentError("schema_mode='overwrite' needs mode='overwrite'")
+    if predicate is not None and mode != "overwrite":
+        raise InvalidArgumentError("predicate (replaceWhere) needs mode='overwrite'")
+    if predicate is not None and schema_mode == "overwrite":
+        raise InvalidArgumentError("predicate cannot be combined with schema_mode='overwrite'")
+    if target_file_size is not None and (not isinstance(target_file_size, int) or target_file_size <= 0):
+        raise InvalidArgumentError(f"target_file_size must be a positive int, got {target_file_size!r}")
+
+
+def check_replace_where(table: pa.Table, predicate: Expr | None, schema: StructType, text: str | None) -> None:
+    """Every row written by a replaceWhere must match its predicate."""
+    if predicate is None:
+        return
+    matching = table.filter(to_arrow(predicate, schema)).num_rows
+    if matching != table.num_rows:
+        raise ConstraintViolationError(
+            f"{table.num_rows - matching} written row(s) do not match the replaceWhere predicate "
+            f"{text!r}; nothing was written."
+        )
+
+
+def predicate_text(predicate: str | Expr | None, parsed: Expr | None) -> str | None:
+    """The replaceWhere predicate as commitInfo and messages show it."""
+    if parsed is None:
+        return None
+    return predicate if isinstance(predicate, str) else repr(parsed)
 
 
 def write_delta(
@@ -172,108 +208,70 @@ def write_delta(
     written row must match it. ``schema_mode="merge"`` adds new columns; ``"overwrite"`` (with
     ``mode="overwrite"``) replaces schema and partitioning. Returns the `CommitResult`.
     """
-    if mode not in _MODES:
-        raise InvalidArgumentError(f"mode must be one of {_MODES}, got {mode!r}")
-    if schema_mode not in (None, "merge", "overwrite"):
-        raise InvalidArgumentError(f"schema_mode must be None, 'merge' or 'overwrite', got {schema_mode!r}")
-    if schema_mode == "overwrite" and mode != "overwrite":
-        raise InvalidArgumentError("schema_mode='overwrite' needs mode='overwrite'")
-    if predicate is not None and mode != "overwrite":
-        raise InvalidArgumentError("predicate (replaceWhere) needs mode='overwrite'")
-    if predicate is not None and schema_mode == "overwrite":
-        raise InvalidArgumentError("predicate cannot be combined with schema_mode='overwrite'")
+    validate_write_args(mode, schema_mode, predicate, target_file_size)
     if isinstance(partition_by, str):
         partition_by = [partition_by]
-    if target_file_size is not None and (not isinstance(target_file_size, int) or target_file_size <= 0):
-        raise InvalidArgumentError(f"target_file_size must be a positive int, got {target_file_size!r}")
     props = commit_properties or CommitProperties()
 
     storage = open_storage(uri, storage_options)
     arrow_schema, batches = to_batches(data)
-    data_schema = from_arrow_schema(_normalize_schema(arrow_schema))
+    data_schema = from_arrow_schema(normalize_schema(arrow_schema))
     check_unique_names(data_schema)
-    try:
-        snapshot: Snapshot | None = latest_snapshot(storage)
-    except TableNotFoundError:
-        snapshot = None
-
+    snapshot = existing_snapshot(storage)
     if snapshot is not None:
         if mode == "error":
             raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {snapshot.version}).\n"
                                    "Help: pass mode='append' or mode='overwrite'.")
-        if mode == "ignore" or _already_applied(snapshot, props):
+        if mode == "ignore" or already_applied(snapshot, props):
             return CommitResult(snapshot.version, "NOOP", 0, 0, 0)
 
-    plan = _plan(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
-                 configuration=configuration, name=name, description=description)
+    plan = plan_write(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
+                      configuration=configuration, name=name, description=description)
     check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
     check_commit_safety(storage)
-    properties = TableProperties.parse(plan.metadata.configuration)
     pred = parse_predicate(predicate) if predicate is not None else None
-    partition_cols = list(plan.metadata.partition_columns)
+    text = predicate_text(predicate, pred)
     checks = table_checks(plan.schema, dict(plan.metadata.configuration))
-    pred_expr = to_arrow(pred, plan.schema) if pred is not None else None
-
-    options = FileWriteOptions(target_file_size=target_file_size) if target_file_size else FileWriteOptions()
-    writer = DataFileWriter(storage, plan.schema, partition_cols, properties, options,
-                            mode=column_mapping_mode(plan.protocol, properties))
-    rows = 0
+    writer = plan.writer(storage, target_file_size)
+    rows = copied = 0
+    removes: list[Remove] = []
     try:
-        exact = pa.schema([to_arrow_field(f) for f in plan.schema.fields])
-        for table in _conform_batches(batches, plan.schema):
+        exact = plan.arrow_schema
+        for table in conform_batches(batches, plan.schema):
             enforce(table, plan.schema, checks)
             table = table.cast(exact)
-            if pred_expr is not None:
-                matching = table.filter(pred_expr).num_rows
-                if matching != table.num_rows:
-                    raise ConstraintViolationError(
-                        f"{table.num_rows - matching} written row(s) do not match the replaceWhere predicate "
-                        f"{predicate!r}; nothing was written."
-                    )
+            check_replace_where(table, pred, plan.schema, text)
             writer.write(table)
             rows += table.num_rows
-        removes: list[Remove] = []
-        copied = 0
         if snapshot is not None and mode == "overwrite":
-            removes, copied = _overwrite_removes(snapshot, pred, plan, writer)
+            removes, rewrites = overwrite_plan(snapshot, pred)
+            for row, task in rewrites:
+                kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)  # type: ignore[arg-type]
+                if kept is not None:
+                    copied += kept
+                    removes.append(remove_action(row, int(time.time() * 1000)))
         adds = writer.close()
     except BaseException:
         writer.abort()
         raise
-
-    if removes and properties.append_only:
-        raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
-    operation = "WRITE"
-    params: dict[str, Any] = {"mode": {"error": "ErrorIfExists", "append": "Append", "overwrite": "Overwrite", "ignore": "Ignore"}[mode],
-                              "partitionBy": list(partition_cols)}
-    if pred is not None:
-        params["predicate"] = predicate if isinstance(predicate, str) else repr(predicate)
-    txn = Transaction(storage, snapshot, operation=operation, parameters=params, properties=props, hook=_hook,
-                      may_match=lambda add, p: may_match(add, p, plan.schema, partition_cols,
-                                                         snapshot.column_mapping_mode if snapshot else "none"))
-    if snapshot is None or plan.protocol_changed:
-        txn.update_protocol(plan.protocol)
-    if snapshot is None or plan.metadata_changed:
-        txn.update_metadata(plan.metadata)
-    if snapshot is not None and mode == "overwrite":
-        if pred is None:
-            txn.read_whole_table()
-        else:
-            txn.read_predicate(pred, [_remove_as_add(r) for r in removes])
-    txn.add_files(adds)
-    txn.remove_files(removes)
-    txn.metrics.update({
-        "numFiles": len(adds), "numOutputRows": rows + copied, "numOutputBytes": sum(a.size for a in adds),
-        "numRemovedFiles": len(removes), "numCopiedRows": copied,
-    })
-    return txn.commit()
+    return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds, removes=removes,
+                        rows=rows, copied=copied, properties=props, hook=_hook)
 
 
-def _remove_as_add(r: Remove) -> Add:
+def existing_snapshot(storage: Storage) -> Snapshot | None:
+    """The latest snapshot, or None when there is no table yet."""
+    try:
+        return latest_snapshot(storage)
+    except TableNotFoundError:
+        return None
+
+
+def remove_as_add(r: Remove) -> Add:
+    """A removed file as the `Add` the read set records (path, partition values, deletion vector)."""
     return Add(r.path, r.partition_values or {}, r.size or 0, 0, True, deletion_vector=r.deletion_vector)
 
 
-def _already_applied(snapshot: Snapshot, props: CommitProperties) -> bool:
+def already_applied(snapshot: Snapshot, props: CommitProperties) -> bool:
     """Idempotent writes: every app transaction named is already at or past its version in the table."""
     if not props.app_transactions:
         return False
@@ -282,35 +280,74 @@ def _already_applied(snapshot: Snapshot, props: CommitProperties) -> bool:
     )
 
 
-def _overwrite_removes(snapshot: Snapshot, pred: Expr | None, plan: _Plan, writer: DataFileWriter) -> tuple[list[Remove], int]:
-    """Files an overwrite removes; with a data-column predicate, kept rows are rewritten through ``writer``."""
+def overwrite_plan(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[Mapping[str, Any], FileTask]]]:
+    """What an overwrite removes outright, and the candidate files whose kept rows must be rewritten
+    first (a predicate on data columns; see `rewrite_kept_rows`)."""
     now = int(time.time() * 1000)
     rows = snapshot.adds.to_pylist()
     if pred is None:
-        return [_remove_for(r, now) for r in rows], 0
+        return [remove_action(r, now) for r in rows], []
     partition_cols = list(snapshot.metadata.partition_columns)
     mask = partition_mask([dict(r["partitionValues"] or []) for r in rows], pred, snapshot.schema,
                           partition_cols, snapshot.column_mapping_mode)
     candidates = [r for r, m in zip(rows, mask) if m]
     if is_partition_only(pred, partition_cols):
-        return [_remove_for(r, now) for r in candidates], 0
+        return [remove_action(r, now) for r in candidates], []
     if snapshot.properties.enable_change_data_feed:
         raise UnsupportedFeatureError(
             "replaceWhere on data columns of a change-data-feed table needs change data files, which lakehouse "
             "does not write yet.\nHelp: use a predicate on partition columns only.", feature="changeDataFeed",
         )
-    fields = list(snapshot.schema.fields)
-    keep_expr = to_arrow(pred, snapshot.schema)
-    removes, copied = [], 0
-    for row, task in zip(candidates, file_tasks(pa.Table.from_pylist(candidates, schema=snapshot.adds.schema))):
-        data = read_file(snapshot, task, fields)
-        matched = data.filter(keep_expr).num_rows
-        if matched == 0:
-            continue
-        kept = data.filter(~keep_expr | keep_expr.is_null())
-        exact = pa.schema([to_arrow_field(f) for f in plan.schema.fields])
-        for table in _conform_batches(iter(kept.to_batches()), plan.schema):
-            writer.write(table.cast(exact))
-        copied += kept.num_rows
-        removes.append(_remove_for(row, now))
-    return removes, copied
+    if not candidates:
+        return [], []
+    tasks = file_tasks(pa.Table.from_pylist(candidates, schema=snapshot.adds.schema))
+    return [], list(zip(candidates, tasks))
+
+
+def rewrite_kept_rows(snapshot: Snapshot, task: FileTask, pred: Expr, plan: WritePlan, writer: DataFileWriter) -> int | None:
+    """For one candidate file of a replaceWhere on data columns: when the predicate matches rows of it,
+    write its other rows through ``writer`` and return how many (the file is then removed); None when
+    nothing in it matches (the file stays)."""
+    data = read_file(snapshot, task, list(snapshot.schema.fields))
+    replaced = to_arrow(pred, snapshot.schema)
+    if data.filter(replaced).num_rows == 0:
+        return None
+    kept = data.filter(~replaced | replaced.is_null())
+    for table in conform_batches(iter(kept.to_batches()), plan.schema):
+        writer.write(table.cast(plan.arrow_schema))
+    return kept.num_rows
+
+
+_MODE_NAMES = {"error": "ErrorIfExists", "append": "Append", "overwrite": "Overwrite", "ignore": "Ignore"}
+
+
+def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *, mode: str, predicate: Expr | None,
+                 text: str | None, adds: Sequence[Add], removes: Sequence[Remove], rows: int, copied: int,
+                 properties: CommitProperties, hook: Hook | None = None) -> CommitResult:
+    """Commit a write (operation ``WRITE``): append-only check, read set of an overwrite, protocol and
+    metadata changes, actions and metrics. Shared by the single-process and the distributed write."""
+    if removes and TableProperties.parse(plan.metadata.configuration).append_only:
+        raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
+    partition_cols = list(plan.metadata.partition_columns)
+    params: dict[str, Any] = {"mode": _MODE_NAMES[mode], "partitionBy": partition_cols}
+    if predicate is not None:
+        params["predicate"] = text
+    mapping = snapshot.column_mapping_mode if snapshot else "none"
+    txn = Transaction(storage, snapshot, operation="WRITE", parameters=params, properties=properties, hook=hook,
+                      may_match=lambda add, p: may_match(add, p, plan.schema, partition_cols, mapping))
+    if snapshot is None or plan.protocol_changed:
+        txn.update_protocol(plan.protocol)
+    if snapshot is None or plan.metadata_changed:
+        txn.update_metadata(plan.metadata)
+    if snapshot is not None and mode == "overwrite":
+        if predicate is None:
+            txn.read_whole_table()
+        else:
+            txn.read_predicate(predicate, [remove_as_add(r) for r in removes])
+    txn.add_files(adds)
+    txn.remove_files(removes)
+    txn.metrics.update({
+        "numFiles": len(adds), "numOutputRows": rows + copied, "numOutputBytes": sum(a.size for a in adds),
+        "numRemovedFiles": len(removes), "numCopiedRows": copied,
+    })
+    return txn.commit()
