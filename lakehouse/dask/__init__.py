@@ -4,6 +4,12 @@
   grouped), read on the workers with deletion vectors and column mapping applied.
 - `write_delta(uri, ddf, ...)`: every partition writes its Parquet files on a worker; the client commits
   all of them in one transaction, with the same semantics as `lakehouse.write_delta`.
+- `optimize(uri, ...)`: OPTIMIZE planned on the client, one task per bin, one commit.
+- `merge(uri, source, on, ...)`: `DeltaTable.merge`'s builder; the source is broadcast, each candidate
+  target file (small ones grouped) is rewritten by a task, the client inserts and commits once.
+
+(`lakehouse.dask.optimize` and `lakehouse.dask.merge` are these functions; their modules stay in
+``sys.modules`` under the same names.)
 
 This subpackage is the only part of `lakehouse` that imports Dask (the optional extra
 ``lakehouse[dask]``); nothing outside it may import it.
@@ -19,7 +25,9 @@ except ImportError as e:  # pragma: no cover - depends on the installation
     ) from e
 
 from lakehouse.dask.jobs import TableRef, TaskOutput
+from lakehouse.dask.merge import DaskMergeBuilder, merge
+from lakehouse.dask.optimize import optimize
 from lakehouse.dask.read import read_delta
 from lakehouse.dask.write import write_delta
 
-__all__ = ["TableRef", "TaskOutput", "read_delta", "write_delta"]
+__all__ = ["DaskMergeBuilder", "TableRef", "TaskOutput", "merge", "optimize", "read_delta", "write_delta"]

@@ -1,5 +1,6 @@
 """Running table work as Dask tasks and committing the results once: the pattern every distributed
-operation here follows (write now; OPTIMIZE and MERGE are meant to reuse it).
+operation here follows (write, OPTIMIZE and MERGE; the last two return their own result types,
+`BinResult` and `TargetChanges`, and commit through `commit_optimize` and `commit_merge`).
 
 1. The client plans against one snapshot and describes each unit of work as plain, picklable data.
 2. Each task gets a `TableRef` (root URI, storage options, version), never an open filesystem or a

@@ -8,13 +8,28 @@ whose condition holds, unmatched rows the first WHEN NOT MATCHED BY SOURCE claus
 dropped from the file by a deletion vector (`delta.enableDeletionVectors=true`) or by rewriting it, and
 their new versions are written to new files. Source rows that matched nothing take the first WHEN NOT
 MATCHED clause. A target row matched by two source rows is an error naming the key.
+
+Three steps over plain data, so that a distributed engine (`lakehouse.dask.merge`) runs the middle one
+as tasks and the single-process `run_merge` runs the very same functions in a loop:
+
+1. `prepare_merge`: the source, the compiled clauses, the schemas and the pruning predicate, planned once
+   against a snapshot (`PreparedMerge`; it pickles). `PreparedMerge.candidate_files` are the target files
+   the MERGE reads.
+2. `merge_target_file`: one candidate file, joined with the whole source; its changed rows go to the
+   caller's writers, and it returns a `TargetChanges` (removes, deletion-vector adds, the source rows it
+   matched, counts). Duplicate matches are found here: a target row lives in exactly one file, so the
+   file that holds it sees every source row it matches. One source row matching rows of several files is
+   fine (each of those target rows has one match).
+3. `insert_not_matched` for the source rows no file matched (the union over all files), then
+   `commit_merge`: one transaction whose read set is the pruning predicate and the candidate files.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,15 +39,16 @@ import pyarrow.dataset as ds
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
 from lakehouse.operations.rewrite import (
-    commit_rewrite,
     ChangeData,
+    TouchedFile,
     candidates,
+    commit_rewrite,
     evaluate_mask,
     remove_action,
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.actions import Metadata
+from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
 from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
@@ -40,11 +56,12 @@ from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.transaction import CommitProperties, check_commit_safety
-from lakehouse.write.constraints import enforce, table_checks
+from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches
 
 _PARTITION_IN_LIMIT = 1000
+_B = TypeVar("_B", bound="MergeBuilder")
 
 
 @dataclass(frozen=True)
@@ -168,8 +185,262 @@ def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.T
     return outputs
 
 
+# -- 1. prepare -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreparedMerge:
+    """A MERGE planned against one table version, as plain data (it pickles, so a distributed engine ships
+    it to its workers): the ON condition's text, the compiled clauses, the target schema the MERGE writes
+    (after ``merge_schema``), the source schema and rows (keys cast to the target's types, rows numbered
+    in column ``__s``), the table's constraints, the target pruning predicate and the new metadata when
+    ``merge_schema`` changed the schema."""
+
+    on: str
+    plan: MergePlan
+    target: StructType
+    source_schema: StructType
+    joined_schema: StructType
+    source: pa.Table
+    checks: tuple[Check, ...]
+    prune: Expr | None
+    new_metadata: Metadata | None = None
+
+    @property
+    def exact(self) -> pa.Schema:
+        """The Arrow schema written rows are cast to."""
+        return pa.schema([to_arrow_field(f) for f in self.target.fields])
+
+    def target_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` (of the version the MERGE was planned on) with the schema the MERGE writes."""
+        if self.new_metadata is None:
+            return snapshot
+        return replace(snapshot, schema=self.target, metadata=self.new_metadata)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The source travels as an Arrow IPC stream: Arrow's own pickling, after a trip through a Dask
+        # worker's network frames, can leave int64 buffers misaligned (Acero's join then warns and copies);
+        # an IPC stream keeps every buffer 8-byte aligned.
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.source.schema) as w:
+            w.write_table(self.source)
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
+        return _unpickle_prepared, (rest, sink.getvalue().to_pybytes())
+
+    def candidate_files(self, snapshot: Snapshot) -> pa.Table:
+        """The active files (rows of ``snapshot.adds``) that may hold a target row the MERGE changes."""
+        if isinstance(self.prune, Lit) and self.prune.value is False:
+            return snapshot.adds.slice(0, 0)
+        return candidates(snapshot, self.prune) if self.prune is not None else snapshot.adds
+
+
+def _unpickle_prepared(rest: Mapping[str, Any], source: bytes) -> PreparedMerge:
+    return PreparedMerge(source=pa.ipc.open_stream(source).read_all(), **rest)
+
+
+def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause], *, target_alias: str = "t",
+                  source_alias: str = "s", merge_schema: bool = False) -> PreparedMerge:
+    """Materialise the source and compile the MERGE against ``snapshot`` (no target file is read)."""
+    src, src_schema = _source_table(source)
+    target = snapshot.schema
+    new_metadata: Metadata | None = None
+    if merge_schema:
+        merged = merge_schemas(target, src_schema)
+        if merged != target:
+            new_metadata, merged = with_schema(snapshot.metadata, merged)
+            target = merged
+            snapshot = replace(snapshot, schema=merged, metadata=new_metadata)
+    plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
+    checks = table_checks(target, dict(snapshot.metadata.configuration))
+    for tcol, scol in plan.keys:
+        want = to_arrow_type(target.field(tcol).type)
+        if src.column(scol).type != want:
+            try:
+                src = src.set_column(src.schema.get_field_index(scol), scol, src.column(scol).cast(want))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise SchemaMismatchError(f"MERGE key {source_alias}.{scol} cannot be compared with {target_alias}.{tcol}") from None
+            # The key now has the target's type in the data; the source schema must say so too.
+            src_schema = StructType(tuple(
+                replace(f, type=target.field(tcol).type) if f.name == scol else f for f in src_schema.fields))
+    jschema = joined_schema(plan, target, src_schema)
+    src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
+    prune = _pruning_predicate(plan, src, snapshot)
+    return PreparedMerge(on, plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata)
+
+
+# -- 2. one target file -------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class TargetChanges:
+    """What the MERGE did to some target files (plain data: a task returns it to the client).
+
+    ``adds`` are deletion-vector re-adds and, once the writers are closed, the new data files;
+    ``matched_sources`` the sorted numbers of the source rows that matched a target row.
+    """
+
+    removes: tuple[Remove, ...] = ()
+    adds: tuple[Add, ...] = ()
+    cdc_files: tuple[AddCDCFile, ...] = ()
+    matched_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    updated: int = 0
+    deleted: int = 0
+    copied: int = 0
+    dvs: int = 0
+
+    @staticmethod
+    def combine(parts: Iterable["TargetChanges"]) -> "TargetChanges":
+        """The changes of several files (or tasks) together, actions in order."""
+        parts = list(parts)
+        matched = [p.matched_sources for p in parts if len(p.matched_sources)]
+        return TargetChanges(
+            removes=tuple(r for p in parts for r in p.removes), adds=tuple(a for p in parts for a in p.adds),
+            cdc_files=tuple(c for p in parts for c in p.cdc_files),
+            matched_sources=np.unique(np.concatenate(matched)) if matched else np.zeros(0, dtype=np.int64),
+            updated=sum(p.updated for p in parts), deleted=sum(p.deleted for p in parts),
+            copied=sum(p.copied for p in parts), dvs=sum(p.dvs for p in parts))
+
+    def with_files(self, adds: Sequence[Add], cdc_files: Sequence[AddCDCFile]) -> "TargetChanges":
+        """These changes plus the files a closed writer (and change data writer) wrote."""
+        return replace(self, adds=self.adds + tuple(adds), cdc_files=self.cdc_files + tuple(cdc_files))
+
+
+def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: TouchedFile, writer: DataFileWriter,
+                      cdc: ChangeData) -> TargetChanges:
+    """Join one candidate file (read by `touched_files` from ``merge.target_snapshot(...)``) with the
+    source and apply the matched and not-matched-by-source clauses: changed rows are written to
+    ``writer`` (and change data to ``cdc``); the file is removed and its kept rows copied to ``writer``,
+    or it gets a deletion vector (``delta.enableDeletionVectors``). Raises when a target row of this file
+    matches several source rows (naming its key)."""
+    plan, target = merge.plan, merge.target
+    matched_clauses, nmbs_clauses = plan.of("matched"), plan.of("not_matched_by_source")
+    tgt = touched.table
+    for f in target.fields:
+        if f.name not in tgt.column_names:
+            tgt = tgt.append_column(to_arrow_field(f), pa.nulls(tgt.num_rows, to_arrow_type(f.type)))
+    alive_idx = np.flatnonzero(touched.alive)
+    t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
+    pairs_t, pairs_s = _match(plan, t_alive, merge.source, target, merge.source_schema, merge.joined_schema)
+    if matched_clauses and len(pairs_t) != len(np.unique(pairs_t)):
+        dup = pairs_t[np.flatnonzero(np.bincount(pairs_t.astype(np.int64))[pairs_t] > 1)[0]]
+        keys = {tc: tgt.column(tc)[int(dup)].as_py() for tc, _ in plan.keys}
+        raise InvalidArgumentError(
+            f"MERGE matched target row with key {keys} to several source rows; a target row may be "
+            "updated or deleted by one source row only.\nHelp: deduplicate the source on the join keys."
+        )
+    matched = np.unique(pairs_s)
+    counts = dict(updated=0, deleted=0)
+    changed = np.zeros(tgt.num_rows, dtype=bool)
+    outputs: list[pa.Table] = []
+    if len(pairs_t) and matched_clauses:
+        t_rows = tgt.take(pa.array(pairs_t))
+        joined = _joined(plan, t_rows, merge.source.take(pa.array(pairs_s)), target, merge.source_schema)
+        outputs += _apply_clauses(matched_clauses, joined, t_rows, pairs_t, changed, counts, cdc, target, merge.joined_schema)
+    if nmbs_clauses:
+        unmatched = np.setdiff1d(alive_idx, pairs_t)
+        if len(unmatched):
+            t_rows = tgt.take(pa.array(unmatched))
+            joined = _joined(plan, t_rows, None, target, merge.source_schema)
+            outputs += _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, changed, counts, cdc, target, merge.joined_schema)
+    if not changed.any():
+        return TargetChanges(matched_sources=matched)
+    exact = merge.exact
+    for out in outputs:
+        enforce(out, target, list(merge.checks))
+        writer.write(out.cast(exact))
+    keep = touched.alive & ~changed
+    if snapshot.properties.enable_deletion_vectors and keep.any():
+        rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(changed))
+        return TargetChanges(removes=(rm,), adds=(add,), matched_sources=matched, dvs=1, **counts)
+    copied = 0
+    if keep.any():
+        kept = tgt.filter(pa.array(keep)).select(exact.names)
+        writer.write(kept.cast(exact))
+        copied = kept.num_rows
+    return TargetChanges(removes=(remove_action(touched.row, int(time.time() * 1000)),), matched_sources=matched,
+                         copied=copied, **counts)
+
+
+def merge_target_files(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, writer: DataFileWriter,
+                       cdc: ChangeData) -> TargetChanges:
+    """`merge_target_file` for each of ``files`` (rows of ``snapshot.adds``), read one at a time."""
+    return TargetChanges.combine(merge_target_file(snapshot, merge, t, writer, cdc) for t in touched_files(snapshot, files))
+
+
+# -- 3. finish ------------------------------------------------------------------------------------------------
+def insert_not_matched(merge: PreparedMerge, matched_sources: np.ndarray, writer: DataFileWriter,
+                       cdc: ChangeData) -> int:
+    """Write the source rows that matched no target row (``matched_sources``: the union over every
+    target file) through the WHEN NOT MATCHED clauses; returns the number of rows inserted."""
+    plan, target = merge.plan, merge.target
+    nm_clauses = plan.of("not_matched")
+    if not nm_clauses:
+        return 0
+    pending_mask = np.ones(merge.source.num_rows, dtype=bool)
+    pending_mask[np.asarray(matched_sources, dtype=np.int64)] = False
+    pending = np.flatnonzero(pending_mask)
+    if not len(pending):
+        return 0
+    inserted = 0
+    exact = merge.exact
+    s_rows = merge.source.take(pa.array(pending))
+    joined = _joined(plan, None, s_rows, target, merge.source_schema)  # type: ignore[arg-type]
+    for clause, take in zip(nm_clauses, _route(joined, nm_clauses, merge.joined_schema)):
+        if not take.any():
+            continue
+        rows = _assign(joined.filter(pa.array(take)), clause, None, target, merge.joined_schema)
+        enforce(rows, target, list(merge.checks))
+        writer.write(rows.cast(exact))
+        inserted += rows.num_rows
+        cdc.add(rows, "insert")
+    return inserted
+
+
+@dataclass(frozen=True)
+class MergeTimes:
+    """`time.perf_counter()` at the start, after the target files were merged and after the inserts."""
+
+    start: float
+    scanned: float
+    rewritten: float
+
+
+def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, changes: TargetChanges, inserted: int,
+                 times: MergeTimes, *, commit_properties: CommitProperties | None = None) -> MergeMetrics:
+    """Commit the MERGE (nothing when nothing changed) in one transaction and return its metrics.
+
+    ``snapshot`` is ``merge.target_snapshot(...)`` of the planned version; ``files`` the candidate files
+    (the read set); ``changes`` every target file's changes with the closed writers' files.
+    """
+    plan = merge.plan
+    removes, adds, cdc_files = list(changes.removes), list(changes.adds), list(changes.cdc_files)
+    version = None
+    if removes or adds or merge.new_metadata is not None:
+        params = {"predicate": merge.on, "matchedPredicates": [c.action for c in plan.of("matched")],
+                  "notMatchedPredicates": [c.action for c in plan.of("not_matched")],
+                  "notMatchedBySourcePredicates": [c.action for c in plan.of("not_matched_by_source")]}
+        version = commit_rewrite(
+            snapshot, operation="MERGE", parameters=params, read=merge.prune, files=files, removes=removes, adds=adds,
+            cdc_files=cdc_files, commit_properties=commit_properties, metadata=merge.new_metadata, metrics={
+                "numSourceRows": merge.source.num_rows, "numTargetRowsInserted": inserted,
+                "numTargetRowsUpdated": changes.updated, "numTargetRowsDeleted": changes.deleted,
+                "numTargetRowsCopied": changes.copied, "numTargetFilesRemoved": len(removes),
+                "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": changes.dvs,
+            })
+    end = time.perf_counter()
+    return MergeMetrics(
+        version=version, num_source_rows=merge.source.num_rows, num_target_rows_inserted=inserted,
+        num_target_rows_updated=changes.updated, num_target_rows_deleted=changes.deleted,
+        num_target_rows_copied=changes.copied, num_target_files_scanned=files.num_rows,
+        num_target_files_skipped=snapshot.adds.num_rows - files.num_rows, num_target_files_removed=len(removes),
+        num_target_files_added=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=changes.dvs,
+        num_added_change_files=len(cdc_files), scan_time_ms=int((times.scanned - times.start) * 1000),
+        rewrite_time_ms=int((times.rewritten - times.scanned) * 1000), commit_time_ms=int((end - times.rewritten) * 1000),
+    )
+
+
+# -- the builder and the single-process MERGE ------------------------------------------------------------------
 class MergeBuilder:
-    """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it."""
+    """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it.
+
+    Subclasses (the Dask MERGE) keep the clause methods and override `execute`.
+    """
 
     def __init__(self, table: Any, source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
                  merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
@@ -180,37 +451,36 @@ class MergeBuilder:
         self._clauses = clauses
         self._commit_properties = commit_properties
 
-    def _with(self, clause: Clause) -> "MergeBuilder":
-        t, s = self._aliases
-        return MergeBuilder(self._table, self._source, self._on, source_alias=s, target_alias=t,
-                            merge_schema=self._merge_schema, clauses=self._clauses + (clause,),
-                            commit_properties=self._commit_properties)
+    def _with(self: _B, clause: Clause) -> _B:
+        new = copy.copy(self)
+        new._clauses = self._clauses + (clause,)
+        return new
 
-    def when_matched_update(self, set: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":  # noqa: A002
+    def when_matched_update(self: _B, set: Mapping[str, Any], condition: str | None = None) -> _B:  # noqa: A002
         """WHEN MATCHED [AND condition] THEN UPDATE SET ..."""
         return self._with(Clause("matched", "update", condition, dict(set)))
 
-    def when_matched_update_all(self, condition: str | None = None) -> "MergeBuilder":
+    def when_matched_update_all(self: _B, condition: str | None = None) -> _B:
         """WHEN MATCHED [AND condition] THEN UPDATE SET * (every target column from the source)."""
         return self._with(Clause("matched", "update", condition, all_columns=True))
 
-    def when_matched_delete(self, condition: str | None = None) -> "MergeBuilder":
+    def when_matched_delete(self: _B, condition: str | None = None) -> _B:
         """WHEN MATCHED [AND condition] THEN DELETE."""
         return self._with(Clause("matched", "delete", condition))
 
-    def when_not_matched_insert(self, values: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":
+    def when_not_matched_insert(self: _B, values: Mapping[str, Any], condition: str | None = None) -> _B:
         """WHEN NOT MATCHED [AND condition] THEN INSERT (values)."""
         return self._with(Clause("not_matched", "insert", condition, dict(values)))
 
-    def when_not_matched_insert_all(self, condition: str | None = None) -> "MergeBuilder":
+    def when_not_matched_insert_all(self: _B, condition: str | None = None) -> _B:
         """WHEN NOT MATCHED [AND condition] THEN INSERT * (every target column from the source)."""
         return self._with(Clause("not_matched", "insert", condition, all_columns=True))
 
-    def when_not_matched_by_source_update(self, set: Mapping[str, Any], condition: str | None = None) -> "MergeBuilder":  # noqa: A002
+    def when_not_matched_by_source_update(self: _B, set: Mapping[str, Any], condition: str | None = None) -> _B:  # noqa: A002
         """WHEN NOT MATCHED BY SOURCE [AND condition] THEN UPDATE SET ..."""
         return self._with(Clause("not_matched_by_source", "update", condition, dict(set)))
 
-    def when_not_matched_by_source_delete(self, condition: str | None = None) -> "MergeBuilder":
+    def when_not_matched_by_source_delete(self: _B, condition: str | None = None) -> _B:
         """WHEN NOT MATCHED BY SOURCE [AND condition] THEN DELETE."""
         return self._with(Clause("not_matched_by_source", "delete", condition))
 
@@ -227,137 +497,28 @@ class MergeBuilder:
 def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause], *, target_alias: str = "t",
               source_alias: str = "s", merge_schema: bool = False,
               commit_properties: CommitProperties | None = None) -> MergeMetrics:
-    """Execute a MERGE against ``snapshot``; see the module docstring."""
+    """Execute a MERGE against ``snapshot`` in this process; see the module docstring."""
     t0 = time.perf_counter()
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
-    src, src_schema = _source_table(source)
-    target = snapshot.schema
-    new_metadata: Metadata | None = None
-    if merge_schema:
-        merged = merge_schemas(target, src_schema)
-        if merged != target:
-            new_metadata, merged = with_schema(snapshot.metadata, merged)
-            target = merged
-            snapshot = replace(snapshot, schema=merged, metadata=new_metadata)
-    plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
-    checks = table_checks(target, dict(snapshot.metadata.configuration))
-    exact = pa.schema([to_arrow_field(f) for f in target.fields])
-    for tcol, scol in plan.keys:
-        want = to_arrow_type(target.field(tcol).type)
-        if src.column(scol).type != want:
-            try:
-                src = src.set_column(src.schema.get_field_index(scol), scol, src.column(scol).cast(want))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SchemaMismatchError(f"MERGE key {source_alias}.{scol} cannot be compared with {target_alias}.{tcol}") from None
-            # The key now has the target's type in the data; the source schema must say so too.
-            src_schema = StructType(tuple(
-                replace(f, type=target.field(tcol).type) if f.name == scol else f for f in src_schema.fields))
-    jschema = joined_schema(plan, target, src_schema)
-    src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
-    prune = _pruning_predicate(plan, src, snapshot)
-    files = candidates(snapshot, prune) if prune is not None else snapshot.adds
-    if isinstance(prune, Lit) and prune.value is False:
-        files = snapshot.adds.slice(0, 0)
-
-    use_dv = snapshot.properties.enable_deletion_vectors
-    matched_sources = np.zeros(src.num_rows, dtype=bool)
-    removes, adds = [], []
-    counts = dict(inserted=0, updated=0, deleted=0, copied=0, dvs=0)
-    now = int(time.time() * 1000)
-    cdc = ChangeData.open(replace(snapshot, schema=target))
+    merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
+                          merge_schema=merge_schema)
+    snapshot = merge.target_snapshot(snapshot)
+    files = merge.candidate_files(snapshot)
+    # One writer for every file's new rows and the inserts, so small changes share files.
+    cdc = ChangeData.open(snapshot)
     writer = DataFileWriter.for_snapshot(snapshot)
-    matched_clauses, nmbs_clauses, nm_clauses = plan.of("matched"), plan.of("not_matched_by_source"), plan.of("not_matched")
     try:
-        for touched in touched_files(snapshot, files):
-            tgt = touched.table
-            for f in target.fields:
-                if f.name not in tgt.column_names:
-                    tgt = tgt.append_column(to_arrow_field(f), pa.nulls(tgt.num_rows, to_arrow_type(f.type)))
-            alive_idx = np.flatnonzero(touched.alive)
-            t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
-            pairs_t, pairs_s = _match(plan, t_alive, src, target, src_schema, jschema)
-            if matched_clauses and len(pairs_t) != len(np.unique(pairs_t)):
-                dup = pairs_t[np.flatnonzero(np.bincount(pairs_t.astype(np.int64))[pairs_t] > 1)[0]]
-                keys = {tc: tgt.column(tc)[int(dup)].as_py() for tc, _ in plan.keys}
-                raise InvalidArgumentError(
-                    f"MERGE matched target row with key {keys} to several source rows; a target row may be "
-                    "updated or deleted by one source row only.\nHelp: deduplicate the source on the join keys."
-                )
-            matched_sources[pairs_s] = True
-            changed = np.zeros(tgt.num_rows, dtype=bool)
-            outputs: list[pa.Table] = []
-            if len(pairs_t) and matched_clauses:
-                t_rows = tgt.take(pa.array(pairs_t))
-                joined = _joined(plan, t_rows, src.take(pa.array(pairs_s)), target, src_schema)
-                outputs += _apply_clauses(matched_clauses, joined, t_rows, pairs_t, changed, counts, cdc, target, jschema)
-            if nmbs_clauses:
-                unmatched = np.setdiff1d(alive_idx, pairs_t)
-                if len(unmatched):
-                    t_rows = tgt.take(pa.array(unmatched))
-                    joined = _joined(plan, t_rows, None, target, src_schema)
-                    outputs += _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, changed, counts, cdc, target, jschema)
-            if not changed.any():
-                continue
-            for out in outputs:
-                enforce(out, target, checks)
-                writer.write(out.cast(exact))
-            keep = touched.alive & ~changed
-            if use_dv and keep.any():
-                rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(changed))
-                removes.append(rm)
-                adds.append(add)
-                counts["dvs"] += 1
-            else:
-                removes.append(remove_action(touched.row, now))
-                if keep.any():
-                    kept = tgt.filter(pa.array(keep)).select(exact.names)
-                    writer.write(kept.cast(exact))
-                    counts["copied"] += kept.num_rows
-        scan_done = time.perf_counter()
-        if nm_clauses:
-            pending = np.flatnonzero(~matched_sources)
-            if len(pending):
-                s_rows = src.take(pa.array(pending))
-                joined = _joined(plan, None, s_rows, target, src_schema)  # type: ignore[arg-type]
-                for clause, take in zip(nm_clauses, _route(joined, nm_clauses, jschema)):
-                    if not take.any():
-                        continue
-                    rows = _assign(joined.filter(pa.array(take)), clause, None, target, jschema)
-                    enforce(rows, target, checks)
-                    writer.write(rows.cast(exact))
-                    counts["inserted"] += rows.num_rows
-                    cdc.add(rows, "insert")
-        adds += writer.close()
-        cdc_files = cdc.close()
+        changes = merge_target_files(snapshot, merge, files, writer, cdc)
+        scanned = time.perf_counter()
+        inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
+        changes = changes.with_files(writer.close(), cdc.close())
     except BaseException:
         writer.abort()
         cdc.abort()
         raise
-    rewrite_done = time.perf_counter()
-    version = None
-    if removes or adds or new_metadata is not None:
-        params = {"predicate": on, "matchedPredicates": [c.action for c in matched_clauses],
-                  "notMatchedPredicates": [c.action for c in nm_clauses],
-                  "notMatchedBySourcePredicates": [c.action for c in nmbs_clauses]}
-        version = commit_rewrite(
-            snapshot, operation="MERGE", parameters=params, read=prune, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, metadata=new_metadata, metrics={
-                "numSourceRows": src.num_rows, "numTargetRowsInserted": counts["inserted"],
-                "numTargetRowsUpdated": counts["updated"], "numTargetRowsDeleted": counts["deleted"],
-                "numTargetRowsCopied": counts["copied"], "numTargetFilesRemoved": len(removes),
-                "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": counts["dvs"],
-            })
-    end = time.perf_counter()
-    return MergeMetrics(
-        version=version, num_source_rows=src.num_rows, num_target_rows_inserted=counts["inserted"],
-        num_target_rows_updated=counts["updated"], num_target_rows_deleted=counts["deleted"],
-        num_target_rows_copied=counts["copied"], num_target_files_scanned=files.num_rows,
-        num_target_files_skipped=snapshot.adds.num_rows - files.num_rows, num_target_files_removed=len(removes),
-        num_target_files_added=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=counts["dvs"],
-        num_added_change_files=len(cdc_files), scan_time_ms=int((scan_done - t0) * 1000),
-        rewrite_time_ms=int((rewrite_done - scan_done) * 1000), commit_time_ms=int((end - rewrite_done) * 1000),
-    )
+    return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(t0, scanned, time.perf_counter()),
+                        commit_properties=commit_properties)
 
 
 def _match(plan: MergePlan, t_alive: pa.Table, src: pa.Table, target: StructType, source: StructType,

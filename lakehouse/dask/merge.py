@@ -1,0 +1,154 @@
+"""Distributed MERGE: the source broadcast to every task, one task per candidate target file (small
+files grouped), one commit on the client.
+
+1. Client: materialise the source and plan with the single-process `prepare_merge` against the latest
+   snapshot (clauses, schemas, pruning of target files by the source's keys), then group the candidate
+   files into tasks (`lakehouse.dask.partitions.group_in_order`: a file is never split; small files are
+   grouped up to ``min_task_bytes`` / ``min_task_rows``).
+2. Workers: each task loads the snapshot of the planned version (once per process), and runs the
+   single-process `merge_target_file` on each of its files with its own writers: rewritten rows or a
+   deletion vector, change data, and the source rows each file matched (`TargetChanges`). A target row
+   matched by two source rows fails its task with the error naming the key.
+3. Client: gather the changes, insert the source rows no task matched (`insert_not_matched`: the union of
+   the matched rows over all tasks decides) and commit everything with `commit_merge`, the single-process
+   MERGE's transaction: read set, conflict checks, metrics, operation ``MERGE``.
+
+The `PreparedMerge` (with the source rows) is one graph node that every task depends on, so it is sent
+once to each worker, and must fit in a worker's memory. A failed task fails the job before the
+transaction exists: nothing is committed; files written by finished tasks stay unreferenced (VACUUM).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import dask.dataframe as dd
+import pyarrow as pa
+from dask import delayed
+
+from lakehouse.dask.jobs import TableRef, compute_outputs
+from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.operations.merge import (
+    MergeBuilder,
+    MergeMetrics,
+    MergeTimes,
+    PreparedMerge,
+    TargetChanges,
+    commit_merge,
+    insert_not_matched,
+    merge_target_files,
+    prepare_merge,
+)
+from lakehouse.operations.rewrite import ChangeData
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.snapshot import latest_snapshot
+from lakehouse.storage import open_storage
+from lakehouse.transaction import CommitProperties, check_commit_safety
+from lakehouse.write.files import DataFileWriter
+
+#: A test hook every task calls first with its index (picklable; None in normal use).
+TaskHook = Callable[[int], None]
+
+
+def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: int,
+               task_hook: TaskHook | None = None) -> TargetChanges:
+    """One group of candidate target files, on a worker, with writers of its own."""
+    if task_hook is not None:
+        task_hook(index)
+    snapshot = merge.target_snapshot(table.snapshot())
+    writer = DataFileWriter.for_snapshot(snapshot)
+    cdc = ChangeData.open(snapshot)
+    try:
+        changes = merge_target_files(snapshot, merge, files, writer, cdc)
+        return changes.with_files(writer.close(), cdc.close())
+    except BaseException:
+        writer.abort()
+        cdc.abort()
+        raise
+
+
+def _groups(files: pa.Table, min_bytes: int, min_rows: int) -> list[pa.Table]:
+    if files.num_rows == 0:
+        return []
+    groups = group_in_order([[i] for i in range(files.num_rows)], files.column("size").to_pylist(),
+                            file_rows(files.column("stats")), min_bytes=min_bytes, min_rows=min_rows)
+    return [files.take(pa.array(g, pa.int64())) for g in groups]
+
+
+def _check_min(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
+
+
+class DaskMergeBuilder(MergeBuilder):
+    """`DeltaTable.merge`'s builder (the same `when_*` clauses), whose `execute()` rewrites the target
+    files as Dask tasks and commits once on the client."""
+
+    def __init__(self, uri: str | os.PathLike[str], source: Any, on: str, *, source_alias: str = "s",
+                 target_alias: str = "t", merge_schema: bool = False,
+                 storage_options: Mapping[str, Any] | None = None,
+                 commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
+                 min_task_rows: int = MIN_PARTITION_ROWS, _task_hook: TaskHook | None = None):
+        super().__init__(None, source, on, source_alias=source_alias, target_alias=target_alias,
+                         merge_schema=merge_schema, commit_properties=commit_properties)
+        self._uri = uri
+        self._storage_options = dict(storage_options) if storage_options else None
+        self._min_task = (min_task_bytes, min_task_rows)
+        self._task_hook = _task_hook
+
+    def execute(self) -> MergeMetrics:
+        """Run the MERGE on the active Dask scheduler and commit it once; returns its metrics."""
+        t0 = time.perf_counter()
+        storage = open_storage(self._uri, self._storage_options)
+        snapshot = latest_snapshot(storage)
+        check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+        check_commit_safety(storage)
+        source = self._source.compute() if isinstance(self._source, dd.DataFrame) else self._source
+        target_alias, source_alias = self._aliases
+        merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
+                              source_alias=source_alias, merge_schema=self._merge_schema)
+        snapshot = merge.target_snapshot(snapshot)
+        files = merge.candidate_files(snapshot)
+        ref = TableRef(storage.root_uri, self._storage_options, snapshot.version)
+        shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
+        tasks = [delayed(merge_task, pure=False)(ref, shared, group, i, self._task_hook)
+                 for i, group in enumerate(_groups(files, *self._min_task))]
+        changes = TargetChanges.combine(compute_outputs(tasks))
+        scanned = time.perf_counter()
+        writer = DataFileWriter.for_snapshot(snapshot)
+        cdc = ChangeData.open(snapshot)
+        try:
+            inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
+            changes = changes.with_files(writer.close(), cdc.close())
+        except BaseException:
+            writer.abort()
+            cdc.abort()
+            raise
+        return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(t0, scanned, time.perf_counter()),
+                            commit_properties=self._commit_properties)
+
+
+def merge(uri: str | os.PathLike[str], source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+          merge_schema: bool = False, storage_options: Mapping[str, Any] | None = None,
+          commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
+          min_task_rows: int = MIN_PARTITION_ROWS, _task_hook: TaskHook | None = None) -> DaskMergeBuilder:
+    """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the SQL condition ``on``;
+    add `when_*` clauses as with `DeltaTable.merge` and call `execute()`.
+
+    ``source`` is anything `DeltaTable.merge` accepts, or a Dask DataFrame (computed on the client). It is
+    broadcast whole to every task, so it must fit in a worker's memory. The target files the source's
+    keys may touch are rewritten by Dask tasks, one per file or per group of small files (until a group
+    holds ``min_task_bytes`` bytes or ``min_task_rows`` rows); rows, clause semantics, errors and the
+    commit are the single-process MERGE's. ``storage_options`` travel to the workers.
+    """
+    if not isinstance(uri, (str, os.PathLike)):
+        raise InvalidArgumentError(f"table URI must be a string or path, got {type(uri).__name__}")
+    _check_min("min_task_bytes", min_task_bytes)
+    _check_min("min_task_rows", min_task_rows)
+    return DaskMergeBuilder(uri, source, on, source_alias=source_alias, target_alias=target_alias,
+                            merge_schema=merge_schema, storage_options=storage_options,
+                            commit_properties=commit_properties, min_task_bytes=min_task_bytes,
+                            min_task_rows=min_task_rows, _task_hook=_task_hook)

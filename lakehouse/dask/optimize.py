@@ -1,0 +1,86 @@
+"""Distributed OPTIMIZE: plan on the client, rewrite each bin as a Dask task, commit once on the client.
+
+1. Client: load the latest snapshot and plan with the single-process `plan_optimize` (the same bins:
+   bin-packing per partition, files with deletion vectors, or whole partitions for Z-order).
+2. Workers: each `Bin` is one task running the single-process `execute_bin` against the worker's own
+   snapshot of the planned version (`TableRef.snapshot`, loaded once per process), writing new files
+   with ``dataChange=false`` under fresh unique names. Z-order spills go to the worker's local temp dir.
+3. Client: gather the `BinResult`s and commit them with `commit_optimize` in one transaction (its read
+   set is exactly the files it removes, so concurrent appends still commit).
+
+A failed task fails the job before the transaction exists: nothing is committed, and the files that
+finished bins wrote stay unreferenced until VACUUM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+from dask import delayed
+
+from lakehouse.dask.jobs import TableRef, compute_outputs
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.operations.optimize import (
+    Bin,
+    BinResult,
+    OptimizeMetrics,
+    OptimizePlan,
+    PartitionFilter,
+    commit_optimize,
+    execute_bin,
+    plan_optimize,
+)
+from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.snapshot import latest_snapshot
+from lakehouse.storage import open_storage
+from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
+
+#: A test hook every task calls first with its bin's index (picklable; None in normal use).
+TaskHook = Callable[[int], None]
+
+
+def run_bin(table: TableRef, plan: OptimizePlan, item: Bin, index: int, task_hook: TaskHook | None = None) -> BinResult:
+    """One bin, on a worker: rewrite it against this process's snapshot of the planned version."""
+    if task_hook is not None:
+        task_hook(index)
+    return execute_bin(table.snapshot(), plan, item)
+
+
+def optimize(
+    uri: str | os.PathLike[str],
+    *,
+    target_size: int | None = None,
+    partition_filter: PartitionFilter = None,
+    min_file_size: int | None = None,
+    z_order_by: Sequence[str] = (),
+    storage_options: Mapping[str, Any] | None = None,
+    commit_properties: CommitProperties | None = None,
+    _hook: Hook | None = None,
+    _task_hook: TaskHook | None = None,
+) -> OptimizeMetrics:
+    """Compact (or Z-order) the Delta table at ``uri`` with one Dask task per bin, committed once.
+
+    Arguments mean what they mean for `DeltaTable.optimize`: the plan, the files written (``dataChange``
+    false, Z-cube tags for Z-order), the commit (operation ``OPTIMIZE``, one version, nothing when there
+    is nothing to do) and the metrics are the single-process OPTIMIZE's. ``storage_options`` travel to the
+    workers, which open storage themselves. Runs on the active Dask scheduler and blocks until committed.
+    """
+    if not isinstance(uri, (str, os.PathLike)):
+        raise InvalidArgumentError(f"table URI must be a string or path, got {type(uri).__name__}")
+    start = time.perf_counter()
+    storage = open_storage(uri, storage_options)
+    snapshot = latest_snapshot(storage)
+    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+    check_commit_safety(storage)
+    plan = plan_optimize(snapshot, target_size=target_size, partition_filter=partition_filter,
+                         min_file_size=min_file_size, z_order_by=z_order_by)
+    ref = TableRef(storage.root_uri, dict(storage_options) if storage_options else None, snapshot.version)
+    # Every task needs the plan's settings, not its other bins: one shared graph node without them.
+    shared = delayed(dataclasses.replace(plan, bins=()), traverse=False)
+    tasks = [delayed(run_bin, pure=False)(ref, shared, b, i, _task_hook) for i, b in enumerate(plan.bins)]
+    results: list[BinResult] = compute_outputs(tasks)
+    return commit_optimize(snapshot, plan, results, commit_properties=commit_properties, hook=_hook,
+                           duration_ms=int((time.perf_counter() - start) * 1000))
