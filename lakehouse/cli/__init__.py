@@ -13,6 +13,7 @@ Commands (each takes the table URI first; run ``lakehouse COMMAND --help`` for t
     restore     make the latest version equal an older one
     checkpoint  write a checkpoint
     cleanup     delete expired log files
+    convert     CONVERT TO DELTA: a Parquet folder becomes a table in place
     properties  list, set or unset table properties
     verify      fsck: check the log, checkpoints, data files and deletion vectors
 
@@ -68,7 +69,7 @@ def main() -> None:
 
 for _command in (inspection.describe, inspection.history, inspection.files, inspection.schema, rows.scan,
                  rows.cdf, maintenance.optimize, maintenance.vacuum, maintenance.restore, maintenance.checkpoint,
-                 maintenance.cleanup, manage.properties, manage.verify):
+                 maintenance.cleanup, maintenance.convert, manage.properties, manage.verify):
     main.add_command(_command)
 
 __all__ = ["main"]

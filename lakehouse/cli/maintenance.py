@@ -1,4 +1,5 @@
-"""Commands that change a table's files or log: `optimize`, `vacuum`, `restore`, `checkpoint`, `cleanup`.
+"""Commands that change a table's files or log: `optimize`, `vacuum`, `restore`, `checkpoint`, `cleanup`,
+`convert`.
 
 Each calls one `DeltaTable` method and prints what it returns (metrics dataclasses as JSON objects with
 the dataclass's field names as keys). Long ones draw a progress bar on stderr from the method's
@@ -12,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 import click
+import pyarrow as pa
 from rich.console import Console
 from rich.text import Text
 
+from lakehouse import DeltaTable
 from lakehouse.cli.common import (
     ISO_TIME, ByteSize, Cli, human_bytes, key_value_table, plural, split_columns, table_command,
 )
@@ -152,3 +155,37 @@ def _render_cleanup(console: Console, record: dict[str, Any]) -> None:
     console.print(Text(f"Deleted {plural(record['num_deleted'], 'log file')}."))
     for name in record["deleted"]:
         console.print(Text(f"  {name}"))
+
+
+# -- convert -----------------------------------------------------------------------------------------------
+def _partition_schema(value: str | None) -> Any:
+    """``day:date,region:string`` as a pyarrow schema (types by pyarrow's names, e.g. int64, date32)."""
+    if not value:
+        return None
+    fields = []
+    for item in value.split(","):
+        name, sep, type_name = item.strip().partition(":")
+        if not sep or not name or not type_name:
+            raise click.BadParameter(f"{item!r}: use column:type, e.g. day:date32", param_hint="--partition-by")
+        try:
+            fields.append(pa.field(name, pa.type_for_alias(type_name.strip())))
+        except ValueError:
+            raise click.BadParameter(f"unknown type {type_name!r} (pyarrow names: int64, string, date32, ...)",
+                                     param_hint="--partition-by") from None
+    return pa.schema(fields)
+
+
+@table_command("convert")
+@click.option("--partition-by", default=None, metavar="col:type,...",
+              help="Partition schema of a Hive-partitioned folder, e.g. day:date32,region:string.")
+def convert(cli: Cli, uri: str, partition_by: str | None) -> None:
+    """CONVERT TO DELTA: make the Parquet files under URI a Delta table in place (version 0)."""
+    schema = _partition_schema(partition_by)
+    with cli.progress("convert: footers read") as progress:
+        table = DeltaTable.convert_to_delta(uri, partition_by=schema, storage_options=cli.storage_options or None,
+                                            progress=progress)
+    record = {"version": table.version, "num_files": table.files().num_rows,
+              "partition_columns": table.partition_columns}
+    cli.emit(record, lambda console: console.print(Text(
+        f"Converted {plural(record['num_files'], 'Parquet file')} into a Delta table (version {record['version']}"
+        f", partitioned by {record['partition_columns'] or 'nothing'}).")))

@@ -95,3 +95,23 @@ def test_checkpoint_then_cleanup(tmp_path):
     assert not any((log / name).exists() for name in cleaned["deleted"])
     assert "00000000000000000000.json" in cleaned["deleted"]
     assert len(rows(uri)) == 9 and lakehouse.DeltaTable(uri).version == 2
+
+
+def test_convert_makes_a_partitioned_parquet_folder_a_table(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    data = pa.table({"id": list(range(6)), "day": [datetime.date(2024, 1, 1 + i % 2) for i in range(6)]})
+    folder = tmp_path / "raw"
+    ds.write_dataset(data, folder, format="parquet",
+                     partitioning=ds.partitioning(pa.schema([("day", pa.date32())]), flavor="hive"))
+    out = lakehouse_cli("convert", str(folder), "--partition-by", "day:date32", "--json").json()
+    table = lakehouse.DeltaTable(folder)
+    assert out == {"version": 0, "num_files": 2, "partition_columns": ["day"]}
+    assert sorted(table.to_arrow().column("id").to_pylist()) == list(range(6))
+    # A second convert finds the log and refuses (exit 2, one error line); a bad type is a usage error.
+    again = lakehouse_cli("convert", str(folder), expect=2)
+    assert again.err.startswith("error:") and "_delta_log" in again.err
+    lakehouse_cli("convert", str(tmp_path / "other"), "--partition-by", "day:nosuchtype", expect=2)
