@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.compute as pc
 
 from lakehouse.history import history
 from lakehouse.protocol.features import active_features, reader_features_in_use, writer_features_in_use
+from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
 
 
@@ -41,22 +40,6 @@ class TableDetail:
     column_mapping_mode: str
 
 
-def _num_rows(stats: list[Any]) -> int | None:
-    """Sum of numRecords over files, None when any file lacks them."""
-    total = 0
-    for s in stats:
-        if not s:
-            return None
-        try:
-            n = orjson.loads(s).get("numRecords")
-        except orjson.JSONDecodeError:
-            return None
-        if n is None:
-            return None
-        total += int(n)
-    return total
-
-
 def table_detail(snapshot: Snapshot) -> TableDetail:
     """Describe the table at ``snapshot`` (one history lookup for the last operation)."""
     adds = snapshot.adds
@@ -65,7 +48,7 @@ def table_detail(snapshot: Snapshot) -> TableDetail:
     if dv.null_count < len(dv):
         card = pc.struct_field(dv, "cardinality").to_numpy(zero_copy_only=False)
         deleted = int(np.nansum(np.asarray(card, dtype=float)))
-    rows = _num_rows(adds.column("stats").to_pylist())
+    live = live_rows(adds.column("stats"), dv)
     last = history(snapshot, 1)
     p = snapshot.protocol
     return TableDetail(
@@ -74,7 +57,7 @@ def table_detail(snapshot: Snapshot) -> TableDetail:
         created_time=snapshot.metadata.created_time, last_modified=last[0].timestamp if last else None,
         last_operation=last[0].operation if last else None, partition_columns=snapshot.partition_columns,
         num_files=adds.num_rows, size_in_bytes=int(pc.sum(adds.column("size")).as_py() or 0),
-        num_rows=None if rows is None else rows - deleted,
+        num_rows=None if live.null_count else int(pc.sum(live).as_py() or 0),
         num_deletion_vectors=len(dv) - dv.null_count, num_deleted_rows=deleted,
         min_reader_version=p.min_reader_version, min_writer_version=p.min_writer_version,
         reader_features=sorted(reader_features_in_use(p)), writer_features=sorted(writer_features_in_use(p)),

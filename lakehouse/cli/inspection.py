@@ -11,13 +11,13 @@ import dataclasses
 from typing import Any
 
 import click
-import orjson
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from lakehouse.cli.common import Cli, human_bytes, key_value_table, ms_to_iso, plural, table_command, text
 from lakehouse.protocol.schema import type_to_json
+from lakehouse.protocol.skipping import live_rows
 
 VERSION_HELP = "Read this version: a number or an ISO-8601 time such as 2024-05-01T12:00:00Z."
 PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -98,35 +98,26 @@ def _pairs(mapping: dict[str, Any]) -> Text:
 @click.option("--version", "version", default=None, metavar="V", help=VERSION_HELP)
 def files(cli: Cli, uri: str, version: str | None) -> None:
     """Active data files: path, size, partition values, rows, deletion vector."""
-    records = [_file_record(row) for row in cli.open(uri, version).files().to_pylist()]
+    table = cli.open(uri, version).files()
+    rows = live_rows(table.column("stats"), table.column("deletion_vector")).to_pylist()
+    records = [_file_record(row, n) for row, n in zip(table.to_pylist(), rows)]
     cli.emit(records, lambda console: _render_files(console, records))
 
 
-def _file_record(row: dict[str, Any]) -> dict[str, Any]:
+def _file_record(row: dict[str, Any], live: int | None) -> dict[str, Any]:
     """One file as the JSON record: ``rows`` counts live rows (numRecords minus deleted rows), null when
     the file has no statistics."""
     dv = row["deletion_vector"]
     deleted = int(dv["cardinality"]) if dv else 0
-    num_records = _num_records(row["stats"])
     return {
         "path": row["path"],
         "size": row["size"],
         "modification_time": row["modification_time"],
         "partition_values": dict(row["partition_values"] or []),
-        "rows": None if num_records is None else num_records - deleted,
+        "rows": live,
         "has_deletion_vector": dv is not None,
         "deleted_rows": deleted,
     }
-
-
-def _num_records(stats: str | None) -> int | None:
-    if not stats:
-        return None
-    try:
-        n = orjson.loads(stats).get("numRecords")
-    except orjson.JSONDecodeError:
-        return None  # unreadable statistics are as good as none for a listing
-    return None if n is None else int(n)
 
 
 def _render_files(console: Console, records: list[dict[str, Any]]) -> None:

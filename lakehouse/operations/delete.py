@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
+import pyarrow.compute as pc
 
 from lakehouse.operations.rewrite import (
     commit_rewrite,
@@ -30,6 +30,7 @@ from lakehouse.operations.rewrite import (
 from lakehouse.protocol.expr import columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import is_partition_only
+from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
 from lakehouse.write.files import DataFileWriter
@@ -72,8 +73,9 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
             # Whole files go: no data is read (CDF readers derive the deletes from the removes).
             for row in files.to_pylist():
                 removes.append(remove_action(row, now))
-                stats_rows = _live_rows(row)
-                deleted_rows += stats_rows
+            # Files without stats count as 0 deleted rows in the metrics (the rows are gone all the same).
+            live = live_rows(files.column("stats"), files.column("deletionVector"))
+            deleted_rows = int(pc.sum(pc.fill_null(live, 0)).as_py() or 0)
         else:
             # Marking rows in a deletion vector needs only the predicate's columns; rewriting a file or
             # recording change data needs every column.
@@ -121,11 +123,3 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         scan_time_ms=int(metrics.scan_seconds * 1000), rewrite_time_ms=int((time.perf_counter() - start) * 1000),
     )
 
-
-def _live_rows(row: dict) -> int:
-    try:
-        n = int(orjson.loads(row.get("stats") or "{}").get("numRecords", 0))
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        return 0
-    dv = row.get("deletionVector")
-    return n - int(dv["cardinality"]) if dv else n

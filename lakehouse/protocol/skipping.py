@@ -387,3 +387,14 @@ def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_co
     stats = parse_stats(adds.column("stats"), leaves)
     full = _Evaluator(n, stats, {lf.path: lf for lf in leaves}, parts, part_schema, pcols).eval(nnf)
     return SkippingResult(partition_only, partition_only & full)
+
+
+def live_rows(stats: pa.Array | pa.ChunkedArray, deletion_vectors: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Rows each file holds after its deletion vector (`numRecords` minus the DV's cardinality); null
+    where the stats do not say."""
+    records = parse_stats(stats, []).num_records
+    dv = deletion_vectors.combine_chunks() if isinstance(deletion_vectors, pa.ChunkedArray) else deletion_vectors
+    if dv.null_count == len(dv):
+        return records
+    deleted = pc.fill_null(pc.struct_field(dv, "cardinality"), 0)
+    return pc.subtract(records, pc.cast(deleted, pa.int64()))
