@@ -8,7 +8,8 @@ as tasks and commit once (`lakehouse.dask`):
   (rewritten with its deletions applied); a bin of one file without a DV is dropped, so a second run with
   nothing to do commits nothing. Z-order takes whole partitions, except those whose files all carry the
   Z-cube tags of the same columns.
-- `execute_bin` rewrites one bin. Bin-packing streams one input file at a time into the writer.
+- `execute_bin` rewrites one bin. Bin-packing streams the bin into the writer: one Arrow dataset scan
+  (bounded read-ahead) when no file needs per-file work, else files read a few at a time ahead.
   Z-order is a two-pass external sort: a sample of the Z columns sets per-column rank boundaries and the
   output-file cut points; each input file is then split by Z key into per-output spill files on local
   disk, and each spill is sorted and written alone. Memory holds one input file or one output file,
