@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("dask.dataframe")
 import dask  # noqa: E402
 import dask.dataframe as dd  # noqa: E402
-import deltalake  # noqa: E402
+from tests.dml.dml_support import dl_read  # noqa: E402
 
 import lakehouse  # noqa: E402
 import lakehouse.dask as ldd  # noqa: E402
@@ -36,13 +36,6 @@ def _frame(start: int, n: int, parts: str = "abc") -> pd.DataFrame:
         "v": ids * 1.5,
         "ts": [datetime(2024, 5, 1, tzinfo=timezone.utc) + timedelta(minutes=int(i)) for i in ids],
     })
-
-
-def deltalake_rows(uri: str) -> pa.Table:
-    """The table as deltalake reads it (its DataFusion engine, which applies deletion vectors; its
-    `to_pyarrow_table` refuses tables that have them)."""
-    dt = deltalake.DeltaTable(uri)
-    return pa.table(deltalake.QueryBuilder().register("t", dt).execute("select * from t").read_all())
 
 
 def _ddf(df: pd.DataFrame, npartitions: int = 3) -> dd.DataFrame:
@@ -74,7 +67,7 @@ class Pair:
         assert ours.version == ref.version and ours.partition_columns == ref.partition_columns
         assert ours.schema == ref.schema
         assert_same_rows(ours.to_arrow(), ref.to_arrow())
-        assert_same_rows(deltalake_rows(self.dask_uri), ref.to_arrow())
+        assert_same_rows(dl_read(self.dask_uri), ref.to_arrow())
         mine, theirs = ours.history(1)[0], ref.history(1)[0]
         assert (mine.operation, mine.operation_parameters) == (theirs.operation, theirs.operation_parameters)
         assert_no_missing_file(self.dask_uri)

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import deltalake
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import lakehouse
+from tests.operations.support import dl_read
 
 DAY_S = 24 * 3600
 
@@ -35,21 +35,10 @@ def lh_rows(path: str | Path, version: Any = None, key: str = "id") -> list[dict
     return sort_rows(lakehouse.DeltaTable(str(path), version=version).to_arrow().to_pylist(), key)
 
 
-def _dl_needs_sql(dt: deltalake.DeltaTable) -> bool:
-    """Whether delta-rs's pyarrow reader refuses this table (column mapping, deletion vectors)."""
-    config = dt.metadata().configuration
-    if (config.get("delta.columnMapping.mode") or "none") != "none":
-        return True
-    protocol = dt.protocol()
-    return "deletionVectors" in (protocol.reader_features or [])
-
-
 def dl_table(path: str | Path, version: int | None = None) -> pa.Table:
-    """The table at ``version`` as delta-rs reads it (DataFusion for column mapping and DVs)."""
-    dt = deltalake.DeltaTable(str(path), version=version)
-    if _dl_needs_sql(dt):
-        return pa.table(deltalake.QueryBuilder().register("t", dt).execute("select * from t").read_all())
-    return dt.to_pyarrow_table()
+    """The table at ``version`` as delta-rs reads it (DataFusion for column mapping and deletion vectors:
+    `tests.operations.support.dl_read`)."""
+    return dl_read(str(path), version)
 
 
 def dl_rows(path: str | Path, version: int | None = None, key: str = "id") -> list[dict[str, Any]]:
