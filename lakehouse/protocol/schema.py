@@ -101,6 +101,24 @@ class StructType:
 
 DataType = Union[PrimitiveType, DecimalType, ArrayType, MapType, StructType]
 
+_SQL_NAMES = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+
+
+def type_name(dtype: "DataType | None") -> str:
+    """The type as Spark SQL prints it (`bigint`, `decimal(10,2)`, `array<string>`, `struct<a:int>`), for
+    error messages: users read SQL types, never this module's reprs."""
+    if dtype is None:
+        return "void"
+    if isinstance(dtype, PrimitiveType):
+        return _SQL_NAMES.get(dtype.name, dtype.name)
+    if isinstance(dtype, DecimalType):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    if isinstance(dtype, ArrayType):
+        return f"array<{type_name(dtype.element_type)}>"
+    if isinstance(dtype, MapType):
+        return f"map<{type_name(dtype.key_type)},{type_name(dtype.value_type)}>"
+    return "struct<" + ",".join(f"{f.name}:{type_name(f.type)}" for f in dtype.fields) + ">"
+
 
 def _parse_type(t: Any) -> DataType:
     if isinstance(t, str):
