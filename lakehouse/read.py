@@ -97,15 +97,18 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
         ) from None
     except (pa.ArrowException, OSError) as e:
         raise StorageError(f"cannot read data file {rel}: {e}", path=rel, operation="read") from None
-    if apply_dv and task.deletion_vector is not None:
-        deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
-        table = table.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
+    # Conform first: the physical types another writer chose (string_view, large_string, dictionary, ...)
+    # become the table schema's types here, so the DV mask below and every take/concat/compare done by
+    # callers (DML, OPTIMIZE, CDF) only ever sees the logical types, which all Arrow kernels support.
     try:
         out = conform_table(table, data_fields, mode)  # type: ignore[arg-type]
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise SchemaMismatchError(
             f"data file {rel} does not match the table schema at version {snapshot.version}: {e}"
         ) from None
+    if apply_dv and task.deletion_vector is not None:
+        deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
+        out = out.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
     n = out.num_rows
     columns = []
     for f in fields:
