@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
+from lakehouse.operations.merge_keys import common_key_type, join_keys, normalise_floats
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
 from lakehouse.operations.rewrite import (
     ChangeData,
@@ -101,6 +102,14 @@ def _pruning_predicate(plan: MergePlan, source: pa.Table, snapshot: Snapshot) ->
         values = pc.drop_null(source.column(scol))
         if len(values) == 0:
             return Lit(False)
+        if values.type != to_arrow_type(snapshot.schema.field(tcol).type):
+            continue  # compared in a wider type (merge_keys): such values are no literals of the column's type
+        if pa.types.is_nested(values.type):
+            continue  # struct keys: no order to take a range of
+        if pa.types.is_floating(values.type):
+            if pc.any(pc.is_nan(values)).as_py():
+                continue  # NaN matches NaN: a range or IN of the other values would prune NaN rows away
+            values = normalise_floats(values.combine_chunks())  # -0.0 is 0.0: one bound, one IN value
         if tcol in snapshot.partition_columns:
             distinct = pc.unique(values).to_pylist()
             if len(distinct) <= _PARTITION_IN_LIMIT:
@@ -108,6 +117,8 @@ def _pruning_predicate(plan: MergePlan, source: pa.Table, snapshot: Snapshot) ->
                 continue
         mm = pc.min_max(values).as_py()
         conds.append(And((Cmp(">=", Col((tcol,)), Lit(mm["min"])), Cmp("<=", Col((tcol,)), Lit(mm["max"])))))
+    if not conds:
+        return None
     return conds[0] if len(conds) == 1 else And(tuple(conds))
 
 
@@ -255,7 +266,13 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Cl
         if src.column(scol).type != want:
             try:
                 src = src.set_column(src.schema.get_field_index(scol), scol, src.column(scol).cast(want))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            except pa.ArrowInvalid:
+                # Some value does not fit the target's type (DECIMAL(10,3) 1.234 for a DECIMAL(10,2)
+                # key): it matches no target row. The key stays as it is and is compared in the wider
+                # type (merge_keys); only storing such a value is an error.
+                common_key_type(want, src.column(scol).type, what=f"{target_alias}.{tcol} = {source_alias}.{scol}")
+                continue
+            except pa.ArrowNotImplementedError:
                 raise SchemaMismatchError(f"MERGE key {source_alias}.{scol} cannot be compared with {target_alias}.{tcol}") from None
             # The key now has the target's type in the data; the source schema must say so too.
             src_schema = StructType(tuple(
@@ -527,11 +544,16 @@ def _match(plan: MergePlan, t_alive: pa.Table, src: pa.Table, target: StructType
     if t_alive.num_rows == 0 or src.num_rows == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if plan.keys:
-        left = t_alive.select([k for k, _ in plan.keys] + ["__t"])
-        right = src.select([s for _, s in plan.keys] + ["__s"])
-        right = right.rename_columns([f"__k{i}" for i in range(len(plan.keys))] + ["__s"])
-        pairs = left.join(right, keys=[k for k, _ in plan.keys], right_keys=[f"__k{i}" for i in range(len(plan.keys))],
-                          join_type="inner", use_threads=False)
+        # Join on normalised keys (merge_keys): the join's bit equality must be SQL's value equality.
+        t_cols, s_cols = [], []
+        for tk, sk in plan.keys:
+            tc, sc = join_keys(t_alive.column(tk), src.column(sk), what=f"{plan.target_alias}.{tk} = {plan.source_alias}.{sk}")
+            t_cols += tc
+            s_cols += sc
+        names = [f"__k{i}" for i in range(len(t_cols))]
+        left = pa.Table.from_arrays(t_cols + [t_alive.column("__t")], names=names + ["__t"])
+        right = pa.Table.from_arrays(s_cols + [src.column("__s")], names=names + ["__s"])
+        pairs = left.join(right, keys=names, join_type="inner", use_threads=False)
     else:
         left = t_alive.select(["__t"]).append_column("__one", pa.array(np.zeros(t_alive.num_rows, dtype=np.int8)))
         right = src.select(["__s"]).append_column("__one", pa.array(np.zeros(src.num_rows, dtype=np.int8)))
