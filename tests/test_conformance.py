@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 
 from collections import Counter
-from datetime import datetime
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -113,9 +111,6 @@ def test_case(table: dict, entry: dict):
     if entry["expected_file"].endswith(".assertion.txt"):
         _check_assertion(dt, (CORPUS / entry["expected_file"]).read_text())
         return
-    if (table["name"], version) in WRONG_EXPECTATIONS:
-        _check_against_stats(dt, got, pq.read_table(CORPUS / entry["expected_file"]))
-        return
     want = pq.read_table(CORPUS / entry["expected_file"])
     assert sorted(got.column_names) == sorted(want.column_names)
     got_rows, want_rows = canonical_rows(got), canonical_rows(want)
@@ -130,39 +125,3 @@ def _check_assertion(dt: lakehouse.DeltaTable, text: str) -> None:
         got = dt.to_arrow(columns).to_pylist()
         got_cells = Counter(tuple(format_cell(r[c]) for c in columns) for r in got)
         assert got_cells == Counter(tuple(r) for r in rows)
-
-
-# Cases whose expected file is wrong, with the evidence; each is checked against an independent truth.
-WRONG_EXPECTATIONS = {
-    # delta-rs 1.6.6 read the INT96 BIG_DATE values (9999-12-31 and 9999-12-30) through nanoseconds and
-    # overflowed to 1816-03-xx. The add actions' own stats (numRecords 1, min == max) record 9999-12-31 and
-    # 9999-12-30, and pyarrow reading the files with microsecond INT96 coercion agrees.
-    ("deltars__table_with_edge_timestamps", 0),
-}
-
-
-def _rows_from_stats(dt: lakehouse.DeltaTable) -> pa.Table:
-    """Rows rebuilt from per-file stats, for tables with one row per file (min == max per column)."""
-    rows = []
-    for stats in dt.files().column("stats").to_pylist():
-        s = json.loads(stats)
-        assert s["numRecords"] == 1 and s["minValues"] == s["maxValues"]
-        rows.append(s["minValues"])
-    table = pa.Table.from_pylist(rows)
-    cols = {}
-    for f in dt.schema:
-        col = table.column(f.name)
-        if pa.types.is_timestamp(f.type):
-            col = pa.array(
-                [datetime.fromisoformat(v.replace("Z", "+00:00")) for v in col.to_pylist()],
-                pa.timestamp("us", tz="UTC"),
-            )
-        cols[f.name] = col.cast(f.type)
-    return pa.table(cols)
-
-
-def _check_against_stats(dt: lakehouse.DeltaTable, got: pa.Table, wrong: pa.Table) -> None:
-    truth = _rows_from_stats(dt)
-    assert canonical_rows(got) == canonical_rows(truth)
-    # The corpus file still carries the known error; if it is ever fixed this case must be revisited.
-    assert canonical_rows(wrong) != canonical_rows(truth)

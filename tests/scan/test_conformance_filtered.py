@@ -28,19 +28,13 @@ if CORPUS is None:  # corpus_dir() raises under CI, so this skip only happens in
 
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
 
-# The expected file is known to be wrong (see WRONG_EXPECTATIONS in tests/test_conformance.py).
-KNOWN_WRONG = {("deltars__table_with_edge_timestamps", 0)}
-
 
 def _usable(table: dict, entry: dict) -> bool:
     if entry.get("expected_error") or entry.get("expected_error_on_data_read"):
         return False
     if str(entry.get("expectation", "")).startswith("none"):
         return False
-    expected = str(entry.get("expected_file") or "")
-    if not expected.endswith(".parquet"):
-        return False
-    return (table["name"], entry["version"]) not in KNOWN_WRONG
+    return str(entry.get("expected_file") or "").endswith(".parquet")
 
 
 CASES = [
