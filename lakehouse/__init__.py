@@ -1,6 +1,7 @@
 """lakehouse: a Python engine for the Delta Lake table format.
 
-Public API: `DeltaTable`, `read_delta`, and the errors in `lakehouse.errors`.
+Public API: `DeltaTable`, `read_delta`, `write_delta`, `variant_to_json` (variant columns as JSON text),
+and the errors in `lakehouse.errors`.
 """
 
 from lakehouse import errors
@@ -8,6 +9,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.history import HistoryEntry
 from lakehouse.operations.write import write_delta
 from lakehouse.polars_io import scan_delta
+from lakehouse.protocol.variant import variant_to_json
 from lakehouse.scan import Scan, ScanMetrics
 from lakehouse.table import DeltaTable, read_delta
 from lakehouse.transaction import AppTransaction, CommitProperties, CommitResult
@@ -24,6 +26,7 @@ __all__ = [
     "errors",
     "read_delta",
     "scan_delta",
+    "variant_to_json",
     "Scan",
     "ScanMetrics",
     "write_delta",

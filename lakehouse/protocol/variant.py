@@ -1,0 +1,331 @@
+"""Decoding the Parquet Variant binary encoding to JSON text (PROTOCOL.md "Variant Data Type"; Parquet
+`VariantEncoding.md`, "Metadata encoding", "Value encoding", "Encoding types").
+
+A variant value is two byte strings: ``metadata`` (a header byte, a dictionary size and offsets of
+`offset_size` bytes, then the UTF-8 key strings) and ``value`` (a header byte whose low two bits are the
+basic type: primitive, short string, object or array). Objects refer to keys by dictionary index and list
+their fields in key order; arrays and objects locate their children through offsets of 1 to 4 bytes.
+
+This module owns the pure decoder: it walks the bytes iteratively, never recursing, so a deeply nested
+value cannot exhaust the Python stack, and checks every offset against the buffer. It must not depend on
+how the bytes were read. `variant_to_json` lifts it to an Arrow column of `struct<metadata, value>`.
+
+JSON rendering (the variant spec defines no JSON form; these follow Spark's `to_json` where it is
+unambiguous and stay valid JSON everywhere):
+
+- null, booleans, integers: JSON literals and numbers;
+- double and float: the shortest decimal text that reads back as the same double/float; NaN and the
+  infinities, which JSON cannot write as numbers, as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
+- decimal4/8/16: a plain (never exponent) number with trailing fractional zeros removed, as Spark;
+- date: ``"YYYY-MM-DD"``; timestamp: ``"YYYY-MM-DD HH:MM:SS[.fraction]+00:00"`` (UTC), timestamp without
+  time zone the same without the offset, time without time zone ``"HH:MM:SS[.fraction]"``; the fraction
+  keeps 6 (micros) or 9 (nanos) digits with trailing zeros removed; years outside 1..9999 are printed
+  with their sign and digits (no `datetime` round trip, so any 64-bit value decodes);
+- binary: a base64 string (as Spark); uuid: the canonical hyphenated string;
+- strings (short and long) and object keys: JSON strings; objects keep the encoded (key-sorted) order.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import uuid
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from lakehouse.errors import InvalidArgumentError
+
+_PRIMITIVE, _SHORT_STRING, _OBJECT, _ARRAY = 0, 1, 2, 3
+_FIXED = {3: 1, 4: 2, 5: 4, 6: 8, 7: 8, 11: 4, 12: 8, 13: 8, 14: 4, 17: 8, 18: 8, 19: 8, 20: 16}
+_DECIMAL_WIDTH = {8: 4, 9: 8, 10: 16}
+
+
+class _Bad(Exception):
+    """Raised inside the decoder; turned into one `InvalidArgumentError` line by the public functions."""
+
+
+def _uint(buf: bytes, pos: int, size: int, end: int) -> int:
+    if pos < 0 or pos + size > end:
+        raise _Bad(f"needs {size} bytes at offset {pos}, but the buffer ends at {end}")
+    return int.from_bytes(buf[pos:pos + size], "little")
+
+
+def _int(buf: bytes, pos: int, size: int, end: int) -> int:
+    if pos + size > end:
+        raise _Bad(f"needs {size} bytes at offset {pos}, but the buffer ends at {end}")
+    return int.from_bytes(buf[pos:pos + size], "little", signed=True)
+
+
+def _utf8(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Bad(f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def parse_metadata(metadata: bytes) -> list[str]:
+    """The key dictionary of a variant ``metadata`` buffer (VariantEncoding.md "Metadata encoding").
+
+    Raises `InvalidArgumentError` for a version other than 1, offsets that are not ascending or run past
+    the buffer, and keys that are not UTF-8.
+    """
+    try:
+        return _parse_metadata(bytes(metadata))
+    except _Bad as e:
+        raise InvalidArgumentError(f"invalid variant metadata: {e}") from None
+
+
+def _parse_metadata(buf: bytes) -> list[str]:
+    if not buf:
+        raise _Bad("the metadata is empty")
+    header = buf[0]
+    if header & 0x0F != 1:
+        raise _Bad(f"metadata version {header & 0x0F} is not 1")
+    size = ((header >> 6) & 0x03) + 1
+    count = _uint(buf, 1, size, len(buf))
+    first = 1 + size
+    start = first + (count + 1) * size  # where the string bytes begin
+    if start > len(buf):
+        raise _Bad(f"{count} dictionary offsets of {size} bytes run past the end of {len(buf)} bytes")
+    offsets = [int.from_bytes(buf[first + i * size:first + (i + 1) * size], "little") for i in range(count + 1)]
+    keys = []
+    for i in range(count):
+        lo, hi = offsets[i], offsets[i + 1]
+        if not lo <= hi <= len(buf) - start:
+            raise _Bad(f"dictionary string {i} spans bytes {lo}..{hi} outside the {len(buf) - start} string bytes")
+        keys.append(_utf8(buf[start + lo:start + hi], f"dictionary string {i}"))
+    return keys
+
+
+def variant_json(metadata: bytes, value: bytes) -> str:
+    """The JSON text of one variant given its ``metadata`` and ``value`` bytes (rendering rules in the
+    module docstring). Raises `InvalidArgumentError` when the bytes break the encoding."""
+    try:
+        keys = _parse_metadata(bytes(metadata))
+    except _Bad as e:
+        raise InvalidArgumentError(f"invalid variant metadata: {e}") from None
+    try:
+        return _value_json(keys, bytes(value))
+    except _Bad as e:
+        raise InvalidArgumentError(f"invalid variant value: {e}") from None
+
+
+def _value_json(keys: list[str], buf: bytes) -> str:
+    """Render the value that fills ``buf``; containers are expanded with an explicit work stack."""
+    out: list[str] = []
+    # Work items: ("value", pos, end) renders a value; ("text", s) emits literal text.
+    work: list[tuple[Any, ...]] = [("value", 0, len(buf))]
+    while work:
+        item = work.pop()
+        if item[0] == "text":
+            out.append(item[1])
+            continue
+        _, pos, end = item
+        if pos >= end:
+            raise _Bad(f"a value starts at offset {pos}, at or past its end {end}")
+        header = buf[pos]
+        basic, info = header & 0x03, header >> 2
+        if basic == _PRIMITIVE:
+            out.append(_primitive_json(buf, pos, end, info))
+        elif basic == _SHORT_STRING:
+            if pos + 1 + info > end:
+                raise _Bad(f"a short string of {info} bytes at offset {pos} runs past {end}")
+            out.append(orjson.dumps(_utf8(buf[pos + 1:pos + 1 + info], "a short string")).decode())
+        else:
+            is_object = basic == _OBJECT
+            offset_size = (info & 0x03) + 1
+            id_size = ((info >> 2) & 0x03) + 1 if is_object else 0
+            large = (info >> (4 if is_object else 2)) & 0x01
+            count_size = 4 if large else 1
+            count = _uint(buf, pos + 1, count_size, end)
+            ids_at = pos + 1 + count_size
+            offsets_at = ids_at + count * id_size
+            data_at = offsets_at + (count + 1) * offset_size
+            if data_at > end:
+                raise _Bad(f"a container of {count} elements at offset {pos} has headers past its end {end}")
+            offsets = [_uint(buf, offsets_at + i * offset_size, offset_size, end) for i in range(count + 1)]
+            # Children are framed by their offsets: a child's value starts at its offset and ends at the next
+            # larger offset (objects may store values out of key order), the last at the final offset.
+            total = offsets[count]
+            if data_at + total > end:
+                raise _Bad(f"a container at offset {pos} claims {total} bytes of values past its end {end}")
+            bounds = sorted(set(offsets))
+            after = dict(zip(bounds, bounds[1:]))
+            children = []
+            for i in range(count):
+                start = offsets[i]
+                if start >= total:
+                    raise _Bad(f"element {i} of the container at offset {pos} starts at {start}, past its {total} bytes")
+                children.append((data_at + start, data_at + after[start]))
+            items: list[tuple[Any, ...]] = []
+            if is_object:
+                items.append(("text", "{"))
+                for i, (lo, hi) in enumerate(children):
+                    fid = _uint(buf, ids_at + i * id_size, id_size, end)
+                    if fid >= len(keys):
+                        raise _Bad(f"field id {fid} at offset {pos} is outside the {len(keys)}-key dictionary")
+                    prefix = ("," if i else "") + orjson.dumps(keys[fid]).decode() + ":"
+                    items += [("text", prefix), ("value", lo, hi)]
+                items.append(("text", "}"))
+            else:
+                items.append(("text", "["))
+                for i, (lo, hi) in enumerate(children):
+                    if i:
+                        items.append(("text", ","))
+                    items.append(("value", lo, hi))
+                items.append(("text", "]"))
+            work.extend(reversed(items))
+    return "".join(out)
+
+
+def _primitive_json(buf: bytes, pos: int, end: int, type_id: int) -> str:
+    data = pos + 1
+    if type_id == 0:
+        return "null"
+    if type_id in (1, 2):
+        return "true" if type_id == 1 else "false"
+    if type_id in (3, 4, 5, 6):
+        return str(_int(buf, data, _FIXED[type_id], end))
+    if type_id in (7, 14):
+        width = _FIXED[type_id]
+        if data + width > end:
+            raise _Bad(f"a {'double' if width == 8 else 'float'} at offset {pos} runs past {end}")
+        (x,) = struct.unpack("<d" if width == 8 else "<f", buf[data:data + width])
+        return _float_json(x, single=width == 4)
+    if type_id in _DECIMAL_WIDTH:
+        scale = _uint(buf, data, 1, end)
+        if scale > 38:
+            raise _Bad(f"decimal scale {scale} at offset {pos} is above 38")
+        return _decimal_text(_int(buf, data + 1, _DECIMAL_WIDTH[type_id], end), scale)
+    if type_id == 11:
+        return f'"{_date_text(_int(buf, data, 4, end))}"'
+    if type_id in (12, 13, 18, 19):
+        per_second = 1_000_000 if type_id in (12, 13) else 1_000_000_000
+        text = _timestamp_text(_int(buf, data, 8, end), per_second)
+        return f'"{text}+00:00"' if type_id in (12, 18) else f'"{text}"'
+    if type_id == 17:
+        micros = _int(buf, data, 8, end)
+        if not 0 <= micros < 86_400_000_000:
+            raise _Bad(f"time {micros} at offset {pos} is outside one day")
+        return f'"{_clock_text(micros, 1_000_000)}"'
+    if type_id in (15, 16):
+        size = _uint(buf, data, 4, end)
+        if data + 4 + size > end:
+            raise _Bad(f"a {size}-byte {'binary' if type_id == 15 else 'string'} at offset {pos} runs past {end}")
+        raw = buf[data + 4:data + 4 + size]
+        if type_id == 15:
+            return f'"{base64.b64encode(raw).decode()}"'
+        return orjson.dumps(_utf8(raw, "a string")).decode()
+    if type_id == 20:
+        if data + 16 > end:
+            raise _Bad(f"a uuid at offset {pos} runs past {end}")
+        return f'"{uuid.UUID(bytes=buf[data:data + 16])}"'
+    raise _Bad(f"primitive type id {type_id} at offset {pos} is not one this decoder knows")
+
+
+def _float_json(x: float, *, single: bool) -> str:
+    if math.isnan(x):
+        return '"NaN"'
+    if math.isinf(x):
+        return '"Infinity"' if x > 0 else '"-Infinity"'
+    if not single:
+        return repr(x)
+    # The shortest text that reads back as the same float32 (repr of the widened double would print
+    # 1.100000023841858 for 1.1f).
+    for digits in range(1, 10):
+        text = f"{x:.{digits}g}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == x:
+            return text if any(c in text for c in ".e") else text + ".0"
+    return repr(x)
+
+
+def _decimal_text(unscaled: int, scale: int) -> str:
+    sign = "-" if unscaled < 0 else ""
+    digits = str(abs(unscaled)).rjust(scale + 1, "0")
+    whole, frac = digits[:len(digits) - scale], digits[len(digits) - scale:]
+    frac = frac.rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of ``days`` since 1970-01-01 in the proleptic Gregorian calendar, for any integer
+    (H. Hinnant's `civil_from_days`), so no `datetime` range limit applies."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if month <= 2 else 0), month, day
+
+
+def _date_text(days: int) -> str:
+    y, m, d = _civil(days)
+    year = f"{y:04d}" if 0 <= y <= 9999 else (f"+{y}" if y > 9999 else f"-{-y:04d}")
+    return f"{year}-{m:02d}-{d:02d}"
+
+
+def _clock_text(ticks: int, per_second: int) -> str:
+    seconds, fraction = divmod(ticks, per_second)
+    h, rest = divmod(seconds, 3600)
+    text = f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    if fraction:
+        width = len(str(per_second)) - 1
+        text += "." + str(fraction).rjust(width, "0").rstrip("0")
+    return text
+
+
+def _timestamp_text(ticks: int, per_second: int) -> str:
+    days, in_day = divmod(ticks, 86_400 * per_second)
+    return f"{_date_text(days)} {_clock_text(in_day, per_second)}"
+
+
+def variant_to_json(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Decode a variant column to JSON text, one string per row (null rows stay null).
+
+    ``array`` is a variant column as `lakehouse` (and delta-rs) read it: a struct with binary ``metadata``
+    and ``value`` fields (``large_binary`` and ``binary_view`` children are accepted). Returns a `string`
+    array (chunked when the input is chunked). The rendering of each type is listed in this module's
+    docstring. Raises `InvalidArgumentError` naming the row when a value breaks the Variant encoding, and
+    for an input that is not such a struct (a shredded variant with ``typed_value`` included).
+
+    Example::
+
+        table = lakehouse.DeltaTable(path).to_arrow()
+        json_text = lakehouse.variant_to_json(table.column("v"))
+    """
+    if isinstance(array, pa.ChunkedArray):
+        return pa.chunked_array([variant_to_json(c) for c in array.chunks], type=pa.string())
+    if not isinstance(array, pa.Array):
+        raise InvalidArgumentError(f"variant_to_json needs a pyarrow Array, got {type(array).__name__}")
+    names = [array.type.field(i).name for i in range(array.type.num_fields)] if pa.types.is_struct(array.type) else []
+    if sorted(names) != ["metadata", "value"]:
+        raise InvalidArgumentError(
+            f"variant_to_json needs a struct of 'metadata' and 'value' binaries, got {array.type}")
+    metadata = array.field(names.index("metadata")).to_pylist()
+    values = array.field(names.index("value")).to_pylist()
+    valid = array.is_valid().to_pylist()
+    out: list[str | None] = []
+    cache: dict[bytes, list[str]] = {}  # rows of one writer usually share a few metadata buffers
+    for row, (ok, md, val) in enumerate(zip(valid, metadata, values)):
+        if not ok:
+            out.append(None)
+            continue
+        if md is None or val is None:
+            raise InvalidArgumentError(f"variant row {row} has a null 'metadata' or 'value'")
+        try:
+            keys = cache.get(md)
+            if keys is None:
+                keys = cache[md] = _parse_metadata(md)
+        except _Bad as e:
+            raise InvalidArgumentError(f"invalid variant metadata in row {row}: {e}") from None
+        try:
+            out.append(_value_json(keys, val))
+        except _Bad as e:
+            raise InvalidArgumentError(f"invalid variant value in row {row}: {e}") from None
+    return pa.array(out, type=pa.string())
