@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr import Expr, columns as expr_columns, parse_predicate, to_arrow
+from lakehouse.protocol.expr import Expr, check_expression, columns as expr_columns, parse_predicate, to_arrow
 from lakehouse.protocol.expr_polars import from_polars
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
@@ -64,6 +64,9 @@ class Scan:
                 raise InvalidArgumentError(
                     f"filter refers to unknown column(s) {sorted(unknown)}; the table has {snapshot.schema.names}"
                 )
+            if self._polars_filter is None:
+                check_expression(self.predicate, snapshot.schema, boolean=True,
+                                 text=filter if isinstance(filter, str) else "")
             try:
                 self._arrow_filter = to_arrow(self.predicate, snapshot.schema)  # validates literals early
             except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:

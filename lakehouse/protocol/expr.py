@@ -1,126 +1,132 @@
-"""One small predicate language for every operation: a typed AST, SQL parsing (via sqlglot), literal
-coercion to column types, conversion to Arrow compute expressions, and partition-only restriction.
+"""One expression language for every operation: SQL parsing (via sqlglot, Spark dialect), constant
+folding, literal coercion to column types, conversion to Arrow compute expressions with Spark's semantics,
+and partition-only restriction. The tree itself is in `expr_ast`; static type checks in `expr_types`.
 
-SQL strings are parsed by sqlglot (double-quoted or back-quoted identifiers) and converted to this AST;
+SQL strings are parsed by sqlglot (double-quoted or back-quoted identifiers) and converted to the tree;
 anything outside the supported subset raises `InvalidArgumentError` naming the construct. Evaluation
-follows SQL's three-valued logic: a row is selected only where the predicate is TRUE.
+follows SQL's three-valued logic (a row is selected only where the predicate is TRUE) and Spark's
+floating-point rules: NaN equals NaN and sorts above every other value, and -0.0 equals 0.0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable, Literal, Mapping, Union
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.expr_ast import (
+    FALSE,
+    NULL,
+    TRUE,
+    And,
+    Arith,
+    Cmp,
+    CmpOp,
+    Col,
+    Expr,
+    In,
+    IsNull,
+    Lit,
+    Not,
+    Or,
+    children,
+    columns,
+)
+from lakehouse.protocol.expr_types import (
+    INTEGER_DECIMALS,
+    check_expression,
+    field_type,
+    is_floating,
+    is_integer,
+    type_of,
+)
 from lakehouse.protocol.partitions import parse_partition_value
-from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type
+from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type, type_name
 
-CmpOp = Literal["=", "!=", "<", "<=", ">", ">="]
+__all__ = [
+    "FALSE", "NULL", "TRUE", "And", "Arith", "Cmp", "CmpOp", "Col", "Expr", "In", "IsNull", "Lit", "Not", "Or",
+    "check_expression", "children", "coerce_literal", "columns", "evaluate", "negation_normal_form",
+    "parse_predicate", "parse_sql", "partition_table", "restrict", "simplify", "to_arrow",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Col:
-    """A column reference; ``path`` has more than one part for nested struct fields."""
-
-    path: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        """The top-level column name."""
-        return self.path[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Lit:
-    """A literal value (Python typed; coerced to the column's type where compared)."""
-
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Cmp:
-    """A comparison ``left op right``."""
-
-    op: CmpOp
-    left: "Expr"
-    right: "Expr"
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    """Conjunction of two or more predicates."""
-
-    items: tuple["Expr", ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    """Disjunction of two or more predicates."""
-
-    items: tuple["Expr", ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    """Negation."""
-
-    item: "Expr"
-
-
-@dataclass(frozen=True, slots=True)
-class IsNull:
-    """``item IS [NOT] NULL``."""
-
-    item: "Expr"
-    negated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class In:
-    """``item [NOT] IN (values...)``."""
-
-    item: "Expr"
-    values: tuple[Lit, ...]
-    negated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Arith:
-    """Arithmetic ``left op right`` (values for UPDATE SET and MERGE clauses)."""
-
-    op: Literal["+", "-", "*", "/"]
-    left: "Expr"
-    right: "Expr"
-
-
-Expr = Union[Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith]
-
-TRUE = Lit(True)
 _FLIP: dict[str, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NEGATE: dict[str, CmpOp] = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
+# Parenthesis nesting a predicate may have. sqlglot's parser recurses about a dozen frames per level;
+# machine-built predicates are wide (long OR chains, handled iteratively), not deep.
+MAX_NESTING = 100
+
 
 # -- parsing -------------------------------------------------------------------------------------------
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
 def parse_sql(text: str) -> Expr:
-    """Parse a SQL boolean expression into the AST."""
+    """Parse a SQL expression (a predicate or a value) into the tree, with constants folded."""
     import sqlglot
     from sqlglot.errors import ParseError
 
     if not isinstance(text, str) or not text.strip():
-        raise InvalidArgumentError("predicate must be a non-empty SQL string")
+        raise InvalidArgumentError("expression must be a non-empty SQL string")
+    if _nesting(text) > MAX_NESTING:
+        raise InvalidArgumentError(
+            f"expression nests parentheses {_nesting(text)} deep; the limit is {MAX_NESTING}\n"
+            "Help: flatten it (long OR chains of `=` are better written as `col IN (...)`)")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 12_000))
     try:
-        tree = sqlglot.parse_one(text)
-    except ParseError:
         try:
-            tree = sqlglot.parse_one(text, read="spark")  # back-quoted identifiers
+            # Double-quoted names are identifiers (as in delta-rs and ANSI SQL); back-quoted ones need
+            # the Spark dialect.
+            try:
+                tree = sqlglot.parse_one(text)
+            except ParseError:
+                tree = sqlglot.parse_one(text, read="spark")
         except ParseError as e:
-            raise InvalidArgumentError(f"cannot parse predicate {text!r}: {e}") from None
-    return _from_sqlglot(tree, text)
+            first = e.errors[0] if getattr(e, "errors", None) else {}
+            where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
+            desc = str(first.get("description") or "syntax error").splitlines()[0]
+            raise InvalidArgumentError(f"cannot parse expression {text!r}{where}: {desc}") from None
+        return simplify(_from_sqlglot(tree, text))
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _chain(node: Any, cls: type) -> list[Any]:
+    """The operands of a left-deep chain of one binary operator (AND or OR), without recursion."""
+    from sqlglot import exp
+
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        while isinstance(n, exp.Paren) and isinstance(n.this, cls):
+            n = n.this
+        if isinstance(n, cls):
+            stack.append(n.expression)
+            stack.append(n.this)
+        else:
+            out.append(n)
+    return out
 
 
 def _from_sqlglot(node: Any, text: str) -> Expr:
@@ -129,9 +135,9 @@ def _from_sqlglot(node: Any, text: str) -> Expr:
     if isinstance(node, exp.Paren):
         return _from_sqlglot(node.this, text)
     if isinstance(node, exp.And):
-        return And((_from_sqlglot(node.this, text), _from_sqlglot(node.expression, text)))
+        return And(tuple(_from_sqlglot(n, text) for n in _chain(node, exp.And)))
     if isinstance(node, exp.Or):
-        return Or((_from_sqlglot(node.this, text), _from_sqlglot(node.expression, text)))
+        return Or(tuple(_from_sqlglot(n, text) for n in _chain(node, exp.Or)))
     if isinstance(node, exp.Not):
         return Not(_from_sqlglot(node.this, text))
     ops: dict[type, CmpOp] = {exp.EQ: "=", exp.NEQ: "!=", exp.LT: "<", exp.LTE: "<=", exp.GT: ">", exp.GTE: ">="}
@@ -146,7 +152,7 @@ def _from_sqlglot(node: Any, text: str) -> Expr:
     if isinstance(node, exp.In):
         values = tuple(_from_sqlglot(v, text) for v in node.expressions)
         if not values or not all(isinstance(v, Lit) for v in values):
-            raise InvalidArgumentError(f"IN lists must hold literals only in predicate {text!r}")
+            raise InvalidArgumentError(f"IN lists must hold literals only in {text!r}")
         return In(_from_sqlglot(node.this, text), values)  # type: ignore[arg-type]
     if isinstance(node, exp.Column):
         parts = [p.name for p in reversed(node.parts)] if hasattr(node, "parts") else [node.name]
@@ -176,14 +182,15 @@ def _from_sqlglot(node: Any, text: str) -> Expr:
             if "TIMESTAMP" in kind:
                 return Lit(_parse_ts(raw, ntz="NTZ" in kind))
         except ValueError:
-            raise InvalidArgumentError(f"literal {raw!r} is not a valid {kind} in predicate {text!r}") from None
+            raise InvalidArgumentError(f"literal {raw!r} is not a valid {kind} in {text!r}") from None
     raise InvalidArgumentError(
-        f"unsupported construct {type(node).__name__} ({node.sql()!r}) in predicate {text!r}; supported: "
-        "comparisons, AND/OR/NOT, IN, BETWEEN, IS [NOT] NULL, column references and literals"
+        f"unsupported construct {type(node).__name__} ({node.sql()!r}) in {text!r}; supported: "
+        "comparisons, AND/OR/NOT, IN, BETWEEN, IS [NOT] NULL, + - * /, column references and literals"
     )
 
 
 def _number(text: str) -> int | float | Decimal:
+    # Spark: digits are an integer, digits with a point a decimal, an exponent a double.
     try:
         return int(text)
     except ValueError:
@@ -197,24 +204,89 @@ def _parse_ts(raw: str, *, ntz: bool) -> datetime:
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
-# -- structure -----------------------------------------------------------------------------------------
-def columns(expr: Expr) -> set[str]:
-    """Top-level column names the predicate refers to."""
-    if isinstance(expr, Col):
-        return {expr.name}
-    if isinstance(expr, Lit):
-        return set()
-    if isinstance(expr, (Cmp, Arith)):
-        return columns(expr.left) | columns(expr.right)
+# -- constant folding ----------------------------------------------------------------------------------
+def simplify(expr: Expr) -> Expr:
+    """Fold constant sub-expressions under three-valued logic: `1 = 0` is FALSE, `NULL = 1` is NULL,
+    `x AND FALSE` is FALSE, `x OR TRUE` is TRUE, nested ANDs and ORs are flattened.
+
+    A folded predicate that is FALSE or NULL selects nothing and TRUE selects every row; operations rely
+    on this instead of treating a column-free predicate as "partition-only, every file".
+    """
+    if isinstance(expr, (Col, Lit)):
+        return expr
     if isinstance(expr, (And, Or)):
-        return set().union(*(columns(i) for i in expr.items))
-    if isinstance(expr, (Not, IsNull, In)):
-        return columns(expr.item)
-    raise TypeError(type(expr))
+        return _fold_junction(expr)
+    if isinstance(expr, Not):
+        item = simplify(expr.item)
+        if isinstance(item, Lit):
+            return NULL if item.value is None else Lit(not item.value) if isinstance(item.value, bool) else Not(item)
+        return Not(item)
+    if isinstance(expr, IsNull):
+        item = simplify(expr.item)
+        if isinstance(item, Lit):
+            return Lit((item.value is None) != expr.negated)
+        return IsNull(item, expr.negated)
+    if isinstance(expr, In):
+        item = simplify(expr.item)
+        folded = In(item, expr.values, expr.negated)
+        if isinstance(item, Lit):
+            return NULL if item.value is None else _constant(folded)
+        return folded
+    assert isinstance(expr, (Cmp, Arith))
+    left, right = simplify(expr.left), simplify(expr.right)
+    folded = Cmp(expr.op, left, right) if isinstance(expr, Cmp) else Arith(expr.op, left, right)
+    if isinstance(left, Lit) and isinstance(right, Lit):
+        # NULL propagates through comparisons and arithmetic whatever the other side's type.
+        return NULL if left.value is None or right.value is None else _constant(folded)
+    return folded
 
 
+def _fold_junction(expr: And | Or) -> Expr:
+    absorbing, neutral = (FALSE, TRUE) if isinstance(expr, And) else (TRUE, FALSE)
+    items: list[Expr] = []
+    for item in (simplify(i) for i in expr.items):
+        for part in item.items if type(item) is type(expr) else (item,):  # type: ignore[union-attr]
+            if part == absorbing:
+                return absorbing
+            if part != neutral and part not in items:
+                items.append(part)
+    if not items:
+        return neutral
+    return items[0] if len(items) == 1 else type(expr)(tuple(items))
+
+
+_ONE_ROW = pa.table({"__one__": pa.array([0], pa.int8())})
+
+
+def _constant(expr: Expr) -> Lit:
+    """The value of a column-free expression, computed by the same Arrow code that evaluates rows."""
+    try:
+        value = ds.dataset(_ONE_ROW).to_table(columns={"v": to_arrow(expr, StructType(()))}).column("v")[0]
+    except InvalidArgumentError:
+        raise
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
+        raise InvalidArgumentError(f"cannot evaluate constant expression {_show(expr)}: {_arrow_message(e)}") from None
+    return Lit(value.as_py())
+
+
+def _show(expr: Expr) -> str:
+    if isinstance(expr, Lit):
+        return "NULL" if expr.value is None else repr(expr.value) if isinstance(expr.value, str) else str(expr.value)
+    if isinstance(expr, Col):
+        return ".".join(expr.path)
+    if isinstance(expr, (Cmp, Arith)):
+        return f"{_show(expr.left)} {expr.op} {_show(expr.right)}"
+    return repr(expr)
+
+
+def _arrow_message(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+# -- structure -----------------------------------------------------------------------------------------
 def negation_normal_form(expr: Expr, negate: bool = False) -> Expr:
-    """Push NOT down to the atoms (valid under SQL's three-valued logic)."""
+    """Push NOT down to the atoms. Valid under SQL's three-valued logic, and for floating-point columns
+    because comparisons follow Spark's total order (NaN largest, NaN = NaN)."""
     if isinstance(expr, Not):
         return negation_normal_form(expr.item, not negate)
     if isinstance(expr, And):
@@ -231,8 +303,8 @@ def negation_normal_form(expr: Expr, negate: bool = False) -> Expr:
         return IsNull(expr.item, not expr.negated)
     if isinstance(expr, In):
         return In(expr.item, expr.values, not expr.negated)
-    if isinstance(expr, Lit) and isinstance(expr.value, bool):
-        return Lit(not expr.value)
+    if isinstance(expr, Lit) and (expr.value is None or isinstance(expr.value, bool)):
+        return NULL if expr.value is None else Lit(not expr.value)
     return Not(expr)
 
 
@@ -256,19 +328,6 @@ def _restrict(expr: Expr, allowed: set[str]) -> Expr:
 
 
 # -- typing and evaluation -----------------------------------------------------------------------------
-def _field_type(schema: StructType, path: tuple[str, ...]) -> DataType:
-    dtype: DataType = schema
-    for part in path:
-        if not isinstance(dtype, StructType):
-            raise InvalidArgumentError(f"column {'.'.join(path)} is not a struct field path")
-        try:
-            dtype = dtype.field(part).type
-        except KeyError:
-            names = dtype.names
-            raise InvalidArgumentError(f"unknown column '{'.'.join(path)}' in predicate; columns are {names}") from None
-    return dtype
-
-
 def coerce_literal(value: Any, dtype: DataType, *, column: str = "") -> Any:
     """Convert a literal to the Python value of ``dtype`` (e.g. '2024-01-01' for a date column)."""
     if value is None:
@@ -317,55 +376,80 @@ def coerce_literal(value: Any, dtype: DataType, *, column: str = "") -> Any:
 def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], pc.Expression] | None = None) -> pc.Expression:
     """An Arrow compute expression for ``expr`` over a table with the logical ``schema``.
 
-    ``field`` maps a column path to the Arrow field reference (default: by logical name).
+    ``field`` maps a column path to the Arrow field reference (default: by logical name). Type errors
+    (a string compared with a number column, arithmetic on strings) are raised here, before any data is
+    read.
     """
     ref = field or (lambda path: pc.field(*path))
+    check_expression(expr, schema, boolean=False)
 
     def lit_for(other: Expr, lit: Lit) -> pc.Expression:
         if isinstance(other, Col):
-            dtype = _field_type(schema, other.path)
+            dtype = field_type(schema, other.path)
             value = coerce_literal(lit.value, dtype, column=".".join(other.path))
             return pc.scalar(_scalar(value, dtype, ".".join(other.path)))
-        return pc.scalar(lit.value)
+        return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
         """(column, literal) expressions; an integer column against a fractional literal compares as
         float64, so that `i < 1.5` keeps `i = 1` instead of truncating the literal to 1."""
         column = conv(col_side)
-        if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, _field_type(schema, col_side.path)):
+        if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, field_type(schema, col_side.path)):
             # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
             return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
         return column, lit_for(col_side, lit_side)
 
+    def comparison(e: Cmp) -> pc.Expression:
+        op, lhs, rhs = e.op, e.left, e.right
+        if isinstance(lhs, Lit) and not isinstance(rhs, Lit):
+            op, lhs, rhs = _FLIP[op], rhs, lhs  # the literal on the right
+        if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
+            left, right = compared(lhs, rhs)
+        else:
+            left, right = conv(lhs), conv(rhs)
+        left_float, right_float = is_floating(type_of(lhs, schema)), is_floating(type_of(rhs, schema))
+        if not (left_float or right_float):
+            return _CMP[op](left, right)
+        if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
+            value = rhs.value
+            if isinstance(lhs, Col):  # 'NaN' meets a double column as the double NaN
+                value = coerce_literal(value, field_type(schema, lhs.path), column=".".join(lhs.path))
+            return _float_vs_literal(op, left, right, value)
+        return _float_compare(op, left, right, left_float, right_float)
+
+    def arithmetic(e: Arith) -> pc.Expression:
+        lt, rt = type_of(e.left, schema), type_of(e.right, schema)
+        left, right = operand(e.left, lt, rt), operand(e.right, rt, lt)
+        if e.op == "/":  # SQL division of integers is not integer division
+            return pc.divide(left.cast(pa.float64()), right.cast(pa.float64()))
+        fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
+        return fn(left, right)
+
+    def operand(side: Expr, own: DataType | None, other: DataType | None) -> pc.Expression:
+        """One side of arithmetic at the type Spark would promote it to."""
+        if is_floating(other) or is_floating(own):
+            if isinstance(side, Lit) and isinstance(side.value, Decimal):
+                return pc.scalar(float(side.value))  # the correctly rounded double, as Spark's cast
+            return conv(side).cast(pa.float64()) if isinstance(own, DecimalType) else conv(side)
+        if isinstance(other, DecimalType) and is_integer(own):
+            decimal = INTEGER_DECIMALS[own.name]  # type: ignore[union-attr]
+            if isinstance(side, Lit):
+                digits = max(1, len(str(abs(side.value))))
+                return pc.scalar(pa.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
+            return conv(side).cast(pa.decimal128(decimal.precision if decimal.precision <= 38 else 38, 0))
+        return conv(side)
+
     def conv(e: Expr) -> pc.Expression:
         if isinstance(e, Col):
-            _field_type(schema, e.path)
+            field_type(schema, e.path)
             return ref(e.path)
         if isinstance(e, Lit):
             # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
             return pc.scalar(pa.scalar(None, pa.bool_())) if e.value is None else pc.scalar(e.value)
         if isinstance(e, Cmp):
-            if isinstance(e.right, Lit) and not isinstance(e.left, Lit):
-                left, right = compared(e.left, e.right)
-            elif isinstance(e.left, Lit) and not isinstance(e.right, Lit):
-                right, left = compared(e.right, e.left)
-            else:
-                left, right = conv(e.left), conv(e.right)
-            return {
-                "=": lambda: left == right,
-                "!=": lambda: left != right,
-                "<": lambda: left < right,
-                "<=": lambda: left <= right,
-                ">": lambda: left > right,
-                ">=": lambda: left >= right,
-            }[e.op]()
+            return comparison(e)
         if isinstance(e, Arith):
-            # Literals keep their own type here: Arrow promotes (int * 2.5 is a double, as in SQL).
-            left, right = conv(e.left), conv(e.right)
-            if e.op == "/":  # SQL division of integers is not integer division
-                return pc.divide(left.cast(pa.float64()), right.cast(pa.float64()))
-            fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
-            return fn(left, right)
+            return arithmetic(e)
         if isinstance(e, And):
             out = conv(e.items[0])
             for i in e.items[1:]:
@@ -385,11 +469,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             has_null = any(v.value is None for v in e.values)
             values = [v for v in e.values if v.value is not None]
             if isinstance(e.item, Col):
-                dtype = _field_type(schema, e.item.path)
+                dtype = field_type(schema, e.item.path)
                 if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
                         _fractional_for_int(v.value, dtype) for v in values):
-                    # IEEE equality (-0.0 = 0.0, NaN never equal) and exact numeric comparison: IN is an
-                    # OR of `=`, which Arrow's is_in is not for floats.
+                    # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR
+                    # of `=`, which Arrow's is_in is not for floats.
                     equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
                     member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
                     return _three_valued_in(conv(e.item), member, has_null, e.negated)
@@ -405,11 +489,55 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     return conv(expr)
 
 
+_CMP: dict[str, Callable[[pc.Expression, pc.Expression], pc.Expression]] = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+_NULL_BOOL = pc.scalar(pa.scalar(None, pa.bool_()))
+
+
+def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, value: Any) -> pc.Expression:
+    """A floating-point column against a literal under Spark's order, where NaN is above every number.
+
+    IEEE comparison already gives Spark's answer for `=`, `!=`, `<` and `<=` against a number; `>` and
+    `>=` must also hold for NaN rows.
+    """
+    nan = pc.is_nan(column)
+    if isinstance(value, float) and value != value:  # against NaN itself
+        true, false = pc.scalar(True), pc.scalar(False)
+        # if_else on `nan` keeps NULL rows NULL.
+        return {"=": nan, "!=": ~nan, "<": ~nan, "<=": pc.if_else(nan, true, true),
+                ">": pc.if_else(nan, false, false), ">=": nan}[op]
+    if op in (">", ">="):
+        return _CMP[op](column, literal) | nan
+    return _CMP[op](column, literal)
+
+
+def _float_compare(op: str, left: pc.Expression, right: pc.Expression, left_float: bool,
+                   right_float: bool) -> pc.Expression:
+    """Two computed sides, at least one floating-point, under Spark's order (NaN = NaN, NaN largest)."""
+    false = pc.scalar(False)
+    ln = pc.is_nan(left) if left_float else false
+    rn = pc.is_nan(right) if right_float else false
+    if op in ("=", "!="):
+        eq = pc.if_else(ln | rn, ln & rn, left == right)
+        out = eq if op == "=" else ~eq
+    elif op in ("<", ">"):
+        a_nan, b_nan = (ln, rn) if op == "<" else (rn, ln)
+        out = pc.if_else(ln | rn, ~a_nan & b_nan, _CMP[op](left, right))
+    else:
+        a_nan, b_nan = (ln, rn) if op == "<=" else (rn, ln)
+        out = pc.if_else(ln | rn, b_nan, _CMP[op](left, right))
+    # NULL on either side is NULL, whatever NaN says.
+    return pc.if_else(left.is_valid() & right.is_valid(), out, _NULL_BOOL)
+
+
 def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
     try:
         return pa.scalar(value, type=to_arrow_type(dtype))
     except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
-        raise InvalidArgumentError(f"literal {value!r} does not fit column '{column}' of type {dtype}: {e}") from None
+        raise InvalidArgumentError(
+            f"literal {value!r} does not fit column '{column}' of type {type_name(dtype)}: {_arrow_message(e)}") from None
 
 
 def _fractional_for_int(value: Any, dtype: DataType) -> bool:
@@ -430,12 +558,39 @@ def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool,
 
 
 def parse_predicate(predicate: "str | Expr") -> Expr:
-    """Accept a SQL string or an already-built AST."""
+    """Accept a SQL string or an already-built tree; constants come back folded (`simplify`)."""
     if isinstance(predicate, str):
         return parse_sql(predicate)
     if isinstance(predicate, (Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith)):
-        return predicate
+        return simplify(predicate)
     raise InvalidArgumentError(f"predicate must be a SQL string, got {type(predicate).__name__}")
+
+
+def evaluate(table: pa.Table, expr: Expr, schema: StructType, *, what: str) -> pa.ChunkedArray:
+    """The values of ``expr`` for every row of ``table``; an evaluation error (an arithmetic overflow,
+    say) is an `InvalidArgumentError` naming ``what`` and the first row's input values that fail."""
+    arrow = to_arrow(expr, schema)
+
+    def run(part: pa.Table) -> pa.ChunkedArray:
+        return ds.dataset(part).to_table(columns={"v": arrow}).column("v")
+
+    try:
+        return run(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        reason = _arrow_message(e)
+    # Bisect to the first failing row so the message can show the values that caused it.
+    lo, hi = 0, table.num_rows
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            run(table.slice(lo, mid - lo))
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            hi = mid
+    names = [n for n in sorted(columns(expr)) if n in table.column_names]
+    row = table.slice(lo, 1).select(names).to_pylist()[0] if names and table.num_rows else {}
+    shown = ", ".join(f"{k}={v!r}" for k, v in row.items())
+    raise InvalidArgumentError(f"{what}: {reason}" + (f" (row with {shown})" if shown else "")) from None
 
 
 def partition_table(partition_values: list[Mapping[str, str | None]], fields: list, key: Callable[[Any], str]) -> pa.Table:

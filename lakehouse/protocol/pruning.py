@@ -40,6 +40,17 @@ def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predica
     return mask
 
 
+def exact_partition_matches(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
+                            mode: str = "none") -> np.ndarray:
+    """For each file of a predicate on partition columns only: True when the predicate is TRUE for it,
+    hence for every row it holds. Unlike the pruning masks this is exact, not "may match": it decides
+    which files an operation removes whole."""
+    if not is_partition_only(predicate, partition_columns):
+        raise ValueError("exact_partition_matches needs a predicate on partition columns only")
+    values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
+    return partition_mask(values, predicate, schema, partition_columns, mode)
+
+
 def may_match(add: Add, predicate: Expr, schema: StructType, partition_columns: Sequence[str], mode: str = "none") -> bool:
     """Whether one added file may hold a row matching ``predicate`` (conservative: True when unsure)."""
     return bool(partition_mask([add.partition_values], predicate, schema, partition_columns, mode)[0])

@@ -6,7 +6,8 @@ Nothing here imports lakehouse: the tests compare lakehouse's results with this 
 Semantics (the ones lakehouse documents and Arrow implements):
 - a row is selected only where the predicate is TRUE; comparisons with NULL are NULL; AND/OR/NOT are
   Kleene's three-valued connectives;
-- floats follow IEEE 754 as Arrow does: a comparison involving NaN is FALSE, except ``!=`` which is TRUE;
+- floats follow Spark: NaN = NaN is TRUE and NaN is greater than every other value (so ``x > 1`` holds for
+  NaN), and -0.0 = 0.0;
 - ``x IN (a, b)`` is ``x = a OR x = b`` and ``x NOT IN (...)`` is ``NOT (x IN (...))`` (so a NULL in the
   list makes NOT IN never TRUE); ``x BETWEEN a AND b`` is ``x >= a AND x <= b``;
 - strings compare by code point (= UTF-8 byte order), timestamps as instants, decimals by value.
@@ -187,11 +188,14 @@ def _norm(v: Any) -> Any:
 
 
 def compare(op: str, a: Any, b: Any) -> bool | None:
-    """``a op b`` with SQL NULLs and IEEE NaN."""
+    """``a op b`` with SQL NULLs and Spark's NaN: equal to itself, above every other value."""
     if a is None or b is None:
         return None
-    if (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
-        return op == "!="
+    a_nan = isinstance(a, float) and math.isnan(a)
+    b_nan = isinstance(b, float) and math.isnan(b)
+    if a_nan or b_nan:
+        rank_a, rank_b = int(a_nan), int(b_nan)  # NaN ranks above any number
+        return bool(_OPS[op](rank_a, rank_b))
     if isinstance(a, float) and isinstance(b, Decimal):
         b = float(b)
     if isinstance(b, float) and isinstance(a, Decimal):

@@ -1,0 +1,174 @@
+"""Static typing of expressions against a table schema: the type each node yields, and the checks that
+turn a type error into one clear line before any data is read (a non-boolean predicate, a comparison of
+a number with a string column, arithmetic on strings).
+
+The families follow Spark's implicit-cast groups: values of one family compare and combine; a literal
+is coerced to the column it meets (`date_col > '2024-01-03'`), two columns of different families are an
+error. Pure logic over the expression tree; nothing here touches Arrow.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.expr_ast import And, Arith, Cmp, Col, Expr, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, type_name
+
+_INTEGERS = ("byte", "short", "integer", "long")
+_FLOATS = ("float", "double")
+BOOLEAN = PrimitiveType("boolean")
+DOUBLE = PrimitiveType("double")
+LONG = PrimitiveType("long")
+
+# Spark's decimal form of each integer type (DecimalType.forType): used when integers meet decimals.
+INTEGER_DECIMALS = {"byte": DecimalType(3, 0), "short": DecimalType(5, 0), "integer": DecimalType(10, 0),
+                    "long": DecimalType(20, 0)}
+
+
+def field_type(schema: StructType, path: tuple[str, ...]) -> DataType:
+    """The type of a (possibly nested) column, or `InvalidArgumentError` naming the unknown column."""
+    dtype: DataType = schema
+    for part in path:
+        if not isinstance(dtype, StructType):
+            raise InvalidArgumentError(f"column {'.'.join(path)} is not a struct field path")
+        try:
+            dtype = dtype.field(part).type
+        except KeyError:
+            names = dtype.names
+            raise InvalidArgumentError(f"unknown column '{'.'.join(path)}' in expression; columns are {names}") from None
+    return dtype
+
+
+def literal_type(value: Any) -> DataType | None:
+    """The type Spark gives a literal (None for NULL, whose type comes from where it is used)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int):
+        return LONG
+    if isinstance(value, float):
+        return DOUBLE
+    if isinstance(value, Decimal):
+        sign, digits, exponent = value.as_tuple()
+        scale = max(0, -int(exponent))
+        return DecimalType(max(len(digits), scale, 1), scale)
+    if isinstance(value, str):
+        return PrimitiveType("string")
+    if isinstance(value, datetime):
+        return PrimitiveType("timestamp" if value.tzinfo is not None else "timestamp_ntz")
+    if isinstance(value, date):
+        return PrimitiveType("date")
+    if isinstance(value, (bytes, bytearray)):
+        return PrimitiveType("binary")
+    return None
+
+
+def family(dtype: DataType | None) -> str:
+    """The implicit-cast family of a type: numeric, string, binary, boolean, datetime or nested."""
+    if dtype is None:
+        return "null"
+    if isinstance(dtype, DecimalType):
+        return "numeric"
+    if isinstance(dtype, PrimitiveType):
+        if dtype.name in _INTEGERS or dtype.name in _FLOATS:
+            return "numeric"
+        if dtype.name in ("date", "timestamp", "timestamp_ntz"):
+            return "datetime"
+        return dtype.name
+    return "nested"
+
+
+def is_floating(dtype: DataType | None) -> bool:
+    """float or double: the types with NaN and signed zeros."""
+    return isinstance(dtype, PrimitiveType) and dtype.name in _FLOATS
+
+
+def is_integer(dtype: DataType | None) -> bool:
+    """byte, short, integer or long."""
+    return isinstance(dtype, PrimitiveType) and dtype.name in _INTEGERS
+
+
+def _arith_type(op: str, left: DataType | None, right: DataType | None) -> DataType | None:
+    if left is None or right is None:
+        return left or right
+    if op == "/" or is_floating(left) or is_floating(right):
+        return DOUBLE
+    if isinstance(left, DecimalType) or isinstance(right, DecimalType):
+        a = left if isinstance(left, DecimalType) else INTEGER_DECIMALS[left.name]  # type: ignore[union-attr]
+        b = right if isinstance(right, DecimalType) else INTEGER_DECIMALS[right.name]  # type: ignore[union-attr]
+        scale = max(a.scale, b.scale)
+        if op == "*":
+            return DecimalType(min(38, a.precision + b.precision + 1), min(38, a.scale + b.scale))
+        return DecimalType(min(38, max(a.precision - a.scale, b.precision - b.scale) + scale + 1), scale)
+    return LONG
+
+
+def type_of(expr: Expr, schema: StructType) -> DataType | None:
+    """The type ``expr`` yields over ``schema`` (None for an untyped NULL)."""
+    if isinstance(expr, Col):
+        return field_type(schema, expr.path)
+    if isinstance(expr, Lit):
+        return literal_type(expr.value)
+    if isinstance(expr, Arith):
+        return _arith_type(expr.op, type_of(expr.left, schema), type_of(expr.right, schema))
+    return BOOLEAN
+
+
+def _describe(expr: Expr, dtype: DataType | None) -> str:
+    if isinstance(expr, Col):
+        return f"column {'.'.join(expr.path)} ({type_name(dtype)})" if dtype is not None else "NULL"
+    if isinstance(expr, Lit):
+        return f"literal {expr.value!r}" + (f" ({type_name(dtype)})" if dtype is not None else "")
+    return f"an expression of type {type_name(dtype)}" if dtype is not None else "NULL"
+
+
+def check_expression(expr: Expr, schema: StructType, *, boolean: bool, text: str = "") -> None:
+    """Raise `InvalidArgumentError` for a type error anywhere in ``expr``; with ``boolean`` the whole
+    expression must be a predicate (a condition, filter or constraint)."""
+    where = f" in {text!r}" if text else ""
+    stack: list[tuple[Expr, bool]] = [(expr, boolean)]
+    while stack:
+        e, want_bool = stack.pop()
+        if want_bool:
+            dtype = type_of(e, schema)
+            if dtype is not None and dtype != BOOLEAN:
+                raise InvalidArgumentError(
+                    f"{_describe(e, dtype)} is not a boolean condition{where}\n"
+                    "Help: compare it with a value, e.g. `id = 1` or `flag = true`")
+        if isinstance(e, (And, Or)):
+            stack.extend((i, True) for i in e.items)
+        elif isinstance(e, Not):
+            stack.append((e.item, True))
+        elif isinstance(e, Cmp):
+            _check_comparable(e.left, e.right, schema, where)
+            stack.extend(((e.left, False), (e.right, False)))
+        elif isinstance(e, Arith):
+            for side in (e.left, e.right):
+                dtype = type_of(side, schema)
+                if family(dtype) not in ("numeric", "null"):
+                    raise InvalidArgumentError(
+                        f"cannot apply '{e.op}' to {_describe(side, dtype)}{where}: arithmetic needs numbers")
+            stack.extend(((e.left, False), (e.right, False)))
+        elif isinstance(e, In):
+            for v in e.values:
+                _check_comparable(e.item, v, schema, where)
+            stack.append((e.item, False))
+        elif isinstance(e, IsNull):
+            stack.append((e.item, False))
+
+
+def _check_comparable(left: Expr, right: Expr, schema: StructType, where: str) -> None:
+    # A literal meets a column on the column's terms (coerce_literal decides and names the misfit);
+    # two computed sides must already be of one family.
+    if isinstance(left, Lit) or isinstance(right, Lit):
+        return
+    lt, rt = type_of(left, schema), type_of(right, schema)
+    lf, rf = family(lt), family(rt)
+    if "null" in (lf, rf) or lf == rf and lf != "nested":
+        return
+    raise InvalidArgumentError(f"cannot compare {_describe(left, lt)} with {_describe(right, rt)}{where}\n"
+                               "Help: CAST one side to the other's type")
