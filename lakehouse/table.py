@@ -321,8 +321,9 @@ class DeltaTable:
         return result
 
     def set_properties(self, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,
-                       commit_properties: CommitProperties | None = None) -> int:
-        """Set table properties (a None value unsets one); returns the new version.
+                       commit_properties: CommitProperties | None = None) -> int | None:
+        """Set table properties (a None value unsets one); returns the new version (None when skipped as
+        a replay of ``commit_properties``' app transactions, as for every table-management method).
         ``delta.feature.<name>: "supported"`` adds a table feature; ``delta.columnMapping.mode: "name"``
         turns column mapping on without rewriting data."""
         return self._alter(alter.set_properties, properties, raise_if_not_exists=raise_if_not_exists,
@@ -332,7 +333,7 @@ class DeltaTable:
         """Add table features to the protocol (upgrading it as needed); None when already supported."""
         return self._alter(alter.add_features, features, commit_properties=commit_properties)
 
-    def add_constraint(self, name: str, expression: str, *, commit_properties: CommitProperties | None = None) -> int:
+    def add_constraint(self, name: str, expression: str, *, commit_properties: CommitProperties | None = None) -> int | None:
         """Add a CHECK constraint (SQL); existing rows must satisfy it and every later write is checked."""
         return self._alter(alter.add_constraint, name, expression, commit_properties=commit_properties)
 
@@ -342,15 +343,15 @@ class DeltaTable:
         return self._alter(alter.drop_constraint, name, raise_if_not_exists=raise_if_not_exists,
                            commit_properties=commit_properties)
 
-    def add_columns(self, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int:
+    def add_columns(self, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int | None:
         """Append nullable columns (pyarrow fields); existing rows read them as null."""
         return self._alter(alter.add_columns, fields, commit_properties=commit_properties)
 
-    def rename_column(self, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int:
+    def rename_column(self, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int | None:
         """Rename a column (needs column mapping; no data is rewritten)."""
         return self._alter(alter.rename_column, old, new, commit_properties=commit_properties)
 
-    def drop_columns(self, names: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int:
+    def drop_columns(self, names: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int | None:
         """Drop columns (needs column mapping; no data is rewritten)."""
         return self._alter(alter.drop_columns, names, commit_properties=commit_properties)
 

@@ -61,11 +61,57 @@ class AppTransaction:
 
 @dataclass(frozen=True)
 class CommitProperties:
-    """Options of one commit: custom `commitInfo` fields, app transactions, retry bound."""
+    """Options of one commit: custom `commitInfo` fields, app transactions, retry bound.
+
+    ``app_transactions`` make the operation idempotent (spec/commit-protocol.md section 4): see
+    `already_applied`.
+    """
 
     custom_metadata: Mapping[str, Any] = field(default_factory=dict)
     app_transactions: tuple[AppTransaction, ...] = ()
     max_commit_retries: int = 15
+
+    def __post_init__(self) -> None:
+        txns = tuple(self.app_transactions)
+        object.__setattr__(self, "app_transactions", txns)
+        seen: set[str] = set()
+        for t in txns:
+            if not isinstance(t, AppTransaction):
+                raise InvalidArgumentError(f"app_transactions takes AppTransaction values, got {t!r}")
+            if not isinstance(t.app_id, str) or not t.app_id:
+                raise InvalidArgumentError(f"an app transaction needs a non-empty string app_id, got {t.app_id!r}")
+            if isinstance(t.version, bool) or not isinstance(t.version, int) or t.version < 0:
+                raise InvalidArgumentError(
+                    f"app transaction {t.app_id!r} needs a non-negative int version, got {t.version!r}")
+            if t.app_id in seen:
+                # One commit records one version per application (PROTOCOL.md "Transaction Identifiers").
+                raise InvalidArgumentError(f"app transaction {t.app_id!r} is named twice in one commit")
+            seen.add(t.app_id)
+
+
+def pending_app_transactions(recorded: Mapping[str, Txn], properties: CommitProperties | None) -> tuple[AppTransaction, ...]:
+    """The app transactions of ``properties`` that are newer than the version ``recorded`` (the
+    table's `txn` actions by app id) holds for their app: the only ones a commit may write, so that a
+    recorded version never moves backwards."""
+    if properties is None:
+        return ()
+    return tuple(t for t in properties.app_transactions
+                 if t.app_id not in recorded or recorded[t.app_id].version < t.version)
+
+
+def already_applied(snapshot: Snapshot | None, properties: CommitProperties | None) -> bool:
+    """The idempotency rule every operation follows (spec/commit-protocol.md section 4): an operation
+    given app transactions is a replay, to be skipped without writing anything, when the table already
+    records every one of them at that version or later."""
+    if properties is None or not properties.app_transactions or snapshot is None:
+        return False
+    return not pending_app_transactions(snapshot.txns, properties)
+
+
+def records_app_transactions(properties: CommitProperties | None) -> bool:
+    """Whether the operation must commit even when it changes no data: its app transactions have to be
+    recorded, or a replay after later writes would run it again."""
+    return properties is not None and bool(properties.app_transactions)
 
 
 @dataclass(frozen=True)
@@ -127,6 +173,8 @@ class Transaction:
         self._read_predicates: list[Expr] = []
         self._read_files: set[tuple[str, str | None]] = set()
         self.txn_id = str(uuid.uuid4())
+        # Only app versions newer than the table's are written; commit() refuses a replay.
+        self.app_transactions = pending_app_transactions(snapshot.txns if snapshot else {}, self.properties)
         self.attempts = 0
         self.version: int | None = None
 
@@ -224,7 +272,7 @@ class Transaction:
         if self.metadata is not None:
             actions.append(self.metadata)
         now = int(time.time() * 1000)
-        actions += [Txn(t.app_id, t.version, now) for t in self.properties.app_transactions]
+        actions += [Txn(t.app_id, t.version, now) for t in self.app_transactions]
         actions += self.removes
         actions += self.adds
         actions += self.cdc
@@ -248,6 +296,14 @@ class Transaction:
     def commit(self) -> CommitResult:
         """Commit the staged actions; raises a `CommitError` subclass when it cannot."""
         protocol, metadata = self._effective()
+        if self.properties.app_transactions and not self.app_transactions:
+            # Operations skip replays before writing anything (`already_applied`); reaching here means the
+            # table moved on since the operation checked, and committing would apply the batch twice.
+            raise CommitError(
+                f"every application transaction of this {self.operation} "
+                f"{[(t.app_id, t.version) for t in self.properties.app_transactions]} is already recorded in "
+                f"{self.storage.root_uri} at version {self.read_version}; nothing was committed.\n"
+                "Help: this batch was already applied; do not run it again.")
         props = TableProperties.parse(metadata.configuration)
         check_writable(protocol, active_features(protocol, metadata))
         check_commit_safety(self.storage)

@@ -41,12 +41,13 @@ from lakehouse.operations.merge import (
     insert_not_matched,
     merge_target_files,
     prepare_merge,
+    skipped_merge,
 )
 from lakehouse.operations.rewrite import ChangeData
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, check_commit_safety
+from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety
 from lakehouse.write.files import DataFileWriter
 
 #: A test hook every task calls first with its index (picklable; None in normal use).
@@ -106,6 +107,8 @@ class DaskMergeBuilder(MergeBuilder):
         snapshot = latest_snapshot(storage)
         check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
         check_commit_safety(storage)
+        if already_applied(snapshot, self._commit_properties):
+            return skipped_merge()
         source = self._source.compute() if isinstance(self._source, dd.DataFrame) else self._source
         target_alias, source_alias = self._aliases
         merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,

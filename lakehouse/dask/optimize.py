@@ -32,11 +32,12 @@ from lakehouse.operations.optimize import (
     commit_optimize,
     execute_bin,
     plan_optimize,
+    skipped_optimize,
 )
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
+from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety
 
 #: A test hook every task calls first with its bin's index (picklable; None in normal use).
 TaskHook = Callable[[int], None]
@@ -75,6 +76,8 @@ def optimize(
     snapshot = latest_snapshot(storage)
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(storage)
+    if already_applied(snapshot, commit_properties):
+        return skipped_optimize()
     plan = plan_optimize(snapshot, target_size=target_size, partition_filter=partition_filter,
                          min_file_size=min_file_size, z_order_by=z_order_by)
     ref = TableRef(storage.root_uri, dict(storage_options) if storage_options else None, snapshot.version)

@@ -31,7 +31,6 @@ from lakehouse.operations.rewrite import remove_action
 from lakehouse.operations.write import (
     Mode,
     SchemaMode,
-    already_applied,
     commit_write,
     existing_snapshot,
     normalize_schema,
@@ -48,7 +47,7 @@ from lakehouse.protocol.schema_evolution import check_unique_names
 from lakehouse.read import FileTask
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, Hook, check_commit_safety
+from lakehouse.transaction import CommitProperties, CommitResult, Hook, already_applied, check_commit_safety
 from lakehouse.write.constraints import table_checks
 
 

@@ -15,11 +15,11 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, InvalidLogError, SchemaMismatchError
-from lakehouse.operations.create import required_features
+from lakehouse.operations.create import check_field_metadata, required_features, requested_versions, with_versions
 from lakehouse.protocol.column_mapping import MODE, assign_column_mapping, strip_column_mapping, with_column_mapping
 from lakehouse.protocol.expr import Not, columns, parse_sql
-from lakehouse.protocol.features import active_features, check_writable, upgraded_protocol
-from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.features import active_features, check_writable, upgraded_protocol, writer_features_in_use
+from lakehouse.protocol.properties import PROTOCOL_KEYS, TableProperties, lookup, validate_new_properties
 from lakehouse.protocol.schema import StructField, StructType, from_arrow_field, schema_to_json
 from lakehouse.protocol.schema_evolution import check_unique_names
 from lakehouse.scan import Scan
@@ -34,8 +34,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, configuration: Mapping[str, str] | None = None,
             schema: StructType | None = None, partition_columns: Sequence[str] | None = None,
             extra_features: frozenset[str] = frozenset(), read_whole_table: bool = False,
+            versions: tuple[int | None, int | None] = (None, None),
             commit_properties: CommitProperties | None = None) -> int:
-    """Commit new metadata (and the protocol it needs); returns the version."""
+    """Commit new metadata (and the protocol it needs, raised to ``versions`` = requested (reader, writer)
+    versions); returns the version."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     config = dict(snapshot.metadata.configuration if configuration is None else configuration)
@@ -48,7 +50,12 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
         needed = required_features(new_schema, config) | extra_features
     except InvalidLogError as e:
         raise InvalidArgumentError(str(e)) from None
+    if "typeWidening-preview" in writer_features_in_use(snapshot.protocol):
+        needed -= {"typeWidening"}  # the preview feature already honours delta.enableTypeWidening
     protocol = upgraded_protocol(snapshot.protocol, needed)
+    if versions != (None, None):
+        raised = with_versions(protocol or snapshot.protocol, *versions)
+        protocol = None if raised == snapshot.protocol else raised
     # A whole-table read must see concurrent blind appends too (a new row may break a new constraint):
     # Serializable, since WriteSerializable lets blind appends pass.
     txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=params, properties=commit_properties,
@@ -75,26 +82,31 @@ def set_properties(snapshot: Snapshot, properties: Mapping[str, str | None], *, 
     for key, value in properties.items():
         if not isinstance(key, str) or not key:
             raise InvalidArgumentError(f"property names must be non-empty strings, got {key!r}")
-        if key.startswith(_FEATURE_PREFIX):
+        if key.lower().startswith(_FEATURE_PREFIX):
             if value is None or str(value).lower() not in ("supported", "enabled"):
                 raise InvalidArgumentError(f"{key} takes 'supported' (features cannot be removed), got {value!r}")
             features.add(key[len(_FEATURE_PREFIX):])
-            continue
-        if key.startswith(CONSTRAINT_PREFIX):
+        elif key.lower().startswith(CONSTRAINT_PREFIX):
             raise InvalidArgumentError(f"{key}: use add_constraint/drop_constraint, which check existing rows")
-        if value is None:
-            if key not in config and raise_if_not_exists:
+        elif value is None:
+            spec = lookup(key)
+            name = spec.key if spec is not None and key not in config else key
+            if name not in config and raise_if_not_exists:
                 raise InvalidArgumentError(f"table property {key!r} is not set; nothing to unset")
-            config.pop(key, None)
-        else:
-            config[key] = value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+            config.pop(name, None)
+    # Only the keys set here are validated: keys another engine wrote stay as they are.
+    sets = validate_new_properties({k: v for k, v in properties.items()
+                                    if v is not None and not k.lower().startswith(_FEATURE_PREFIX)},
+                                   existing=snapshot.metadata.configuration)
+    versions = requested_versions(sets)
+    config.update({k: v for k, v in sets.items() if k not in PROTOCOL_KEYS})
     schema, config = _column_mapping_change(snapshot, schema, config)
     unsets_only = all(v is None for v in properties.values())
     op = "UNSET TBLPROPERTIES" if unsets_only else "SET TBLPROPERTIES"
     params: dict[str, Any] = ({"properties": sorted(properties), "ifExists": not raise_if_not_exists} if unsets_only
                               else {"properties": {k: v for k, v in properties.items() if v is not None}})
-    return _commit(snapshot, op, params, configuration=config, schema=schema,
-                   extra_features=frozenset(features), commit_properties=commit_properties)
+    return _commit(snapshot, op, params, configuration=config, schema=schema, extra_features=frozenset(features),
+                   versions=versions, commit_properties=commit_properties)
 
 
 def _column_mapping_change(snapshot: Snapshot, schema: StructType, config: dict[str, str]) -> tuple[StructType, dict[str, str]]:
@@ -180,6 +192,7 @@ def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties:
         new.append(strip_column_mapping(StructField(sf.name, sf.type, True, sf.metadata)))
     schema = StructType(snapshot.schema.fields + tuple(new))
     check_unique_names(schema)
+    check_field_metadata(schema, snapshot.schema)
     schema, config = with_column_mapping(schema, snapshot.metadata.configuration)
     return _commit(snapshot, "ADD COLUMNS", {"columns": [{"column": {"name": f.name}} for f in new]},
                    configuration=config, schema=schema, commit_properties=commit_properties)

@@ -32,7 +32,7 @@ from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import is_partition_only
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
+from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.files import DataFileWriter
 
 
@@ -56,6 +56,8 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
     """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
+    if already_applied(snapshot, commit_properties):
+        return DeleteMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0)  # a replay: skipped, nothing written
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         require_existing_columns(snapshot, columns(pred))
@@ -107,7 +109,7 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         cdc.abort()
         raise
     version = None
-    if removes:
+    if removes or records_app_transactions(commit_properties):
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
         version = commit_rewrite(
             snapshot, operation="DELETE", parameters=params, read=pred, files=files, removes=removes, adds=adds,

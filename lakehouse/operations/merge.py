@@ -56,7 +56,7 @@ from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_fi
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot, latest_snapshot
-from lakehouse.transaction import CommitProperties, check_commit_safety
+from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches
@@ -428,7 +428,7 @@ def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, chan
     plan = merge.plan
     removes, adds, cdc_files = list(changes.removes), list(changes.adds), list(changes.cdc_files)
     version = None
-    if removes or adds or merge.new_metadata is not None:
+    if removes or adds or merge.new_metadata is not None or records_app_transactions(commit_properties):
         params = {"predicate": merge.on, "matchedPredicates": [c.action for c in plan.of("matched")],
                   "notMatchedPredicates": [c.action for c in plan.of("not_matched")],
                   "notMatchedBySourcePredicates": [c.action for c in plan.of("not_matched_by_source")]}
@@ -450,6 +450,11 @@ def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, chan
         num_added_change_files=len(cdc_files), scan_time_ms=int((times.scanned - times.start) * 1000),
         rewrite_time_ms=int((times.rewritten - times.scanned) * 1000), commit_time_ms=int((end - times.rewritten) * 1000),
     )
+
+
+def skipped_merge() -> MergeMetrics:
+    """The metrics of a MERGE skipped as a replay of an applied app transaction (version None)."""
+    return MergeMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 # -- the builder and the single-process MERGE ------------------------------------------------------------------
@@ -518,6 +523,8 @@ def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause
     t0 = time.perf_counter()
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
+    if already_applied(snapshot, commit_properties):
+        return skipped_merge()
     merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
                           merge_schema=merge_schema)
     snapshot = merge.target_snapshot(snapshot)

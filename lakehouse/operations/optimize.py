@@ -48,7 +48,14 @@ from lakehouse.protocol.pruning import partition_mask
 from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructField
 from lakehouse.read import FileTask, iter_tables, plain_dataset, read_file
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, Transaction, check_commit_safety
+from lakehouse.transaction import (
+    CommitProperties,
+    Hook,
+    Transaction,
+    already_applied,
+    check_commit_safety,
+    records_app_transactions,
+)
 from lakehouse.write.files import DataFileWriter, FileWriteOptions
 
 #: delta-rs's default target (100 MiB) when `delta.targetFileSize` is not set.
@@ -473,7 +480,7 @@ def commit_optimize(snapshot: Snapshot, plan: OptimizePlan, results: Sequence[Bi
         num_deletion_vectors_removed=sum(r.deletion_vectors_removed for r in results),
         z_order_by=plan.z_order_by, duration_ms=duration_ms, files_added_sizes=tuple(a.size for a in adds),
     )
-    if not removes:
+    if not removes and not records_app_transactions(commit_properties):
         return metrics
     params = {"predicate": [plan.partition_filter] if plan.partition_filter else [],
               "zOrderBy": list(plan.z_order_by), "auto": False}
@@ -493,6 +500,11 @@ def commit_optimize(snapshot: Snapshot, plan: OptimizePlan, results: Sequence[Bi
     return dataclasses.replace(metrics, version=version)
 
 
+def skipped_optimize() -> OptimizeMetrics:
+    """The metrics of an OPTIMIZE skipped as a replay of an applied app transaction (version None)."""
+    return OptimizeMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
 def optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_filter: PartitionFilter = None,
              min_file_size: int | None = None, z_order_by: Sequence[str] = (), max_concurrent_tasks: int | None = None,
              commit_properties: CommitProperties | None = None, progress: Callable[[int, int], None] | None = None,
@@ -506,6 +518,8 @@ def optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_fi
     check_commit_safety(snapshot.storage)
     if max_concurrent_tasks is not None and (not isinstance(max_concurrent_tasks, int) or max_concurrent_tasks < 1):
         raise InvalidArgumentError(f"max_concurrent_tasks must be a positive int, got {max_concurrent_tasks!r}")
+    if already_applied(snapshot, commit_properties):
+        return skipped_optimize()
     start = time.perf_counter()
     plan = plan_optimize(snapshot, target_size=target_size, partition_filter=partition_filter,
                          min_file_size=min_file_size, z_order_by=z_order_by)

@@ -28,7 +28,7 @@ from lakehouse.protocol.features import (
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety, records_app_transactions
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
         raise InvalidArgumentError(f"cannot restore to version {target.version}: the latest version is {latest.version}")
     check_writable(latest.protocol, active_features(latest.protocol, latest.metadata))
     check_commit_safety(latest.storage)
+    if already_applied(latest, commit_properties):
+        return RestoreMetrics(None, target.version, 0, 0, 0, 0, 0, 0)  # a replay: skipped
     now_rows = {_key(r): r for r in latest.adds.to_pylist()}
     then_rows = {_key(r): r for r in target.adds.to_pylist()}
     to_add = [_add_of(r) for k, r in then_rows.items() if k not in now_rows]
@@ -112,7 +114,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
         table_size_after_restore=sum(int(s) for s in target.adds.column("size").to_pylist()) - skipped_bytes,
         num_missing_files_skipped=skipped,
     )
-    if not kept_adds and not removes and not metadata_changed:
+    if not kept_adds and not removes and not metadata_changed and not records_app_transactions(commit_properties):
         return metrics
     if removes and latest.properties.append_only:
         raise AppendOnlyError(f"{latest.storage.root_uri} is append-only (delta.appendOnly=true); restoring "

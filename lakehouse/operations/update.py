@@ -33,7 +33,7 @@ from lakehouse.protocol.expr import Expr, Lit, columns, parse_predicate, parse_s
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, check_commit_safety
+from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 
@@ -91,6 +91,8 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         raise InvalidArgumentError("UPDATE needs at least one column in set=")
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
+    if already_applied(snapshot, commit_properties):
+        return UpdateMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0)  # a replay: skipped, nothing written
     require_existing_columns(snapshot, set(updates))
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
@@ -141,7 +143,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         cdc.abort()
         raise
     version = None
-    if removes:
+    if removes or records_app_transactions(commit_properties):
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
         version = commit_rewrite(
             snapshot, operation="UPDATE", parameters=params, read=pred, files=files, removes=removes, adds=adds,

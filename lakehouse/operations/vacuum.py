@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Callable, Literal
 
@@ -39,7 +39,7 @@ from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage.base import FileInfo, Storage
-from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
 
 Mode = Literal["lite", "full"]
 #: 1,000 years: anything longer is a mistake, and far longer overflows `timedelta`.
@@ -183,6 +183,8 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
             "retention you ask for."
         )
     hours = retention.total_seconds() / 3600
+    if not dry_run and already_applied(snapshot, commit_properties):
+        return VacuumMetrics(False, mode, hours, (), 0, 0)  # a replay: skipped, nothing deleted
     files = plan_vacuum(snapshot, retention=retention, mode=mode)
     total_bytes = sum(f.size for f in files)
     if dry_run:
@@ -195,8 +197,10 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
         "specifiedRetentionMillis": int(retention.total_seconds() * 1000),
     }, {"numFilesToDelete": len(files), "sizeOfDataToDelete": total_bytes}, commit_properties)
     deleted = _delete_all(storage, [f.path for f in files], progress)
+    # The app transactions went into VACUUM START; END carries the same commitInfo fields only.
+    end_properties = replace(commit_properties, app_transactions=()) if commit_properties else None
     end = _log_commit(snapshot, "VACUUM END", {"status": "COMPLETED"},
-                      {"numDeletedFiles": deleted, "numVacuumedDirectories": 0}, commit_properties)
+                      {"numDeletedFiles": deleted, "numVacuumedDirectories": 0}, end_properties)
     return VacuumMetrics(False, mode, hours, tuple(f.path for f in files), len(files), total_bytes, start, end)
 
 

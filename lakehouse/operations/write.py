@@ -36,7 +36,14 @@ from lakehouse.operations.rewrite import remove_action
 from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, Hook, Transaction, check_commit_safety
+from lakehouse.transaction import (
+    CommitProperties,
+    CommitResult,
+    Hook,
+    Transaction,
+    already_applied,
+    check_commit_safety,
+)
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions
 from lakehouse.write.sources import to_batches
@@ -269,15 +276,6 @@ def existing_snapshot(storage: Storage) -> Snapshot | None:
 def remove_as_add(r: Remove) -> Add:
     """A removed file as the `Add` the read set records (path, partition values, deletion vector)."""
     return Add(r.path, r.partition_values or {}, r.size or 0, 0, True, deletion_vector=r.deletion_vector)
-
-
-def already_applied(snapshot: Snapshot, props: CommitProperties) -> bool:
-    """Idempotent writes: every app transaction named is already at or past its version in the table."""
-    if not props.app_transactions:
-        return False
-    return all(
-        t.app_id in snapshot.txns and snapshot.txns[t.app_id].version >= t.version for t in props.app_transactions
-    )
 
 
 def overwrite_plan(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[Mapping[str, Any], FileTask]]]:
