@@ -451,3 +451,127 @@ def test_add_constraint_loses_to_a_concurrent_append_of_a_violating_row(tmp_path
     dt = lakehouse.DeltaTable(path)
     assert dt.version == 2 and "delta.constraints.non_negative" not in dt.metadata.configuration
     model.check()
+
+
+# -- guard rails on delta.* properties (issue 12) -----------------------------------------------------------------
+from lakehouse.errors import UnsupportedFeatureError  # noqa: E402
+from lakehouse.protocol.schema import PrimitiveType, StructField, StructType  # noqa: E402
+
+
+def _unchanged(path: str, before: dict, model: Model) -> None:
+    assert log_files(path) == before
+    assert lakehouse.DeltaTable(path).version == 1
+    model.check()
+
+
+@pytest.mark.parametrize("props,error,text", [
+    ({"delta.enableDeletionVector": "true"}, InvalidArgumentError, "did you mean 'delta.enableDeletionVectors'"),
+    ({"delta.appendOnly": "maybe"}, InvalidArgumentError, "'maybe'"),
+    ({"delta.checkpointInterval": -3}, InvalidArgumentError, "positive integer"),
+    ({"delta.logRetentionDuration": "forever"}, InvalidArgumentError, "interval"),
+    ({"delta.columnMapping.maxColumnId": "9"}, InvalidArgumentError, "cannot be set"),
+    ({"delta.enableRowTracking": "true"}, UnsupportedFeatureError, "rowTracking"),
+    ({"delta.enableIcebergCompatV2": True}, UnsupportedFeatureError, "icebergCompatV2"),
+    ({"delta.universalFormat.enabledFormats": "iceberg"}, UnsupportedFeatureError, "icebergCompatV2"),
+])
+def test_set_properties_refuses_bad_delta_properties(tmp_path: Path, props: dict, error: type, text: str) -> None:
+    path = str(tmp_path / "t")
+    model = base(path)
+    before = log_files(path)
+    with pytest.raises(error) as e:
+        lakehouse.DeltaTable(path).set_properties({**props, "custom.ok": "1"})
+    assert text in str(e.value)
+    _unchanged(path, before, model)
+
+
+@pytest.mark.parametrize("props,error", [
+    ({"delta.enableDeletionVector": "true"}, InvalidArgumentError),
+    ({"delta.appendOnly": "maybe"}, InvalidArgumentError),
+    ({"delta.deletedFileRetentionDuration": "forever"}, InvalidArgumentError),
+    ({"delta.enableRowTracking": "true"}, UnsupportedFeatureError),
+])
+def test_create_and_first_write_refuse_bad_delta_properties(tmp_path: Path, props: dict, error: type) -> None:
+    for i, make in enumerate((
+        lambda p: lakehouse.DeltaTable.create(p, schema=SCHEMA, configuration=props),
+        lambda p: lakehouse.write_delta(p, tbl(rows(0, 3)), configuration=props),
+    )):
+        path = tmp_path / f"t{i}"
+        with pytest.raises(error):
+            make(str(path))
+        assert not (path / "_delta_log").exists() or not any((path / "_delta_log").iterdir())
+
+
+def test_properties_are_stored_in_canonical_spelling_and_free_form_keys_kept(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, tbl(rows(0, 3)), configuration={
+        "delta.appendonly": True, "delta.targetFileSize": "128mb", "Team.Owner": "Alice", "delta.enableRowTracking": "false"})
+    conf = lakehouse.DeltaTable(path).metadata.configuration
+    assert conf == {"delta.appendOnly": "true", "delta.targetFileSize": "128mb", "Team.Owner": "Alice",
+                    "delta.enableRowTracking": "false"}
+    assert deltalake.DeltaTable(path).metadata().configuration["delta.appendOnly"] == "true"
+
+
+def test_keys_other_engines_wrote_never_block_appends_or_property_changes(tmp_path: Path) -> None:
+    """A Spark/Databricks table may carry delta.* keys lakehouse does not know: reads, appends and setting
+    other properties keep working, and the foreign key can be re-set or unset."""
+    path = str(tmp_path / "t")
+    model = base(path)
+    log = Path(path) / "_delta_log"
+    meta = next(a for a in actions_of(path, 0, "metaData"))
+    import json
+    meta["configuration"] = {**meta["configuration"], "delta.databricksOnlyKnob": "x",
+                             "delta.autoOptimize.optimizeWrite": "true"}
+    (log / f"{2:020d}.json").write_text(json.dumps({"metaData": meta}) + "\n")
+    lakehouse.write_delta(path, tbl(rows(10, 2)), mode="append")
+    model.record(3, rows(0, 12))
+    dt = lakehouse.DeltaTable(path)
+    assert dt.set_properties({"custom.x": "1"}) == 4
+    assert dt.set_properties({"delta.databricksOnlyKnob": "y"}) == 5
+    assert dt.metadata.configuration["delta.databricksOnlyKnob"] == "y"
+    assert dt.set_properties({"delta.databricksOnlyKnob": None}) == 6
+    assert "delta.databricksOnlyKnob" not in dt.metadata.configuration
+    model.same_as(6, 3)
+    model.check()
+
+
+def test_protocol_versions_are_protocol_requests_not_properties(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, tbl(rows(0, 3)), configuration={
+        "delta.minReaderVersion": "1", "delta.minWriterVersion": "4"})
+    dt = lakehouse.DeltaTable(path)
+    assert (dt.protocol.min_reader_version, dt.protocol.min_writer_version) == (1, 4)
+    assert "delta.minReaderVersion" not in dt.metadata.configuration
+    assert dt.set_properties({"delta.minWriterVersion": "7"}) == 1
+    p = dt.protocol
+    assert p.min_writer_version == 7 and {"changeDataFeed", "appendOnly", "invariants"} <= set(p.writer_features)
+    assert "delta.minWriterVersion" not in dt.metadata.configuration
+    assert sorted(r["id"] for r in deltalake.DeltaTable(path).to_pyarrow_table().to_pylist()) == [0, 1, 2]
+
+
+def test_enable_type_widening_records_its_feature(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    base(path)
+    dt = lakehouse.DeltaTable(path)
+    dt.set_properties({"delta.enableTypeWidening": "true"})
+    assert "typeWidening" in dt.protocol.writer_features and "typeWidening" in dt.protocol.reader_features
+
+
+@pytest.mark.parametrize("key,feature", [
+    ("delta.generationExpression", "generatedColumns"),
+    ("delta.identity.start", "identityColumns"),
+    ("CURRENT_DEFAULT", "allowColumnDefaults"),
+])
+def test_field_metadata_of_unwritable_features_is_refused(tmp_path: Path, key: str, feature: str) -> None:
+    field = StructField("g", PrimitiveType("long"), True, {key: "1"})
+    schema = StructType((StructField("id", PrimitiveType("long")), field))
+    path = tmp_path / "new"
+    with pytest.raises(UnsupportedFeatureError) as e:
+        lakehouse.DeltaTable.create(str(path), schema=schema)
+    assert e.value.feature == feature and key in str(e.value) and "'g'" in str(e.value)
+    assert not (path / "_delta_log").exists()
+    existing = str(tmp_path / "t")
+    model = base(existing)
+    before = log_files(existing)
+    with pytest.raises(UnsupportedFeatureError):
+        lakehouse.DeltaTable(existing).add_columns([field])
+    _unchanged(existing, before, model)
