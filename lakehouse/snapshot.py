@@ -22,7 +22,7 @@ from lakehouse.log.listing import list_log, read_last_checkpoint
 from lakehouse.protocol.actions import Action, DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.features import check_readable, column_mapping_mode
 from lakehouse.protocol.file_table import adds_to_table, drop_seen, removes_to_table
-from lakehouse.protocol.log_path import LogFile
+from lakehouse.protocol.log_path import LOG_DIR, LogFile
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import Replay
 from lakehouse.protocol.schema import StructType, parse_schema
@@ -128,7 +128,8 @@ def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile]
 
     protocol, metadata = replay.require_complete(segment.version, storage.root_uri)
     check_readable(protocol)
-    schema = parse_schema(metadata.schema_string, version=replay.metadata_version)
+    schema = parse_schema(metadata.schema_string, version=replay.metadata_version,
+                          path=_log_file_of(segment, replay.metadata_version))
     properties = TableProperties.parse(metadata.configuration, strict=False)
 
     adds = adds_to_table(replay.adds)
@@ -152,6 +153,16 @@ def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile]
         listing=tuple(listing),
         tip=tip,
     )
+
+
+def _log_file_of(segment: LogSegment, version: int | None) -> str | None:
+    """The `_delta_log/` file that holds the actions of ``version`` in ``segment`` (for error messages)."""
+    for f in segment.deltas:
+        if (f.end_version or f.version) == version:
+            return f"{LOG_DIR}/{f.name}"
+    if segment.checkpoint is not None and segment.checkpoint.version == version:
+        return f"{LOG_DIR}/{segment.checkpoint.files[0].name}"
+    return None
 
 
 def refresh_snapshot(snapshot: Snapshot, storage: Storage | None = None) -> Snapshot:

@@ -4,7 +4,8 @@
 Data files store columns under physical names (column mapping `name` mode), field ids (`id` mode) or
 logical names (no mapping), possibly at a narrower type than the table's (type widening) or as INT96
 timestamps. This module rebuilds arrays recursively so that every struct field carries its logical name and
-type; a column missing from a file reads as nulls. Pure Arrow, no I/O.
+type; a column missing from a file reads as nulls. Variant columns (PROTOCOL.md "Reader Requirements for
+Variant Data Type") keep their two binaries untouched; a shredded variant is refused. Pure Arrow, no I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lakehouse.protocol.schema import (
     to_arrow_field,
     to_arrow_type,
 )
+from lakehouse.protocol.variant import VARIANT, conform_variant
 
 Mode = Literal["none", "name", "id"]
 
@@ -90,15 +92,18 @@ def match_field(phys_fields: Sequence[pa.Field], f: StructField, mode: Mode) -> 
     return None
 
 
-def conform_array(arr: pa.Array, dtype: DataType, mode: Mode) -> pa.Array:
-    """Rebuild ``arr`` as the logical type ``dtype``, resolving nested fields under ``mode``."""
+def conform_array(arr: pa.Array, dtype: DataType, mode: Mode, path: str = "") -> pa.Array:
+    """Rebuild ``arr`` as the logical type ``dtype``, resolving nested fields under ``mode``; ``path`` (the
+    logical column path) names the column in errors."""
     target = to_arrow_type(dtype)
     if isinstance(arr, pa.ChunkedArray):
-        return pa.chunked_array([conform_array(c, dtype, mode) for c in arr.chunks], type=target)
+        return pa.chunked_array([conform_array(c, dtype, mode, path) for c in arr.chunks], type=target)
     if arr.type == target and (mode == "none" or not _has_struct(dtype)):
         return arr
     if pa.types.is_null(target):
         return pa.nulls(len(arr), type=target)
+    if dtype == VARIANT:
+        return conform_variant(arr, path)
     if isinstance(dtype, StructType) and pa.types.is_struct(arr.type):
         phys = [arr.type.field(i) for i in range(arr.type.num_fields)]
         children = []
@@ -107,20 +112,20 @@ def conform_array(arr: pa.Array, dtype: DataType, mode: Mode) -> pa.Array:
             if idx is None:
                 children.append(pa.nulls(len(arr), type=to_arrow_type(f.type)))
             else:
-                children.append(conform_array(arr.field(idx), f.type, mode))
+                children.append(conform_array(arr.field(idx), f.type, mode, f"{path}.{f.name}" if path else f.name))
         mask = arr.is_null() if arr.null_count else None
         if not dtype.fields:
             return pa.nulls(len(arr), type=target) if mask is not None else arr.cast(target)
         return pa.StructArray.from_arrays(children, fields=[to_arrow_field(f) for f in dtype.fields], mask=mask)
     if isinstance(dtype, ArrayType) and (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
         offsets, start, length = _rebased_offsets(arr)
-        values = conform_array(arr.values.slice(start, length), dtype.element_type, mode)
+        values = conform_array(arr.values.slice(start, length), dtype.element_type, mode, f"{path}.element")
         mask = arr.is_null() if arr.null_count else None
         return pa.ListArray.from_arrays(offsets, values, type=target, mask=mask)
     if isinstance(dtype, MapType) and pa.types.is_map(arr.type):
         offsets, start, length = _rebased_offsets(arr)
-        keys = conform_array(arr.keys.slice(start, length), dtype.key_type, mode)
-        items = conform_array(arr.items.slice(start, length), dtype.value_type, mode)
+        keys = conform_array(arr.keys.slice(start, length), dtype.key_type, mode, f"{path}.key")
+        items = conform_array(arr.items.slice(start, length), dtype.value_type, mode, f"{path}.value")
         mask = arr.is_null() if arr.null_count else None
         return pa.MapArray.from_arrays(offsets, keys, items, type=target, mask=mask)
     if pa.types.is_dictionary(arr.type):
@@ -160,7 +165,7 @@ def conform_table(table: pa.Table, fields: Sequence[StructField], mode: Mode) ->
         if idx is None:
             arrays.append(pa.nulls(table.num_rows, type=to_arrow_type(f.type)))
         else:
-            arrays.append(conform_array(table.column(idx), f.type, mode))
+            arrays.append(conform_array(table.column(idx), f.type, mode, f.name))
     if not fields:
         # No columns asked for (a projection of partition columns only): keep the row count.
         return table.select([])

@@ -2,7 +2,9 @@
 
 The typed model mirrors the protocol: primitive types by name, `DecimalType`, `ArrayType`, `MapType`,
 `StructType` of `StructField`s with their metadata (column mapping ids and physical names, type changes,
-invariants...). Conversion to Arrow gives the *logical* schema a reader returns.
+invariants...). Conversion to Arrow gives the *logical* schema a reader returns. A `variant` (PROTOCOL.md
+"Variant Data Type", "Variant Type") is the primitive `PrimitiveType("variant")`; its Arrow form is the
+unshredded struct of `metadata` and `value` binaries, as delta-rs returns it.
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ def _parse_type(t: Any) -> DataType:
     if not isinstance(t, dict):
         raise ValueError(f"type must be a string or an object, got {type(t).__name__}")
     kind = t.get("type")
+    if kind == "variant":
+        # PROTOCOL.md "Variant Type" serialises a variant as the object {"type": "variant"} (its schema
+        # example nests one as an array element); Spark and delta-rs also write the bare string.
+        return PrimitiveType("variant")
     if kind == "struct":
         return _parse_struct(t)
     if kind == "array":
@@ -149,9 +155,14 @@ def _parse_type(t: Any) -> DataType:
 
 def _parse_struct(d: dict) -> StructType:
     fields = []
+    names: set[str] = set()
     for f in d["fields"]:
         if not isinstance(f, dict) or not isinstance(f.get("name"), str):
             raise ValueError("struct field must be an object with a string 'name'")
+        if f["name"] in names:
+            # Arrow tables and Parquet files address columns by name: a repeated name cannot be read.
+            raise ValueError(f"field {f['name']!r} appears twice in one struct")
+        names.add(f["name"])
         md = f.get("metadata") or {}
         if not isinstance(md, dict):
             raise ValueError(f"metadata of field {f['name']!r} must be an object")
@@ -159,17 +170,18 @@ def _parse_struct(d: dict) -> StructType:
     return StructType(tuple(fields))
 
 
-def parse_schema(schema_string: str, *, version: int | None = None) -> StructType:
-    """Parse ``metaData.schemaString`` into a `StructType`; InvalidLogError when it does not parse."""
+def parse_schema(schema_string: str, *, version: int | None = None, path: str | None = None) -> StructType:
+    """Parse ``metaData.schemaString`` into a `StructType`; InvalidLogError (naming the log file ``path``
+    and ``version`` that hold it, when given) when it does not parse or repeats a field name in a struct."""
     try:
         d = orjson.loads(schema_string)
         if not isinstance(d, dict) or d.get("type") != "struct":
             raise ValueError("the top level must be a struct")
         return _parse_struct(d)
     except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
-        raise InvalidLogError(f"schemaString does not parse: {e}", version=version) from None
+        raise InvalidLogError(f"schemaString does not parse: {e}", path=path, version=version) from None
     except RecursionError:
-        raise InvalidLogError("schemaString nests types too deeply to parse", version=version) from None
+        raise InvalidLogError("schemaString nests types too deeply to parse", path=path, version=version) from None
 
 
 def type_to_json(t: DataType) -> Any:
@@ -217,14 +229,17 @@ _PRIMITIVE_ARROW = {
     "void": pa.null(),
 }
 
+# PROTOCOL.md "Variant data in Parquet": an unshredded variant is a struct of two binaries. The field
+# order and non-null children are those delta-rs reads and writes, so tables round-trip between the two.
+VARIANT_ARROW = pa.struct([pa.field("metadata", pa.binary(), nullable=False),
+                           pa.field("value", pa.binary(), nullable=False)])
+
 
 def to_arrow_type(t: DataType) -> pa.DataType:
     """The Arrow type a reader returns for Delta type ``t``."""
     if isinstance(t, PrimitiveType):
         if t.name == "variant":
-            raise UnsupportedFeatureError(
-                "the variant type is not supported by lakehouse", feature="variantType"
-            )
+            return VARIANT_ARROW
         return _PRIMITIVE_ARROW[t.name]
     if isinstance(t, DecimalType):
         return pa.decimal128(t.precision, t.scale)

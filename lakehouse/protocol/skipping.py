@@ -15,8 +15,14 @@ Rules, on the predicate in negation normal form:
 - ``IS NULL``: ``nullCount > 0``; ``IS NOT NULL``: ``nullCount < numRecords`` (both valid with the wide
   bounds of files with deletion vectors, PROTOCOL.md's two special cases);
 - ``IN``: any ``=``; ``NOT IN``: may match;
-- timestamp maxima are widened by 1 ms (Spark truncates them to milliseconds); string maxima of 32 or
-  more characters are unbounded (Spark and others truncate them).
+- bounds that may not be exact are widened before any comparison (`parse_stats`), so every consumer
+  (reads, DELETE/UPDATE/MERGE candidates, Dask divisions) gets sound ones: timestamp maxima by 1 ms
+  (Spark truncates them to milliseconds; minima truncated down stay lower bounds); string maxima of 32
+  or more characters are unbounded (Spark and others truncate them, with a tie-breaker that is not an
+  upper bound in UTF-8 order); decimal bounds that may have gone through a double (delta-rs writes
+  decimals as JSON doubles, e.g. ``1.0`` for ``1.000000000000000001``, ``1.2345678901234567e+19``, and
+  saturates scale-0 decimals at the int64 limits) are widened outward by far more than a double's
+  rounding error, see `widen_decimal`.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
+import json
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -50,6 +58,7 @@ from lakehouse.protocol.expr import (
     to_arrow,
 )
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type
+from lakehouse.protocol.stats import parse_iso_micros
 
 STRING_PREFIX = 32
 _MINMAX = {"long", "integer", "short", "byte", "float", "double", "string", "date", "timestamp", "timestamp_ntz"}
@@ -172,8 +181,8 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
         nulls[lf.path] = _dig(cols["nullCount"], lf.physical) if counts else pa.nulls(n, pa.int64())
         if lf.has_minmax:
             target = to_arrow_type(lf.dtype)
-            mins[lf.path] = _clean(_dig(cols["minValues"], lf.physical), target)
-            maxs[lf.path] = _clean(_dig(cols["maxValues"], lf.physical), target)
+            mins[lf.path] = widen_decimal(_clean(_dig(cols["minValues"], lf.physical), target), lf.dtype, upper=False)
+            maxs[lf.path] = widen_decimal(_clean(_dig(cols["maxValues"], lf.physical), target), lf.dtype, upper=True)
     return StatsColumns(cols["numRecords"], cols["tightBounds"], mins, maxs, nulls)
 
 
@@ -189,22 +198,74 @@ def _parse_slowly(texts: list[str], schema: pa.Schema) -> pa.Table:
     rows = []
     for text in texts:
         try:
-            rows.append(_fit(orjson.loads(text), pa.struct(list(schema))))
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+            # Numbers as Decimal: the exact digits decide whether a decimal bound is exact (`widen_decimal`).
+            rows.append(_fit(json.loads(text, parse_float=Decimal), pa.struct(list(schema))))
+        except (TypeError, ValueError, RecursionError):
             rows.append(None)
     return pa.Table.from_struct_array(pa.array([r or {} for r in rows], pa.struct(list(schema))))
 
 
 def _fit(value: Any, t: pa.DataType) -> Any:
-    """Keep only the parts of a decoded JSON value that convert to ``t``; the rest becomes null."""
+    """Keep only the parts of a decoded JSON value that convert to ``t``; the rest becomes null.
+
+    Timestamps stay integers in the type's unit (ISO 8601 of any year, expanded ``+10000-...`` and
+    nanosecond fractions included: Python's datetime would stop at year 9999)."""
     if pa.types.is_struct(t):
         if not isinstance(value, dict):
             return None
         return {t.field(i).name: _fit(value.get(t.field(i).name), t.field(i).type) for i in range(t.num_fields)}
+    if pa.types.is_timestamp(t):
+        micros = parse_iso_micros(value) if isinstance(value, str) else None
+        return None if micros is None else micros // {"s": 1_000_000, "ms": 1000, "us": 1, "ns": 1}[t.unit] * (
+            1000 if t.unit == "ns" else 1)
+    if isinstance(value, Decimal) and not pa.types.is_decimal(t):
+        value = float(value)
     try:
-        return pa.scalar(value, type=t).as_py() if not pa.types.is_timestamp(t) else pa.array([value]).cast(t)[0].as_py()
+        return pa.scalar(value, type=t).as_py()
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
+
+
+# Decimals: a writer that goes through a double (delta-rs: ``i128 as f64 / 10f64.powi(scale)``, printed
+# shortest, or ``as i64`` for scale 0) is off by a few units in the last place of the double, and clamps
+# scale-0 values beyond int64 to its limits. A relative margin of 2^-40 (thousands of double ulps) covers
+# every such error; exact bounds (Spark, lakehouse) lose only that sliver of precision.
+_DOUBLE_EXACT_PRECISION = 15  # DBL_DIG: decimals of up to 15 digits survive a round trip through a double
+_MARGIN = Decimal(2) ** -40
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def widen_decimal(arr: pa.Array, dtype: DataType, *, upper: bool) -> pa.Array:
+    """Decimal bounds made sound whatever wrote them (non-decimal arrays are returned unchanged).
+
+    A bound may be exact only if it is not a value a double printer could have produced: a column of
+    at most 15 digits (its values survive a double exactly), a scale-0 value below 2^53 in magnitude, or more
+    than 17 significant digits that are not exactly a double. Every other bound is widened outward by
+    the relative margin and rounded outward to the column's scale; a maximum at int64's maximum or a
+    minimum at int64's minimum is unknown (delta-rs clamps there), as is one past the column's range.
+    Computed once per distinct value.
+    """
+    if not isinstance(dtype, DecimalType) or dtype.precision <= _DOUBLE_EXACT_PRECISION or arr.null_count == len(arr):
+        return arr
+    uniq = pc.unique(arr)
+    step = Decimal(1).scaleb(-dtype.scale)
+    limit = Decimal(10) ** (dtype.precision - dtype.scale)
+    out = [None if x is None else _widen_one(x, dtype.scale, step, limit, upper) for x in uniq.to_pylist()]
+    return pa.array(out, arr.type).take(pc.index_in(arr, uniq))
+
+
+def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: bool) -> Decimal | None:
+    if (upper and x == _INT64_MAX) or (not upper and x == _INT64_MIN):
+        return None
+    significant = len(bytes(x.as_tuple().digits).rstrip(b"\0"))  # trailing zeros carry no digits
+    exact = (scale == 0 and abs(x) < 2**53) or (significant > 17 and Decimal(float(x)) != x
+                                                  and x not in (_INT64_MIN, _INT64_MAX))
+    if exact:
+        return x
+    with localcontext(prec=100):
+        wide = (x + abs(x) * _MARGIN).quantize(step, ROUND_CEILING) if upper else \
+            (x - abs(x) * _MARGIN).quantize(step, ROUND_FLOOR)
+    return None if abs(wide) >= limit else wide
 
 
 def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
@@ -318,7 +379,8 @@ class _Evaluator:
                 # NaN rows satisfy !=, and truncated timestamp bounds hide the exact values.
                 return self.maybe()
             tight = pc.fill_null(s.tight, True)
-            same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(s.maxs[leaf.path], v)), tight)
+            # ``hi``, not the raw maximum: a truncated string maximum equal to ``v`` proves nothing.
+            same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(hi, v)), tight)
             return _known(pc.invert(same))
         return self.maybe()
 

@@ -8,7 +8,10 @@ as Spark does, with two deliberate choices that keep every bound valid for every
   bound in UTF-8 byte order;
 - timestamps are written at millisecond precision: the minimum rounded down, the maximum rounded *up*
   (Spark rounds both down and compensates on read; readers that do not compensate, delta-rs among
-  them, would otherwise skip files wrongly);
+  them, would otherwise skip files wrongly). Timestamps and dates are kept as integers (microseconds,
+  days) from the Parquet footer to the JSON text, never as Python ``datetime``: Delta allows years
+  0000-9999 and beyond, and out-of-range years are written in ISO 8601 expanded form
+  (``+10000-01-01T00:00:00.000Z``, ``-0001-...``) as Spark and delta-rs write them;
 - float columns holding NaN get no min/max (NaN sorts above every number in Spark SQL, so no finite
   bound is valid); binary, array and map columns get only `nullCount`.
 Keys are physical column names (column mapping).
@@ -17,8 +20,8 @@ Keys are physical column names (column mapping).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterable
 
@@ -47,6 +50,12 @@ class _Leaf:
     nan: bool = False
     minmax: bool = True
     unknown: bool = False  # a row group without usable Parquet min/max for this column
+
+    @property
+    def temporal(self) -> str | None:
+        """"timestamp", "timestamp_ntz" or "date" when the bounds are kept as integers."""
+        t = self.dtype
+        return t.name if isinstance(t, PrimitiveType) and t.name in ("timestamp", "timestamp_ntz", "date") else None
 
 
 def stats_leaves(schema: StructType, physical: dict[tuple[str, ...], tuple[str, ...]],
@@ -113,7 +122,14 @@ class StatsCollector:
                     if st is None or st.null_count is None or st.num_values > 0:
                         leaf.unknown = True
                     continue
-                lo, hi = st.min, st.max
+                if leaf.temporal:
+                    bounds = _raw_temporal(st, leaf.temporal)
+                    if bounds is None:
+                        leaf.unknown = True
+                        continue
+                    lo, hi = bounds
+                else:
+                    lo, hi = st.min, st.max
                 if leaf.lo is None or lo < leaf.lo:
                     leaf.lo = lo
                 if leaf.hi is None or hi > leaf.hi:
@@ -137,6 +153,9 @@ class StatsCollector:
                     continue
             if self.bounds_from_parquet:
                 continue
+            if leaf.temporal:
+                # Integers (days or microseconds), not datetime: Python's datetime stops at year 9999.
+                arr = arr.cast(pa.int32()) if leaf.temporal == "date" else _as_micros(arr)
             mm = pc.min_max(arr).as_py()
             lo, hi = mm["min"], mm["max"]
             if lo is not None and (leaf.lo is None or lo < leaf.lo):
@@ -167,25 +186,125 @@ def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
+_UNITS = {"seconds": 1_000_000, "milliseconds": 1000, "microseconds": 1, "nanoseconds": None}
+
+
+def _as_micros(arr: pa.Array) -> pa.Array:
+    """A timestamp array as int64 microseconds (nanoseconds floored; both bounds stay valid after the
+    millisecond rounding of `_bound`, which is coarser)."""
+    unit = arr.type.unit
+    ints = arr.cast(pa.int64())
+    if unit == "ns":
+        q = pc.divide(ints, 1000)  # Arrow's integer division truncates toward zero: floor it
+        return pc.if_else(pc.greater(pc.multiply(q, 1000), ints), pc.subtract(q, 1), q)
+    return pc.multiply_checked(ints, {"s": 1_000_000, "ms": 1000, "us": 1}[unit])
+
+
+def _raw_temporal(st: Any, kind: str) -> tuple[int, int] | None:
+    """The Parquet statistics' physical min/max of a date or timestamp column as integer days or
+    microseconds (None for layouts without an integer form, such as INT96)."""
+    if kind == "date":
+        return (st.min_raw, st.max_raw) if st.physical_type == "INT32" else None
+    if st.physical_type != "INT64" or st.logical_type is None:
+        return None
+    try:
+        unit = orjson.loads(st.logical_type.to_json()).get("timeUnit")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if unit not in _UNITS:
+        return None
+    lo, hi = int(st.min_raw), int(st.max_raw)
+    if unit == "nanoseconds":
+        return lo // 1000, -(-hi // 1000)
+    return lo * _UNITS[unit], hi * _UNITS[unit]  # type: ignore[operator]
+
+
+# -- ISO 8601 dates and timestamps as integers (proleptic Gregorian, any year) -----------------------------
+# Civil-from-days and days-from-civil after H. Hinnant's public-domain algorithms: pure integer
+# arithmetic, valid far beyond Python's datetime range (years 1-9999).
+
+def days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of the proleptic Gregorian date y-m-d (year 0 is 1 BC)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(z: int) -> tuple[int, int, int]:
+    """The proleptic Gregorian (year, month, day) ``z`` days after 1970-01-01."""
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _year(y: int) -> str:
+    # ISO 8601 expanded years, as java.time (Spark) and chrono (delta-rs) print them.
+    if y > 9999:
+        return f"+{y}"
+    return f"{y:04d}" if y >= 0 else f"-{-y:04d}"
+
+
+def format_date(days: int) -> str:
+    """A date (days since the epoch) as Delta stats write it: ``2024-01-31``, ``+10000-01-01``."""
+    y, m, d = civil_from_days(days)
+    return f"{_year(y)}-{m:02d}-{d:02d}"
+
+
+def format_timestamp_ms(micros: int, *, upper: bool, ntz: bool) -> str:
+    """A timestamp (microseconds since the epoch, UTC) at millisecond precision, rounded down for a
+    minimum and up for a maximum, as ``2024-01-31T12:00:00.123Z`` (no ``Z`` for timestamp_ntz)."""
+    ms = -(-micros // 1000) if upper else micros // 1000
+    days, rest = divmod(ms, 86_400_000)
+    y, m, d = civil_from_days(days)
+    hh, rest = divmod(rest, 3_600_000)
+    mm, rest = divmod(rest, 60_000)
+    ss, frac = divmod(rest, 1000)
+    text = f"{_year(y)}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{frac:03d}"
+    return text if ntz else text + "Z"
+
+
+_ISO = re.compile(r"([+-]?)(\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+                  r"(Z|[+-]\d{2}:?\d{2})?")
+
+
+def parse_iso_micros(text: str) -> int | None:
+    """Microseconds since the epoch (UTC) of an ISO 8601 date or timestamp of any year, expanded years
+    (``+10000-...``, ``-0001-...``) and nanosecond fractions (floored) included; None if malformed."""
+    m = _ISO.fullmatch(text.strip())
+    if m is None:
+        return None
+    sign, y, mo, d, hh, mi, ss, frac, zone = m.groups()
+    if (len(y) > 4 and not sign) or not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
+        return None
+    days = days_from_civil(-int(y) if sign == "-" else int(y), int(mo), int(d))
+    if civil_from_days(days)[1:] != (int(mo), int(d)):
+        return None  # a day the month does not have
+    secs = days * 86400 + int(hh or 0) * 3600 + int(mi or 0) * 60 + int(ss or 0)
+    if zone and zone != "Z":
+        off = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
+        secs -= off if zone[0] == "+" else -off
+    return secs * 1_000_000 + int((frac or "").ljust(6, "0")[:6])
+
+
 def _bound(value: Any, dtype: DataType, *, upper: bool) -> Any:
     if isinstance(value, str):
         if len(value) <= STRING_PREFIX:
             return value
         return value[:STRING_PREFIX] + _TIE_BREAKER if upper else value[:STRING_PREFIX]
-    if isinstance(value, datetime):
-        ntz = isinstance(dtype, PrimitiveType) and dtype.name == "timestamp_ntz"
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        floor = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
-        if upper and floor != value:
-            try:
-                floor += timedelta(milliseconds=1)
-            except OverflowError:
-                pass  # within a millisecond of the largest datetime: nothing larger can be written
-        text = floor.isoformat(timespec="milliseconds")
-        return text if ntz else text + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
+    kind = dtype.name if isinstance(dtype, PrimitiveType) else None
+    if kind == "date":
+        return format_date(int(value))
+    if kind in ("timestamp", "timestamp_ntz"):
+        return format_timestamp_ms(int(value), upper=upper, ntz=kind == "timestamp_ntz")
     if isinstance(value, float) and math.isinf(value):
         return value  # encoded specially by encode_stats
     return value

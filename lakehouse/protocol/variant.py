@@ -9,6 +9,8 @@ their fields in key order; arrays and objects locate their children through offs
 This module owns the pure decoder: it walks the bytes iteratively, never recursing, so a deeply nested
 value cannot exhaust the Python stack, and checks every offset against the buffer. It must not depend on
 how the bytes were read. `variant_to_json` lifts it to an Arrow column of `struct<metadata, value>`.
+It also owns the column-level rules of PROTOCOL.md "Variant Data Type": which Arrow data is a variant
+(`is_variant_struct`, `conform_variant`), for reads and writes alike, so both refuse the same things.
 
 JSON rendering (the variant spec defines no JSON form; these follow Spark's `to_json` where it is
 unambiguous and stay valid JSON everywhere):
@@ -35,8 +37,12 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from lakehouse.errors import InvalidArgumentError
+from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
+from lakehouse.protocol.schema import VARIANT_ARROW, DataType, PrimitiveType, StructType
+
+VARIANT = PrimitiveType("variant")
 
 _PRIMITIVE, _SHORT_STRING, _OBJECT, _ARRAY = 0, 1, 2, 3
 _FIXED = {3: 1, 4: 2, 5: 4, 6: 8, 7: 8, 11: 4, 12: 8, 13: 8, 14: 4, 17: 8, 18: 8, 19: 8, 20: 16}
@@ -329,3 +335,46 @@ def variant_to_json(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
         except _Bad as e:
             raise InvalidArgumentError(f"invalid variant value in row {row}: {e}") from None
     return pa.array(out, type=pa.string())
+
+
+def is_variant_struct(t: DataType) -> bool:
+    """Whether Delta type ``t`` (as `from_arrow_type` maps Arrow data) is the unshredded form of a variant:
+    exactly the binary fields ``metadata`` and ``value``, in either order. Arrow has no variant type, so
+    this is how data written to a `variant` column is recognised."""
+    return (isinstance(t, StructType) and sorted(t.names) == ["metadata", "value"]
+            and all(f.type == PrimitiveType("binary") for f in t.fields))
+
+
+def conform_variant(arr: pa.Array, path: str, *, where: str = "a data file") -> pa.Array:
+    """An unshredded variant column as `VARIANT_ARROW`, its ``metadata`` and ``value`` bytes unchanged.
+
+    Used on what a data file stores (reads) and on the data given to a write (``where`` names which, for
+    messages). The children are matched by name (PROTOCOL.md "Variant data in Parquet" fixes the names, not
+    the order) and any binary layout (large, view) becomes ``binary``. Refused, naming the column ``path``:
+    a ``typed_value`` child (`UnsupportedFeatureError`: the variant is shredded, its values live partly
+    outside ``value``, so dropping the field would lose data); anything that is not a struct of the two
+    binaries, and a null ``metadata`` or ``value`` in a non-null row (`SchemaMismatchError`).
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.chunked_array([conform_variant(c, path, where=where) for c in arr.chunks], type=VARIANT_ARROW)
+    names = [arr.type.field(i).name for i in range(arr.type.num_fields)] if pa.types.is_struct(arr.type) else []
+    if "typed_value" in names:
+        raise UnsupportedFeatureError(
+            f"variant column '{path}' is shredded ({where} has a 'typed_value' field); lakehouse handles only "
+            "unshredded variants.\nHelp: use an engine that implements variant shredding, or leave the column "
+            "out of `columns`.", feature="variantShredding")
+    children = []
+    for want in VARIANT_ARROW:
+        child = arr.field(names.index(want.name)) if want.name in names else None
+        if child is None or not (pa.types.is_binary(child.type) or pa.types.is_large_binary(child.type)
+                                 or pa.types.is_binary_view(child.type)):
+            raise SchemaMismatchError(
+                f"variant column '{path}' is {arr.type} in {where}, not a struct of binary 'metadata' and "
+                "'value' (PROTOCOL.md \"Variant data in Parquet\")")
+        if child.null_count and pc.any(pc.and_(arr.is_valid(), child.is_null())).as_py():
+            raise SchemaMismatchError(
+                f"variant column '{path}' has a null '{want.name}' in a non-null row of {where}; a variant needs "
+                "both binaries (a SQL NULL variant is a null struct)")
+        children.append(child if child.type == want.type else child.cast(want.type))
+    mask = arr.is_null() if arr.null_count else None
+    return pa.StructArray.from_arrays(children, fields=list(VARIANT_ARROW), mask=mask)

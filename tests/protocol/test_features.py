@@ -6,7 +6,7 @@ import pytest
 
 from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Protocol
-from lakehouse.protocol.features import FEATURES, check_readable, reader_features_in_use
+from lakehouse.protocol.features import FEATURES, check_readable, check_writable, reader_features_in_use
 
 
 @pytest.mark.parametrize("writer", [1, 2, 3, 4, 5, 6, 7])
@@ -23,10 +23,20 @@ def test_reader_version_2_implies_column_mapping():
 @pytest.mark.parametrize(
     "features",
     [(), ("deletionVectors",), ("columnMapping", "timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"),
-     ("typeWidening",), ("typeWidening-preview",)],
+     ("typeWidening",), ("typeWidening-preview",), ("variantType", "deletionVectors"), ("variantType-preview",)],
 )
 def test_reader_version_3_with_readable_features(features):
     check_readable(Protocol(3, 7, features, features))
+
+
+def test_variant_type_is_readable_and_writable_but_shredding_is_not():
+    # The protocol delta-rs 1.x writes for every table created with deletion vectors (issue 18 item 8).
+    deltars = Protocol(3, 7, ("variantType", "deletionVectors"), ("deletionVectors", "appendOnly", "variantType", "invariants"))
+    check_writable(deltars, frozenset({"variantType", "deletionVectors"}))
+    for name in ("variantShredding", "variantShredding-preview"):
+        with pytest.raises(UnsupportedFeatureError, match="shredded variants are not implemented") as exc_info:
+            check_readable(Protocol(3, 7, ("variantType", name), ("variantType", name)))
+        assert exc_info.value.feature == name
 
 
 def test_writer_only_features_do_not_block_reading():

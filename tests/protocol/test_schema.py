@@ -6,7 +6,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
+from lakehouse.errors import InvalidLogError
 from lakehouse.protocol.schema import (
     ArrayType,
     DecimalType,
@@ -64,14 +64,42 @@ def test_decimal(text, precision, scale):
     assert to_arrow_type(schema.fields[0].type) == pa.decimal128(precision, scale)
 
 
-def test_variant_parses_but_arrow_conversion_is_unsupported():
-    schema = parse_schema(_schema(_field("v", "variant")))
+VARIANT = pa.struct([pa.field("metadata", pa.binary(), nullable=False), pa.field("value", pa.binary(), nullable=False)])
+
+
+def test_variant_maps_to_the_unshredded_struct_delta_rs_reads():
+    # PROTOCOL.md "Variant Type": the bare string and the {"type": "variant"} object (its schema example
+    # nests one in an array) both name a variant.
+    schema = parse_schema(_schema(
+        _field("v", "variant"),
+        _field("a", {"type": "array", "elementType": {"type": "variant"}, "containsNull": False}),
+    ))
     assert schema.fields[0].type == PrimitiveType("variant")
-    with pytest.raises(UnsupportedFeatureError) as exc_info:
-        to_arrow_type(schema.fields[0].type)
-    assert exc_info.value.feature == "variantType"
-    with pytest.raises(UnsupportedFeatureError):
-        to_arrow_schema(schema)
+    assert schema.fields[1].type == ArrayType(PrimitiveType("variant"), False)
+    assert to_arrow_type(schema.fields[0].type) == VARIANT
+    assert to_arrow_schema(schema) == pa.schema([
+        pa.field("v", VARIANT), pa.field("a", pa.list_(pa.field("element", VARIANT, nullable=False))),
+    ])
+    # Written back as the bare string, as Spark and delta-rs write it.
+    assert orjson.loads(schema_to_json(schema))["fields"][1]["type"]["elementType"] == "variant"
+
+
+@pytest.mark.parametrize("fields", [
+    [_field("a", "long"), _field("a", "string")],
+    [_field("a", "long"), _field("s", {"type": "struct", "fields": [_field("x", "long"), _field("x", "long")]})],
+    [_field("m", {"type": "map", "keyType": "string",
+                  "valueType": {"type": "struct", "fields": [_field("k", "long"), _field("k", "long")]}})],
+])
+def test_repeated_field_name_is_an_invalid_log(fields):
+    # A repeated name cannot be read (Arrow and Parquet address columns by name): InvalidLogError, naming
+    # the log file and version, instead of a KeyError from deep inside a read.
+    with pytest.raises(InvalidLogError, match=r"appears twice.*\(file _delta_log/00000000000000000003.json, version 3\)"):
+        parse_schema(_schema(*fields), version=3, path="_delta_log/00000000000000000003.json")
+
+
+def test_names_differing_in_case_are_distinct_fields():
+    schema = parse_schema(_schema(_field("a", "long"), _field("A", "long")))
+    assert schema.names == ["a", "A"]
 
 
 NESTED = _schema(
