@@ -158,7 +158,10 @@ class Transaction:
         self.snapshot = snapshot
         self.operation = operation
         self.parameters = dict(parameters or {})
-        self.isolation = isolation
+        # delta.isolationLevel=Serializable holds for every operation on the table (a stricter level asked
+        # for by the operation is kept).
+        table_level = snapshot.properties.isolation_level if snapshot is not None else None
+        self.isolation: Isolation = "Serializable" if table_level == "Serializable" else isolation
         self.properties = properties or CommitProperties()
         self.hook = hook
         self.may_match = may_match or (lambda add, pred: True)

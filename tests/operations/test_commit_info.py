@@ -125,3 +125,19 @@ def test_app_transaction_on_table_creation(table_path):
     v = Versions(table_path)
     v[0] = _t(0)
     v.check()
+
+
+def test_table_isolation_level_serializable_applies_to_every_commit(table_path):
+    """delta.isolationLevel=Serializable is not only recorded: every later commit runs at that level (a
+    recorded-but-ignored level would promise a guarantee the writer does not give)."""
+    v = Versions(table_path)
+    lakehouse.write_delta(table_path, _t(0), configuration={"delta.isolationLevel": "serializable"})
+    v[0] = _t(0)
+    lakehouse.write_delta(table_path, _t(1), mode="append")
+    v[1] = concat(v[0], _t(1))
+    lakehouse.DeltaTable(table_path).delete("id = 0")
+    v[2] = _t(1)
+    assert lakehouse.DeltaTable(table_path).metadata.configuration["delta.isolationLevel"] == "serializable"
+    for ver in (1, 2):
+        assert commit_actions(table_path, ver)[0]["commitInfo"]["isolationLevel"] == "Serializable"
+    v.check()
