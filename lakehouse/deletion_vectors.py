@@ -22,21 +22,27 @@ from lakehouse.protocol.paths import resolve_relative
 from lakehouse.storage.base import Storage
 
 
-def dv_file_path(dv: DeletionVectorDescriptor, root_uri: str) -> str | None:
-    """Root-relative path of the file holding an on-disk DV (None for inline DVs)."""
+def dv_file_path(dv: DeletionVectorDescriptor, root_uri: str, *, version: int | None = None) -> str | None:
+    """Root-relative path of the file holding an on-disk DV (None for inline DVs).
+
+    Both on-disk storage types go through the same containment check as data files: a ``u`` DV's
+    prefix (the text before its 20-character UUID) is joined as a directory, so a prefix such as
+    ``../victim`` would otherwise name a file of another table, which VACUUM would then delete.
+    """
     if dv.storage_type == "i":
         return None
     if dv.storage_type == "u":
-        return relative_dv_path(dv)
+        return resolve_relative(relative_dv_path(dv), root_uri, kind="deletion vector", version=version)
     if dv.storage_type == "p":
-        return resolve_relative(dv.path_or_inline_dv, root_uri)
+        return resolve_relative(dv.path_or_inline_dv, root_uri, kind="deletion vector", version=version)
     raise InvalidDeletionVectorError(f"unknown deletion vector storageType {dv.storage_type!r}")
 
 
-def load_deleted_rows(storage: Storage, dv: DeletionVectorDescriptor, *, data_path: str = "") -> np.ndarray:
+def load_deleted_rows(storage: Storage, dv: DeletionVectorDescriptor, *, data_path: str = "",
+                      version: int | None = None) -> np.ndarray:
     """The sorted row indexes a DV marks as deleted, checked against its checksum and cardinality."""
     where = f"of {data_path}" if data_path else ""
-    rel = dv_file_path(dv, storage.root_uri)
+    rel = dv_file_path(dv, storage.root_uri, version=version)
     if rel is None:
         raw = inline_dv_bytes(dv)
     else:

@@ -76,7 +76,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     mode = snapshot.column_mapping_mode  # type: ignore[assignment]
     partition_cols = set(snapshot.partition_columns)
     data_fields = [f for f in fields if f.name not in partition_cols]
-    rel = resolve_relative(task.path, storage.root_uri)
+    rel = resolve_relative(task.path, storage.root_uri, kind="data file", version=snapshot.version)
     fs, root = storage.arrow_filesystem()
     full = f"{root}/{rel}"
     try:
@@ -107,7 +107,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
             f"data file {rel} does not match the table schema at version {snapshot.version}: {e}"
         ) from None
     if apply_dv and task.deletion_vector is not None:
-        deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel)
+        deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel, version=snapshot.version)
         out = out.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
     n = out.num_rows
     columns = []
@@ -162,7 +162,8 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> ds.Dataset:
     by_name = {f.name: f for f in snapshot.schema.fields}
     paths, partitions = [], []
     for t in tasks:
-        paths.append(f"{root}/{resolve_relative(t.path, snapshot.storage.root_uri)}")
+        rel = resolve_relative(t.path, snapshot.storage.root_uri, kind="data file", version=snapshot.version)
+        paths.append(f"{root}/{rel}")
         expr = pc.scalar(True)
         for col in snapshot.partition_columns:
             f = by_name[col]

@@ -8,6 +8,7 @@ the snapshot loader fall back to an older checkpoint or to the JSON commits.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -119,14 +120,19 @@ def _read_json(storage: Storage, rel: str, version: int, data: CheckpointData) -
     return sidecars
 
 
-def _sidecar_rel(sidecar: Sidecar) -> str:
+def _sidecar_rel(sidecar: Sidecar, version: int) -> str:
+    """Where a sidecar lives: always `_delta_log/_sidecars/<name>` (PROTOCOL.md "Sidecar File
+    Information"); a path that would leave that directory is refused, not followed."""
     path = unquote(sidecar.path)  # PROTOCOL.md: the sidecar path is a URI
     if "/" in path and not path.startswith(SIDECAR_DIR + "/"):
         # An absolute URI or nested path: only the file name identifies it inside _sidecars/.
         path = path.rsplit("/", 1)[-1]
-    if not path.startswith(SIDECAR_DIR + "/"):
-        path = f"{SIDECAR_DIR}/{path}"
-    return f"{LOG_DIR}/{path}"
+    name = posixpath.normpath(path[len(SIDECAR_DIR) + 1:] if path.startswith(SIDECAR_DIR + "/") else path)
+    if name in ("", ".", "..") or name.startswith(("../", "/")):
+        raise InvalidLogError(
+            f"the checkpoint's sidecar path {sidecar.path!r} escapes {LOG_DIR}/{SIDECAR_DIR}/ (it lies outside "
+            "the table); lakehouse refuses to read files outside the table", version=version)
+    return f"{LOG_DIR}/{SIDECAR_DIR}/{name}"
 
 
 def read_checkpoint(storage: Storage, checkpoint: Checkpoint) -> CheckpointData:
@@ -140,7 +146,7 @@ def read_checkpoint(storage: Storage, checkpoint: Checkpoint) -> CheckpointData:
         else:
             sidecars += _read_parquet(storage, rel, checkpoint.version, data)
     for sc in sidecars:
-        rel = _sidecar_rel(sc)
+        rel = _sidecar_rel(sc, checkpoint.version)
         try:
             side = _read_parquet(storage, rel, checkpoint.version, data)
         except LakehouseError as e:

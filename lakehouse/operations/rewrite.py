@@ -73,7 +73,8 @@ def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None 
         deleted = np.zeros(0, dtype=np.uint64)
         alive = np.ones(table.num_rows, dtype=bool)
         if task.deletion_vector is not None:
-            deleted = load_deleted_rows(snapshot.storage, task.deletion_vector, data_path=task.path)
+            deleted = load_deleted_rows(snapshot.storage, task.deletion_vector, data_path=task.path,
+                                        version=snapshot.version)
             alive[deleted.astype(np.int64)] = False
         return TouchedFile(row, task, table, alive, deleted)
 

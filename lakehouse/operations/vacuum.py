@@ -18,6 +18,11 @@ removes only the files of expired tombstones.
 
 A real run (``dry_run=False``) commits `VACUUM START` and `VACUUM END` as Spark does (commitInfo only,
 so readers and concurrent writers are unaffected) around the deletes.
+
+VACUUM never deletes outside the table root, whatever the log says: every path it derives from the log
+(tombstones, their deletion vectors of every storage type, change data files) is contained by
+`resolve_relative` (a hostile one is refused with `InvalidLogError` and nothing is deleted), and every
+path is checked again with `is_inside_root` right before the delete call.
 """
 
 from __future__ import annotations
@@ -29,14 +34,14 @@ from datetime import timedelta
 from typing import Callable, Literal
 
 from lakehouse.deletion_vectors import dv_file_path
-from lakehouse.errors import InvalidArgumentError
+from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import AddCDCFile
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.log_path import LOG_DIR, LogFile
 from lakehouse.protocol.arrow_conform import physical_name
-from lakehouse.protocol.paths import resolve_relative
+from lakehouse.protocol.paths import is_inside_root, resolve_relative
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage.base import FileInfo, Storage
 from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
@@ -61,14 +66,16 @@ class VacuumMetrics:
     end_version: int | None = None
 
 
-def _rel(storage: Storage, raw: str) -> str:
-    return resolve_relative(raw, storage.root_uri)
+def _rel(storage: Storage, raw: str, version: int, kind: str = "data file") -> str:
+    # Every path VACUUM derives from the log is contained in the table root (InvalidLogError otherwise):
+    # a hostile tombstone must not make VACUUM delete another table's files.
+    return resolve_relative(raw, storage.root_uri, kind=kind, version=version)
 
 
-def _dv_rel(storage: Storage, dv: object, path: str) -> str | None:
+def _dv_rel(storage: Storage, dv: object, path: str, version: int) -> str | None:
     if not dv:
         return None
-    return dv_file_path(decode_deletion_vector(dv, path=path), storage.root_uri)
+    return dv_file_path(decode_deletion_vector(dv, path=path), storage.root_uri, version=version)
 
 
 def _referenced(snapshot: Snapshot, cutoff_ms: int) -> tuple[set[str], dict[str, int]]:
@@ -77,16 +84,16 @@ def _referenced(snapshot: Snapshot, cutoff_ms: int) -> tuple[set[str], dict[str,
     storage = snapshot.storage
     keep: set[str] = set()
     for path, dv in zip(snapshot.adds.column("path").to_pylist(), snapshot.adds.column("deletionVector").to_pylist()):
-        keep.add(_rel(storage, path))
-        dv_path = _dv_rel(storage, dv, path)
+        keep.add(_rel(storage, path, snapshot.version))
+        dv_path = _dv_rel(storage, dv, path, snapshot.version)
         if dv_path:
             keep.add(dv_path)
     expired: dict[str, int] = {}
     tomb = snapshot.tombstones
     for path, ts, size, dv in zip(tomb.column("path").to_pylist(), tomb.column("deletionTimestamp").to_pylist(),
                                   tomb.column("size").to_pylist(), tomb.column("deletionVector").to_pylist()):
-        rel = _rel(storage, path)
-        dv_path = _dv_rel(storage, dv, path)
+        rel = _rel(storage, path, snapshot.version)
+        dv_path = _dv_rel(storage, dv, path, snapshot.version)
         if ts is None or ts > cutoff_ms:
             keep.add(rel)
             if dv_path:
@@ -120,10 +127,10 @@ def _cdc_in_window(snapshot: Snapshot, cutoff_ms: int) -> set[str]:
         return set()
     files = [LogFile(f.name, "commit", int(f.name[:20])) for f in recent]
     out: set[str] = set()
-    for actions in read_log_files(storage, files):
+    for log_file, actions in zip(files, read_log_files(storage, files)):
         for a in actions:
             if isinstance(a, AddCDCFile):
-                out.add(_rel(storage, a.path))
+                out.add(_rel(storage, a.path, log_file.version, "change data file"))
     return out
 
 
@@ -186,6 +193,7 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
     if not dry_run and already_applied(snapshot, commit_properties):
         return VacuumMetrics(False, mode, hours, (), 0, 0)  # a replay: skipped, nothing deleted
     files = plan_vacuum(snapshot, retention=retention, mode=mode)
+    _refuse_outside([f.path for f in files], snapshot.version)  # before VACUUM START is committed
     total_bytes = sum(f.size for f in files)
     if dry_run:
         return VacuumMetrics(True, mode, hours, tuple(f.path for f in files), len(files), total_bytes)
@@ -196,7 +204,7 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
         "defaultRetentionMillis": int(default.total_seconds() * 1000),
         "specifiedRetentionMillis": int(retention.total_seconds() * 1000),
     }, {"numFilesToDelete": len(files), "sizeOfDataToDelete": total_bytes}, commit_properties)
-    deleted = _delete_all(storage, [f.path for f in files], progress)
+    deleted = _delete_all(storage, [f.path for f in files], progress, snapshot.version)
     # The app transactions went into VACUUM START; END carries the same commitInfo fields only.
     end_properties = replace(commit_properties, app_transactions=()) if commit_properties else None
     end = _log_commit(snapshot, "VACUUM END", {"status": "COMPLETED"},
@@ -204,8 +212,18 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
     return VacuumMetrics(False, mode, hours, tuple(f.path for f in files), len(files), total_bytes, start, end)
 
 
+def _refuse_outside(paths: list[str], version: int) -> None:
+    """Defence in depth: whatever the log or a listing says, VACUUM never deletes outside the table root."""
+    outside = [p for p in paths if not is_inside_root(p)]
+    if outside:
+        raise InvalidLogError(
+            f"VACUUM refuses to delete {outside[0]!r} ({len(outside)} path(s) in all): it is not a file inside "
+            "the table root; nothing was deleted", version=version)
+
+
 def _delete_all(storage: Storage, paths: list[str], progress: Callable[[int, int], None] | None,
-                batch: int = 1000) -> int:
+                version: int, batch: int = 1000) -> int:
+    _refuse_outside(paths, version)  # checked again right at the delete call, before the first delete
     done = 0
     if progress:
         progress(0, len(paths))

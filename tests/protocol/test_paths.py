@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.errors import InvalidLogError
-from lakehouse.protocol.paths import resolve_relative
+from lakehouse.protocol.paths import is_inside_root, resolve_relative
 
 ROOT = "file:///data/tables/t1"
 
@@ -106,3 +106,25 @@ def test_absolute_paths_escaping_root_with_encoded_dots_are_refused(raw):
     except InvalidLogError:
         return
     assert not rel.startswith("..") and "/../" not in f"/{rel}/", f"{raw!r} resolved to {rel!r}, outside the root"
+
+
+def test_refusal_names_the_path_the_kind_and_the_version():
+    with pytest.raises(InvalidLogError) as info:
+        resolve_relative("../victim/deletion_vector_x.bin", ROOT, kind="deletion vector", version=7)
+    text = str(info.value)
+    assert "deletion vector path '../victim/deletion_vector_x.bin'" in text and "version 7" in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("rel", ["f.parquet", "p=1/f.parquet", "_change_data/cdc.parquet",
+                                 "ts=2021-09-08 11%3A11%3A11/f.parquet", "p=%2E%2E/f.parquet", "a..b/c.parquet"])
+def test_is_inside_root(rel):
+    # Storage keys are not decoded: `p=%2E%2E` is a directory with that literal name, inside the root.
+    assert is_inside_root(rel)
+
+
+@pytest.mark.parametrize("rel", ["", ".", "..", "../victim/f.parquet", "a/../../victim/f.parquet", "a/./f.parquet",
+                                 "/etc/passwd", "file:///etc/passwd", "s3://bucket/k", "a//b.parquet",
+                                 "..\\victim\\f.parquet"])
+def test_is_not_inside_root(rel):
+    assert not is_inside_root(rel)
