@@ -200,3 +200,32 @@ def test_crafted_file_with_other_physical_types(tmp_path, kind):
     lakehouse.DeltaTable(path).optimize(min_file_size=1 << 30)
     _check(path, "optimize on crafted file")
     assert len(lh_read(path)) == 7
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+@pytest.mark.parametrize("operation", ["filter", "optimize", "z_order", "merge"])
+def test_crafted_file_without_deletion_vector(tmp_path, kind, operation):
+    """Files without a DV take the Arrow dataset path (scans, OPTIMIZE): the same normalisation holds."""
+    path = str(tmp_path / kind)
+    lakehouse.write_delta(path, _rows(range(3), "w").select(["id", "s", "b"]))
+    s_type, b_type = CRAFTED[kind]
+    ids = list(range(100, 106))
+    crafted = pa.table({"id": pa.array(ids, pa.int64()), "s": pa.array([f"c{i}" for i in ids]).cast(s_type),
+                        "b": pa.array([f"c{i}".encode() for i in ids]).cast(b_type)})
+    name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
+    pq.write_table(crafted, os.path.join(path, name))
+    _hand_add(path, 1, name)
+    dt = lakehouse.DeltaTable(path)
+    if operation == "filter":
+        assert sorted(dt.to_arrow(filter="s >= 'c103' AND s < 'd'").column("id").to_pylist()) == [103, 104, 105]
+        assert dt.scan("b = 'c101'", None).to_batches().read_all().column("id").to_pylist() == [101]
+    elif operation == "optimize":
+        dt.optimize(min_file_size=1 << 30)
+    elif operation == "z_order":
+        dt.optimize(z_order_by=["s"])
+    else:
+        source = pa.table({"id": pa.array([100, 7], pa.int64()), "s": pa.array(["m", "n"]).cast(pa.string_view())})
+        dt.merge(source, "t.id = s.id").when_matched_update({"s": "s.s"}) \
+            .when_not_matched_insert({"id": "s.id", "s": "s.s"}).execute()
+    _check(path, operation)
+    assert lh_read(path).schema == pa.schema([("id", pa.int64()), ("s", pa.string()), ("b", pa.binary())])
