@@ -136,3 +136,7 @@ class MaxCommitRetriesError(CommitError):
 
 class AppendOnlyError(CommitError):
     """The table is append-only (`delta.appendOnly=true`) and the operation would remove data."""
+
+
+class MissingDependencyError(LakehouseError, ImportError):
+    """An optional dependency a call needs is not installed; the message names the extra to install."""

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from lakehouse.cdf import load_cdf
 from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
-from lakehouse.errors import InvalidArgumentError, TableExistsError, TableNotFoundError
+from lakehouse.errors import InvalidArgumentError, MissingDependencyError, TableExistsError, TableNotFoundError
 from lakehouse.operations.convert import convert_to_delta
 from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
@@ -381,7 +381,14 @@ class DeltaTable:
         return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]
 
     def to_pandas(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> "pandas.DataFrame":
-        """The rows as a pandas DataFrame."""
+        """The rows as a pandas DataFrame (pandas is the optional extra ``lakehouse[pandas]``)."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise MissingDependencyError(
+                "to_pandas() needs pandas, which is not installed.\nHelp: pip install 'lakehouse[pandas]', "
+                "or use to_arrow() / to_polars()."
+            ) from None
         return self.to_arrow(columns, filter=filter).to_pandas()
 
     def to_pyarrow_dataset(self) -> "pyarrow.dataset.Dataset":

@@ -55,16 +55,22 @@ def input_schema(ddf: dd.DataFrame, schema: pa.Schema | None, snapshot: Snapshot
     """The Arrow schema every partition is converted with: ``schema`` if given, else the one pandas gives
     the Dask metadata, with ``object`` columns (whose type the metadata cannot tell) typed as the table's
     column of the same name."""
+    meta = ddf._meta
+    if index_is_data(ddf):  # index columns last, where pyarrow.Table.from_pandas puts them
+        names = list(meta.index.names)
+        meta = meta.reset_index()
+        meta = meta[[c for c in meta.columns if c not in names] + names]
     if schema is not None:
         if not isinstance(schema, pa.Schema):
             raise InvalidArgumentError(f"schema must be a pyarrow.Schema, got {type(schema).__name__}")
-        missing = [c for c in ddf.columns if c not in schema.names]
+        missing = [c for c in meta.columns if c not in schema.names]
         if missing:
-            raise SchemaMismatchError(f"schema has no field for column(s) {missing} of the Dask DataFrame")
+            raise SchemaMismatchError(f"schema has no field for column(s) {missing} of the Dask DataFrame "
+                                      "(a named index is written as a column)")
         return schema
     table_fields = {f.name: to_arrow_field(f) for f in snapshot.schema.fields} if snapshot is not None else {}
     fields = []
-    for f in frame_schema(ddf._meta):
+    for f in frame_schema(meta):
         if pa.types.is_null(f.type):
             if f.name not in table_fields:
                 raise SchemaMismatchError(
@@ -75,6 +81,13 @@ def input_schema(ddf: dd.DataFrame, schema: pa.Schema | None, snapshot: Snapshot
             f = pa.field(f.name, table_fields[f.name].type, True)
         fields.append(f)
     return pa.schema(fields)
+
+
+def index_is_data(ddf: dd.DataFrame) -> bool:
+    """Whether the Dask index is written as column(s): when it is named (``set_index("id")``,
+    ``read_delta(index=...)``), as `lakehouse.write_delta` writes a pandas index. An unnamed Dask index
+    is the row numbering of each partition, whatever its type per partition, and is not written."""
+    return any(name is not None for name in ddf._meta.index.names)
 
 
 def _overwrite_work(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[FileTask, Remove]]]:
@@ -114,9 +127,9 @@ def write_delta(
     Arguments mean what they mean for `lakehouse.write_delta` (modes ``error`` (default), ``append``,
     ``overwrite``, ``ignore``; ``predicate`` = replaceWhere; ``schema_mode``; ``configuration`` for a new
     table) and the commit is the same: operation ``WRITE``, the same removes, read set and conflict
-    checks. The Dask index is not written (as pandas input to `lakehouse.write_delta`); call
-    ``reset_index()`` first to keep it. ``schema`` fixes the Arrow types the partitions convert to (needed
-    only for ``object`` columns of a new table). ``storage_options`` travel to the workers, which open
+    checks. A named index is written as column(s) named after it (as a pandas index given to
+    `lakehouse.write_delta`); an unnamed one, the partitions' row numbering, is not. ``schema`` fixes the
+    Arrow types the partitions convert to (needed only for ``object`` columns of a new table). ``storage_options`` travel to the workers, which open
     storage themselves. Runs on the active Dask scheduler and blocks until committed.
     """
     validate_write_args(mode, schema_mode, predicate, target_file_size)
@@ -148,7 +161,8 @@ def write_delta(
     spec = WriteSpec(
         table=TableRef(storage.root_uri, dict(storage_options) if storage_options else None,
                        snapshot.version if snapshot is not None else None),
-        plan=plan, input_schema=arrow_schema, checks=tuple(table_checks(plan.schema, dict(plan.metadata.configuration))),
+        plan=plan, input_schema=arrow_schema, index_is_data=index_is_data(ddf),
+        checks=tuple(table_checks(plan.schema, dict(plan.metadata.configuration))),
         predicate=pred, predicate_text=text, target_file_size=target_file_size,
     )
     removes, rewrites = _overwrite_work(snapshot, pred) if snapshot is not None and mode == "overwrite" else ([], [])

@@ -29,7 +29,7 @@ class WriteSpec:
 
     ``plan`` is the single-process write's plan (the table after this write); ``input_schema`` is the
     Arrow schema the pandas partitions are converted with, so that every partition converts to the same
-    types.
+    types; ``index_is_data`` says that the (named) index is written as column(s).
     """
 
     table: TableRef
@@ -39,6 +39,7 @@ class WriteSpec:
     predicate: Expr | None
     predicate_text: str | None
     target_file_size: int | None
+    index_is_data: bool = False
 
     @property
     def schema(self) -> StructType:
@@ -62,7 +63,7 @@ def _to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 def write_partition(df: pd.DataFrame, spec: WriteSpec) -> TaskOutput:
     """Write one Dask partition's rows: enforce constraints and replaceWhere, write files, return adds."""
-    table = _to_arrow(df, spec.input_schema)
+    table = _to_arrow(df.reset_index() if spec.index_is_data else df, spec.input_schema)
     writer = spec.writer()
     rows = 0
     try:

@@ -32,6 +32,7 @@ from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
+from lakehouse.protocol.store_assignment import assign_array
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
@@ -135,8 +136,10 @@ def _nullable(t: pa.DataType) -> pa.DataType:
 
 
 def conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> Iterator[pa.Table]:
-    """Batches cast to the table's types with every field nullable: NOT NULL is checked afterwards by
-    `enforce`, which names the column, instead of failing inside a cast."""
+    """Batches converted to the table's types with every field nullable: NOT NULL is checked afterwards by
+    `enforce`, which names the column, instead of failing inside a cast. A value that would change in the
+    conversion (1.5 into an integer column) is a `SchemaMismatchError` naming it; table columns missing
+    from the data are nulls."""
     target = pa.schema([pa.field(f.name, _nullable(f.type), True) for f in (to_arrow_field(x) for x in schema.fields)])
     for batch in batches:
         if batch.num_rows == 0:
@@ -145,13 +148,9 @@ def conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> It
         cols = []
         for f in target:
             if f.name in names:
-                col = batch.column(names.index(f.name))
-                if pa.types.is_dictionary(col.type):
-                    col = col.dictionary_decode()
-                try:
-                    cols.append(col.cast(f.type) if col.type != f.type else col)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                    raise SchemaMismatchError(f"column '{f.name}' cannot be converted to {f.type}: {e}") from None
+                # Every value must survive the conversion (store_assignment); only nullability differs after.
+                col = assign_array(batch.column(names.index(f.name)), schema.field(f.name).type, f.name)
+                cols.append(col.cast(f.type) if col.type != f.type else col)
             else:
                 cols.append(pa.nulls(batch.num_rows, f.type))
         yield pa.Table.from_arrays(cols, schema=target)

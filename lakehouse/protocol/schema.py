@@ -16,7 +16,7 @@ from typing import Any, Mapping, Union
 import orjson
 import pyarrow as pa
 
-from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
+from lakehouse.errors import InvalidLogError, SchemaMismatchError, UnsupportedFeatureError
 
 PRIMITIVES = frozenset(
     {
@@ -264,7 +264,13 @@ def to_arrow_schema(schema: StructType) -> pa.Schema:
 
 
 def from_arrow_type(t: pa.DataType) -> DataType:
-    """The Delta type for an Arrow type (used when creating tables from Arrow data)."""
+    """The Delta type for an Arrow type (used when creating tables from Arrow data).
+
+    Arrow-only encodings map to the Delta type of their values (dictionary, views, large and fixed-size
+    layouts); unsigned integers to the next wider signed type (`uint64` to `long`, values checked when
+    written); a decimal wider than 38 digits has no Delta type (`SchemaMismatchError`)."""
+    if pa.types.is_dictionary(t):
+        return from_arrow_type(t.value_type)
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return PrimitiveType("string")
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t):
@@ -277,6 +283,8 @@ def from_arrow_type(t: pa.DataType) -> DataType:
         pa.uint8(): "short",
         pa.uint16(): "integer",
         pa.uint32(): "long",
+        pa.uint64(): "long",
+        pa.float16(): "float",
         pa.float32(): "float",
         pa.float64(): "double",
         pa.bool_(): "boolean",
@@ -288,8 +296,14 @@ def from_arrow_type(t: pa.DataType) -> DataType:
     if pa.types.is_timestamp(t):
         return PrimitiveType("timestamp" if t.tz is not None else "timestamp_ntz")
     if pa.types.is_decimal(t):
+        if t.precision > 38:
+            raise SchemaMismatchError(
+                f"{t} has more digits than decimal(38,{min(t.scale, 38)}), the widest Delta decimal.\n"
+                "Help: cast the data to a decimal of precision 38 or less."
+            )
         return DecimalType(t.precision, t.scale)
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)
+            or pa.types.is_large_list_view(t) or pa.types.is_fixed_size_list(t)):
         return ArrayType(from_arrow_type(t.value_type), t.value_field.nullable)
     if pa.types.is_map(t):
         return MapType(from_arrow_type(t.key_type), from_arrow_type(t.item_type), t.item_field.nullable)
@@ -299,8 +313,15 @@ def from_arrow_type(t: pa.DataType) -> DataType:
 
 
 def from_arrow_field(f: pa.Field) -> StructField:
-    """A Delta field for an Arrow field."""
-    return StructField(f.name, from_arrow_type(f.type), f.nullable, {})
+    """A Delta field for an Arrow field; a type with no Delta equivalent names the field."""
+    try:
+        return StructField(f.name, from_arrow_type(f.type), f.nullable, {})
+    except (SchemaMismatchError, UnsupportedFeatureError) as e:
+        text, prefix = str(e), "column '"
+        if text.startswith(prefix):
+            # Raised for a nested field: prefix the parent to keep one dotted path.
+            raise type(e)(f"{prefix}{f.name}.{text[len(prefix):]}") from None
+        raise type(e)(f"{prefix}{f.name}': {text}") from None
 
 
 def from_arrow_schema(schema: pa.Schema) -> StructType:

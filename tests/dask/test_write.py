@@ -162,6 +162,33 @@ def _outcome(fn) -> str:
     return "committed"
 
 
+def test_named_index_is_written_as_pandas_input_writes_it(client, tmp_path):
+    """A named Dask index (``set_index``, ``read_delta(index=...)``) is data: it becomes its column, as
+    the index of a pandas DataFrame given to `lakehouse.write_delta` does."""
+    pair = Pair(tmp_path)
+    pair.write(_frame(0, 30).set_index("id"))
+    assert "id" in lakehouse.DeltaTable(pair.dask_uri).schema.names
+    pair.write(_frame(30, 12).set_index("id"), mode="append")
+    copy = str(tmp_path / "copy")
+    ldd.write_delta(copy, ldd.read_delta(pair.dask_uri, index="id"))
+    assert_same_rows(lakehouse.DeltaTable(copy).to_arrow(), lakehouse.DeltaTable(pair.ref_uri).to_arrow())
+    assert_same_rows(dl_read(copy), lakehouse.DeltaTable(pair.ref_uri).to_arrow())
+
+
+def test_values_are_converted_exactly_or_refused(client, tmp_path):
+    """Workers convert with the single-process rules: int64 into an int column when each value fits."""
+    uri = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(uri, schema=pa.schema([("id", pa.int32()), ("v", pa.float32())]))
+    df = pd.DataFrame({"id": np.arange(6, dtype=np.int64), "v": np.arange(6, dtype=np.float64) / 2})
+    ldd.write_delta(uri, _ddf(df, 2), mode="append")
+    with pytest.raises(SchemaMismatchError, match="'id'.*4294967296"):
+        ldd.write_delta(uri, _ddf(df.assign(id=df.id + 2**32), 2), mode="append")
+    assert lakehouse.DeltaTable(uri).version == 1
+    expected = pa.table({"id": pa.array(range(6), pa.int32()), "v": pa.array([i / 2 for i in range(6)], pa.float32())})
+    assert_same_rows(lakehouse.DeltaTable(uri).to_arrow(), expected)
+    assert_same_rows(dl_read(uri), expected)
+
+
 def test_concurrent_commits_are_checked_like_a_single_process_write(client, tmp_path):
     """A replaceWhere of partition 'a' while another writer commits: the Dask write and the
     single-process write reach the same outcome for each concurrent commit."""

@@ -232,3 +232,20 @@ def test_join_keys_refuse_incomparable_types():
         join_keys(pa.array([1]), pa.array(["1"]), what="t.k = s.k")
     with pytest.raises(SchemaMismatchError, match="t.k = s.k"):
         join_keys(pa.array([[1]]), pa.array([[1]]), what="t.k = s.k")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("on", ["t.k.a = s.k.a", "t.k.a = s.k.a OR t.v = s.v + 1000"], ids=["nested_field", "or"])
+def test_residual_conditions_use_the_same_equality(tmp_path, mode, on):
+    """ON conditions that are no plain column pairs are evaluated as predicates, with the same equality:
+    a nested field (`t.k.a = s.k.a`) and a disjunction match -0.0 with 0.0 and NaN with NaN too."""
+    st = pa.struct([("a", pa.float64())])
+    schema = pa.schema([("k", st), ("v", pa.int64())])
+    target = [{"k": {"a": 0.0}, "v": 1}, {"k": {"a": NAN}, "v": 2}, {"k": {"a": None}, "v": 3}, {"k": {"a": 1.0}, "v": 4}]
+    source = [{"k": {"a": -0.0}, "v": 10}, {"k": {"a": NAN}, "v": 20}, {"k": {"a": None}, "v": 30}]
+    path = make(tmp_path, "t", target, schema, mode, False)
+    (lakehouse.DeltaTable(path).merge(pa.Table.from_pylist(source, schema=schema), on)
+     .when_matched_update(set={"v": "s.v"}).when_not_matched_insert_all().execute())
+    want = [{"k": {"a": 0.0}, "v": 10}, {"k": {"a": NAN}, "v": 20}, {"k": {"a": None}, "v": 3}, {"k": {"a": 1.0}, "v": 4},
+            {"k": {"a": None}, "v": 30}]
+    assert_same_rows(lh_read(path), want, f"after MERGE ON {on}")

@@ -366,10 +366,13 @@ def test_accepted_implicit_conversions(table_path, table_type, data_type, value)
 @pytest.mark.parametrize(
     "table_type, data_type, value",
     [
-        (pa.int32(), pa.int64(), 1),
-        (pa.float32(), pa.float64(), 1.5),
-        (pa.decimal128(5, 2), pa.decimal128(10, 2), "1.25"),
+        # Types that convert, with a value that would change (every value is checked: see
+        # test_write_input_conversion.py for the values that convert exactly).
+        (pa.int32(), pa.int64(), 2**40),
+        (pa.float32(), pa.float64(), 0.1),
+        (pa.decimal128(5, 2), pa.decimal128(10, 2), "123456.78"),
         (pa.decimal128(5, 2), pa.decimal128(5, 3), "1.125"),
+        # Types that never convert.
         (pa.timestamp("us", tz="UTC"), pa.timestamp("us"), 0),
         (pa.timestamp("us"), pa.timestamp("us", tz="UTC"), 0),
         (pa.date32(), pa.string(), "2024-01-01"),
