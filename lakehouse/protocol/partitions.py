@@ -1,4 +1,5 @@
-"""Partition value decoding (PROTOCOL.md "Partition Value Serialization").
+"""Partition values as strings (PROTOCOL.md "Partition Value Serialization"): decoding the strings in
+`add.partitionValues`, encoding values as Spark writes them, and the escaped Hive directory names.
 
 Partition values are strings in `add.partitionValues`; an empty string or a missing value is null for
 every type. Timestamps without an offset are read as UTC, as delta-rs and delta-kernel-rs do (Spark reads
@@ -7,10 +8,12 @@ them in the writer's session time zone, which the log does not record).
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
@@ -97,21 +100,68 @@ def partition_array(raw: str | None, dtype: DataType, length: int, *, column: st
 
 # -- writing -------------------------------------------------------------------------------------------
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-# Spark's ExternalCatalogUtils.escapePathName: characters that cannot stand in a partition directory name.
-_ESCAPE = set('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(1, 32)}
+# Spark's ExternalCatalogUtils.escapePathName set (0x01-0x1F, DEL and `"#%'*/:=?\\{[]^`), plus NUL: Spark
+# leaves NUL alone, but no file system or object store takes it in a name, so it is escaped as delta-rs
+# and delta-kernel-rs do (`%00`). Space and non-ASCII stay as they are, as in Spark.
+_ESCAPE = frozenset('"#%\'*/:=?\\\x7f{[]^') | {chr(c) for c in range(0, 32)}
 
 
-def serialize_partition_value(value: Any, dtype: DataType) -> str | None:
-    """The `partitionValues` string for a Python value (None stays None)."""
+def _java_float_text(value: float, *, single: bool) -> str:
+    """Java's Float.toString / Double.toString of ``value`` (what Spark and delta-kernel-rs write):
+    the shortest digits that read back as the same float or double, in plain notation for magnitudes in
+    [1e-3, 1e7) and as ``d.dddE<n>`` otherwise; ``NaN``, ``Infinity``, ``-Infinity``; the sign of zero kept."""
+    if single:
+        with np.errstate(over="ignore"):
+            value = float(np.float32(value))  # a float column's values are float32: no-op for them
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0.0:
+        return sign + "0.0"
+    # Shortest round-trip digits: repr() for doubles; numpy's shortest float32 digits for floats, since
+    # the double repr of a float32 (0.10000000149011612) is not what a float32 reader expects.
+    text = np.format_float_scientific(np.float32(abs(value)), unique=True) if single else repr(abs(value))
+    _, digit_tuple, exponent = Decimal(text).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    point = exponent + len(digit_tuple) - 1  # value = d.ddd x 10**point
+    if len(digits) == 1:
+        # Java prints at least two digits and, when one would do, takes the two-digit decimal nearest
+        # the exact value if it reads back the same (Float.MIN_VALUE is "1.4E-45", not "1.0E-45").
+        with localcontext(Context(prec=2)):
+            nearest = +Decimal(abs(value))  # the exact binary value, rounded half-even to two digits
+        exact_back = float(np.float32(nearest)) if single else float(nearest)
+        if exact_back == abs(value):
+            _, pair, exp2 = nearest.as_tuple()
+            if len(pair) == 2 and exp2 + 1 == point:
+                digits = "".join(map(str, pair)).rstrip("0") or "0"
+    if -3 <= point < 7:
+        if point >= 0:
+            whole, frac = digits[: point + 1].ljust(point + 1, "0"), digits[point + 1 :]
+        else:
+            whole, frac = "0", "0" * (-point - 1) + digits
+        return f"{sign}{whole}.{frac or '0'}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{point}"
+
+
+def serialize_partition_value(value: Any, dtype: DataType, *, column: str = "") -> str | None:
+    """The `partitionValues` string for a Python value (None stays None), as Spark and delta-kernel-rs
+    write it (PROTOCOL.md "Partition Value Serialization"). The string is the value: two values that
+    differ (0.0 and -0.0) never share one, and parsing it gives the value back. Empty strings and empty
+    binaries are null, as in Spark; binary values are their UTF-8 text (others are refused)."""
     if value is None:
         return None
     if isinstance(dtype, DecimalType):
-        return format(Decimal(value), "f")
+        # The column's scale, always: Spark writes DECIMAL(5,2) 1.1 as "1.10". The context must hold 38
+        # digits (the default holds 28).
+        with localcontext(Context(prec=80)):
+            return format(Decimal(value).quantize(Decimal(1).scaleb(-dtype.scale)), "f")
     name = dtype.name if isinstance(dtype, PrimitiveType) else ""
     if name == "boolean":
         return "true" if value else "false"
     if name in ("float", "double"):
-        return repr(float(value))
+        return _java_float_text(float(value), single=name == "float")
     if name == "timestamp":
         # PROTOCOL.md recommends UTC in ISO-8601 so no reader needs the writer's time zone.
         v = value.astimezone(timezone.utc) if value.tzinfo else value
@@ -121,12 +171,16 @@ def serialize_partition_value(value: Any, dtype: DataType) -> str | None:
     if name == "date":
         return value.isoformat()
     if name == "binary":
+        # Spark writes CAST(binary AS STRING) and delta-kernel-rs reads the string's UTF-8 bytes back, so
+        # only UTF-8 round-trips. (delta-rs writes `\u00XX` escape text, which it reads back as that text.)
         try:
-            return bytes(value).decode("utf-8")
+            text = bytes(value).decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidArgumentError(
-                "binary partition values must be valid UTF-8: Delta stores partition values as strings"
+                f"binary partition value {bytes(value)!r} of column '{column}' is not valid UTF-8: Delta "
+                f"stores partition values as strings, and only UTF-8 reads back as the same bytes"
             ) from None
+        return text or None  # an empty value is null in Delta (Spark writes it to the null partition)
     if name == "string" and value == "":
         return None  # an empty string partition value means null in Delta
     return str(value)

@@ -49,23 +49,34 @@ class FileWriteOptions:
     file_prefix: str = "part"
 
 
+def _group_keys(column: pa.ChunkedArray) -> pa.Array:
+    """What rows are grouped on for one partition column: its values, except that floats are grouped on
+    their bit pattern with every NaN made one, because 0.0 and -0.0 are different partition values
+    although they compare equal (Arrow's hashing merges them), while NaN must stay one partition."""
+    arr = column.combine_chunks()
+    if pa.types.is_floating(arr.type):
+        one_nan = pc.if_else(pc.is_nan(arr), pa.scalar(float("nan"), arr.type), arr)
+        return one_nan.view(pa.int64() if arr.type.bit_width == 64 else pa.int32())
+    return arr
+
+
 def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
-    """Group a table's rows by the values of ``columns``; yields (values, rows) per distinct key."""
+    """Group a table's rows by the values of ``columns``; yields (values, rows) per distinct key.
+
+    Keys are exact (see `_group_keys`): all rows of a group serialise to one partition string. (Two groups
+    can still share one, as '' and null do; the writer keys its files by that string.)"""
     if not columns:
         yield (), table
         return
     if table.num_rows == 0:
         return
     codes = np.zeros(table.num_rows, dtype=np.int64)
-    dictionaries = []
+    space = 1
     for c in columns:
-        enc = pc.dictionary_encode(table.column(c).combine_chunks(), null_encoding="encode")
+        enc = pc.dictionary_encode(_group_keys(table.column(c)), null_encoding="encode")
         idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         codes = codes * (len(enc.dictionary) + 1) + idx
-        dictionaries.append((enc.dictionary, idx))
-    space = 1
-    for d, _ in dictionaries:
-        space *= len(d) + 1
+        space *= len(enc.dictionary) + 1
     if space <= 1 << 22:
         # Small key space: bincount + a radix sort of group ids instead of np.unique's comparison sort.
         counts_all = np.bincount(codes, minlength=space)
@@ -82,10 +93,11 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     first = order[starts]
     ordered = table.take(pa.array(order))
+    originals = [table.column(c) for c in columns]
     start = 0
     for g in range(len(counts)):
-        row = first[g]
-        values = tuple(d[int(idx[row])].as_py() for d, idx in dictionaries)
+        row = int(first[g])
+        values = tuple(col[row].as_py() for col in originals)
         yield values, ordered.slice(start, int(counts[g]))
         start += int(counts[g])
 
@@ -123,7 +135,9 @@ class DataFileWriter:
         self.logical_schema = pa.schema([to_arrow_field(f) for f in schema.fields])
         self._physical = physical_paths(schema, mode)
         self._properties = properties
-        self._open: dict[tuple, _OpenFile] = {}
+        self._open: dict[tuple, _OpenFile] = {}  # by serialised partition values
+        by_name = {f.name: f.type for f in schema.fields}
+        self._partition_types = [by_name[c] for c in self.partition_columns]
         self._stats_pool = ThreadPoolExecutor(max_workers=1)
         self._counter = 0
         self.adds: list[Add] = []
@@ -140,12 +154,15 @@ class DataFileWriter:
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         self.rows_written += table.num_rows
         for values, rows in split_by_partition(table, self.partition_columns):
+            # Open files are keyed by the serialised values: floats as dict keys would merge 0.0 with
+            # -0.0 and never find a NaN again (NaN != NaN).
+            key = self._serialize(values)
             data = rows.drop_columns(self.partition_columns) if self.partition_columns else rows
             per_row = max(1, data.nbytes // max(1, data.num_rows))
             offset = 0
             # Large batches are cut so that a row group (and so a file) never overshoots the target.
             while offset < data.num_rows:
-                f = self._open.get(values) or self._new_file(values)
+                f = self._open.get(key) or self._new_file(key)
                 limit = self._flush_bytes(f)
                 take = max(1, min(data.num_rows - offset, (limit - f.pending_bytes) // per_row,
                                   self.options.row_group_rows - f.pending_rows))
@@ -156,7 +173,7 @@ class DataFileWriter:
                 f.pending_rows += chunk.num_rows
                 f.pending_bytes += take * per_row
                 if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
-                    self._flush(values, f)
+                    self._flush(key, f)
 
     def _file_rows(self, pending: list[pa.Table]) -> pa.Table:
         """Buffered logical rows as the file stores them (physical names and field ids under column
@@ -171,10 +188,14 @@ class DataFileWriter:
         ratio = f.sink.tell() / f.raw_written if f.raw_written else 1.0
         return max(1, min(self.options.row_group_bytes, int(room / max(ratio, 0.01))))
 
-    def _new_file(self, values: tuple) -> _OpenFile:
+    def _serialize(self, values: tuple) -> tuple[str | None, ...]:
+        """The `partitionValues` strings of one partition's values, in partition-column order."""
+        types = self._partition_types
+        return tuple(serialize_partition_value(v, t, column=c) for c, t, v in zip(self.partition_columns, types, values))
+
+    def _new_file(self, serialized: tuple[str | None, ...]) -> _OpenFile:
         fields = {f.name: f for f in self.schema.fields}
-        serialized = [serialize_partition_value(v, fields[c].type) for c, v in zip(self.partition_columns, values)]
-        directory = partition_dir(self.partition_columns, serialized) if self.partition_columns else ""
+        directory = partition_dir(self.partition_columns, list(serialized)) if self.partition_columns else ""
         name = f"{self.options.file_prefix}-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
         self._counter += 1
         directory = "/".join(p for p in (self.options.prefix, directory) if p)
@@ -193,10 +214,10 @@ class DataFileWriter:
         )
         pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}  # type: ignore[arg-type]
         f = _OpenFile(rel, sink, writer, stats, pv)
-        self._open[values] = f
+        self._open[serialized] = f
         return f
 
-    def _flush(self, values: tuple, f: _OpenFile) -> None:
+    def _flush(self, key: tuple, f: _OpenFile) -> None:
         if f.pending:
             try:
                 f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
@@ -206,9 +227,9 @@ class DataFileWriter:
             f.pending.clear()
             f.pending_rows = f.pending_bytes = 0
         if f.sink.tell() >= self.options.target_file_size:
-            self._close(values, f)
+            self._close(key, f)
 
-    def _close(self, values: tuple, f: _OpenFile) -> None:
+    def _close(self, key: tuple, f: _OpenFile) -> None:
         try:
             if f.pending:
                 f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
@@ -218,7 +239,7 @@ class DataFileWriter:
             footer = f.writer.writer.metadata
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"finishing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
-        del self._open[values]
+        del self._open[key]
         for job in f.stats_jobs:
             job.result()
         if f.stats.num_records == 0:
@@ -246,8 +267,8 @@ class DataFileWriter:
             with ThreadPoolExecutor(max_workers=min(4, len(items))) as pool:
                 list(pool.map(lambda kv: self._close(*kv), items))
         else:
-            for values, f in items:
-                self._close(values, f)
+            for key, f in items:
+                self._close(key, f)
         self._stats_pool.shutdown()
         return self.adds
 

@@ -159,3 +159,98 @@ def test_value_out_of_range_for_type_is_invalid_log_error(raw, dtype):
         partition_array(raw, dtype, 2, column="my_col")
     assert isinstance(exc_info.value, InvalidLogError)
     assert "my_col" in str(exc_info.value)
+
+
+# -- writing: the strings Spark writes (Java's Double.toString / Float.toString, delta-kernel-rs alike) --
+from lakehouse.errors import InvalidArgumentError  # noqa: E402
+from lakehouse.protocol.partitions import escape_path_name, partition_dir, serialize_partition_value  # noqa: E402
+
+JAVA_DOUBLES = [
+    (0.0, "0.0"), (-0.0, "-0.0"), (1.0, "1.0"), (-1.5, "-1.5"), (100.0, "100.0"), (0.1, "0.1"),
+    (0.001, "0.001"), (1e-4, "1.0E-4"), (1234567.0, "1234567.0"), (1e7, "1.0E7"), (1e20, "1.0E20"),
+    (1.25e-7, "1.25E-7"), (123.456, "123.456"), (1.7976931348623157e308, "1.7976931348623157E308"),
+    (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity"),
+]
+JAVA_FLOATS = [
+    (0.0, "0.0"), (-0.0, "-0.0"), (0.1, "0.1"), (1e20, "1.0E20"), (3.4028234663852886e38, "3.4028235E38"),
+    (16777216.0, "1.6777216E7"), (1.401298464324817e-45, "1.4E-45"), (float("nan"), "NaN"),
+    (float("-inf"), "-Infinity"),
+]
+
+
+@pytest.mark.parametrize("value,text", JAVA_DOUBLES, ids=[t for _, t in JAVA_DOUBLES])
+def test_double_partition_value_text_is_javas(value, text):
+    assert serialize_partition_value(value, P("double")) == text
+    back = parse_partition_value(text, P("double"))
+    assert math.isnan(back) if math.isnan(value) else (back == value and math.copysign(1, back) == math.copysign(1, value))
+
+
+@pytest.mark.parametrize("value,text", JAVA_FLOATS, ids=[t for _, t in JAVA_FLOATS])
+def test_float_partition_value_text_is_javas_shortest_float32(value, text):
+    """A float column's value is written with float32's shortest digits (0.1, not the double expansion
+    0.10000000149011612 of the same float32)."""
+    import numpy as np
+
+    value = float(np.float32(value))
+    assert serialize_partition_value(value, P("float")) == text
+    back = partition_scalar(text, P("float")).as_py()
+    assert math.isnan(back) if math.isnan(value) else np.float32(back).tobytes() == np.float32(value).tobytes()
+
+
+def test_every_double_round_trips_bit_exact():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.floats(allow_nan=False), st.floats(width=32, allow_nan=False))
+    def check(d, f):
+        import struct
+
+        assert struct.pack("<d", float(serialize_partition_value(d, P("double")))) == struct.pack("<d", d)
+        assert struct.pack("<f", float(serialize_partition_value(f, P("float")))) == struct.pack("<f", f)
+
+    check()
+
+
+@pytest.mark.parametrize("value,dtype,text", [
+    (Decimal("1.1"), DecimalType(5, 2), "1.10"),
+    (Decimal("1.10"), DecimalType(5, 2), "1.10"),
+    (Decimal("0"), DecimalType(5, 2), "0.00"),
+    (Decimal("-0.05"), DecimalType(5, 2), "-0.05"),
+    (Decimal("7"), DecimalType(3, 0), "7"),
+    (Decimal("12345678901234567890.123456789012345678"), DecimalType(38, 18), "12345678901234567890.123456789012345678"),
+    (Decimal("1E+2"), DecimalType(10, 1), "100.0"),
+])
+def test_decimal_partition_value_keeps_the_column_scale(value, dtype, text):
+    assert serialize_partition_value(value, dtype) == text
+
+
+def test_timestamp_partition_value_texts():
+    ts = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone(__import__("datetime").timedelta(hours=2)))
+    assert serialize_partition_value(ts, P("timestamp")) == "2024-01-02T01:04:05.000006Z"
+    assert serialize_partition_value(datetime(999, 1, 2), P("timestamp_ntz")) == "0999-01-02 00:00:00.000000"
+    assert serialize_partition_value(date(1, 1, 1), P("date")) == "0001-01-01"
+
+
+def test_binary_partition_values_are_utf8_text_and_empty_is_null():
+    assert serialize_partition_value(b"\x00", P("binary")) == "\x00"
+    assert serialize_partition_value("ü".encode(), P("binary")) == "ü"
+    assert serialize_partition_value(b"", P("binary")) is None
+    assert serialize_partition_value("", P("string")) is None
+    with pytest.raises(InvalidArgumentError, match=r"binary partition value b'\\xff' of column 'b'"):
+        serialize_partition_value(b"\xff", P("binary"), column="b")
+
+
+@pytest.mark.parametrize("text,escaped", [
+    ("a\x00b", "a%00b"), ("\x01\x1f", "%01%1F"), ("\t\n\r", "%09%0A%0D"), ("\x7f", "%7F"),
+    ("a/b=c", "a%2Fb%3Dc"), ("%00", "%2500"), ("x:y#z", "x%3Ay%23z"), ("\"'*?\\", "%22%27%2A%3F%5C"),
+    ("{[]^", "%7B%5B%5D%5E"),
+    # Spark leaves these alone (on Linux): space, `}`, backquote, `~`, `<`, `>`, `|`, `!`, non-ASCII.
+    (" }`~<>|!", " }`~<>|!"), ("ünï€日本", "ünï€日本"),
+])
+def test_escape_path_name_is_sparks_set_plus_nul(text, escaped):
+    assert escape_path_name(text) == escaped
+
+
+def test_partition_dir_escapes_names_and_values_and_writes_null_default():
+    assert partition_dir(["a=b", "c"], ["x\x00/", None]) == "a%3Db=x%00%2F/c=__HIVE_DEFAULT_PARTITION__"
