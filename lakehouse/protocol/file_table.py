@@ -23,6 +23,7 @@ from lakehouse.protocol.arrow_conform import conform_array
 from lakehouse.protocol.codec import encode_action
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
+from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
 
 _S = PrimitiveType("string")
 _L = PrimitiveType("long")
@@ -105,6 +106,24 @@ def removes_to_table(removes: Iterable[Any]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=REMOVE_SCHEMA)
 
 
+def _plain(arr: pa.Array) -> pa.Array:
+    """``stats_parsed`` with dates and timestamps as their JSON text, formatted from integers: Python's
+    datetime cannot hold years after 9999 (or before 1), which Delta allows."""
+    t = arr.type
+    if pa.types.is_struct(t):
+        children = [_plain(arr.field(i)) for i in range(t.num_fields)]
+        return pa.StructArray.from_arrays(children, names=[t.field(i).name for i in range(t.num_fields)],
+                                          mask=arr.is_null() if arr.null_count else None)
+    if pa.types.is_timestamp(t):
+        micros = arr.cast(pa.timestamp("us", tz=t.tz), safe=False).cast(pa.int64())
+        return pa.array([None if v is None else format_timestamp_us(v, ntz=t.tz is None) for v in micros.to_pylist()],
+                        pa.string())
+    if pa.types.is_date(t):
+        days = arr.cast(pa.date32()).cast(pa.int32())
+        return pa.array([None if v is None else format_date(v) for v in days.to_pylist()], pa.string())
+    return arr
+
+
 def _json_default(v: Any) -> Any:
     if isinstance(v, datetime):
         if v.tzinfo is not None:
@@ -141,9 +160,12 @@ def _fill_stats_from_parsed(table: pa.Table, parsed: pa.Array) -> pa.Table:
         return table
     values = stats.to_pylist()
     idx = np.flatnonzero(need.to_numpy(zero_copy_only=False))
-    sub = parsed.take(pa.array(idx)).to_pylist()
+    sub = _plain(parsed.take(pa.array(idx))).to_pylist()
     for i, row in zip(idx, sub):
-        values[int(i)] = orjson.dumps(row, default=_json_default).decode()
+        try:
+            values[int(i)] = encode_stats(row)  # decimals with their exact digits
+        except TypeError:
+            values[int(i)] = orjson.dumps(row, default=_json_default).decode()
     return table.set_column(table.schema.get_field_index("stats"), "stats", pa.array(values, pa.string()))
 
 

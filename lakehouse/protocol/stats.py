@@ -263,12 +263,17 @@ def format_timestamp_ms(micros: int, *, upper: bool, ntz: bool) -> str:
     """A timestamp (microseconds since the epoch, UTC) at millisecond precision, rounded down for a
     minimum and up for a maximum, as ``2024-01-31T12:00:00.123Z`` (no ``Z`` for timestamp_ntz)."""
     ms = -(-micros // 1000) if upper else micros // 1000
-    days, rest = divmod(ms, 86_400_000)
+    return format_timestamp_us(ms * 1000, ntz=ntz)[:-3 if ntz else -4] + ("" if ntz else "Z")
+
+
+def format_timestamp_us(micros: int, *, ntz: bool) -> str:
+    """A timestamp (microseconds since the epoch, UTC) exactly, as ``2024-01-31T12:00:00.123456Z``."""
+    days, rest = divmod(micros, 86_400_000_000)
     y, m, d = civil_from_days(days)
-    hh, rest = divmod(rest, 3_600_000)
-    mm, rest = divmod(rest, 60_000)
-    ss, frac = divmod(rest, 1000)
-    text = f"{_year(y)}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{frac:03d}"
+    hh, rest = divmod(rest, 3_600_000_000)
+    mm, rest = divmod(rest, 60_000_000)
+    ss, frac = divmod(rest, 1_000_000)
+    text = f"{_year(y)}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{frac:06d}"
     return text if ntz else text + "Z"
 
 

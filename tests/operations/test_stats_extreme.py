@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 
 import deltalake
 import pyarrow as pa
@@ -178,3 +179,34 @@ def test_iso_helpers_round_trip_any_year():
         assert lo <= micros <= hi and hi - lo <= 1000
     assert format_date(2_932_897) == "+10000-01-01" and format_date(-719_529) == "-0001-12-31"
     assert parse_iso_micros("2022-02-30") is None and parse_iso_micros("10000-01-01") is None
+
+
+def test_checkpoint_stats_parsed_beyond_year_9999(tmp_path):
+    """A checkpoint holding only `stats_parsed` (Spark's writeStatsAsStruct) with a year-10000 maximum
+    and a 38-digit decimal: the snapshot loads, the bounds keep their exact values, skipping is sound."""
+    path = str(tmp_path / "t")
+    values = [Y10K + 5, 0]
+    decs = [Decimal("1.000000000000000001"), Decimal("12345678901234567890.123456789012345678")]
+    deltalake.write_deltalake(path, pa.table({
+        "id": pa.array([1, 2], pa.int64()), "ts": pa.array(values, pa.timestamp("us", tz="UTC")),
+        "d": pa.array(decs, pa.decimal128(38, 18))}),
+        configuration={"delta.checkpoint.writeStatsAsStruct": "true", "delta.checkpoint.writeStatsAsJson": "false"})
+    deltalake.DeltaTable(path).create_checkpoint()
+    log = f"{path}/_delta_log"
+    (cp,) = [f"{log}/{n}" for n in os.listdir(log) if n.endswith(".checkpoint.parquet")]
+    rows = pq.read_table(cp).to_pylist()
+    for row in rows:
+        if row["add"]:  # what Spark writes: exact bounds of the values (delta-rs leaves them null)
+            st = row["add"]["stats_parsed"]
+            st["minValues"].update(ts=0, d=decs[0])
+            st["maxValues"].update(ts=Y10K + 5, d=decs[1])
+            assert row["add"].get("stats") is None
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(cp)), cp)
+    os.remove(f"{log}/00000000000000000000.json")
+    dt = lakehouse.DeltaTable(path)
+    (stats,) = dt.scan().files().column("stats").to_pylist()
+    assert '"ts":"+10000-01-01T00:00:00.000005Z"' in stats and '"d":12345678901234567890.123456789012345678' in stats
+    assert sorted(dt.to_arrow().column("ts").cast(pa.int64()).to_pylist()) == sorted(values)
+    assert dt.to_arrow(filter="ts > '9999-12-31T00:00:00Z'").column("id").to_pylist() == [1]
+    assert dt.to_arrow(filter="d = 1.000000000000000001").column("id").to_pylist() == [1]
+    assert len(dt.scan(filter="d > 12345678901234567890.123456789012345678").files()) == 0
