@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lakehouse
@@ -233,6 +233,25 @@ def _write(path: str, data: list[dict], partition_by: list[str], dv: bool) -> No
                                   partition_by=partition_by, configuration=conf if i == 0 else None)
 
 
+def _row(rid: int, **values: Any) -> dict:
+    return {"rid": rid, **{name: values.get(name) for name in COLUMNS}}
+
+
+_THREE = [_row(0, c_double=1.5, c_str="a", c_float=0.5), _row(1, c_double=-2.25, c_str="", c_float=NAN),
+          _row(2, c_double=NAN, c_str="b", c_float=-0.0)]
+
+
+# The reproductions, always run: constant predicates, NOT on a floating-point partition column, and
+# Spark's NaN order (NaN > 1.0 is TRUE).
+@example(data=_THREE, partition_by=["c_str"], dv=False,
+         predicates=[("const", "1 = 0", False), ("const", "'a' = 'b'", False), ("const", "NULL = 1", None),
+                     ("and", ("cmp", "c_str", "=", "a", False), ("const", "1 = 0", False))])
+@example(data=_THREE, partition_by=["c_double"], dv=True,
+         predicates=[("not", ("cmp", "c_double", "=", 1.5, False)), ("in", "c_double", (1.5,), True),
+                     ("cmp", "c_double", ">", 1.0, False), ("const", "NOT (1 = 1)", False)])
+@example(data=_THREE, partition_by=["c_float", "c_str"], dv=False,
+         predicates=[("cmp", "c_float", ">", 0.0, False), ("cmp", "c_float", "=", 0.0, True),
+                     ("or", ("cmp", "c_double", "<", 1.0, False), ("isnull", "c_double", False))])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=rows(), partition_by=PARTITIONS, dv=st.booleans(),
