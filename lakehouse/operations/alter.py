@@ -15,16 +15,16 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, InvalidLogError, SchemaMismatchError
-from lakehouse.operations.create import check_field_metadata, required_features, requested_versions, with_versions
+from lakehouse.operations.create import check_field_metadata, requested_versions, with_versions
 from lakehouse.protocol.column_mapping import MODE, assign_column_mapping, strip_column_mapping, with_column_mapping
 from lakehouse.protocol.expr import Not, columns, parse_sql
-from lakehouse.protocol.features import active_features, check_writable, upgraded_protocol, writer_features_in_use
+from lakehouse.protocol.features import active_features, check_writable, required_protocol, upgraded_protocol
 from lakehouse.protocol.properties import PROTOCOL_KEYS, TableProperties, lookup, validate_new_properties
 from lakehouse.protocol.schema import StructField, StructType, from_arrow_field, schema_to_json
 from lakehouse.protocol.schema_evolution import check_unique_names
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Transaction, check_commit_safety
+from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
 from lakehouse.write.constraints import CONSTRAINT_PREFIX
 
 _FEATURE_PREFIX = "delta.feature."
@@ -47,12 +47,10 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
                                                else snapshot.metadata.partition_columns))
     try:
         TableProperties.parse(config)
-        needed = required_features(new_schema, config) | extra_features
+        required = required_protocol(snapshot.protocol, new_schema, config, extra_features)
     except InvalidLogError as e:
         raise InvalidArgumentError(str(e)) from None
-    if "typeWidening-preview" in writer_features_in_use(snapshot.protocol):
-        needed -= {"typeWidening"}  # the preview feature already honours delta.enableTypeWidening
-    protocol = upgraded_protocol(snapshot.protocol, needed)
+    protocol = None if required == snapshot.protocol else required
     if versions != (None, None):
         raised = with_versions(protocol or snapshot.protocol, *versions)
         protocol = None if raised == snapshot.protocol else raised
@@ -70,10 +68,12 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
 
 # -- properties and features -------------------------------------------------------------------------------
 def set_properties(snapshot: Snapshot, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,
-                   commit_properties: CommitProperties | None = None) -> int:
+                   commit_properties: CommitProperties | None = None) -> int | None:
     """Set (value) or unset (None) table properties. `delta.feature.<name>=supported` adds a table
     feature; `delta.columnMapping.mode` may go from none to name (existing columns keep their names as
     physical names, so no file is rewritten)."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     if not isinstance(properties, Mapping) or not properties:
         raise InvalidArgumentError("properties must be a non-empty mapping of property name to value (None unsets)")
     config = dict(snapshot.metadata.configuration)
@@ -126,6 +126,8 @@ def _column_mapping_change(snapshot: Snapshot, schema: StructType, config: dict[
 def add_features(snapshot: Snapshot, features: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int | None:
     """Add table features to the protocol (the table moves to table-features versions if needed);
     returns None when the protocol already supports them all."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     if isinstance(features, str):
         features = [features]
     wanted = frozenset(features)
@@ -139,8 +141,10 @@ def add_features(snapshot: Snapshot, features: Sequence[str], *, commit_properti
 
 # -- constraints ----------------------------------------------------------------------------------------------
 def add_constraint(snapshot: Snapshot, name: str, expression: str, *,
-                   commit_properties: CommitProperties | None = None) -> int:
+                   commit_properties: CommitProperties | None = None) -> int | None:
     """Add a CHECK constraint after checking that every existing row satisfies it (NULL passes, as in SQL)."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidArgumentError(f"constraint name must be an identifier (letters, digits, _), got {name!r}")
     key = CONSTRAINT_PREFIX + name.lower()
@@ -167,6 +171,8 @@ def add_constraint(snapshot: Snapshot, name: str, expression: str, *,
 def drop_constraint(snapshot: Snapshot, name: str, *, raise_if_not_exists: bool = True,
                     commit_properties: CommitProperties | None = None) -> int | None:
     """Drop a CHECK constraint; None when it did not exist and ``raise_if_not_exists`` is False."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     key = CONSTRAINT_PREFIX + str(name).lower()
     if key not in snapshot.metadata.configuration:
         if raise_if_not_exists:
@@ -179,8 +185,10 @@ def drop_constraint(snapshot: Snapshot, name: str, *, raise_if_not_exists: bool 
 
 
 # -- columns ----------------------------------------------------------------------------------------------------
-def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int:
+def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int | None:
     """Append nullable columns (pyarrow fields or `StructField`s); existing files read them as null."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     if not fields:
         raise InvalidArgumentError("add_columns needs at least one field")
     new = []
@@ -217,8 +225,10 @@ def _used_by_constraints(snapshot: Snapshot, name: str) -> list[str]:
     return used
 
 
-def rename_column(snapshot: Snapshot, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int:
+def rename_column(snapshot: Snapshot, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int | None:
     """Rename a top-level column (column mapping keeps its physical name, so no file is rewritten)."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     _require_mapping(snapshot, "renaming a column")
     if old not in snapshot.schema.names:
         raise InvalidArgumentError(f"column {old!r} is not in the table; it has {snapshot.schema.names}")
@@ -234,8 +244,10 @@ def rename_column(snapshot: Snapshot, old: str, new: str, *, commit_properties: 
                    partition_columns=parts, commit_properties=commit_properties)
 
 
-def drop_columns(snapshot: Snapshot, names: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int:
+def drop_columns(snapshot: Snapshot, names: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int | None:
     """Drop top-level columns (column mapping: the data stays in the files, unread)."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
     if isinstance(names, str):
         names = [names]
     _require_mapping(snapshot, "dropping a column")

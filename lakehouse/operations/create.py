@@ -11,47 +11,14 @@ from typing import Mapping, Sequence
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Format, Metadata, Protocol
 from lakehouse.protocol.column_mapping import with_column_mapping
-from lakehouse.protocol.features import (
-    FEATURES, minimal_protocol, reader_features_in_use, writer_features_in_use,
-)
+from lakehouse.protocol.features import FEATURES, reader_features_in_use, required_protocol, writer_features_in_use
 from lakehouse.protocol.properties import (
-    PROTOCOL_KEYS, TableProperties, field_metadata_feature, validate_new_properties,
+    PROTOCOL_KEYS, field_metadata_feature, validate_new_properties,
 )
 from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema, schema_to_json
-from lakehouse.protocol.schema_evolution import check_unique_names, contains_type
+from lakehouse.protocol.schema_evolution import check_unique_names
 
 _FEATURE_PREFIX = "delta.feature."
-
-
-def required_features(schema: StructType, configuration: Mapping[str, str]) -> frozenset[str]:
-    """Table features that a schema and a set of table properties need."""
-    props = TableProperties.parse(configuration)
-    needed = set()
-    if any(contains_type(f.type, "timestamp_ntz") for f in schema.fields):
-        needed.add("timestampNtz")
-    if props.enable_deletion_vectors:
-        needed.add("deletionVectors")
-    if props.enable_change_data_feed:
-        needed.add("changeDataFeed")
-    if props.append_only:
-        needed.add("appendOnly")
-    if props.enable_in_commit_timestamps:
-        needed.add("inCommitTimestamp")
-    if props.checkpoint_policy == "v2":
-        needed.add("v2Checkpoint")
-    if props.enable_type_widening:
-        needed.add("typeWidening")
-    if any(k.startswith("delta.constraints.") for k in configuration):
-        needed.add("checkConstraints")
-    if props.column_mapping_mode != "none":
-        needed.add("columnMapping")
-    for key, value in configuration.items():
-        if key.startswith(_FEATURE_PREFIX):
-            name = key[len(_FEATURE_PREFIX):]
-            if name not in FEATURES or (value or "").lower() not in ("supported", "enabled"):
-                raise InvalidArgumentError(f"{key}={value!r}: unknown feature or value (use 'supported')")
-            needed.add(name)
-    return frozenset(needed)
 
 
 def validate_partition_columns(schema: StructType, partition_by: Sequence[str]) -> list[str]:
@@ -136,7 +103,7 @@ def new_table_actions(schema: StructType, partition_by: Sequence[str], configura
     check_unique_names(schema)
     check_field_metadata(schema)
     cols = validate_partition_columns(schema, partition_by)
-    protocol = with_versions(minimal_protocol(required_features(schema, config)), *requested_versions(config))
+    protocol = with_versions(required_protocol(None, schema, config), *requested_versions(config))
     # Feature switches and protocol versions are protocol requests, not properties (as in Spark).
     config = {k: v for k, v in config.items() if not k.startswith(_FEATURE_PREFIX) and k not in PROTOCOL_KEYS}
     schema, config = with_column_mapping(schema, config)

@@ -49,9 +49,9 @@ from lakehouse.operations.rewrite import (
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
+from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
-from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
@@ -214,6 +214,7 @@ class PreparedMerge:
     checks: tuple[Check, ...]
     prune: Expr | None
     new_metadata: Metadata | None = None
+    new_protocol: Protocol | None = None
 
     @property
     def exact(self) -> pa.Schema:
@@ -253,10 +254,14 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Cl
     src, src_schema = _source_table(source)
     target = snapshot.schema
     new_metadata: Metadata | None = None
+    new_protocol: Protocol | None = None
     if merge_schema:
         merged = merge_schemas(target, src_schema)
         if merged != target:
             new_metadata, merged = with_schema(snapshot.metadata, merged)
+            # The evolved schema may need a feature (a timestamp_ntz column needs timestampNtz).
+            required = required_protocol(snapshot.protocol, merged, new_metadata.configuration)
+            new_protocol = None if required == snapshot.protocol else required
             target = merged
             snapshot = replace(snapshot, schema=merged, metadata=new_metadata)
     plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
@@ -280,7 +285,7 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Cl
     jschema = joined_schema(plan, target, src_schema)
     src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
-    return PreparedMerge(on, plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata)
+    return PreparedMerge(on, plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata, new_protocol)
 
 
 # -- 2. one target file -------------------------------------------------------------------------------------
@@ -434,7 +439,8 @@ def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, chan
                   "notMatchedBySourcePredicates": [c.action for c in plan.of("not_matched_by_source")]}
         version = commit_rewrite(
             snapshot, operation="MERGE", parameters=params, read=merge.prune, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, metadata=merge.new_metadata, metrics={
+            cdc_files=cdc_files, commit_properties=commit_properties, metadata=merge.new_metadata,
+            protocol=merge.new_protocol, metrics={
                 "numSourceRows": merge.source.num_rows, "numTargetRowsInserted": inserted,
                 "numTargetRowsUpdated": changes.updated, "numTargetRowsDeleted": changes.deleted,
                 "numTargetRowsCopied": changes.copied, "numTargetFilesRemoved": len(removes),

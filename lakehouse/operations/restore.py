@@ -23,7 +23,7 @@ from lakehouse.operations.rewrite import remove_action
 from lakehouse.protocol.actions import Add, file_key
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.features import (
-    active_features, check_writable, reader_features_in_use, upgraded_protocol, writer_features_in_use,
+    active_features, check_writable, reader_features_in_use, required_protocol, writer_features_in_use,
 )
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.replay import canonical_path
@@ -126,9 +126,10 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     if metadata_changed:
         # Keep the table's identity; take the target's schema, partitioning and properties.
         txn.update_metadata(replace(target.metadata, id=latest.metadata.id))
+    # The target's features stay supported, and its schema and properties get what they need.
     needed = writer_features_in_use(target.protocol) | reader_features_in_use(target.protocol)
-    protocol = upgraded_protocol(latest.protocol, needed)
-    if protocol is not None:
+    protocol = required_protocol(latest.protocol, target.schema, target.metadata.configuration, needed)
+    if protocol != latest.protocol:
         txn.update_protocol(protocol)
     txn.remove_files(removes)
     txn.add_files(kept_adds)

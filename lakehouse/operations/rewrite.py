@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
 from lakehouse.errors import AppendOnlyError, InvalidArgumentError
-from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Remove
+from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, to_arrow
@@ -212,7 +212,8 @@ def partition_may_match(snapshot: Snapshot):
 def commit_rewrite(snapshot: Snapshot, *, operation: str, parameters: Mapping[str, Any], read: Expr | None,
                    files: pa.Table, removes: list[Remove], adds: list[Add], cdc_files: list[AddCDCFile],
                    metrics: Mapping[str, int], commit_properties: CommitProperties | None = None,
-                   hook: Hook | None = None, metadata: Metadata | None = None) -> int:
+                   hook: Hook | None = None, metadata: Metadata | None = None,
+                   protocol: Protocol | None = None) -> int:
     """Commit a DELETE/UPDATE/MERGE: append-only check, read set (``read`` predicate and the candidate
     ``files`` scanned, or the whole table), partition-aware conflict checks, actions and metrics.
 
@@ -229,6 +230,8 @@ def commit_rewrite(snapshot: Snapshot, *, operation: str, parameters: Mapping[st
         txn.read_whole_table()
     else:
         txn.read_predicate(read, read_set_files(files))
+    if protocol is not None:
+        txn.update_protocol(protocol)
     if metadata is not None:
         txn.update_metadata(metadata)
     txn.remove_files(removes)

@@ -27,7 +27,7 @@ from lakehouse.errors import (
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
-from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode
+from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode, required_protocol
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field
@@ -109,7 +109,7 @@ def plan_write(snapshot: Snapshot | None, data_schema: StructType, *, mode: str,
     if schema_mode == "overwrite":
         parts = validate_partition_columns(data_schema, partition_by if partition_by is not None else metadata.partition_columns)
         new, mapped = with_schema(replace(metadata, partition_columns=tuple(parts)), data_schema)
-        return WritePlan(snapshot.protocol, new, mapped, True, False)
+        return evolved_plan(snapshot, new, mapped)
     if partition_by is not None and list(partition_by) != list(metadata.partition_columns):
         raise SchemaMismatchError(
             f"partition_by={list(partition_by)} differs from the table's partition columns "
@@ -119,10 +119,17 @@ def plan_write(snapshot: Snapshot | None, data_schema: StructType, *, mode: str,
         merged = merge_schemas(table, data_schema)
         if merged != table:
             new, mapped = with_schema(metadata, merged)
-            return WritePlan(snapshot.protocol, new, mapped, True, False)
+            return evolved_plan(snapshot, new, mapped)
         return WritePlan(snapshot.protocol, metadata, table, False, False)
     check_fits(data_schema, table)
     return WritePlan(snapshot.protocol, metadata, table, False, False)
+
+
+def evolved_plan(snapshot: Snapshot, metadata: Metadata, schema: StructType) -> WritePlan:
+    """The plan of a write that changes the table's schema: new metadata, and the protocol the new schema
+    needs (`required_protocol`: a timestamp_ntz column brings `timestampNtz`, at any depth)."""
+    protocol = required_protocol(snapshot.protocol, schema, metadata.configuration)
+    return WritePlan(protocol, metadata, schema, True, protocol != snapshot.protocol)
 
 
 def _nullable(t: pa.DataType) -> pa.DataType:

@@ -10,9 +10,9 @@ writer gate before anything is written. Both name the feature they refuse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
-from lakehouse.errors import InvalidLogError, UnsupportedFeatureError
+from lakehouse.errors import InvalidArgumentError, InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema
@@ -248,3 +248,78 @@ def column_mapping_mode(protocol: Protocol, properties: "TableProperties") -> st
         or (protocol.min_writer_version in (5, 6) and protocol.min_reader_version >= 2)
     )
     return properties.column_mapping_mode if supported else "none"
+
+# -- the protocol a schema and a configuration need ------------------------------------------------------------
+_FEATURE_PREFIX = "delta.feature."
+#: Column types that need a table feature wherever they appear, nested ones included (PROTOCOL.md
+#: "Timestamp without timezone (TimestampNtz)", "Variant Data Type").
+_TYPE_FEATURES = {"timestamp_ntz": "timestampNtz", "variant": "variantType"}
+#: A preview feature the protocol may already list, which honours the same requirements.
+_PREVIEW_OF = {"typeWidening": "typeWidening-preview", "variantType": "variantType-preview"}
+
+
+def _schema_needs(schema: StructType) -> set[str]:
+    """Features the column types and column metadata of ``schema`` need, at any depth."""
+    needed: set[str] = set()
+
+    def walk(t: DataType) -> None:
+        if isinstance(t, StructType):
+            for f in t.fields:
+                if "delta.invariants" in f.metadata:
+                    needed.add("invariants")
+                walk(f.type)
+        elif isinstance(t, ArrayType):
+            walk(t.element_type)
+        elif isinstance(t, MapType):
+            walk(t.key_type)
+            walk(t.value_type)
+        elif getattr(t, "name", None) in _TYPE_FEATURES:
+            needed.add(_TYPE_FEATURES[t.name])  # type: ignore[union-attr]
+
+    walk(schema)
+    return needed
+
+
+def required_features(schema: StructType, configuration: Mapping[str, str]) -> frozenset[str]:
+    """Every table feature a schema and a set of table properties need: column types (timestamp_ntz,
+    variant, nested too), column metadata (invariants), property switches (deletion vectors, change
+    data feed, append-only, CHECK constraints, column mapping, in-commit timestamps, v2 checkpoints,
+    type widening) and explicit `delta.feature.<name>=supported` requests."""
+    props = TableProperties.parse(configuration)
+    needed = _schema_needs(schema)
+    switches = {
+        "deletionVectors": props.enable_deletion_vectors,
+        "changeDataFeed": props.enable_change_data_feed,
+        "appendOnly": props.append_only,
+        "inCommitTimestamp": props.enable_in_commit_timestamps,
+        "v2Checkpoint": props.checkpoint_policy == "v2",
+        "typeWidening": props.enable_type_widening,
+        "checkConstraints": any(k.startswith("delta.constraints.") for k in configuration),
+        "columnMapping": props.column_mapping_mode != "none",
+    }
+    needed |= {name for name, on in switches.items() if on}
+    for key, value in configuration.items():
+        if key.startswith(_FEATURE_PREFIX):
+            name = key[len(_FEATURE_PREFIX):]
+            if name not in FEATURES or (value or "").lower() not in ("supported", "enabled"):
+                raise InvalidArgumentError(f"{key}={value!r}: unknown feature or value (use 'supported')")
+            needed.add(name)
+    return frozenset(needed)
+
+
+def required_protocol(current: Protocol | None, schema: StructType, configuration: Mapping[str, str],
+                      extra: frozenset[str] = frozenset()) -> Protocol:
+    """The protocol a table needs once its schema and configuration are ``schema`` and
+    ``configuration`` (plus the explicitly requested ``extra`` features): the smallest one for a new
+    table (``current`` None), else ``current`` itself or an upgrade of it, never a downgrade.
+
+    The single source of truth for every path that sets or changes a schema or configuration (create,
+    write_delta overwrite/merge, MERGE schema evolution, alter, set_properties, add_features, convert,
+    restore), so that no path records, say, a timestamp_ntz column without `timestampNtz`.
+    """
+    needed = required_features(schema, configuration) | extra
+    if current is None:
+        return minimal_protocol(frozenset(needed))
+    have = writer_features_in_use(current) | reader_features_in_use(current)
+    needed = frozenset(n for n in needed if _PREVIEW_OF.get(n) not in have)
+    return upgraded_protocol(current, needed) or current
