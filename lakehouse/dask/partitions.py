@@ -84,11 +84,14 @@ def index_bounds(snapshot: Snapshot, files: pa.Table, index: str) -> tuple[list[
     lo, hi, nulls = stats.mins[(index,)], stats.maxs[(index,)], stats.nulls[(index,)]
     if lo.null_count or hi.null_count or nulls.null_count or any(n > 0 for n in nulls.to_pylist()):
         return None
-    lows, highs = lo.to_pylist(), hi.to_pylist()
+    try:
+        lows, highs = lo.to_pylist(), hi.to_pylist()
+        if field.type.name in ("timestamp", "timestamp_ntz"):
+            highs = [h + timedelta(milliseconds=1) for h in highs]
+    except OverflowError:
+        return None  # a date or timestamp beyond Python's years 1-9999: divisions cannot hold it
     if field.type.name == "string" and any(len(h) >= STRING_PREFIX for h in highs):
         return None  # the maximum may be a truncated prefix: no upper bound
-    if field.type.name in ("timestamp", "timestamp_ntz"):
-        highs = [h + timedelta(milliseconds=1) for h in highs]
     return lows, highs
 
 

@@ -67,3 +67,16 @@ def test_plan_without_index_keeps_scan_order(tmp_path):
     lows, _ = index_bounds(dt.snapshot, dt.scan().files(), "i")
     assert [len(g) for g in by_index.groups] == [1, 1, 1] and by_index.divisions == (1, 3, 5, 5)
     assert [lows[g[0]] for g in by_index.groups] == [1, 3, 5]
+
+
+def test_bounds_beyond_year_9999_give_unknown_divisions(tmp_path):
+    """Stats of timestamps and dates after 9999 (written and read as integers) do not crash planning;
+    Python values cannot hold them, so the divisions are unknown."""
+    y10k = 253_402_300_800 * 1_000_000
+    dt = _table(tmp_path, [pa.table({"ts": pa.array([0], pa.timestamp("us", tz="UTC")), "d": pa.array([0], pa.date32())}),
+                           pa.table({"ts": pa.array([y10k + 5], pa.timestamp("us", tz="UTC")),
+                                     "d": pa.array([2_932_897], pa.date32())})])
+    files = dt.scan().files()
+    assert index_bounds(dt.snapshot, files, "ts") is None and index_bounds(dt.snapshot, files, "d") is None
+    plan = plan_partitions(dt.snapshot, files, index="ts", min_rows=1)
+    assert plan.divisions is None and sorted(i for g in plan.groups for i in g) == [0, 1]
