@@ -249,6 +249,7 @@ def column_mapping_mode(protocol: Protocol, properties: "TableProperties") -> st
     )
     return properties.column_mapping_mode if supported else "none"
 
+
 # -- the protocol a schema and a configuration need ------------------------------------------------------------
 _FEATURE_PREFIX = "delta.feature."
 #: Column types that need a table feature wherever they appear, nested ones included (PROTOCOL.md
