@@ -210,3 +210,20 @@ def test_checkpoint_stats_parsed_beyond_year_9999(tmp_path):
     assert dt.to_arrow(filter="ts > '9999-12-31T00:00:00Z'").column("id").to_pylist() == [1]
     assert dt.to_arrow(filter="d = 1.000000000000000001").column("id").to_pylist() == [1]
     assert len(dt.scan(filter="d > 12345678901234567890.123456789012345678").files()) == 0
+
+
+def test_collector_from_batches_keeps_integers():
+    """The batch path of the collector (bounds from Arrow, not the footer) handles any year too, and
+    nanosecond input is floored/ceiled to microseconds before the millisecond rounding."""
+    from lakehouse.protocol.schema import PrimitiveType, StructField, StructType
+    from lakehouse.protocol.stats import StatsCollector, physical_paths
+
+    schema = StructType((StructField("ts", PrimitiveType("timestamp"), True), StructField("dt", PrimitiveType("date"), True)))
+    collector = StatsCollector.for_schema(schema, physical_paths(schema, "none"))
+    collector.update(pa.table({"ts": pa.array([Y10K + 1, Y1 - 1], pa.timestamp("us", tz="UTC")),
+                               "dt": pa.array([Y10K // DAY, Y1 // DAY - 1], pa.date32())}))
+    collector.update(pa.table({"ts": pa.array([-1], pa.timestamp("ns", tz="UTC")), "dt": pa.array([None], pa.date32())}))
+    st = collector.to_dict()
+    assert st["minValues"] == {"ts": "0000-12-31T23:59:59.999Z", "dt": "0000-12-31"}
+    assert st["maxValues"] == {"ts": "+10000-01-01T00:00:00.001Z", "dt": "+10000-01-01"}
+    assert st["nullCount"] == {"ts": 0, "dt": 1} and st["numRecords"] == 3

@@ -11,14 +11,17 @@ action), and results are cross-checked with deltalake's DataFusion engine.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import deltalake
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lakehouse
 from lakehouse.protocol.schema import DecimalType
@@ -217,3 +220,36 @@ def test_truncated_string_bounds_do_not_decide_not_equal(tmp_path):
     assert dt.to_arrow(filter=f"s > '{prefix}'").num_rows == 1
     dt.delete(f"s != '{prefix}'")
     assert lh_read(path).num_rows == 0
+
+
+def _delta_rs_text(unscaled: int, scale: int, precision: int) -> str:
+    """What delta-rs writes for a decimal bound (its `StatsScalar::Decimal`): the unscaled integer as a
+    double divided by 10^scale, nudged down by one ulp when rounding grew the integer part, printed
+    shortest; for scale 0 the double rounded to an int64, saturating."""
+    val = float(unscaled) / 10.0 ** scale
+    if val != 0 and len(str(abs(int(val)))) > precision - scale:
+        val = math.nextafter(val, 0.0)
+    if scale == 0:
+        return str(max(-(2**63), min(2**63 - 1, int(round(val)))))
+    return repr(val)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_widened_bounds_contain_every_value_a_double_writer_could_have_rounded(data):
+    precision = data.draw(st.integers(16, 38), label="precision")
+    scale = data.draw(st.integers(0, precision), label="scale")
+    top = 10**precision - 1
+    unscaled = data.draw(st.one_of(st.integers(-top, top), st.sampled_from([0, 1, -1, top, -top, 2**53 + 1, 2**63 + 7])
+                                   .filter(lambda v: abs(v) <= top)), label="unscaled")
+    with localcontext(prec=100):  # 38 digits: Python's default context (28) would round them
+        true = Decimal(unscaled).scaleb(-scale)
+        text = Decimal(_delta_rs_text(unscaled, scale, precision))
+        if text.as_tuple().exponent < -scale:
+            return  # Arrow cannot read it at the column's scale: the bound is unknown, nothing to check
+        arr = pa.array([text.quantize(Decimal(1).scaleb(-scale))], pa.decimal256(76, scale)).cast(
+            pa.decimal128(38, scale), safe=False).cast(pa.decimal128(precision, scale), safe=False)
+    t = DecimalType(precision, scale)
+    lo, hi = widen_decimal(arr, t, upper=False)[0].as_py(), widen_decimal(arr, t, upper=True)[0].as_py()
+    assert lo is None or lo <= true, (text, lo, true)
+    assert hi is None or true <= hi, (text, hi, true)
