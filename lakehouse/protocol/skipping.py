@@ -261,7 +261,7 @@ def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: boo
     exact = (scale == 0 and abs(x) < 2**53) or (significant > 17 and Decimal(float(x)) != x
                                                   and x not in (_INT64_MIN, _INT64_MAX))
     if exact:
-        return x
+        return x if abs(x) < limit else None  # past the column's range: Arrow's JSON reader lets it in
     with localcontext(prec=100):
         wide = (x + abs(x) * _MARGIN).quantize(step, ROUND_CEILING) if upper else \
             (x - abs(x) * _MARGIN).quantize(step, ROUND_FLOOR)

@@ -205,6 +205,9 @@ def test_widen_decimal_unit():
     assert lo[1] == hi[1] == D("1.000000000000000001")  # 19 digits, not a double: exact
     assert lo[2] < 2**63 - 1 and hi[2] is None  # int64 clamp: no upper bound
     assert lo[3] is None and hi[3] is None and lo[4] == hi[4] == 0
+    # Arrow's JSON reader lets a bound past the column's precision in (an exact 21-digit one here): unknown.
+    wide = pa.array([D("123456789012345678901")], pa.decimal128(38, 0)).cast(pa.decimal128(20, 0), safe=False)
+    assert widen_decimal(wide, DecimalType(20, 0), upper=True).to_pylist() == [None]
     small = pa.array([D("0.07")], pa.decimal128(10, 2))
     assert widen_decimal(small, DecimalType(10, 2), upper=True) is small
 
