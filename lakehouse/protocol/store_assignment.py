@@ -149,7 +149,7 @@ def _assign_leaf(arr: pa.Array, dtype: DataType, target: pa.DataType, path: str)
         raise _refuse_types(arr, dtype, path)
     ok = _checker(arr.type, target)
     if ok(arr):
-        return _convert(arr, target)
+        return _convert(arr, target, safe=not _involves_float(arr.type, target))
     bad = _first_bad(arr, ok)
     value = arr[bad].as_py()
     given, want = arrow_type_name(arr.type), type_name(dtype)
@@ -161,11 +161,11 @@ def _assign_leaf(arr: pa.Array, dtype: DataType, target: pa.DataType, path: str)
     )
 
 
-def _convert(arr: pa.Array, target: pa.DataType) -> pa.Array:
+def _convert(arr: pa.Array, target: pa.DataType, *, safe: bool) -> pa.Array:
     if pa.types.is_decimal(target) and pa.types.is_integer(arr.type):
         # Arrow refuses int64 -> decimal(5,0) outright; going through decimal(38,0) checks each value instead.
         arr = arr.cast(pa.decimal128(38, 0))
-    return arr.cast(target)
+    return arr.cast(target, safe=safe)
 
 
 def _involves_float(a: pa.DataType, b: pa.DataType) -> bool:
@@ -176,14 +176,17 @@ def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], bool
     """A test that a slice of values converts to ``target`` unchanged.
 
     Arrow's safe cast refuses overflow, truncated fractions, lost sub-unit time and decimal rescaling that
-    drops digits; it does not check float64 -> float32, or a float <-> decimal that rounds, so any cast
-    involving a float must also read back as the original value."""
+    drops digits. Casts involving a float are judged by reading the result back instead: Arrow's safe cast
+    does not check float64 -> float32 or a float <-> decimal that rounds, and it refuses integers past
+    2**24 / 2**53 into float / double even when they are exact (2**24 + 2)."""
+    floats = _involves_float(src, target)
+
     def ok(values: pa.Array) -> bool:
         try:
-            out = _convert(values, target)
+            out = _convert(values, target, safe=not floats)
         except _CAST_ERRORS:
             return False
-        if not _involves_float(src, target):
+        if not floats:
             return True
         try:
             back = out.cast(src, safe=False)
@@ -195,10 +198,12 @@ def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], bool
 
 
 def _changed(values: pa.Array, back: pa.Array) -> bool:
+    # Nulls stay nulls in a cast, so only non-null values compare; NaN reads back as NaN, unequal to itself.
     same = pc.fill_null(pc.equal(values, back), True)
     if pa.types.is_floating(values.type):
-        same = pc.or_(same, pc.and_(pc.is_nan(values), pc.fill_null(pc.is_nan(back), False)))
-    return not pc.all(same).as_py()
+        both_nan = pc.fill_null(pc.and_(pc.is_nan(values), pc.is_nan(back)), False)
+        same = pc.or_(same, both_nan)
+    return not pc.all(same, min_count=0).as_py()
 
 
 def _first_bad(arr: pa.Array, ok: Callable[[pa.Array], bool]) -> int:
