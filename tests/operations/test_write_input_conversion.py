@@ -209,3 +209,6 @@ def test_decimal256_wider_than_38_digits_is_refused(table_path, tmp_path):
     with pytest.raises(SchemaMismatchError, match="'wide'"):
         lakehouse.write_delta(table_path, data, mode="append")
     assert log_state(table_path) == before
+    v = Versions(table_path)
+    v[0] = first
+    v.check()
