@@ -27,6 +27,7 @@ from lakehouse.protocol.log_path import LogFile, commit_name
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import PrimitiveType, StructField, parse_schema, to_arrow_field
+from lakehouse.protocol.timetravel import datetime_to_ms, ms_to_datetime
 from lakehouse.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot, load_snapshot
 
@@ -49,7 +50,7 @@ def _resolve(latest: Snapshot, version: int | None, when: datetime | str | None,
     if not start:
         return version_for_timestamp(latest, when)
     versions, times, _ = commit_timestamps(latest)
-    target = int(when.timestamp() * 1000)
+    target = datetime_to_ms(when)
     i = bisect_left(times, target)
     if i == len(versions):
         raise VersionNotFoundError(f"no commit at or after {when.isoformat()}: the latest is version {versions[-1]}")
@@ -151,7 +152,7 @@ def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: li
             kind = "insert" if isinstance(a, Add) else "delete"
             parts.append(rows.append_column(CHANGE_TYPE, pa.array([kind] * rows.num_rows, pa.string())))
     table = pa.concat_tables(parts) if parts else pa.schema([to_arrow_field(f) for f in fields]).empty_table()
-    when = datetime.fromtimestamp((ts_ms or 0) / 1000, tz=timezone.utc)
+    when = ms_to_datetime(ts_ms or 0)
     table = table.append_column(COMMIT_VERSION, pa.array([version] * table.num_rows, pa.int64()))
     return table.append_column(COMMIT_TIMESTAMP, pa.array([when] * table.num_rows, pa.timestamp("us", tz="UTC")))
 

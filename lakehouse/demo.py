@@ -25,7 +25,7 @@ def _show_history(table: lakehouse.DeltaTable) -> None:
     print("\nHistory (newest first):")
     for entry in table.history():
         params = dict(entry.operation_parameters or {})
-        print(f"  v{entry.version}  {entry.datetime:%Y-%m-%d %H:%M:%S}  {entry.operation or '?':<8} {params}")
+        print(f"  v{entry.version}  {entry.timestamp:%Y-%m-%d %H:%M:%S}  {entry.operation or '?':<8} {params}")
 
 
 def read_shipped(uri: str) -> None:

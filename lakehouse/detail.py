@@ -54,7 +54,7 @@ def table_detail(snapshot: Snapshot) -> TableDetail:
     return TableDetail(
         location=snapshot.storage.root_uri, id=snapshot.metadata.id, name=snapshot.metadata.name,
         description=snapshot.metadata.description, version=snapshot.version,
-        created_time=snapshot.metadata.created_time, last_modified=last[0].timestamp if last else None,
+        created_time=snapshot.metadata.created_time, last_modified=last[0].timestamp_ms if last else None,
         last_operation=last[0].operation if last else None, partition_columns=snapshot.partition_columns,
         num_files=adds.num_rows, size_in_bytes=int(pc.sum(adds.column("size")).as_py() or 0),
         num_rows=None if live.null_count else int(pc.sum(live).as_py() or 0),

@@ -8,7 +8,7 @@ otherwise the commit file's modification time, made monotonic as Spark does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
 from lakehouse.errors import InvalidLogError
@@ -17,25 +17,30 @@ from lakehouse.log.listing import list_log
 from lakehouse.protocol.actions import CommitInfo
 from lakehouse.protocol.log_path import LogFile
 from lakehouse.protocol.segment import complete_checkpoints
-from lakehouse.protocol.timetravel import monotonize, version_at
+from lakehouse.protocol.timetravel import datetime_to_ms, monotonize, ms_to_datetime, version_at
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One commit of the table's history: its version, timestamp and `commitInfo` (None when absent)."""
+    """One commit of the table's history: its version, commit time and `commitInfo` (None when absent).
+
+    ``timestamp`` is the commit time as an aware UTC datetime, the one timestamp time travel resolves:
+    ``DeltaTable(uri, version=entry.timestamp)`` opens this version. ``timestamp_ms`` is the same instant
+    in epoch milliseconds, as the log stores it.
+    """
 
     version: int
-    timestamp: int
+    timestamp: datetime
     operation: str | None
     operation_parameters: Mapping[str, Any] | None
     commit_info: CommitInfo | None = field(default=None, repr=False)
 
     @property
-    def datetime(self) -> datetime:
-        """The commit time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp / 1000, tz=timezone.utc)
+    def timestamp_ms(self) -> int:
+        """The commit time in epoch milliseconds."""
+        return datetime_to_ms(self.timestamp)
 
 
 def _reachable_commits(listing: tuple[LogFile, ...], up_to: int) -> list[LogFile]:
@@ -95,9 +100,7 @@ def version_for_timestamp(snapshot: Snapshot, when: datetime) -> int:
     Readers of Tables with In-Commit Timestamps" applies: a time at or after the enablement timestamp
     searches only the in-commit-timestamp versions, an earlier time only the versions before them.
     """
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    target = int(when.timestamp() * 1000)
+    target = datetime_to_ms(when)
     versions, times, ict_from = commit_timestamps(snapshot)
     if ict_from is not None and ict_from > 0:
         split = versions.index(ict_from) if ict_from in versions else len(versions)
@@ -127,7 +130,7 @@ def history(snapshot: Snapshot, limit: int | None = None) -> list[HistoryEntry]:
         out.append(
             HistoryEntry(
                 version=f.version,
-                timestamp=ts,
+                timestamp=ms_to_datetime(ts),
                 operation=info.operation if info else None,
                 operation_parameters=info.operation_parameters if info else None,
                 commit_info=info,

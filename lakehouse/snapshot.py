@@ -79,6 +79,10 @@ def _segment(storage: Storage, version: int | None, excluded: frozenset) -> tupl
         except LakehouseError:
             pass  # the hint was stale or wrong: the full listing decides
     files = list_log(storage)
+    if not files and storage.is_file():
+        raise TableNotFoundError(
+            f"{storage.root_uri} is a file, not a Delta table: a table is a directory holding _delta_log/.\n"
+            "Help: give the table's directory (the parent of _delta_log/), not one of its files.")
     if not files:
         raise TableNotFoundError(
             f"no Delta table at {storage.root_uri}: _delta_log/ is missing or empty.\n"

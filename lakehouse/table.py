@@ -70,6 +70,9 @@ class DeltaTable:
         self._uri = os.fspath(uri) if not isinstance(uri, Storage) else uri.root_uri
         self._storage = open_storage(uri, storage_options)
         self._snapshot = self._load(version)
+        # Whether the user asked for a version or timestamp (time travel): writes then need the object to
+        # be at the latest version. An object that is merely stale (someone else committed) is not.
+        self._time_travel = version is not None
 
     def _load(self, version: VersionLike) -> Snapshot:
         if version is None:
@@ -166,7 +169,20 @@ class DeltaTable:
     def refresh(self) -> "DeltaTable":
         """Move to the latest version in place (reading only new commits) and return self."""
         self._snapshot = latest_snapshot(self._storage, self._snapshot)
+        self._time_travel = False
         return self
+
+    def _snapshot_for_write(self, operation: str) -> Snapshot:
+        """The latest snapshot, which every write starts from; refused when this object was opened at an
+        older version or timestamp, as Spark refuses DML on a time-travelled table (the user would change
+        a table they are not looking at)."""
+        latest = latest_snapshot(self._storage, self._snapshot)
+        if self._time_travel and latest.version != self._snapshot.version:
+            raise InvalidArgumentError(
+                f"table was opened at version {self._snapshot.version} (time travel); {operation} needs the latest "
+                f"version ({latest.version}): reopen without version=.\n"
+                "Help: DeltaTable(uri) opens the latest version; restore() brings an old version back as a new commit.")
+        return latest
 
     # -- creation and log maintenance ------------------------------------------------------------------
     @classmethod
@@ -190,6 +206,8 @@ class DeltaTable:
         try:
             existing = load_snapshot(storage)
         except TableNotFoundError:
+            if storage.is_file():
+                raise  # a file is not a place for a table: the loader's error says so
             existing = None
         if existing is not None:
             if mode == "ignore":
@@ -229,7 +247,7 @@ class DeltaTable:
         Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
         object moves to the new version.
         """
-        metrics = delete_rows(latest_snapshot(self._storage, self._snapshot), predicate,
+        metrics = delete_rows(self._snapshot_for_write("DELETE"), predicate,
                               commit_properties=commit_properties)
         self.refresh()
         return metrics
@@ -238,7 +256,7 @@ class DeltaTable:
                commit_properties: CommitProperties | None = None) -> "UpdateMetrics":
         """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
         matching ``predicate`` (all rows when None). The table object moves to the new version."""
-        metrics = update_rows(latest_snapshot(self._storage, self._snapshot), predicate, updates=set,
+        metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=set,
                               commit_properties=commit_properties)
         self.refresh()
         return metrics
@@ -247,6 +265,7 @@ class DeltaTable:
               merge_schema: bool = False, commit_properties: "CommitProperties | None" = None) -> MergeBuilder:
         """Start a MERGE of ``source`` (any data `write_delta` accepts) on the SQL condition ``on``; add
         `when_*` clauses and call `execute()`."""
+        self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
         return MergeBuilder(self, source, on, source_alias=source_alias, target_alias=target_alias,
                             merge_schema=merge_schema, commit_properties=commit_properties)
 
@@ -271,7 +290,7 @@ class DeltaTable:
         version. ``partition_filter`` is a SQL predicate over partition columns or delta-rs style
         ``[(column, op, value)]`` tuples."""
         metrics = optimize_table(
-            latest_snapshot(self._storage, self._snapshot), target_size=target_size, partition_filter=partition_filter,
+            self._snapshot_for_write("OPTIMIZE"), target_size=target_size, partition_filter=partition_filter,
             min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
             commit_properties=commit_properties, progress=progress)
         self.refresh()
@@ -284,7 +303,8 @@ class DeltaTable:
         default, only lists them). Retention defaults to `delta.deletedFileRetentionDuration` (7 days);
         a shorter one is refused unless ``enforce_retention_duration=False``. ``mode="full"`` also removes
         files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones."""
-        metrics = vacuum_table(latest_snapshot(self._storage, self._snapshot), retention_hours=retention_hours, dry_run=dry_run,
+        latest = latest_snapshot(self._storage, self._snapshot) if dry_run else self._snapshot_for_write("VACUUM")
+        metrics = vacuum_table(latest, retention_hours=retention_hours, dry_run=dry_run,
                                enforce_retention_duration=enforce_retention_duration, mode=mode,
                                commit_properties=commit_properties, progress=progress)
         if not dry_run:
@@ -301,7 +321,7 @@ class DeltaTable:
         params: dict[str, Any] = ({"version": older.version} if isinstance(target, int) or
                                   (isinstance(target, str) and target.strip().isdigit())
                                   else {"timestamp": str(target)})
-        metrics = restore_table(latest_snapshot(self._storage, self._snapshot), older, ignore_missing_files=ignore_missing_files,
+        metrics = restore_table(self._snapshot_for_write("RESTORE"), older, ignore_missing_files=ignore_missing_files,
                                 commit_properties=commit_properties, parameters=params)
         self.refresh()
         return metrics
@@ -316,7 +336,7 @@ class DeltaTable:
 
     # -- table management ----------------------------------------------------------------------------
     def _alter(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        result = fn(latest_snapshot(self._storage, self._snapshot), *args, **kwargs)
+        result = fn(self._snapshot_for_write(fn.__name__.upper().replace("_", " ")), *args, **kwargs)
         self.refresh()
         return result
 
@@ -357,12 +377,14 @@ class DeltaTable:
 
     def create_checkpoint(self) -> str:
         """Write a checkpoint of the loaded version; returns the checkpoint file name."""
+        self._snapshot_for_write("CHECKPOINT")
         return write_checkpoint(self._storage, self._snapshot)
 
     def cleanup_metadata(self, *, retention_hours: float | None = None) -> list[str]:
         """Delete log files older than `delta.logRetentionDuration` (or ``retention_hours``) that no
         reachable version needs; returns the deleted file names."""
         retention = timedelta(hours=retention_hours) if retention_hours is not None else None
+        self._snapshot_for_write("log cleanup")
         return cleanup_expired_logs(self._storage, self._snapshot, retention=retention)
 
     # -- reads ---------------------------------------------------------------------------------------

@@ -569,9 +569,9 @@ def test_cleanup_metadata_after_checkpoint(tmp_path: Path) -> None:
     assert [e.version for e in hist] == [6, 5]
     for e in hist:
         dl = DLTable(str(p))
-        dl.load_as_version(e.datetime)
-        assert lakehouse.DeltaTable(p, version=e.datetime).version == dl.version() == e.version
-    earliest = min(e.datetime for e in hist)
+        dl.load_as_version(e.timestamp)
+        assert lakehouse.DeltaTable(p, version=e.timestamp).version == dl.version() == e.version
+    earliest = min(e.timestamp for e in hist)
     with pytest.raises(VersionNotFoundError):
         lakehouse.DeltaTable(p, version=earliest - timedelta(seconds=1))
 
@@ -749,25 +749,25 @@ def test_timestamp_time_travel(tmp_path: Path) -> None:
         assert [e.version for e in hist] == list(range(latest + 1))
         for e in hist:
             for when in (
-                e.datetime,
-                e.datetime.replace(tzinfo=None),  # naive = UTC
-                e.datetime.isoformat(),
-                e.datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                e.datetime.replace(tzinfo=None).isoformat(),
-                e.datetime.astimezone(timezone(timedelta(hours=-5))),  # same instant, other offset
+                e.timestamp,
+                e.timestamp.replace(tzinfo=None),  # naive = UTC
+                e.timestamp.isoformat(),
+                e.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                e.timestamp.replace(tzinfo=None).isoformat(),
+                e.timestamp.astimezone(timezone(timedelta(hours=-5))),  # same instant, other offset
             ):
                 lh = lakehouse.DeltaTable(p, version=when)
                 dl = DLTable(str(p))
                 # deltalake takes only RFC 3339 strings (with an offset): give it the same instant
-                dl.load_as_version(e.datetime if isinstance(when, str) else when)
+                dl.load_as_version(e.timestamp if isinstance(when, str) else when)
                 assert lh.version == dl.version(), f"{when!r}: lakehouse v{lh.version}, deltalake v{dl.version()}"
                 if expect_version_by_time:
                     assert lh.version == e.version
-            got = lakehouse.DeltaTable(p, version=e.datetime).to_arrow()
+            got = lakehouse.DeltaTable(p, version=e.timestamp).to_arrow()
             dl = DLTable(str(p))
-            dl.load_as_version(e.datetime)
+            dl.load_as_version(e.timestamp)
             assert canonical_rows(got) == canonical_rows(dl.to_pyarrow_table())
-        first = hist[0].datetime
+        first = hist[0].timestamp
         with pytest.raises(VersionNotFoundError):
             lakehouse.DeltaTable(p, version=first - timedelta(milliseconds=1))
         with pytest.raises(VersionNotFoundError):
@@ -775,7 +775,7 @@ def test_timestamp_time_travel(tmp_path: Path) -> None:
         with pytest.raises(VersionNotFoundError):
             lakehouse.DeltaTable(p, version="2000-01-01T00:00:00Z")
         with pytest.raises(VersionNotFoundError):
-            lakehouse.DeltaTable(p, version=hist[-1].datetime + timedelta(seconds=1))
+            lakehouse.DeltaTable(p, version=hist[-1].timestamp + timedelta(seconds=1))
 
     # 1. the natural commit times
     check_resolution(expect_version_by_time=True)

@@ -118,3 +118,109 @@ def test_history_bad_limit(limit):
 
 def test_history_limit_larger_than_history():
     assert [h.version for h in DeltaTable(BASIC).history(limit=100)] == [1, 0]
+
+
+# -- writes on a time-travelled table object are refused (issue 12) ----------------------------------------------
+import os  # noqa: E402
+
+import deltalake  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+import lakehouse  # noqa: E402
+
+
+def _history_table(path: str) -> None:
+    """Versions 0..3 of one small table, each an append of two rows."""
+    for i in range(4):
+        lakehouse.write_delta(path, pa.table({"id": [2 * i, 2 * i + 1], "v": [i, i]}), mode="append")
+
+
+def _state(path: str) -> tuple[int, list[str], list[tuple]]:
+    log = sorted(os.listdir(os.path.join(path, "_delta_log")))
+    rows = sorted((r["id"], r["v"]) for r in DeltaTable(path).to_arrow().to_pylist())
+    theirs = sorted((r["id"], r["v"]) for r in deltalake.DeltaTable(path).to_pyarrow_table().to_pylist())
+    assert rows == theirs
+    return DeltaTable(path).version, log, rows
+
+
+WRITES: dict[str, Callable[[DeltaTable], object]] = {
+    "delete": lambda dt: dt.delete("id = 1"),
+    "update": lambda dt: dt.update("id = 1", set={"v": "v + 1"}),
+    "merge": lambda dt: dt.merge(pa.table({"id": [1], "v": [9]}), "t.id = s.id").when_matched_update_all().execute(),
+    "optimize": lambda dt: dt.optimize(),
+    "z_order": lambda dt: dt.optimize(z_order_by=["id", "v"]),
+    "restore": lambda dt: dt.restore(0),
+    "vacuum": lambda dt: dt.vacuum(dry_run=False, retention_hours=0, enforce_retention_duration=False),
+    "set_properties": lambda dt: dt.set_properties({"owner": "x"}),
+    "add_features": lambda dt: dt.add_features("deletionVectors"),
+    "add_constraint": lambda dt: dt.add_constraint("pos", "id >= 0"),
+    "add_columns": lambda dt: dt.add_columns([pa.field("w", pa.int64())]),
+    "create_checkpoint": lambda dt: dt.create_checkpoint(),
+    "cleanup_metadata": lambda dt: dt.cleanup_metadata(retention_hours=0),
+}
+
+
+@pytest.mark.parametrize("how", ["version", "timestamp"])
+@pytest.mark.parametrize("op", sorted(WRITES))
+def test_writes_on_a_time_travelled_table_are_refused(tmp_path, op, how):
+    path = str(tmp_path / "t")
+    _history_table(path)
+    before = _state(path)
+    at = 1 if how == "version" else next(h.timestamp for h in DeltaTable(path).history() if h.version == 1)
+    dt = DeltaTable(path, version=at)
+    assert dt.version == 1
+    err = expect_error(lambda: WRITES[op](dt), InvalidArgumentError)
+    assert str(err).startswith("table was opened at version 1 (time travel);")
+    assert "reopen without version=" in str(err)
+    assert _state(path) == before
+    assert dt.version == 1 and dt.to_arrow().num_rows == 4  # the object still reads what it was opened at
+
+
+def test_a_stale_table_object_is_not_time_travelled(tmp_path):
+    """Someone else committing makes an object stale, which is ordinary optimistic concurrency: its writes
+    start from the latest version."""
+    path = str(tmp_path / "t")
+    _history_table(path)
+    dt = DeltaTable(path)
+    lakehouse.write_delta(path, pa.table({"id": [100], "v": [0]}), mode="append")
+    assert dt.version == 3
+    dt.delete("id = 100")
+    assert dt.version == 5 and sorted(r["id"] for r in dt.to_arrow().to_pylist()) == list(range(8))
+
+
+def test_time_travel_to_the_latest_version_may_write_and_refresh_clears_it(tmp_path):
+    path = str(tmp_path / "t")
+    _history_table(path)
+    DeltaTable(path, version=3).delete("id = 0")  # opened at the latest version: nothing was travelled past
+    old = DeltaTable(path, version=1)
+    expect_error(lambda: old.delete("id = 1"), InvalidArgumentError)
+    old.refresh()
+    old.delete("id = 1")
+    assert old.version == 5 and sorted(r["id"] for r in DeltaTable(path).to_arrow().to_pylist()) == list(range(2, 8))
+
+
+# -- a file is not a table; history timestamps travel back (issue 12) ----------------------------------------------
+@pytest.mark.parametrize("content", [b"PAR1 not really parquet PAR1", b"hello\n"], ids=["parquet", "text"])
+def test_a_file_path_is_not_a_table(tmp_path, content):
+    f = tmp_path / "data.parquet"
+    f.write_bytes(content)
+    for attempt in (lambda: DeltaTable(f), lambda: read_delta(f), lambda: DeltaTable(f"file://{f}"),
+                    lambda: lakehouse.write_delta(f, pa.table({"a": [1]})),
+                    lambda: DeltaTable.create(f, schema=pa.schema([("a", pa.int64())]))):
+        err = expect_error(attempt, TableNotFoundError)
+        assert "is a file, not a Delta table" in str(err) and str(err).splitlines()[1].startswith("Help: ")
+    assert f.read_bytes() == content and sorted(os.listdir(tmp_path)) == ["data.parquet"]
+
+
+def test_history_timestamps_are_utc_datetimes_that_time_travel_back(tmp_path):
+    path = str(tmp_path / "t")
+    _history_table(path)
+    entries = DeltaTable(path).history()
+    assert [h.version for h in entries] == [3, 2, 1, 0]
+    for h in entries:
+        assert isinstance(h.timestamp, datetime) and h.timestamp.utcoffset().total_seconds() == 0
+        assert h.timestamp_ms == int(h.timestamp.timestamp() * 1000) or abs(
+            h.timestamp_ms - h.timestamp.timestamp() * 1000) < 1
+        assert DeltaTable(path, version=h.timestamp).version == h.version
+        assert DeltaTable(path, version=h.timestamp.isoformat()).version == h.version
+    assert repr(entries[0]).startswith("HistoryEntry(version=3, timestamp=datetime.datetime(")

@@ -67,8 +67,8 @@ def _history_record(entry: Any) -> dict[str, Any]:
     extra = dict(entry.commit_info.extra) if entry.commit_info is not None else {}
     return {
         "version": entry.version,
-        "timestamp": entry.timestamp,
-        "datetime": ms_to_iso(entry.timestamp),
+        "timestamp": entry.timestamp_ms,
+        "datetime": entry.timestamp.isoformat(timespec="milliseconds"),
         "operation": entry.operation,
         "operation_parameters": dict(entry.operation_parameters or {}),
         "operation_metrics": extra.get("operationMetrics") or {},

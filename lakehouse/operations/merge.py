@@ -55,7 +55,7 @@ from lakehouse.protocol.features import active_features, check_writable, require
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
-from lakehouse.snapshot import Snapshot, latest_snapshot
+from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
@@ -514,7 +514,7 @@ class MergeBuilder:
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
-        snapshot = latest_snapshot(self._table._storage)
+        snapshot = self._table._snapshot_for_write("MERGE")
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
                             commit_properties=self._commit_properties)

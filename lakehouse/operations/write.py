@@ -276,6 +276,8 @@ def existing_snapshot(storage: Storage) -> Snapshot | None:
     try:
         return latest_snapshot(storage)
     except TableNotFoundError:
+        if storage.is_file():
+            raise  # a file path cannot become a table: the loader's error says so
         return None
 
 

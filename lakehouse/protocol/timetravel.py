@@ -10,10 +10,26 @@ by construction.
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
 from lakehouse.errors import VersionNotFoundError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime, exactly (no float on the way)."""
+    return EPOCH + ms * _MS
+
+
+def datetime_to_ms(when: datetime) -> int:
+    """An aware (or naive = UTC) datetime as epoch milliseconds, rounded down, exactly: a commit time read
+    back from `ms_to_datetime` maps to the same millisecond."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - EPOCH) // _MS
 
 
 def monotonize(timestamps: Sequence[int]) -> list[int]:
@@ -25,7 +41,7 @@ def monotonize(timestamps: Sequence[int]) -> list[int]:
 
 
 def _fmt(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return ms_to_datetime(ms).isoformat(timespec="milliseconds")
 
 
 def version_at(versions: Sequence[int], timestamps: Sequence[int], target_ms: int) -> int:

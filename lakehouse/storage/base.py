@@ -20,6 +20,7 @@ Contract (what the log and snapshot code relies on):
   them. Backends that cannot guarantee this set ``atomic_put_if_absent = False``; the transaction layer
   then refuses to commit unless the user opted in to unsafe commits.
 - `delete` removes an object; a missing object is not an error.
+- A directory under a file (``data.parquet/_delta_log``) is a missing directory: it lists as empty.
 - Implementations are safe to call from several threads at once.
 """
 
@@ -105,6 +106,11 @@ class Storage(ABC):
 
     def prepare_dir(self, rel: str) -> None:
         """Make sure directory ``rel`` can receive files (a no-op on object stores)."""
+
+    def is_file(self, rel: str = "") -> bool:
+        """Whether ``rel`` (the root itself by default) is a file rather than a directory or nothing. Asked
+        only when a table root holds no log, to say that the path names a file."""
+        return False
 
     def read_many(self, rels: Sequence[str], *, max_workers: int = 8) -> list[bytes]:
         """Read several objects, concurrently, in the order given.

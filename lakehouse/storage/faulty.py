@@ -129,6 +129,10 @@ class FaultyStorage(Storage):
         """See `Storage.delete`."""
         self._call("delete", rel, lambda: self.inner.delete(rel))
 
+    def is_file(self, rel: str = "") -> bool:
+        """See `Storage.is_file` (never faulted: it only words an error message)."""
+        return self.inner.is_file(rel)
+
     def prepare_dir(self, rel: str) -> None:
         """See `Storage.prepare_dir`."""
         self.inner.prepare_dir(rel)

@@ -123,8 +123,8 @@ class FsspecStorage(Storage):
                             # linked into place and unlinked. Only that entry is skipped, never the listing.
                             continue
                         out.append(FileInfo(prefix + e.name, st.st_size, int(st.st_mtime * 1000)))
-            except FileNotFoundError:
-                return []
+            except (FileNotFoundError, NotADirectoryError):
+                return []  # missing, or a "directory" under a file: nothing to list
             except OSError as e:
                 raise self._fail(e, rel, "list") from e
             out.sort(key=lambda f: f.path)
@@ -243,6 +243,16 @@ class FsspecStorage(Storage):
                 raise DataFileNotFoundError(f"read: {self.root_uri}/{rel} does not exist", path=rel)
             out.append(v)
         return out
+
+    def is_file(self, rel: str = "") -> bool:
+        """See `Storage.is_file`."""
+        try:
+            if self._local_root is not None:
+                return os.path.isfile(self._full(rel))
+            assert self.fs is not None
+            return bool(self.fs.isfile(self._full(rel)))
+        except Exception as e:  # backend errors vary by scheme; wrap them all with path and operation
+            raise self._fail(e, rel, "is_file") from e
 
     def exists(self, rel: str) -> bool:
         """See `Storage.exists`."""

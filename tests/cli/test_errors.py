@@ -70,3 +70,31 @@ def test_verify_whole_then_damaged_table(tmp_path):
     # Reading the damaged table fails at run time (exit 1), naming the file on one line plus its Help.
     read = lakehouse_cli("scan", uri, "--json", expect=1)
     assert victim in visible(read.err).splitlines()[0] and "Traceback" not in read.err
+
+
+def test_bad_table_properties_are_bad_input_and_change_nothing(tmp_path):
+    uri = write_table(tmp_path / "t", batches=1)
+    for setting, text in [("delta.enableDeletionVector=true", "Help: did you mean 'delta.enableDeletionVectors'?"),
+                          ("delta.appendOnly=maybe", "'true' or 'false'"),
+                          ("delta.logRetentionDuration=forever", "interval")]:
+        run = lakehouse_cli("properties", uri, "--set", setting, expect=2)
+        assert text in run.err and "Traceback" not in run.err and run.out == ""
+    # a feature lakehouse cannot write: the request was fine, the table cannot take it (exit 1)
+    run = lakehouse_cli("properties", uri, "--set", "delta.enableRowTracking=true", expect=1)
+    assert "rowTracking" in run.err
+    assert lakehouse.DeltaTable(uri).version == 0 and lakehouse.DeltaTable(uri).metadata.configuration == {}
+
+
+def test_history_timestamps_are_iso_and_milliseconds(tmp_path):
+    uri = write_table(tmp_path / "t", batches=2)
+    got = lakehouse_cli("history", uri, "--json").json()
+    for record, entry in zip(got, lakehouse.DeltaTable(uri).history()):
+        assert record["timestamp"] == entry.timestamp_ms
+        assert record["datetime"] == entry.timestamp.isoformat(timespec="milliseconds")
+
+
+def test_a_file_path_is_not_a_table(tmp_path):
+    f = tmp_path / "data.parquet"
+    f.write_bytes(b"PAR1")
+    run = lakehouse_cli("describe", f, expect=2)
+    assert "is a file, not a Delta table" in run.err and "Traceback" not in run.err

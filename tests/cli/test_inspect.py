@@ -29,8 +29,8 @@ def test_describe_table_is_plain_text_when_piped(events):
 def test_history_json_and_table(events):
     got = lakehouse_cli("history", events, "--json", "--limit", "2").json()
     want = lakehouse.DeltaTable(events).history(2)
-    assert [(h["version"], h["timestamp"], h["operation"]) for h in got] == \
-           [(h.version, h.timestamp, h.operation) for h in want]
+    assert [(h["version"], h["timestamp"], h["datetime"], h["operation"]) for h in got] == \
+           [(h.version, h.timestamp_ms, h.timestamp.isoformat(timespec="milliseconds"), h.operation) for h in want]
     assert got[0]["operation"] == "DELETE" and got[0]["operation_metrics"]
     table = lakehouse_cli("history", events).out
     assert "DELETE" in table and "WRITE" in table and "mode=Append" in table
@@ -76,9 +76,9 @@ def test_properties_list_set_and_unset(tmp_path):
     listed = lakehouse_cli("properties", uri, "--json").json()
     assert listed == {"version": 0, "properties": {"delta.appendOnly": "false"}}
     changed = lakehouse_cli("properties", uri, "--set", "owner=team-a",
-                            "--set", "delta.logRetentionDuration=interval 2 days",
+                            "--set", "delta.logRetentionDuration=interval 60 days",
                             "--unset", "delta.appendOnly", "--json").json()
     table = lakehouse.DeltaTable(uri)
     assert changed["version"] == table.version == 1
     assert changed["properties"] == dict(table.metadata.configuration) == {
-        "owner": "team-a", "delta.logRetentionDuration": "interval 2 days"}
+        "owner": "team-a", "delta.logRetentionDuration": "interval 60 days"}

@@ -76,7 +76,7 @@ def test_restore_by_version_and_by_timestamp(tmp_path):
     metrics = lakehouse_cli("restore", uri, "--version", "0", "--json").json()
     assert metrics["version"] == 3 and metrics["restored_version"] == 0
     assert rows(uri) == rows(uri, 0)
-    when = lakehouse.DeltaTable(uri).history()[-2].datetime.isoformat()  # version 1's commit time
+    when = lakehouse.DeltaTable(uri).history()[-2].timestamp.isoformat()  # version 1's commit time
     out = lakehouse_cli("restore", uri, "--timestamp", when).out
     assert "Restored version 1 as version 4." in out
     assert rows(uri) == rows(uri, 1)

@@ -40,7 +40,7 @@ def assert_same_changes(ours: pa.Table, theirs: pa.Table, columns: list[str], la
 
 
 def _history(path: str) -> dict[int, datetime]:
-    return {h.version: h.datetime for h in lakehouse.DeltaTable(path).history()}
+    return {h.version: h.timestamp for h in lakehouse.DeltaTable(path).history()}
 
 
 def build_history(path: str, mode: str, partitioned: bool, pause: float = 0.0) -> dict[int, list[dict]]:

@@ -99,14 +99,14 @@ def test_restore_to_a_timestamp(tmp_path: Path) -> None:
         model.record(i, rows(0, (i + 1) * 5))
         time.sleep(0.05)
     times = {h.version: h.timestamp for h in lakehouse.DeltaTable(path).history()}
-    when = datetime.fromtimestamp(times[1] / 1000, tz=timezone.utc) + timedelta(milliseconds=1)
+    when = times[1] + timedelta(milliseconds=1)
     dt = lakehouse.DeltaTable(path)
     m = dt.restore(when)
     assert m.version == 3 and m.restored_version == 1
     model.same_as(3, 1)
     assert "timestamp" in commit_info(path, 3)["operationParameters"]
     # ISO-8601 text, pointing at version 0
-    iso = datetime.fromtimestamp(times[0] / 1000, tz=timezone.utc).isoformat()
+    iso = times[0].isoformat()
     m2 = dt.restore(iso)
     assert m2.version == 4 and m2.restored_version == 0
     model.same_as(4, 0)

@@ -43,7 +43,7 @@ def test_in_commit_timestamps(table_path):
         os.utime(f, (946684800 + ver, 946684800 + ver))  # 2000-01-01
     hist = lakehouse.DeltaTable(table_path).history()
     assert [h.version for h in hist] == [5, 4, 3, 2, 1, 0]
-    assert [h.timestamp for h in hist] == icts[::-1]
+    assert [h.timestamp_ms for h in hist] == icts[::-1]
     dl_hist = deltalake.DeltaTable(table_path).history()
     assert [h["timestamp"] for h in dl_hist] == icts[::-1]
 
