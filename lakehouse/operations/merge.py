@@ -50,12 +50,13 @@ from lakehouse.operations.rewrite import (
     with_deletion_vector,
 )
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
+from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
 from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
-from lakehouse.snapshot import Snapshot
+from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
@@ -123,7 +124,7 @@ def _pruning_predicate(plan: MergePlan, source: pa.Table, snapshot: Snapshot) ->
 
 
 def _struct(table: pa.Table, schema: StructType) -> pa.StructArray:
-    arrays = [table.column(f.name).combine_chunks() if f.name in table.column_names else pa.nulls(table.num_rows, to_arrow_type(f.type))
+    arrays = [table.column(f.name).combine_chunks() if f.name in table.column_names else null_array(table.num_rows, to_arrow_type(f.type))
               for f in schema.fields]
     if not schema.fields:
         return pa.array([{}] * table.num_rows, pa.struct([]))
@@ -132,8 +133,8 @@ def _struct(table: pa.Table, schema: StructType) -> pa.StructArray:
 
 def _joined(plan: MergePlan, t_rows: pa.Table, s_rows: pa.Table | None, target: StructType, source: StructType) -> pa.Table:
     n = t_rows.num_rows if t_rows is not None else s_rows.num_rows  # type: ignore[union-attr]
-    t_arr = _struct(t_rows, target) if t_rows is not None else pa.nulls(n, pa.struct([to_arrow_field(f) for f in target.fields]))
-    s_arr = _struct(s_rows, source) if s_rows is not None else pa.nulls(n, pa.struct([to_arrow_field(f) for f in source.fields]))
+    t_arr = _struct(t_rows, target) if t_rows is not None else null_array(n, pa.struct([to_arrow_field(f) for f in target.fields]))
+    s_arr = _struct(s_rows, source) if s_rows is not None else null_array(n, pa.struct([to_arrow_field(f) for f in source.fields]))
     return pa.Table.from_arrays([t_arr, s_arr], names=[plan.target_alias, plan.source_alias])
 
 
@@ -153,7 +154,7 @@ def _assign(joined: pa.Table, clause: CompiledClause, base: pa.Table | None, tar
             elif base is not None and f.name in base.column_names:
                 col = base.column(f.name)
             else:
-                col = pa.nulls(n, t)
+                col = null_array(n, t)  # valid for NOT NULL nested fields (a variant's binaries) too
             cols.append(col.cast(t) if col.type != t else col)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
             raise SchemaMismatchError(f"MERGE value for column '{f.name}' does not fit {f.type}: {e}") from None
@@ -335,7 +336,7 @@ def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: Touched
     tgt = touched.table
     for f in target.fields:
         if f.name not in tgt.column_names:
-            tgt = tgt.append_column(to_arrow_field(f), pa.nulls(tgt.num_rows, to_arrow_type(f.type)))
+            tgt = tgt.append_column(to_arrow_field(f), null_array(tgt.num_rows, to_arrow_type(f.type)))
     alive_idx = np.flatnonzero(touched.alive)
     t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
     pairs_t, pairs_s = _match(plan, t_alive, merge.source, target, merge.source_schema, merge.joined_schema)
@@ -514,7 +515,7 @@ class MergeBuilder:
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
-        snapshot = self._table._snapshot_for_write("MERGE")
+        snapshot = latest_snapshot(self._table._storage)
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
                             commit_properties=self._commit_properties)

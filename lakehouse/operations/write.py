@@ -26,11 +26,12 @@ from lakehouse.errors import (
 )
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
+from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
 from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode, required_protocol
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
-from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field
+from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.protocol.store_assignment import assign_array
 from lakehouse.operations.rewrite import remove_action
@@ -159,7 +160,10 @@ def conform_batches(batches: Iterator[pa.RecordBatch], schema: StructType) -> It
                 col = assign_array(batch.column(names.index(f.name)), schema.field(f.name).type, f.name)
                 cols.append(col.cast(f.type) if col.type != f.type else col)
             else:
-                cols.append(pa.nulls(batch.num_rows, f.type))
+                # Valid for the exact type too (NOT NULL nested fields, a variant's binaries), which the
+                # batch is cast back to after `enforce`.
+                exact = to_arrow_type(schema.field(f.name).type)
+                cols.append(null_array(batch.num_rows, exact).cast(f.type))
         yield pa.Table.from_arrays(cols, schema=target)
 
 

@@ -10,6 +10,7 @@ Variant Data Type") keep their two binaries untouched; a shredded variant is ref
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal, Sequence
 
 import pyarrow as pa
@@ -110,7 +111,7 @@ def conform_array(arr: pa.Array, dtype: DataType, mode: Mode, path: str = "") ->
         for f in dtype.fields:
             idx = match_field(phys, f, mode)
             if idx is None:
-                children.append(pa.nulls(len(arr), type=to_arrow_type(f.type)))
+                children.append(null_array(len(arr), to_arrow_type(f.type)))
             else:
                 children.append(conform_array(arr.field(idx), f.type, mode, f"{path}.{f.name}" if path else f.name))
         mask = arr.is_null() if arr.null_count else None
@@ -131,6 +132,41 @@ def conform_array(arr: pa.Array, dtype: DataType, mode: Mode, path: str = "") ->
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr.cast(target)
+
+
+def null_array(length: int, dtype: pa.DataType) -> pa.Array:
+    """``length`` nulls of ``dtype`` that are a valid array of it: under the null rows, struct fields
+    declared NOT NULL (the `metadata` and `value` of a variant, NOT NULL nested columns) hold placeholder
+    values instead of nulls. `pa.nulls` leaves them null, and Arrow's casts and views check a child's nulls
+    whatever its parent says, so such a column could not be cast to the table's exact types on write."""
+    if not pa.types.is_struct(dtype) or dtype.num_fields == 0:
+        return pa.nulls(length, type=dtype)
+    children = [null_array(length, f.type) if f.nullable else _placeholder(length, f.type) for f in dtype]
+    return pa.StructArray.from_arrays(children, fields=list(dtype), mask=pa.array([True] * length, pa.bool_()))
+
+
+def _placeholder(length: int, dtype: pa.DataType) -> pa.Array:
+    """``length`` non-null values of ``dtype``, never seen (they sit under null parents)."""
+    if pa.types.is_struct(dtype):
+        if dtype.num_fields == 0:
+            return pa.array([{}] * length, type=dtype)
+        children = [null_array(length, f.type) if f.nullable else _placeholder(length, f.type) for f in dtype]
+        return pa.StructArray.from_arrays(children, fields=list(dtype))
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_map(dtype):
+        return pa.array([[]] * length, type=dtype)
+    if pa.types.is_null(dtype):
+        return pa.nulls(length)
+    if pa.types.is_decimal(dtype):
+        return pa.array([Decimal(0)] * length, type=dtype)
+    if pa.types.is_boolean(dtype):
+        return pa.array([False] * length, type=dtype)
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
+        return pa.array([b""] * length, type=dtype)
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return pa.array([""] * length, type=dtype)
+    # Numbers, dates and timestamps: zero in their storage integer.
+    storage = pa.int32() if pa.types.is_date32(dtype) else pa.int64()
+    return pa.array([0] * length, type=storage).cast(dtype)
 
 
 def _rebased_offsets(arr: pa.Array) -> tuple[pa.Array, int, int]:
@@ -163,7 +199,7 @@ def conform_table(table: pa.Table, fields: Sequence[StructField], mode: Mode) ->
     for f in fields:
         idx = match_field(phys, f, mode)
         if idx is None:
-            arrays.append(pa.nulls(table.num_rows, type=to_arrow_type(f.type)))
+            arrays.append(null_array(table.num_rows, to_arrow_type(f.type)))
         else:
             arrays.append(conform_array(table.column(idx), f.type, mode, f.name))
     if not fields:

@@ -168,7 +168,13 @@ def _check_comparable(left: Expr, right: Expr, schema: StructType, where: str) -
         return
     lt, rt = type_of(left, schema), type_of(right, schema)
     lf, rf = family(lt), family(rt)
-    if "null" in (lf, rf) or lf == rf and lf != "nested":
+    # Nested values and variants are not comparable (PROTOCOL.md "Variant Data Type": "Variant is not a
+    # comparable data type").
+    if "null" in (lf, rf) or lf == rf and lf not in ("nested", "variant"):
         return
+    if "variant" in (lf, rf):
+        side, dtype = (left, lt) if lf == "variant" else (right, rt)
+        raise InvalidArgumentError(f"cannot compare {_describe(side, dtype)}{where}: variant values are not "
+                                   "comparable\nHelp: compare the text lakehouse.variant_to_json gives after reading")
     raise InvalidArgumentError(f"cannot compare {_describe(left, lt)} with {_describe(right, rt)}{where}\n"
                                "Help: CAST one side to the other's type")

@@ -5,7 +5,8 @@ Two levels, used by every write path (`write_delta`, the Dask write, MERGE value
 
 - `assignable(src, dst)`: whether data of Delta type ``src`` may be written to a ``dst`` column at all
   (schema enforcement, before any data is read): the same type, `void`, any numeric to any numeric, `date`
-  to `timestamp`/`timestamp_ntz`, and arrays, maps and structs element by element and field by field.
+  to `timestamp`/`timestamp_ntz`, arrays, maps and structs element by element and field by field, and
+  a struct of binary `metadata` and `value` to `variant` (its unshredded form, written byte for byte).
 - `assign_array(arr, dtype, path)`: the values of ``arr`` as ``dtype``'s Arrow type, checked value by
   value: the conversion is accepted only when every value survives it exactly (an integer that fits, an
   integer a double holds exactly, a float64 that float32 holds, a timestamp without a sub-microsecond part,
@@ -24,6 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import SchemaMismatchError
+from lakehouse.protocol.arrow_conform import null_array
+from lakehouse.protocol.variant import VARIANT, conform_variant, is_variant_struct
 from lakehouse.protocol.schema import (
     ArrayType,
     DataType,
@@ -53,6 +56,9 @@ def assignable(src: DataType, dst: DataType) -> bool:
         return True
     if isinstance(src, PrimitiveType) and src.name == "void":
         return True
+    if dst == VARIANT:
+        # Arrow has no variant type: a variant arrives as its unshredded struct of two binaries.
+        return is_variant_struct(src)
     if _numeric(src) and _numeric(dst):
         return True
     if src == PrimitiveType("date") and dst in (PrimitiveType("timestamp"), PrimitiveType("timestamp_ntz")):
@@ -96,13 +102,15 @@ def assign_array(arr: pa.Array | pa.ChunkedArray, dtype: DataType, path: str) ->
         return arr
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), type=target)
-    if dtype == PrimitiveType("variant") and pa.types.is_struct(arr.type):
-        return arr.cast(target)  # the same two binaries; only the declared nullability may differ
+    if dtype == VARIANT:
+        # The same two binaries, bytes untouched; a shredded or malformed struct is refused, not cast
+        # (a cast would silently drop `typed_value`).
+        return conform_variant(arr, path, where="the data")
     mask = arr.is_null() if arr.null_count else None
     if isinstance(dtype, StructType) and pa.types.is_struct(arr.type):
         names = [arr.type.field(i).name for i in range(arr.type.num_fields)]
         children = [assign_array(arr.field(names.index(f.name)), f.type, f"{path}.{f.name}") if f.name in names
-                    else pa.nulls(len(arr), type=to_arrow_type(f.type)) for f in dtype.fields]
+                    else null_array(len(arr), to_arrow_type(f.type)) for f in dtype.fields]
         if not dtype.fields:
             return pa.nulls(len(arr), type=target) if mask is not None else arr.cast(target)
         return pa.StructArray.from_arrays(children, fields=[to_arrow_field(f) for f in dtype.fields], mask=mask)

@@ -110,7 +110,7 @@ def variant_json(metadata: bytes, value: bytes) -> str:
     """The JSON text of one variant given its ``metadata`` and ``value`` bytes (rendering rules in the
     module docstring). Raises `InvalidArgumentError` when the bytes break the encoding."""
     try:
-        keys = _parse_metadata(bytes(metadata))
+        keys = _json_keys(_parse_metadata(bytes(metadata)))
     except _Bad as e:
         raise InvalidArgumentError(f"invalid variant metadata: {e}") from None
     try:
@@ -119,8 +119,14 @@ def variant_json(metadata: bytes, value: bytes) -> str:
         raise InvalidArgumentError(f"invalid variant value: {e}") from None
 
 
+def _json_keys(keys: list[str]) -> list[str]:
+    """The dictionary keys as JSON strings, encoded once per metadata buffer rather than once per field."""
+    return [orjson.dumps(k).decode() for k in keys]
+
+
 def _value_json(keys: list[str], buf: bytes) -> str:
-    """Render the value that fills ``buf``; containers are expanded with an explicit work stack."""
+    """Render the value that fills ``buf`` (``keys``: the dictionary as JSON strings); containers are
+    expanded with an explicit work stack."""
     out: list[str] = []
     # Work items: ("value", pos, end) renders a value; ("text", s) emits literal text.
     work: list[tuple[Any, ...]] = [("value", 0, len(buf))]
@@ -173,7 +179,7 @@ def _value_json(keys: list[str], buf: bytes) -> str:
                     fid = _uint(buf, ids_at + i * id_size, id_size, end)
                     if fid >= len(keys):
                         raise _Bad(f"field id {fid} at offset {pos} is outside the {len(keys)}-key dictionary")
-                    prefix = ("," if i else "") + orjson.dumps(keys[fid]).decode() + ":"
+                    prefix = ("," if i else "") + keys[fid] + ":"
                     items += [("text", prefix), ("value", lo, hi)]
                 items.append(("text", "}"))
             else:
@@ -327,7 +333,7 @@ def variant_to_json(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
         try:
             keys = cache.get(md)
             if keys is None:
-                keys = cache[md] = _parse_metadata(md)
+                keys = cache[md] = _json_keys(_parse_metadata(md))
         except _Bad as e:
             raise InvalidArgumentError(f"invalid variant metadata in row {row}: {e}") from None
         try:
@@ -375,6 +381,11 @@ def conform_variant(arr: pa.Array, path: str, *, where: str = "a data file") -> 
             raise SchemaMismatchError(
                 f"variant column '{path}' has a null '{want.name}' in a non-null row of {where}; a variant needs "
                 "both binaries (a SQL NULL variant is a null struct)")
-        children.append(child if child.type == want.type else child.cast(want.type))
+        child = child if child.type == want.type else child.cast(want.type)
+        if child.null_count:
+            # Only under null rows (checked above), where the bytes mean nothing: empty bytes there keep the
+            # child valid for the non-null field type (Arrow checks child nulls whatever the parent says).
+            child = pc.fill_null(child, pa.scalar(b"", pa.binary()))
+        children.append(child)
     mask = arr.is_null() if arr.null_count else None
     return pa.StructArray.from_arrays(children, fields=list(VARIANT_ARROW), mask=mask)
