@@ -102,9 +102,13 @@ def _partition_bounds(snapshot: Snapshot, files: pa.Table, field: StructField) -
         raw = values_of_file.get(physical_name(field, snapshot.column_mapping_mode),  # type: ignore[arg-type]
                                  values_of_file.get(field.name))
         try:
-            value = partition_scalar(raw, field.type, column=field.name).as_py()
+            scalar = partition_scalar(raw, field.type, column=field.name)
         except InvalidLogError as e:
             raise InvalidLogError(f"{e} in add action for {path}", version=snapshot.version) from None
+        try:
+            value = scalar.as_py()
+        except (OverflowError, ValueError):
+            return None  # a date/timestamp beyond Python's years 1-9999: divisions unknown, as for stats
         if value is None:
             return None  # a null index value has no place in the divisions
         values.append(value)

@@ -9,6 +9,7 @@ them in the writer's session time zone, which the log does not record).
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timezone
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -18,8 +19,16 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_arrow_type
+from lakehouse.protocol.stats import format_date, format_timestamp_us, parse_iso_micros
 
 _INTS = {"long", "integer", "short", "byte"}
+_DAY_MICROS = 86_400_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Python's datetime range (years 1-9999) in microseconds since the epoch; only values outside it take the
+# integer path when parsed.
+_PY_MIN_MICROS = (date(1, 1, 1).toordinal() - _EPOCH_ORDINAL) * _DAY_MICROS
+_PY_END_MICROS = (date(9999, 12, 31).toordinal() + 1 - _EPOCH_ORDINAL) * _DAY_MICROS
+_CLOCK = re.compile(r"[T ](\d{2}):(\d{2})(?::(\d{2}))?")
 
 
 def _parse_datetime(s: str) -> datetime:
@@ -42,8 +51,27 @@ def _parse_datetime(s: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _valid_clock(raw: str) -> bool:
+    clock = _CLOCK.search(raw)
+    return clock is None or (int(clock[1]) < 24 and int(clock[2]) < 60 and int(clock[3] or 0) < 60)
+
+
+def _parse_temporal(raw: str, name: str) -> date | datetime:
+    if name == "date":
+        y, m, d = raw.strip().split("-")
+        return date(int(y), int(m), int(d))
+    dt = _parse_datetime(raw)
+    if name == "timestamp":
+        return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=None) if dt.tzinfo is None else dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
 def parse_partition_value(raw: str | None, dtype: DataType, *, column: str = "") -> Any:
-    """Decode one serialised partition value into a Python value of ``dtype`` (None for null)."""
+    """Decode one serialised partition value into a Python value of ``dtype`` (None for null).
+
+    A date or timestamp outside Python's range (years before 1 or after 9999) decodes to its Arrow
+    storage integer instead (days, or microseconds, since the epoch), which `pa.scalar` and `pa.array`
+    take for those types."""
     if raw is None or raw == "":
         return None
     try:
@@ -63,15 +91,16 @@ def parse_partition_value(raw: str | None, dtype: DataType, *, column: str = "")
             if low not in ("true", "false"):
                 raise ValueError("not true/false")
             return low == "true"
-        if name == "date":
-            y, m, d = raw.strip().split("-")
-            return date(int(y), int(m), int(d))
-        if name == "timestamp":
-            dt = _parse_datetime(raw)
-            return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-        if name == "timestamp_ntz":
-            dt = _parse_datetime(raw)
-            return dt.replace(tzinfo=None) if dt.tzinfo is None else dt.astimezone(timezone.utc).replace(tzinfo=None)
+        if name in ("date", "timestamp", "timestamp_ntz"):
+            try:
+                return _parse_temporal(raw, name)
+            except (ValueError, OverflowError):
+                # Years before 1 or after 9999 (delta-rs and Spark write `+10000-01-01`, `0000-12-31`):
+                # Python's datetime cannot hold them, Arrow can; the value is Arrow's storage integer.
+                micros = parse_iso_micros(raw)
+                if micros is None or _PY_MIN_MICROS <= micros < _PY_END_MICROS or not _valid_clock(raw):
+                    raise
+                return micros // _DAY_MICROS if name == "date" else micros
         if name == "binary":
             return raw.encode("utf-8")
         raise ValueError(f"type {name} cannot be a partition column")
@@ -146,30 +175,37 @@ def _java_float_text(value: float, *, single: bool) -> str:
 
 
 def serialize_partition_value(value: Any, dtype: DataType, *, column: str = "") -> str | None:
-    """The `partitionValues` string for a Python value (None stays None), as Spark and delta-kernel-rs
+    """The `partitionValues` string for a Python value or an Arrow scalar (an Arrow scalar also holds
+    dates and timestamps outside Python's range; null stays None), as Spark and delta-kernel-rs
     write it (PROTOCOL.md "Partition Value Serialization"). The string is the value: two values that
     differ (0.0 and -0.0) never share one, and parsing it gives the value back. Empty strings and empty
     binaries are null, as in Spark; binary values are their UTF-8 text (others are refused)."""
     if value is None:
         return None
+    name = dtype.name if isinstance(dtype, PrimitiveType) else ""
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            return None
+        if name not in ("date", "timestamp", "timestamp_ntz"):
+            value = value.as_py()
     if isinstance(dtype, DecimalType):
         # The column's scale, always: Spark writes DECIMAL(5,2) 1.1 as "1.10". The context must hold 38
         # digits (the default holds 28).
         with localcontext(Context(prec=80)):
             return format(Decimal(value).quantize(Decimal(1).scaleb(-dtype.scale)), "f")
-    name = dtype.name if isinstance(dtype, PrimitiveType) else ""
     if name == "boolean":
         return "true" if value else "false"
     if name in ("float", "double"):
         return _java_float_text(float(value), single=name == "float")
-    if name == "timestamp":
-        # PROTOCOL.md recommends UTC in ISO-8601 so no reader needs the writer's time zone.
-        v = value.astimezone(timezone.utc) if value.tzinfo else value
-        return _datetime_text(v, "T") + "Z"
-    if name == "timestamp_ntz":
-        return _datetime_text(value, " ")
-    if name == "date":
-        return value.isoformat()
+    if name in ("date", "timestamp", "timestamp_ntz"):
+        # From integers, so years beyond Python's datetime (after 9999, before 1) are written too, in ISO
+        # 8601 expanded form (`+10000-01-01`) as Spark and delta-rs write them. Timestamps in UTC with `Z`
+        # (PROTOCOL.md's recommendation: no reader needs the writer's time zone); timestamp_ntz with a space.
+        count = _epoch_count(value, name)
+        if name == "date":
+            return format_date(count)
+        text = format_timestamp_us(count, ntz=name == "timestamp_ntz")
+        return text.replace("T", " ", 1) if name == "timestamp_ntz" else text
     if name == "binary":
         # Spark writes CAST(binary AS STRING) and delta-kernel-rs reads the string's UTF-8 bytes back, so
         # only UTF-8 round-trips. (delta-rs writes `\u00XX` escape text, which it reads back as that text.)
@@ -186,10 +222,20 @@ def serialize_partition_value(value: Any, dtype: DataType, *, column: str = "") 
     return str(value)
 
 
-def _datetime_text(v: datetime, sep: str) -> str:
-    # strftime("%Y") does not zero-pad years before 1000 on every platform; format the fields directly.
-    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d}{sep}{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-            f".{v.microsecond:06d}")
+def _epoch_count(value: Any, name: str) -> int:
+    """Days (dates) or microseconds (timestamps) since the epoch, UTC, of an Arrow scalar (any year) or a
+    Python date/datetime (an aware datetime is converted to UTC; a naive one is taken as it reads)."""
+    if isinstance(value, pa.Scalar):
+        if name == "date":
+            return int(value.cast(pa.date32()).cast(pa.int32()).as_py())
+        tz = getattr(value.type, "tz", None)
+        return int(value.cast(pa.timestamp("us", tz=tz)).cast(pa.int64()).as_py())
+    if name == "date":
+        return value.toordinal() - _EPOCH_ORDINAL
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    seconds = (value.toordinal() - _EPOCH_ORDINAL) * 86_400 + value.hour * 3600 + value.minute * 60 + value.second
+    return seconds * 1_000_000 + value.microsecond
 
 
 def escape_path_name(text: str) -> str:

@@ -61,7 +61,8 @@ def _group_keys(column: pa.ChunkedArray) -> pa.Array:
 
 
 def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
-    """Group a table's rows by the values of ``columns``; yields (values, rows) per distinct key.
+    """Group a table's rows by the values of ``columns``; yields (values as Arrow scalars, rows) per
+    distinct key.
 
     Keys are exact (see `_group_keys`): all rows of a group serialise to one partition string. (Two groups
     can still share one, as '' and null do; the writer keys its files by that string.)"""
@@ -97,7 +98,7 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
     start = 0
     for g in range(len(counts)):
         row = int(first[g])
-        values = tuple(col[row].as_py() for col in originals)
+        values = tuple(col[row] for col in originals)  # Arrow scalars: dates of any year
         yield values, ordered.slice(start, int(counts[g]))
         start += int(counts[g])
 

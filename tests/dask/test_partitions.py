@@ -80,3 +80,14 @@ def test_bounds_beyond_year_9999_give_unknown_divisions(tmp_path):
     assert index_bounds(dt.snapshot, files, "ts") is None and index_bounds(dt.snapshot, files, "d") is None
     plan = plan_partitions(dt.snapshot, files, index="ts", min_rows=1)
     assert plan.divisions is None and sorted(i for g in plan.groups for i in g) == [0, 1]
+
+
+def test_partition_values_beyond_year_9999_give_unknown_divisions(tmp_path):
+    """A date partition column holding years after 9999 (read as Arrow integers) as the index: planning
+    does not crash, the divisions are unknown."""
+    path = str(tmp_path / "p")
+    lakehouse.write_delta(path, pa.table({"d": pa.array([0, 2_932_898], pa.date32()), "v": pa.array([1, 2], pa.int64())}),
+                          partition_by=["d"])
+    dt = lakehouse.DeltaTable(path)
+    plan = plan_partitions(dt.snapshot, dt.scan().files(), index="d", min_rows=1)
+    assert plan.divisions is None and sorted(i for g in plan.groups for i in g) == [0, 1]

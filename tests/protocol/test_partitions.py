@@ -254,3 +254,38 @@ def test_escape_path_name_is_sparks_set_plus_nul(text, escaped):
 
 def test_partition_dir_escapes_names_and_values_and_writes_null_default():
     assert partition_dir(["a=b", "c"], ["x\x00/", None]) == "a%3Db=x%00%2F/c=__HIVE_DEFAULT_PARTITION__"
+
+
+@pytest.mark.parametrize("raw,dtype,storage", [
+    ("+10000-01-02", P("date"), 2_932_898),
+    ("0000-12-31", P("date"), -719_163),
+    ("-0001-01-01", P("date"), -719_893),
+    ("+10000-01-01T00:00:00.000001Z", P("timestamp"), 253_402_300_800_000_001),
+    ("+10000-01-01 00:00:00.000000", P("timestamp"), 253_402_300_800_000_000),  # delta-rs: no offset
+    ("0000-12-31 00:00:00.000000", P("timestamp_ntz"), -719_163 * 86_400_000_000),
+])
+def test_dates_and_timestamps_outside_python_range_parse_to_arrow_storage(raw, dtype, storage):
+    assert parse_partition_value(raw, dtype, column="c") == storage
+    scalar = partition_scalar(raw, dtype, column="c")
+    assert scalar.type == (pa.date32() if dtype.name == "date" else scalar.type)
+    assert scalar.cast(pa.int32() if dtype.name == "date" else pa.int64()).as_py() == storage
+    # And it is written back as the same text (Spark's and delta-rs's expanded ISO 8601 years).
+    text = serialize_partition_value(scalar, dtype)
+    assert partition_scalar(text, dtype).equals(scalar)
+
+
+@pytest.mark.parametrize("raw,dtype", [("+10000-13-01", P("date")), ("+10000-01-01 25:00:00", P("timestamp")),
+                                       ("10000-01-01", P("date")), ("+10000-02-30", P("date"))])
+def test_bad_expanded_year_values_are_invalid_log_error(raw, dtype):
+    with pytest.raises(InvalidLogError, match="my_col"):
+        parse_partition_value(raw, dtype, column="my_col")
+
+
+def test_arrow_scalars_serialise_like_python_values():
+    values = pa.table({"d": pa.array([date(2024, 1, 31)]), "ts": pa.array([datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)]),
+                       "f": pa.array([-0.0], pa.float32()), "s": pa.array([""])})
+    assert serialize_partition_value(values["d"][0], P("date")) == "2024-01-31"
+    assert serialize_partition_value(values["ts"][0], P("timestamp")) == "2024-01-02T03:04:05.000006Z"
+    assert serialize_partition_value(values["f"][0], P("float")) == "-0.0"
+    assert serialize_partition_value(values["s"][0], P("string")) is None
+    assert serialize_partition_value(pa.scalar(None, pa.date32()), P("date")) is None
