@@ -40,15 +40,29 @@ PRIMITIVES = frozenset(
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(-?\d+)\s*\)$")
 
 
+class _SqlTyped:
+    """Types print as Spark SQL prints them (``bigint``, ``decimal(10,2)``, ``struct<a:int>``), so every
+    message that interpolates a type speaks SQL, never this module's reprs."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return type_name(self)  # type: ignore[arg-type]
+
+    def simple_string(self) -> str:
+        """The type as Spark SQL prints it (Spark's ``DataType.simpleString``)."""
+        return type_name(self)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
-class PrimitiveType:
+class PrimitiveType(_SqlTyped):
     """A primitive Delta type, named as in the protocol (``long``, ``timestamp_ntz``...)."""
 
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class DecimalType:
+class DecimalType(_SqlTyped):
     """``decimal(precision, scale)``."""
 
     precision: int
@@ -56,7 +70,7 @@ class DecimalType:
 
 
 @dataclass(frozen=True, slots=True)
-class ArrayType:
+class ArrayType(_SqlTyped):
     """``array`` with its element type."""
 
     element_type: "DataType"
@@ -64,7 +78,7 @@ class ArrayType:
 
 
 @dataclass(frozen=True, slots=True)
-class MapType:
+class MapType(_SqlTyped):
     """``map`` with key and value types."""
 
     key_type: "DataType"
@@ -83,7 +97,7 @@ class StructField:
 
 
 @dataclass(frozen=True, slots=True)
-class StructType:
+class StructType(_SqlTyped):
     """A struct: the table schema itself, or a struct column."""
 
     fields: tuple[StructField, ...]
