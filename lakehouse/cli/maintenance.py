@@ -9,7 +9,7 @@ the dataclass's field names as keys). Long ones draw a progress bar on stderr fr
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -21,6 +21,7 @@ from lakehouse import DeltaTable
 from lakehouse.cli.common import (
     ISO_TIME, ByteSize, Cli, human_bytes, key_value_table, plural, split_columns, table_command,
 )
+from lakehouse.protocol.properties import format_duration
 
 RETENTION_HELP = "Retention in hours (default: the table's {}; fractions allowed)."
 
@@ -95,7 +96,7 @@ def vacuum(cli: Cli, uri: str, retention_hours: float | None, mode: str, no_enfo
 
 def _render_vacuum(console: Console, m: dict[str, Any]) -> None:
     summary = (f"{plural(m['num_files'], 'file')}, {human_bytes(m['num_bytes'])} "
-               f"(mode {m['mode']}, retention {m['retention_hours']:g} hours)")
+               f"(mode {m['mode']}, retention {format_duration(timedelta(hours=m['retention_hours']))})")
     if m["dry_run"]:
         console.print(Text(f"Dry run: would delete {summary}."))
     else:

@@ -38,6 +38,7 @@ from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import AddCDCFile
 from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.properties import format_duration
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.log_path import LOG_DIR, LogFile
 from lakehouse.protocol.arrow_conform import physical_name
@@ -184,8 +185,8 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
         retention = timedelta(hours=retention_hours)
     if enforce_retention_duration and retention < default:
         raise InvalidArgumentError(
-            f"retention of {retention_hours} hours is below the table's delta.deletedFileRetentionDuration "
-            f"({default}); a reader or writer still using an older version could lose files.\n"
+            f"retention of {format_duration(retention)} is below the table's delta.deletedFileRetentionDuration "
+            f"({format_duration(default)}); a reader or writer still using an older version could lose files.\n"
             "Help: pass enforce_retention_duration=False if no operation on this table runs longer than the "
             "retention you ask for."
         )

@@ -66,7 +66,8 @@ def test_vacuum_dry_run_lists_and_yes_deletes(tmp_path):
 def test_vacuum_below_the_retention_minimum_is_refused_with_the_cli_option(tmp_path):
     uri = write_table(tmp_path / "t", batches=1)
     run = lakehouse_cli("vacuum", uri, "--retention-hours", "1", expect=2)
-    assert run.err.startswith("error: retention of 1.0 hours is below")
+    assert run.err.startswith("error: retention of 1 hour is below the table's delta.deletedFileRetentionDuration "
+                              "(7 days)")
     assert "Help: pass --no-enforce-retention" in run.err and "Traceback" not in run.err
 
 

@@ -467,3 +467,14 @@ def test_a_huge_retention_keeps_everything_or_is_refused_cleanly(tmp_path: Path)
     except InvalidArgumentError:
         return
     assert m.num_files == 0, "nothing is older than a million centuries"
+
+
+@pytest.mark.parametrize("hours,text", [(0, "0 seconds"), (1, "1 hour"), (167.9, "6 days 23 hours 54 minutes")])
+def test_retention_message_prints_durations_as_people_write_them(tmp_path: Path, hours: float, text: str) -> None:
+    path = str(tmp_path / "t")
+    history_table(path)
+    with pytest.raises(InvalidArgumentError) as e:
+        lakehouse.DeltaTable(path).vacuum(retention_hours=hours)
+    assert str(e.value).startswith(f"retention of {text} is below the table's delta.deletedFileRetentionDuration "
+                                   "(7 days);")
+    assert "0:00:00" not in str(e.value)
