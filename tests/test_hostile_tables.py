@@ -626,6 +626,20 @@ def test_schema_string_that_does_not_parse(tmp_path, schema_string):
     assert "version 0" in str(err)
 
 
+@pytest.mark.parametrize("fields", [
+    '{"name":"letter","type":"string"},{"name":"letter","type":"long"}',
+    '{"name":"letter","type":"string"},{"name":"s","type":{"type":"struct","fields":['
+    '{"name":"x","type":"long"},{"name":"x","type":"long"}]}}',
+])
+def test_schema_with_a_repeated_column(tmp_path, fields):
+    # Issue 18 item 13: a repeated name used to surface as a raw KeyError from deep inside the read.
+    t = copy_table(BASIC, tmp_path)
+    edit_action(t, 0, "metaData", lambda m: {**m, "schemaString": '{"type":"struct","fields":[' + fields + ']}'})
+    err = expect_error(lambda: load_and_read(t), InvalidLogError)
+    assert "appears twice" in str(err) and "version 0" in str(err)
+    assert "_delta_log/00000000000000000000.json" in str(err)
+
+
 def test_schema_with_out_of_range_decimal(tmp_path):
     # PROTOCOL.md: decimal precision can be up to 38. A log declaring decimal(50,2) is invalid and must fail
     # as a typed error, not as pyarrow's ValueError when the Arrow schema is built.
