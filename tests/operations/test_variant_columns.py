@@ -23,6 +23,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
+from lakehouse.protocol.schema import type_name
 from tests.dml.dml_support import assert_same_rows, assert_versions_agree, dl_read, lh_read, snapshot_dir
 from tests.operations.support import commit_actions
 from tests.protocol.test_variant import ABC, EMPTY
@@ -301,3 +302,16 @@ def test_omitted_column_with_not_null_nested_fields(tmp_path):
     assert sorted(lh_read(path).to_pylist(), key=lambda r: r["id"]) == [
         {"id": 1, "st": {"x": 1, "y": "a"}}, {"id": 2, "st": None}, {"id": 3, "st": None}]
     assert_same_rows(lh_read(path), dl_read(path), "omitted nested NOT NULL struct")
+
+
+def test_schema_merge_keeps_variant_columns(table):
+    """schema_mode="merge" adds the new column and leaves the variant columns variants (their data is
+    their struct form, which fits them)."""
+    data = _rows([50, 51]).append_column("extra", pa.array([1, 2], pa.int64()))
+    lakehouse.write_delta(table, data, mode="append", schema_mode="merge")
+    schema = lakehouse.DeltaTable(table).snapshot.schema
+    assert [type_name(f.type) for f in schema.fields] == [
+        "bigint", "string", "variant", "struct<w:variant>", "array<variant>", "bigint"]
+    rows = _by_id(lh_read(table))
+    assert rows[50]["v"] == _variant(50) and rows[50]["extra"] == 1 and rows[0]["extra"] is None
+    assert_same_rows(lh_read(table), dl_read(table), "schema merge")
