@@ -376,8 +376,8 @@ class DeltaTable:
         return self._alter(alter.drop_columns, names, commit_properties=commit_properties)
 
     def create_checkpoint(self) -> str:
-        """Write a checkpoint of the loaded version; returns the checkpoint file name."""
-        self._snapshot_for_write("CHECKPOINT")
+        """Write a checkpoint of the loaded version; returns the checkpoint file name. Allowed on a
+        time-travelled table: it records the version this object holds and changes no table state."""
         return write_checkpoint(self._storage, self._snapshot)
 
     def cleanup_metadata(self, *, retention_hours: float | None = None) -> list[str]:

@@ -155,7 +155,6 @@ WRITES: dict[str, Callable[[DeltaTable], object]] = {
     "add_features": lambda dt: dt.add_features("deletionVectors"),
     "add_constraint": lambda dt: dt.add_constraint("pos", "id >= 0"),
     "add_columns": lambda dt: dt.add_columns([pa.field("w", pa.int64())]),
-    "create_checkpoint": lambda dt: dt.create_checkpoint(),
     "cleanup_metadata": lambda dt: dt.cleanup_metadata(retention_hours=0),
 }
 
@@ -224,3 +223,13 @@ def test_history_timestamps_are_utc_datetimes_that_time_travel_back(tmp_path):
         assert DeltaTable(path, version=h.timestamp).version == h.version
         assert DeltaTable(path, version=h.timestamp.isoformat()).version == h.version
     assert repr(entries[0]).startswith("HistoryEntry(version=3, timestamp=datetime.datetime(")
+
+
+def test_a_checkpoint_of_a_time_travelled_version_is_allowed(tmp_path):
+    """A checkpoint records the version the object holds and changes no table state (the data, the latest
+    version and `_last_checkpoint` stay), so it is not refused like the writes above."""
+    path = str(tmp_path / "t")
+    _history_table(path)
+    before = _state(path)
+    assert DeltaTable(path, version=1).create_checkpoint() == f"{1:020d}.checkpoint.parquet"
+    assert _state(path)[0] == before[0] and _state(path)[2] == before[2]
