@@ -38,14 +38,15 @@ from tests.dml.dml_support import assert_same_rows, config
 NAN, INF = float("nan"), float("inf")
 UTC = timezone.utc
 
-# name -> (Arrow type, values a row may hold (besides NULL), extra literal values predicates may use)
+# name -> (Arrow type, values a row may hold (besides NULL), extra literal values predicates may use; a
+# fractional literal on an integer column and a decimal literal of another scale compare exactly, as in Spark)
 COLUMNS: dict[str, tuple[pa.DataType, list[Any], list[Any]]] = {
-    "c_long": (pa.int64(), [-1, 0, 1, 2, 10**12], [-(2**63), 5]),
-    "c_int": (pa.int32(), [-5, 0, 3, 7], [2**31 - 1, 4]),
+    "c_long": (pa.int64(), [-1, 0, 1, 2, 10**12], [-(2**63), 5, Decimal("0.5"), Decimal("1.0")]),
+    "c_int": (pa.int32(), [-5, 0, 3, 7], [2**31 - 1, 4, Decimal("-4.5")]),
     "c_double": (pa.float64(), [0.0, -0.0, 1.5, -2.25, NAN, INF, -INF], [1.0, 1e300]),
     "c_float": (pa.float32(), [0.0, -0.0, 0.5, -1.25, NAN, INF], [2.0]),
     "c_dec": (pa.decimal128(10, 2), [Decimal("0.00"), Decimal("1.50"), Decimal("-2.25"), Decimal("10.01")],
-              [Decimal("1.49"), Decimal("99999999.99")]),
+              [Decimal("1.49"), Decimal("99999999.99"), Decimal("1.5"), Decimal("-2.250")]),
     "c_str": (pa.string(), ["", "a", "b", "ab", "it's"], ["aa", "B"]),
     "c_bool": (pa.bool_(), [True, False], []),
     "c_date": (pa.date32(), [date(2020, 1, 1), date(1970, 1, 1), date(2024, 2, 29)], [date(2020, 1, 2)]),
@@ -71,9 +72,7 @@ def _rank(v: Any) -> Any:
     """Spark's order on one type: NaN above every number (and equal to itself), -0.0 equal to 0.0."""
     if isinstance(v, float):
         return (1, 0.0) if math.isnan(v) else (0, v + 0.0)
-    if isinstance(v, Decimal):
-        return (0, v)
-    return v
+    return v  # integers and decimals compare exactly with each other
 
 
 def compare(op: str, a: Any, b: Any) -> bool | None:
@@ -252,6 +251,12 @@ _THREE = [_row(0, c_double=1.5, c_str="a", c_float=0.5), _row(1, c_double=-2.25,
 @example(data=_THREE, partition_by=["c_float", "c_str"], dv=False,
          predicates=[("cmp", "c_float", ">", 0.0, False), ("cmp", "c_float", "=", 0.0, True),
                      ("or", ("cmp", "c_double", "<", 1.0, False), ("isnull", "c_double", False))])
+# Found by this property: a comparison of a NaN with a NULL literal is NULL, not TRUE (`x >= NULL` on a
+# NaN row), on a partition column and, beside another NULL atom, on a data column.
+@example(data=_THREE, partition_by=["c_double"], dv=False,
+         predicates=[("cmp", "c_double", ">=", None, True), ("cmp", "c_double", ">", None, False)])
+@example(data=_THREE, partition_by=["c_str"], dv=True,
+         predicates=[("or", ("cmp", "c_double", ">=", None, False), ("cmp", "c_bool", "=", None, False))])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=rows(), partition_by=PARTITIONS, dv=st.booleans(),
