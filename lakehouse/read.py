@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lakehouse.deletion_vectors import keep_mask, load_deleted_rows
-from lakehouse.errors import DataFileNotFoundError, InvalidLogError, SchemaMismatchError, StorageError
+from lakehouse.errors import InvalidArgumentError, DataFileNotFoundError, InvalidLogError, SchemaMismatchError, StorageError
 from lakehouse.protocol.arrow_conform import conform_table, match_field, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.actions import DeletionVectorDescriptor
@@ -45,6 +45,9 @@ def select_fields(snapshot: Snapshot, columns: Sequence[str] | None) -> list[Str
     if isinstance(columns, str):
         columns = [columns]
     by_name = {f.name: f for f in snapshot.schema.fields}
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise InvalidArgumentError(f"column(s) {repeated} asked for more than once in columns=")
     missing = [c for c in columns if c not in by_name]
     if missing:
         raise SchemaMismatchError(

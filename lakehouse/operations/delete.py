@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.operations.rewrite import (
@@ -27,9 +28,9 @@ from lakehouse.operations.rewrite import (
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.expr import columns, parse_predicate
+from lakehouse.protocol.expr import check_expression, columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.protocol.pruning import is_partition_only
+from lakehouse.protocol.pruning import exact_partition_matches, is_partition_only
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety, records_app_transactions
@@ -61,6 +62,7 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         require_existing_columns(snapshot, columns(pred))
+        check_expression(pred, snapshot.schema, boolean=True, text=predicate if isinstance(predicate, str) else "")
     use_dv = snapshot.properties.enable_deletion_vectors
     metrics = RewriteMetrics()
     start = time.perf_counter()
@@ -72,7 +74,11 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
     writer = DataFileWriter.for_snapshot(snapshot)
     try:
         if pred is None or is_partition_only(pred, snapshot.partition_columns):
-            # Whole files go: no data is read (CDF readers derive the deletes from the removes).
+            # Whole files go: no data is read (CDF readers derive the deletes from the removes). Planning
+            # only said which files *may* match; a partition-only predicate decides each file exactly.
+            if pred is not None:
+                files = files.filter(pa.array(exact_partition_matches(
+                    files, pred, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)))
             for row in files.to_pylist():
                 removes.append(remove_action(row, now))
             # Files without stats count as 0 deleted rows in the metrics (the rows are gone all the same).

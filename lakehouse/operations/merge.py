@@ -34,29 +34,30 @@ from typing import Any, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.merge_keys import common_key_type, join_keys, normalise_floats
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
 from lakehouse.operations.rewrite import (
+    assigned_values,
     ChangeData,
     TouchedFile,
     candidates,
     commit_rewrite,
     evaluate_mask,
     remove_action,
+    store_cast,
     touched_files,
     with_deletion_vector,
 )
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
-from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit, to_arrow
+from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit
 from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
-from lakehouse.snapshot import Snapshot, latest_snapshot
+from lakehouse.snapshot import Snapshot
 from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
@@ -144,20 +145,13 @@ def _assign(joined: pa.Table, clause: CompiledClause, base: pa.Table | None, tar
     cols = []
     for f in target.fields:
         t = to_arrow_type(f.type)
-        try:
-            if f.name in clause.assignments:
-                value = clause.assignments[f.name]
-                if isinstance(value, Lit):
-                    col = pa.array([value.value] * n).cast(t) if value.value is not None else pa.nulls(n, t)
-                else:
-                    col = ds.dataset(joined).to_table(columns={"v": to_arrow(value, jschema)}).column("v")
-            elif base is not None and f.name in base.column_names:
-                col = base.column(f.name)
-            else:
-                col = null_array(n, t)  # valid for NOT NULL nested fields (a variant's binaries) too
-            cols.append(col.cast(t) if col.type != t else col)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
-            raise SchemaMismatchError(f"MERGE value for column '{f.name}' does not fit {f.type}: {e}") from None
+        if f.name in clause.assignments:
+            col = assigned_values(joined, clause.assignments[f.name], jschema, f)
+        elif base is not None and f.name in base.column_names:
+            col = store_cast(base.column(f.name), f)
+        else:
+            col = null_array(n, t)  # valid for NOT NULL nested fields (a variant's binaries) too
+        cols.append(col)
     return pa.Table.from_arrays(cols, schema=pa.schema([pa.field(f.name, to_arrow_type(f.type), True) for f in target.fields]))
 
 
@@ -515,7 +509,7 @@ class MergeBuilder:
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
-        snapshot = latest_snapshot(self._table._storage)
+        snapshot = self._table._snapshot_for_write("MERGE")
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
                             commit_properties=self._commit_properties)

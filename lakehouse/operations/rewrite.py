@@ -20,13 +20,21 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
-from lakehouse.protocol.expr import Expr, to_arrow
+from lakehouse.protocol.expr import Expr, Lit, coerce_literal, evaluate, to_arrow
 from lakehouse.protocol.pruning import may_match
-from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_field
+from lakehouse.protocol.schema import (
+    PrimitiveType,
+    StructField,
+    StructType,
+    from_arrow_type,
+    to_arrow_field,
+    to_arrow_type,
+    type_name,
+)
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot
@@ -96,6 +104,50 @@ def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -
         return np.ones(table.num_rows, dtype=bool)
     values = ds.dataset(table).to_table(columns={"m": to_arrow(predicate, schema)}).column("m")
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def assigned_values(table: pa.Table, value: Expr, schema: StructType, target: StructField) -> pa.ChunkedArray | pa.Array:
+    """The values an UPDATE SET or MERGE assignment stores into column ``target``, evaluated over
+    ``table`` (whose logical schema is ``schema``), then store-assigned: cast to the column's type, an
+    arithmetic overflow or a value that does not fit being one error naming the column and the value."""
+    if isinstance(value, Lit):
+        # A literal takes the column's type directly: a decimal literal for a double column is the
+        # correctly rounded double (as Spark casts it), not a decimal-to-float64 approximation.
+        try:
+            coerced = coerce_literal(value.value, target.type, column=target.name)
+            return pa.array([coerced] * table.num_rows, type=to_arrow_type(target.type))
+        except (InvalidArgumentError, pa.ArrowException, OverflowError) as e:
+            raise SchemaMismatchError(str(e).splitlines()[0]) from None
+    values = evaluate(table, value, schema, what=f"value for column '{target.name}' ({type_name(target.type)})")
+    return store_cast(values, target)
+
+
+def store_cast(values: pa.ChunkedArray | pa.Array, target: StructField) -> pa.ChunkedArray | pa.Array:
+    """``values`` cast to ``target``'s type, refusing (SchemaMismatchError) a value that would not fit."""
+    want = to_arrow_type(target.type)
+    if values.type == want:
+        return values
+    try:
+        return values.cast(want)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        reason = str(e).splitlines()[0]
+    flat = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    lo, hi = 0, len(flat)
+    while hi - lo > 1:  # the first value that does not cast, for the message
+        mid = (lo + hi) // 2
+        try:
+            flat.slice(lo, mid - lo).cast(want)
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            hi = mid
+    shown = flat[lo].as_py() if len(flat) else None
+    try:
+        given = type_name(from_arrow_type(values.type))
+    except (InvalidArgumentError, UnsupportedFeatureError, ValueError, KeyError):
+        given = str(values.type)
+    raise SchemaMismatchError(
+        f"value {shown!r} ({given}) does not fit column '{target.name}' of type "
+        f"{type_name(target.type)}: {reason}") from None
 
 
 def remove_action(row: Mapping[str, Any], now: int) -> Remove:

@@ -16,10 +16,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.rewrite import (
+    assigned_values,
     commit_rewrite,
     ChangeData,
     candidates,
@@ -29,7 +29,7 @@ from lakehouse.operations.rewrite import (
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.expr import Expr, Lit, columns, parse_predicate, parse_sql, to_arrow
+from lakehouse.protocol.expr import Expr, Lit, check_expression, columns, parse_predicate, parse_sql
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
@@ -72,10 +72,7 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
         if _is_polars(value):
             continue
         expr: Expr = parse_sql(value) if isinstance(value, str) else Lit(value)
-        if isinstance(expr, Lit):
-            column = pa.array([expr.value] * table.num_rows)
-        else:
-            column = ds.dataset(table).to_table(columns={"v": to_arrow(expr, snapshot.schema)}).column("v")
+        column = assigned_values(table, expr, snapshot.schema, snapshot.schema.field(name))
         out = out.set_column(out.schema.get_field_index(name), name, column)
     target = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
     try:
@@ -97,9 +94,12 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         require_existing_columns(snapshot, columns(pred))
+        check_expression(pred, snapshot.schema, boolean=True, text=predicate if isinstance(predicate, str) else "")
     for value in updates.values():
         if isinstance(value, str):
-            require_existing_columns(snapshot, columns(parse_sql(value)))
+            parsed = parse_sql(value)
+            require_existing_columns(snapshot, columns(parsed))
+            check_expression(parsed, snapshot.schema, boolean=False, text=value)
     use_dv = snapshot.properties.enable_deletion_vectors
     checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
     exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-CmpOp = Literal["=", "!=", "<", "<=", ">", ">="]
+from lakehouse.protocol.schema import DataType
+
+CmpOp = Literal["=", "!=", "<", "<=", ">", ">=", "<=>"]
+ArithOp = Literal["+", "-", "*", "/", "%", "div"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +82,44 @@ class In:
 
 @dataclass(frozen=True, slots=True)
 class Arith:
-    """Arithmetic ``left op right`` (values for UPDATE SET and MERGE clauses)."""
+    """Arithmetic ``left op right``: ``/`` is division to double, ``div`` integral division, ``%`` the
+    remainder with the dividend's sign (Spark)."""
 
-    op: Literal["+", "-", "*", "/"]
+    op: ArithOp
     left: "Expr"
     right: "Expr"
 
 
-Expr = Union[Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith]
+@dataclass(frozen=True, slots=True)
+class Func:
+    """A scalar function call by its canonical lower-case name (`upper`, `date_add`, `like`...); the
+    registry in `functions` says what each name takes, yields and computes."""
+
+    name: str
+    args: tuple["Expr", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """``CASE WHEN c1 THEN v1 ... ELSE default END``; the simple form (``CASE x WHEN 1 ...``), ``IF``
+    and ``NVL2`` are rewritten to it."""
+
+    whens: tuple[tuple["Expr", "Expr"], ...]
+    default: "Expr"
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """``CAST(item AS to)`` (an invalid value is an error, as in Spark's ANSI mode) or, with ``safe``,
+    ``TRY_CAST`` (an invalid value is NULL)."""
+
+    item: "Expr"
+    to: DataType
+    safe: bool = False
+
+
+Expr = Union[Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith, Func, Case, Cast]
+EXPR_TYPES = (Col, Lit, Cmp, And, Or, Not, IsNull, In, Arith, Func, Case, Cast)
 
 TRUE = Lit(True)
 FALSE = Lit(False)
@@ -103,6 +136,12 @@ def children(expr: Expr) -> tuple[Expr, ...]:
         return (expr.item,)
     if isinstance(expr, In):
         return (expr.item, *expr.values)
+    if isinstance(expr, Func):
+        return expr.args
+    if isinstance(expr, Case):
+        return (*(x for pair in expr.whens for x in pair), expr.default)
+    if isinstance(expr, Cast):
+        return (expr.item,)
     return ()
 
 

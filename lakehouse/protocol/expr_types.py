@@ -9,12 +9,13 @@ error. Pure logic over the expression tree; nothing here touches Arrow.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr_ast import And, Arith, Cmp, Col, Expr, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.expr_ast import And, Arith, Case, Cast, Cmp, Col, Expr, Func, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.functions import common_type, lookup
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, type_name
 
 _INTEGERS = ("byte", "short", "integer", "long")
@@ -95,6 +96,8 @@ def is_integer(dtype: DataType | None) -> bool:
 def _arith_type(op: str, left: DataType | None, right: DataType | None) -> DataType | None:
     if left is None or right is None:
         return left or right
+    if op == "div":
+        return LONG
     if op == "/" or is_floating(left) or is_floating(right):
         return DOUBLE
     if isinstance(left, DecimalType) or isinstance(right, DecimalType):
@@ -114,7 +117,16 @@ def type_of(expr: Expr, schema: StructType) -> DataType | None:
     if isinstance(expr, Lit):
         return literal_type(expr.value)
     if isinstance(expr, Arith):
-        return _arith_type(expr.op, type_of(expr.left, schema), type_of(expr.right, schema))
+        left, right = type_of(expr.left, schema), type_of(expr.right, schema)
+        if isinstance(expr.right, Lit) and isinstance(expr.right.value, timedelta):
+            return left if left != PrimitiveType("string") else PrimitiveType("timestamp")  # date/timestamp +- INTERVAL
+        return _arith_type(expr.op, left, right)
+    if isinstance(expr, Func):
+        return lookup(expr.name).result([type_of(a, schema) for a in expr.args])
+    if isinstance(expr, Case):
+        return common_type([type_of(v, schema) for _, v in expr.whens] + [type_of(expr.default, schema)])
+    if isinstance(expr, Cast):
+        return expr.to
     return BOOLEAN
 
 
@@ -146,6 +158,11 @@ def check_expression(expr: Expr, schema: StructType, *, boolean: bool, text: str
         elif isinstance(e, Cmp):
             _check_comparable(e.left, e.right, schema, where)
             stack.extend(((e.left, False), (e.right, False)))
+        elif isinstance(e, Arith) and isinstance(e.right, Lit) and isinstance(e.right.value, timedelta):
+            dtype = type_of(e.left, schema)
+            if family(dtype) not in ("datetime", "null"):
+                raise InvalidArgumentError(f"cannot add an INTERVAL to {_describe(e.left, dtype)}{where}")
+            stack.append((e.left, False))
         elif isinstance(e, Arith):
             for side in (e.left, e.right):
                 dtype = type_of(side, schema)
@@ -159,6 +176,31 @@ def check_expression(expr: Expr, schema: StructType, *, boolean: bool, text: str
             stack.append((e.item, False))
         elif isinstance(e, IsNull):
             stack.append((e.item, False))
+        elif isinstance(e, Func):
+            _check_call(e, schema, where)
+            stack.extend((a, False) for a in e.args)
+        elif isinstance(e, Case):
+            stack.extend((c, True) for c, _ in e.whens)
+            stack.extend((v, False) for _, v in e.whens)
+            stack.append((e.default, False))
+        elif isinstance(e, Cast):
+            stack.append((e.item, False))
+
+
+def _check_call(e: Func, schema: StructType, where: str) -> None:
+    fn = lookup(e.name)
+    n = len(e.args)
+    if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
+        want = (f"{fn.min_args}" if fn.max_args == fn.min_args else
+                f"{fn.min_args} or more" if fn.max_args is None else f"{fn.min_args} to {fn.max_args}")
+        raise InvalidArgumentError(f"{e.name}() takes {want} argument(s), got {n}{where}")
+    if fn.arg_family in ("numeric", "datetime"):
+        for arg in e.args[:1] if fn.arg_family == "datetime" else e.args:
+            dtype = type_of(arg, schema)
+            ok = family(dtype) in (fn.arg_family, "null") or (fn.arg_family == "datetime" and family(dtype) == "string")
+            if not ok:
+                raise InvalidArgumentError(f"{e.name}() takes {'numbers' if fn.arg_family == 'numeric' else 'a date or timestamp'}, "
+                                           f"got {_describe(arg, dtype)}{where}")
 
 
 def _check_comparable(left: Expr, right: Expr, schema: StructType, where: str) -> None:

@@ -371,6 +371,9 @@ class _Evaluator:
                 return _known(pc.less(lo, v))
             if op == "<=":
                 return _known(pc.less_equal(lo, v))
+            if op in (">", ">=") and _is_float(leaf):
+                # NaN sorts above every number (Spark) but is left out of min/max: a NaN row may match.
+                return self.maybe()
             if op == ">":
                 return _known(pc.greater(hi, v))
             if op == ">=":
@@ -383,6 +386,10 @@ class _Evaluator:
             same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(hi, v)), tight)
             return _known(pc.invert(same))
         return self.maybe()
+
+
+def _is_float(leaf: Leaf) -> bool:
+    return isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("float", "double")
 
 
 def _evaluate(table: pa.Table, expr: Any) -> pa.Array:
@@ -410,20 +417,20 @@ def _float_columns(schema: StructType) -> set[str]:
     return {f.name for f in schema.fields if isinstance(f.type, PrimitiveType) and f.type.name in ("float", "double")}
 
 
-def _safe_nnf(expr: Expr, floats: set[str], *, nan_is_max: bool, negate: bool = False) -> Expr:
-    """Negation normal form that stays sound for float columns: under IEEE rules NOT (f <= 1) holds for
-    NaN while f > 1 does not, so a negated comparison on a float column becomes "may match" (TRUE). With
-    ``nan_is_max`` (polars' ordering) every float comparison is "may match"."""
-    if isinstance(expr, Not):
-        return _safe_nnf(expr.item, floats, nan_is_max=nan_is_max, negate=not negate)
-    if isinstance(expr, (And, Or)):
-        items = tuple(_safe_nnf(i, floats, nan_is_max=nan_is_max, negate=negate) for i in expr.items)
-        flip = isinstance(expr, And) == negate
-        return Or(items) if flip else And(items)
-    touches_float = bool(columns(expr) & floats) and isinstance(expr, (Cmp, In))
-    if touches_float and (negate or nan_is_max):
-        return Lit(True)
-    return negation_normal_form(expr, negate)
+def _safe_nnf(expr: Expr, floats: set[str], *, nan_is_max: bool) -> Expr:
+    """Negation normal form for skipping. Comparisons follow Spark's total order on floating point (NaN
+    largest, NaN = NaN), under which pushing NOT down is exact. With ``nan_is_max`` the rows are filtered
+    by polars, whose float semantics skipping does not model: every float comparison is "may match"."""
+    nnf = negation_normal_form(expr)
+    if not nan_is_max or not floats:
+        return nnf
+
+    def loosen(e: Expr) -> Expr:
+        if isinstance(e, (And, Or)):
+            return type(e)(tuple(loosen(i) for i in e.items))
+        return Lit(True) if isinstance(e, (Cmp, In)) and columns(e) & floats else e
+
+    return loosen(nnf)
 
 
 def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],

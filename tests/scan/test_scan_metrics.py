@@ -252,16 +252,32 @@ def test_unknown_column_in_filter(sorted_ids: Path, sql: str):
 
 
 @pytest.mark.parametrize(
+    "sql,keep",
+    [
+        ("v LIKE 'v0000%'", lambda i: i < 10),
+        ("v NOT LIKE 'v00%'", lambda i: i >= 1000),
+        ("abs(id - 10) = 1", lambda i: i in (9, 11)),
+        ("lower(upper(v)) = 'v00001'", lambda i: i == 1),
+        ("id % 1000 = 7", lambda i: i % 1000 == 7),
+        ("CASE WHEN id > 4995 THEN TRUE ELSE FALSE END", lambda i: i > 4995),
+        ("coalesce(id, 0) = 1", lambda i: i == 1),
+        ("length(v) = 6 AND substring(v, 2, 4) = '0012'", lambda i: 120 <= i <= 129),
+    ],
+)
+def test_functions_filter_rows_and_keep_every_matching_file(sorted_ids: Path, sql: str, keep):
+    dt = lakehouse.DeltaTable(sorted_ids)
+    got = sorted(dt.to_arrow(filter=sql).column("id").to_pylist())
+    assert got == [i for i in range(5000) if keep(i)]
+
+
+@pytest.mark.parametrize(
     "sql,construct",
     [
-        ("v LIKE 'v0%'", "like"),
-        ("v NOT LIKE 'v0%'", "like"),
-        ("abs(id) = 1", "abs"),
-        ("lower(v) = 'v00001'", "lower"),
-        ("id % 2 = 0", "mod"),
-        ("CASE WHEN id > 1 THEN TRUE ELSE FALSE END", "case"),
-        ("id IN (SELECT 1)", "select"),
-        ("coalesce(id, 0) = 1", "coalesce"),
+        ("id IN (SELECT 1)", "subqueries"),
+        ("sum(id) > 1", "aggregate"),
+        ("row_number() OVER (ORDER BY id) = 1", "window"),
+        ("my_udf(id) = 1", "my_udf"),
+        ("uper(v) = 'X'", "did you mean upper"),
     ],
 )
 def test_unsupported_construct_is_named(sorted_ids: Path, sql: str, construct: str):

@@ -1,0 +1,435 @@
+"""The expression tree to Arrow compute expressions, with Spark's semantics: three-valued logic,
+Spark's floating-point order (NaN = NaN and largest), checked integer arithmetic, numeric promotion,
+literal coercion to the column a literal meets, CAST/TRY_CAST, CASE and the function registry.
+
+Pure: builds expressions over a logical schema; evaluation is the caller's (datasets, `expr.evaluate`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.expr_ast import And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.expr_sql import parse_timestamp
+from lakehouse.protocol.expr_types import (
+    INTEGER_DECIMALS,
+    check_expression,
+    field_type,
+    is_floating,
+    is_integer,
+    type_of,
+)
+from lakehouse.protocol.functions import NOT_LITERAL, STRING, Call, lookup, udf
+from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type, type_name
+
+_FLIP: dict[str, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<=>": "<=>"}
+
+
+def _arrow_message(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def coerce_literal(value: Any, dtype: DataType, *, column: str = "") -> Any:
+    """Convert a literal to the Python value of ``dtype`` (e.g. '2024-01-01' for a date column)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(dtype, DecimalType):
+            return Decimal(str(value))
+        if not isinstance(dtype, PrimitiveType):
+            raise InvalidArgumentError(f"cannot compare nested column '{column}' with a literal")
+        name = dtype.name
+        if name in ("long", "integer", "short", "byte"):
+            if isinstance(value, bool):
+                raise ValueError("boolean for a numeric column")
+            if isinstance(value, (float, Decimal)) and value != int(value):
+                return float(value)
+            return int(value)
+        if name in ("float", "double"):
+            return float(value)
+        if name == "string":
+            if not isinstance(value, str):
+                raise ValueError(f"{value!r} is not a string")
+            return value
+        if name == "boolean":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise ValueError(f"{value!r} is not a boolean")
+        if name == "date":
+            if isinstance(value, datetime):
+                return value.date()
+            return value if isinstance(value, date) else date.fromisoformat(str(value))
+        if name in ("timestamp", "timestamp_ntz"):
+            if isinstance(value, datetime):
+                return parse_timestamp(value.isoformat(), ntz=name == "timestamp_ntz")
+            if isinstance(value, date):
+                return parse_timestamp(value.isoformat(), ntz=name == "timestamp_ntz")
+            return parse_timestamp(str(value), ntz=name == "timestamp_ntz")
+        if name == "binary":
+            return value.encode() if isinstance(value, str) else bytes(value)
+    except (ValueError, TypeError, ArithmeticError) as e:
+        raise InvalidArgumentError(
+            f"literal {value!r} does not fit column '{column}' of type {type_name(dtype)}: {e}") from None
+    raise InvalidArgumentError(f"a literal cannot stand for column '{column}' of type {type_name(dtype)}")
+
+
+def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], pc.Expression] | None = None) -> pc.Expression:
+    """An Arrow compute expression for ``expr`` over a table with the logical ``schema``.
+
+    ``field`` maps a column path to the Arrow field reference (default: by logical name). Type errors
+    (a string compared with a number column, arithmetic on strings) are raised here, before any data is
+    read.
+    """
+    ref = field or (lambda path: pc.field(*path))
+    check_expression(expr, schema, boolean=False)
+
+    def lit_for(other: Expr, lit: Lit) -> pc.Expression:
+        if isinstance(other, Col):
+            dtype = field_type(schema, other.path)
+            value = coerce_literal(lit.value, dtype, column=".".join(other.path))
+            return pc.scalar(_scalar(value, dtype, ".".join(other.path)))
+        return conv(lit)
+
+    def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
+        """(column, literal) expressions; an integer column against a fractional literal compares as
+        float64, so that `i < 1.5` keeps `i = 1` instead of truncating the literal to 1."""
+        column = conv(col_side)
+        if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, field_type(schema, col_side.path)):
+            # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
+            return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
+        return column, lit_for(col_side, lit_side)
+
+    def comparison(e: Cmp) -> pc.Expression:
+        op, lhs, rhs = e.op, e.left, e.right
+        if isinstance(lhs, Lit) and not isinstance(rhs, Lit):
+            op, lhs, rhs = _FLIP[op], rhs, lhs  # the literal on the right
+        if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
+            left, right = compared(lhs, rhs)
+        else:
+            left, right = conv(lhs), conv(rhs)
+        left_float, right_float = is_floating(type_of(lhs, schema)), is_floating(type_of(rhs, schema))
+        if not (left_float or right_float):
+            return _CMP[op](left, right)
+        if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
+            value = rhs.value
+            if isinstance(lhs, Col):  # 'NaN' meets a double column as the double NaN
+                value = coerce_literal(value, field_type(schema, lhs.path), column=".".join(lhs.path))
+            return _float_vs_literal(op, left, right, value)
+        return _float_compare(op, left, right, left_float, right_float)
+
+    def arithmetic(e: Arith) -> pc.Expression:
+        lt, rt = type_of(e.left, schema), type_of(e.right, schema)
+        if isinstance(e.right, Lit) and isinstance(e.right.value, timedelta):
+            return shifted(e)
+        left, right = operand(e.left, lt, rt), operand(e.right, rt, lt)
+        if e.op in ("+", "-", "*") and _needs_wide_decimal(e.op, lt, rt):
+            # Arrow refuses a decimal128 result over 38 digits; compute in decimal256, and the store
+            # (or a comparison) brings it back, failing only if the value itself does not fit.
+            left, right = left.cast(_wide(lt)), right.cast(_wide(rt))
+        if e.op == "/":  # SQL division of integers is not integer division
+            return pc.divide(left.cast(pa.float64()), right.cast(pa.float64()))
+        if e.op == "div":  # integral division, truncated toward zero, as a bigint
+            return pc.divide(left.cast(pa.int64()), right.cast(pa.int64()))
+        if e.op == "%":
+            return remainder(left, right, type_of(e, schema))
+        fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
+        return fn(left, right)
+
+    def shifted(e: Arith) -> pc.Expression:
+        """A date or timestamp moved by an INTERVAL of days or smaller units."""
+        delta = e.right.value  # type: ignore[union-attr]
+        base, dtype = conv(e.left), type_of(e.left, schema)
+        if e.op == "-":
+            delta = -delta
+        if dtype == PrimitiveType("date") and delta % timedelta(days=1) == timedelta(0):
+            days = pc.add_checked(base.cast(pa.int32()), pc.scalar(pa.scalar(delta.days, pa.int32())))
+            return days.cast(pa.date32())
+        if dtype == PrimitiveType("date") or dtype == PrimitiveType("string"):
+            base = base.cast(pa.timestamp("us", tz="UTC"))
+        return pc.add_checked(base, pc.scalar(pa.scalar(delta, pa.duration("us"))))
+
+    def function(e: Func) -> pc.Expression:
+        fn = lookup(e.name)
+        types = [type_of(a, schema) for a in e.args]
+        args = [conv(a) for a in e.args]
+        if fn.arg_family == "string":  # Spark casts numbers and dates to strings for string functions
+            args = [a if t in (None, STRING) else a.cast(pa.string()) for a, t in zip(args, types)]
+            types = [STRING if t is not None and i == 0 else t for i, t in enumerate(types)]
+        literals = [a.value if isinstance(a, Lit) else NOT_LITERAL for a in e.args]
+        return fn.build(Call(e.name, args, types, literals))
+
+    def case(e: Case) -> pc.Expression:
+        to = type_of(e, schema)
+        want = to_arrow_type(to) if to is not None else pa.bool_()
+        values = [value_as(v, to, want) for _, v in e.whens] + [value_as(e.default, to, want)]
+        conds = [pc.coalesce(conv(c), pc.scalar(False)) for c, _ in e.whens]
+        names = [f"c{i}" for i in range(len(conds))]
+        return pc.case_when(pc.make_struct(*conds, field_names=names), *values)
+
+    def value_as(v: Expr, to: DataType | None, want: pa.DataType) -> pc.Expression:
+        if isinstance(v, Lit):
+            if v.value is None:
+                return pc.scalar(pa.scalar(None, want))
+            return pc.scalar(_scalar(coerce_literal(v.value, to, column="CASE") if to is not None else v.value,
+                                     to, "CASE") if to is not None else v.value)
+        return conv(v) if type_of(v, schema) == to else conv(v).cast(want)
+
+    def cast(e: Cast) -> pc.Expression:
+        return cast_expression(conv(e.item), type_of(e.item, schema), e.to, safe=e.safe)
+
+    def null_safe_equal(e: Cmp) -> pc.Expression:
+        equal = conv(Cmp("=", e.left, e.right))
+        left_null, right_null = conv(IsNull(e.left)), conv(IsNull(e.right))
+        return pc.if_else(left_null | right_null, left_null & right_null, pc.coalesce(equal, pc.scalar(False)))
+
+    def operand(side: Expr, own: DataType | None, other: DataType | None) -> pc.Expression:
+        """One side of arithmetic at the type Spark would promote it to."""
+        if is_floating(other) or is_floating(own):
+            if isinstance(side, Lit) and isinstance(side.value, Decimal):
+                return pc.scalar(float(side.value))  # the correctly rounded double, as Spark's cast
+            return conv(side).cast(pa.float64()) if isinstance(own, DecimalType) else conv(side)
+        if isinstance(other, DecimalType) and is_integer(own):
+            decimal = INTEGER_DECIMALS[own.name]  # type: ignore[union-attr]
+            if isinstance(side, Lit):
+                digits = max(1, len(str(abs(side.value))))
+                return pc.scalar(pa.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
+            return conv(side).cast(pa.decimal128(decimal.precision if decimal.precision <= 38 else 38, 0))
+        return conv(side)
+
+    def conv(e: Expr) -> pc.Expression:
+        if isinstance(e, Col):
+            field_type(schema, e.path)
+            return ref(e.path)
+        if isinstance(e, Lit):
+            # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
+            return pc.scalar(pa.scalar(None, pa.bool_())) if e.value is None else pc.scalar(e.value)
+        if isinstance(e, Func):
+            return function(e)
+        if isinstance(e, Case):
+            return case(e)
+        if isinstance(e, Cast):
+            return cast(e)
+        if isinstance(e, Cmp) and e.op == "<=>":
+            return null_safe_equal(e)
+        if isinstance(e, Cmp):
+            return comparison(e)
+        if isinstance(e, Arith):
+            return arithmetic(e)
+        if isinstance(e, And):
+            out = conv(e.items[0])
+            for i in e.items[1:]:
+                out = out & conv(i)
+            return out
+        if isinstance(e, Or):
+            out = conv(e.items[0])
+            for i in e.items[1:]:
+                out = out | conv(i)
+            return out
+        if isinstance(e, Not):
+            return ~conv(e.item)
+        if isinstance(e, IsNull):
+            inner = conv(e.item)
+            return inner.is_valid() if e.negated else inner.is_null()
+        if isinstance(e, In):
+            has_null = any(v.value is None for v in e.values)
+            values = [v for v in e.values if v.value is not None]
+            if isinstance(e.item, Col):
+                dtype = field_type(schema, e.item.path)
+                if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
+                        _fractional_for_int(v.value, dtype) for v in values):
+                    # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR
+                    # of `=`, which Arrow's is_in is not for floats.
+                    equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
+                    member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
+                    return _three_valued_in(conv(e.item), member, has_null, e.negated)
+                arr = pa.array([coerce_literal(v.value, dtype, column=e.item.name) for v in values],
+                               type=to_arrow_type(dtype))
+            else:
+                arr = pa.array([v.value for v in values])
+            item = conv(e.item)
+            member = pc.if_else(item.is_null(), pc.scalar(pa.scalar(None, pa.bool_())), item.isin(arr))
+            return _three_valued_in(item, member, has_null, e.negated)
+        raise TypeError(type(e))
+
+    return conv(expr)
+
+
+_CMP: dict[str, Callable[[pc.Expression, pc.Expression], pc.Expression]] = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+_NULL_BOOL = pc.scalar(pa.scalar(None, pa.bool_()))
+
+
+def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, value: Any) -> pc.Expression:
+    """A floating-point column against a literal under Spark's order, where NaN is above every number.
+
+    IEEE comparison already gives Spark's answer for `=`, `!=`, `<` and `<=` against a number; `>` and
+    `>=` must also hold for NaN rows.
+    """
+    nan = pc.is_nan(column)
+    if isinstance(value, float) and value != value:  # against NaN itself
+        true, false = pc.scalar(True), pc.scalar(False)
+        # if_else on `nan` keeps NULL rows NULL.
+        return {"=": nan, "!=": ~nan, "<": ~nan, "<=": pc.if_else(nan, true, true),
+                ">": pc.if_else(nan, false, false), ">=": nan}[op]
+    if op in (">", ">="):
+        return _CMP[op](column, literal) | nan
+    return _CMP[op](column, literal)
+
+
+def _float_compare(op: str, left: pc.Expression, right: pc.Expression, left_float: bool,
+                   right_float: bool) -> pc.Expression:
+    """Two computed sides, at least one floating-point, under Spark's order (NaN = NaN, NaN largest)."""
+    false = pc.scalar(False)
+    ln = pc.is_nan(left) if left_float else false
+    rn = pc.is_nan(right) if right_float else false
+    if op in ("=", "!="):
+        eq = pc.if_else(ln | rn, ln & rn, left == right)
+        out = eq if op == "=" else ~eq
+    elif op in ("<", ">"):
+        a_nan, b_nan = (ln, rn) if op == "<" else (rn, ln)
+        out = pc.if_else(ln | rn, ~a_nan & b_nan, _CMP[op](left, right))
+    else:
+        a_nan, b_nan = (ln, rn) if op == "<=" else (rn, ln)
+        out = pc.if_else(ln | rn, b_nan, _CMP[op](left, right))
+    # NULL on either side is NULL, whatever NaN says.
+    return pc.if_else(left.is_valid() & right.is_valid(), out, _NULL_BOOL)
+
+
+def _decimal_of(dtype: DataType | None) -> DecimalType | None:
+    if isinstance(dtype, DecimalType):
+        return dtype
+    return INTEGER_DECIMALS.get(dtype.name) if is_integer(dtype) else None  # type: ignore[union-attr]
+
+
+def _needs_wide_decimal(op: str, left: DataType | None, right: DataType | None) -> bool:
+    a, b = _decimal_of(left), _decimal_of(right)
+    if a is None or b is None or not (isinstance(left, DecimalType) or isinstance(right, DecimalType)):
+        return False
+    if op == "*":
+        return a.precision + b.precision + 1 > 38
+    return max(a.precision - a.scale, b.precision - b.scale) + max(a.scale, b.scale) + 1 > 38
+
+
+def _wide(dtype: DataType | None) -> pa.DataType:
+    d = _decimal_of(dtype)
+    assert d is not None
+    return pa.decimal256(d.precision, d.scale)
+
+
+def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None) -> pc.Expression:
+    """Spark's `%`: the remainder takes the dividend's sign; by zero it is an error (ANSI)."""
+    arrow = to_arrow_type(dtype) if dtype is not None else pa.float64()
+
+    def fmod(a: pa.Array, b: pa.Array) -> pa.Array:
+        x = a.to_numpy(zero_copy_only=False)
+        y = b.to_numpy(zero_copy_only=False)
+        valid = ~(pc.is_null(a).to_numpy(zero_copy_only=False) | pc.is_null(b).to_numpy(zero_copy_only=False))
+        if pa.types.is_integer(arrow) and np.any((y == 0) & valid):
+            raise InvalidArgumentError("division by zero in `%`")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.fmod(np.where(valid, x, 0).astype(arrow.to_pandas_dtype()),
+                          np.where(valid & (y != 0), y, 1).astype(arrow.to_pandas_dtype()))
+        if not pa.types.is_integer(arrow):
+            out = np.where(valid & (y == 0), np.nan, out)
+        return pa.array(out, arrow, mask=~valid)
+
+    if pa.types.is_decimal(arrow):
+        # x - y * trunc(x / y), exact in decimals
+        quotient = pc.trunc(pc.divide(left.cast(pa.float64()), right.cast(pa.float64())))
+        return pc.subtract_checked(left, pc.multiply_checked(right, quotient.cast(pa.decimal128(20, 0))))
+    return udf("remainder", fmod, [arrow, arrow], arrow, [left, right])
+
+
+def cast_expression(value: pc.Expression, source: DataType | None, to: DataType, *, safe: bool) -> pc.Expression:
+    """``CAST`` (an invalid value is an error, Spark's ANSI mode) or ``TRY_CAST`` (NULL) of ``value``.
+
+    Fractions are truncated toward zero when cast to integers (Spark, both modes); text is trimmed and
+    parsed as Spark parses it (timestamps without an offset are UTC)."""
+    want = to_arrow_type(to)
+    if source == to:
+        return value
+    if source is None:
+        return pc.scalar(pa.scalar(None, want))
+    if is_integer(to) and (is_floating(source) or isinstance(source, DecimalType)):
+        value = pc.trunc(value.cast(pa.float64())) if is_floating(source) else pc.trunc(value)
+    if source == STRING:
+        value = pc.utf8_trim_whitespace(value)
+        if isinstance(to, PrimitiveType) and to.name in ("timestamp", "timestamp_ntz", "date"):
+            parsed = Call("to_timestamp", [value], [STRING], [NOT_LITERAL])
+            value = lookup("to_timestamp").build(parsed)
+            if to.name == "timestamp_ntz":
+                value = value.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+            if not safe:
+                return _checked_parse(value, want)
+            return value.cast(want)
+    if not safe:
+        return value.cast(want)
+
+    def try_cast(values: pa.Array) -> pa.Array:
+        try:
+            return values.cast(want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out = []
+            for v in values:
+                try:
+                    out.append(pa.array([v.as_py()], values.type).cast(want)[0].as_py())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+                    out.append(None)
+            return pa.array(out, want)
+    source_type = to_arrow_type(source)
+    return udf("try_cast", try_cast, [source_type], want, [value])
+
+
+def _checked_parse(value: pc.Expression, want: pa.DataType) -> pc.Expression:
+    # The parse gives NULL for bad text; CAST (ANSI) must fail instead, which Arrow does when casting a
+    # NULL-or-value through a validity check.
+    return value.cast(want)
+
+
+def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
+    try:
+        return pa.scalar(value, type=to_arrow_type(dtype))
+    except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
+        raise InvalidArgumentError(
+            f"literal {value!r} does not fit column '{column}' of type {type_name(dtype)}: {_arrow_message(e)}") from None
+
+
+def _fractional_for_int(value: Any, dtype: DataType) -> bool:
+    """A literal with a fractional part compared with an integer column."""
+    return (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")
+            and isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value
+            and value not in (float("inf"), float("-inf")) and value != int(value))
+
+
+def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:
+    """SQL IN/NOT IN: with a NULL in the list, a non-member is NULL (so NOT IN is never TRUE)."""
+    null = pc.scalar(pa.scalar(None, pa.bool_()))
+    if has_null:
+        member = pc.if_else(pc.coalesce(member, pc.scalar(False)), pc.scalar(True), null)
+    if not negated:
+        return member
+    return ~member
+
+
+
+def project(table: pa.Table, expression: pc.Expression) -> pa.ChunkedArray:
+    """The values of an Arrow expression over an in-memory table, rows in order (Acero, one thread:
+    projection keeps the table's row order)."""
+    from pyarrow import acero
+
+    plan = acero.Declaration.from_sequence([
+        acero.Declaration("table_source", acero.TableSourceNodeOptions(table)),
+        acero.Declaration("project", acero.ProjectNodeOptions([expression], ["v"])),
+    ])
+    return plan.to_table(use_threads=False).column("v")

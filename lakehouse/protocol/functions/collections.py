@@ -1,0 +1,93 @@
+"""Array, map and struct access: element_at, [] , size, array_contains (NULL out of range, ANSI sizes)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.functions.registry import (
+    BOOLEAN, INT, Call, arrow_type_of, null_of, register, udf,
+)
+from lakehouse.protocol.schema import ArrayType, DataType, MapType
+
+# -- arrays, maps, structs ---------------------------------------------------------------------------------
+def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
+    def build(call: Call) -> pc.Expression:
+        container, key = call.args
+        if isinstance(call.types[0], MapType):
+            return pc.map_lookup(container, query_key=_map_key(call), occurrence="first")
+        index = call.literal(1, "index")
+        if index is None:
+            return null_of(_element_type(call.types))
+        if not zero_based and index == 0:
+            raise InvalidArgumentError("element_at(): array indexes start at 1 (or -1 from the end), not 0")
+        length = pc.list_value_length(container)
+        if index < 0 and not zero_based:
+            position = pc.add(length, pc.scalar(int(index)))
+        else:
+            position = pc.scalar(int(index) - (0 if zero_based else 1))
+        inside = (position >= pc.scalar(0)) & (position < length)
+        # Out of range is NULL: the list itself is replaced by NULL before list_element sees the index.
+        safe = pc.if_else(pc.coalesce(inside, pc.scalar(False)), container, pc.scalar(pa.scalar(None, arrow_type_of(call.types[0]))))
+        if index < 0 and not zero_based:
+            return udf("element_at_from_end", _from_end(int(index)), [arrow_type_of(call.types[0])],
+                        arrow_type_of(_element_type(call.types)), [safe])
+        return pc.list_element(safe, pc.scalar(int(index) - (0 if zero_based else 1)))
+    return build
+
+
+def _from_end(index: int) -> Callable[[pa.Array], pa.Array]:
+    def pick(lists: pa.Array) -> pa.Array:
+        out = [None if v is None or len(v) < -index else v[index] for v in lists.to_pylist()]
+        return pa.array(out, lists.type.value_type)
+    return pick
+
+
+def _map_key(call: Call) -> Any:
+    key = call.literal(1, "map key")
+    return pa.scalar(key, arrow_type_of(call.types[0].key_type))  # type: ignore[union-attr]
+
+
+
+
+def _element_type(types: list[DataType | None]) -> DataType | None:
+    t = types[0] if types else None
+    if isinstance(t, ArrayType):
+        return t.element_type
+    if isinstance(t, MapType):
+        return t.value_type
+    return None
+
+
+def _size(call: Call) -> pc.Expression:
+    if isinstance(call.types[0], MapType):
+        def entries(maps: pa.Array) -> pa.Array:
+            return pa.array([None if m is None else len(m) for m in maps.to_pylist()], pa.int32())
+        return udf("map_size", entries, [arrow_type_of(call.types[0])], pa.int32(), call.args)
+    # ANSI (Spark 4) semantics: the size of a NULL array is NULL, not the legacy -1.
+    return pc.list_value_length(call.args[0]).cast(pa.int32())
+
+
+def _array_contains(call: Call) -> pc.Expression:
+    list_type = arrow_type_of(call.types[0])
+
+    def contains(lists: pa.Array, values: pa.Array) -> pa.Array:
+        out: list[bool | None] = []
+        for items, v in zip(lists.to_pylist(), values.to_pylist()):
+            if items is None or v is None:
+                out.append(None)
+            elif v in items:
+                out.append(True)
+            else:
+                out.append(None if None in items else False)  # Spark: a NULL element makes "not found" NULL
+        return pa.array(out, pa.bool_())
+    return udf("array_contains", contains, [list_type, list_type.value_type], pa.bool_(), call.args)
+
+
+register("element_at", 2, 2, _element_type, _element_at(False))
+register("get_item", 2, 2, _element_type, _element_at(True))  # a[i] (0-based) and m[k]
+register("size", 1, 1, INT, _size, aliases=("cardinality", "array_size"))
+register("array_contains", 2, 2, BOOLEAN, _array_contains)

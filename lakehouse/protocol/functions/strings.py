@@ -1,0 +1,196 @@
+"""String functions (Spark semantics: characters, not bytes; 1-based positions; LIKE, ILIKE, RLIKE)."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.functions.registry import (
+    BOOLEAN, INT, STRING, Call, NULL_BOOL, as_string, register, udf,
+)
+
+# -- strings -------------------------------------------------------------------------------------------------
+def _concat(call: Call) -> pc.Expression:
+    parts = [as_string(a, t) for a, t in zip(call.args, call.types)]
+    return pc.binary_join_element_wise(*parts, pc.scalar(""), null_handling="emit_null")
+
+
+def _concat_ws(call: Call) -> pc.Expression:
+    parts = [as_string(a, t) for a, t in zip(call.args[1:], call.types[1:])]
+    sep = as_string(call.args[0], call.types[0])
+    joined = pc.binary_join_element_wise(*parts, sep, null_handling="skip") if parts else pc.scalar("")
+    return pc.if_else(sep.is_valid(), joined, pc.scalar(pa.scalar(None, pa.string())))
+
+
+def _trim(kind: str) -> Callable[[Call], pc.Expression]:
+    fn = {"both": pc.utf8_trim, "left": pc.utf8_ltrim, "right": pc.utf8_rtrim}[kind]
+
+    def build(call: Call) -> pc.Expression:
+        chars = call.literal(1, "trim characters") if len(call.args) > 1 else " "  # Spark trims spaces only
+        if chars is None:
+            return pc.scalar(pa.scalar(None, pa.string()))
+        return fn(call.args[0], characters=str(chars))
+    return build
+
+
+def _substring(call: Call) -> pc.Expression:
+    pos = call.literal(1, "position")
+    length = call.literal(2, "length") if len(call.args) > 2 else None
+    if pos is None or (len(call.args) > 2 and length is None):
+        return pc.scalar(pa.scalar(None, pa.string()))
+    start = int(pos) - 1 if pos > 0 else int(pos)  # Spark: position 0 is position 1; negative counts from the end
+    if length is None:
+        return pc.utf8_slice_codeunits(call.args[0], start=start)
+    if length <= 0:
+        return pc.if_else(call.args[0].is_valid(), pc.scalar(""), pc.scalar(pa.scalar(None, pa.string())))
+    stop = start + int(length)
+    if start < 0 <= stop:
+        return pc.utf8_slice_codeunits(call.args[0], start=start)
+    return pc.utf8_slice_codeunits(call.args[0], start=max(start, 0) if pos > 0 else start, stop=stop)
+
+
+def _replace(call: Call) -> pc.Expression:
+    search = call.literal(1, "search string")
+    repl = call.literal(2, "replacement") if len(call.args) > 2 else ""
+    if search is None or repl is None:
+        return pc.scalar(pa.scalar(None, pa.string()))
+    if search == "":
+        return call.args[0]
+    return pc.replace_substring(call.args[0], pattern=search, replacement=repl)
+
+
+def _match(kind: str) -> Callable[[Call], pc.Expression]:
+    def build(call: Call) -> pc.Expression:
+        pattern = call.literal(1, "pattern")
+        if pattern is None:
+            return pc.scalar(NULL_BOOL)
+        fn = {"startswith": pc.starts_with, "endswith": pc.ends_with, "contains": pc.match_substring}[kind]
+        return fn(call.args[0], pattern=str(pattern))
+    return build
+
+
+def _pad(left: bool) -> Callable[[Call], pc.Expression]:
+    def build(call: Call) -> pc.Expression:
+        width = call.literal(1, "length")
+        fill = call.literal(2, "padding") if len(call.args) > 2 else " "
+        if width is None or fill is None:
+            return pc.scalar(pa.scalar(None, pa.string()))
+        width, fill = max(int(width), 0), str(fill)
+
+        def pad(values: pa.Array) -> pa.Array:
+            out = []
+            for v in values.to_pylist():
+                if v is None or len(v) >= width or not fill:
+                    out.append(None if v is None else v[:width])
+                    continue
+                need = width - len(v)
+                padding = (fill * (need // len(fill) + 1))[:need]
+                out.append(padding + v if left else v + padding)
+            return pa.array(out, pa.string())
+        return udf("lpad" if left else "rpad", pad, [pa.string()], pa.string(), [call.args[0]])
+    return build
+
+
+def _split_part(call: Call) -> pc.Expression:
+    delim, index = call.literal(1, "delimiter"), call.literal(2, "part index")
+    if delim is None or index is None:
+        return pc.scalar(pa.scalar(None, pa.string()))
+    if index == 0:
+        raise InvalidArgumentError("split_part(): the part index must not be 0 (parts count from 1, or -1 from the end)")
+
+    def split(values: pa.Array) -> pa.Array:
+        out = []
+        for v in values.to_pylist():
+            if v is None:
+                out.append(None)
+                continue
+            parts = v.split(delim) if delim else [v]
+            i = index - 1 if index > 0 else len(parts) + index
+            out.append(parts[i] if 0 <= i < len(parts) else "")
+        return pa.array(out, pa.string())
+    return udf("split_part", split, [pa.string()], pa.string(), [call.args[0]])
+
+
+def _regexp_extract(call: Call) -> pc.Expression:
+    pattern = call.literal(1, "pattern")
+    group = call.literal(2, "group index") if len(call.args) > 2 else 1
+    if pattern is None or group is None:
+        return pc.scalar(pa.scalar(None, pa.string()))
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        raise InvalidArgumentError(f"regexp_extract(): invalid pattern {pattern!r}: {e}") from None
+    if not 0 <= group <= compiled.groups:
+        raise InvalidArgumentError(f"regexp_extract(): group {group} does not exist in {pattern!r} "
+                                   f"({compiled.groups} groups)")
+
+    def extract(values: pa.Array) -> pa.Array:
+        out = []
+        for v in values.to_pylist():
+            m = compiled.search(v) if v is not None else None
+            out.append(None if v is None else "" if m is None else (m.group(group) or ""))
+        return pa.array(out, pa.string())
+    return udf("regexp_extract", extract, [pa.string()], pa.string(), [call.args[0]])
+
+
+def _like(ignore_case: bool) -> Callable[[Call], pc.Expression]:
+    def build(call: Call) -> pc.Expression:
+        pattern = call.literal(1, "pattern")
+        escape = call.literal(2, "escape character") if len(call.args) > 2 else "\\"
+        if pattern is None:
+            return pc.scalar(NULL_BOOL)
+        return pc.match_like(call.args[0], pattern=_like_pattern(str(pattern), escape), ignore_case=ignore_case)
+    return build
+
+
+def _like_pattern(pattern: str, escape: str) -> str:
+    """A LIKE pattern with Spark's escape character rewritten to Arrow's backslash."""
+    if escape == "\\":
+        return pattern
+    if len(escape) != 1:
+        raise InvalidArgumentError(f"LIKE ... ESCAPE takes one character, got {escape!r}")
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == escape and i + 1 < len(pattern):
+            out.append("\\" + pattern[i + 1])
+            i += 2
+            continue
+        out.append("\\\\" if ch == "\\" else ch)
+        i += 1
+    return "".join(out)
+
+
+def _rlike(call: Call) -> pc.Expression:
+    pattern = call.literal(1, "pattern")
+    if pattern is None:
+        return pc.scalar(NULL_BOOL)
+    return pc.match_substring_regex(call.args[0], pattern=str(pattern))
+
+
+register("concat", 1, None, STRING, _concat, aliases=("||",))
+register("concat_ws", 1, None, STRING, _concat_ws, null_in_null_out=False)
+register("upper", 1, 1, STRING, lambda c: pc.utf8_upper(c.args[0]), family="string", aliases=("ucase",))
+register("lower", 1, 1, STRING, lambda c: pc.utf8_lower(c.args[0]), family="string", aliases=("lcase",))
+register("trim", 1, 2, STRING, _trim("both"), family="string", aliases=("btrim",))
+register("ltrim", 1, 2, STRING, _trim("left"), family="string")
+register("rtrim", 1, 2, STRING, _trim("right"), family="string")
+register("substring", 2, 3, STRING, _substring, aliases=("substr",))
+register("initcap", 1, 1, STRING, lambda c: pc.utf8_title(c.args[0]), family="string")
+register("length", 1, 1, INT, lambda c: pc.utf8_length(as_string(c.args[0], c.types[0])).cast(pa.int32()),
+          aliases=("char_length", "character_length", "len"))
+register("replace", 2, 3, STRING, _replace, family="string")
+register("startswith", 2, 2, BOOLEAN, _match("startswith"), family="string", aliases=("starts_with",))
+register("endswith", 2, 2, BOOLEAN, _match("endswith"), family="string", aliases=("ends_with",))
+register("contains", 2, 2, BOOLEAN, _match("contains"), family="string")
+register("lpad", 2, 3, STRING, _pad(True), family=None)
+register("rpad", 2, 3, STRING, _pad(False), family=None)
+register("split_part", 3, 3, STRING, _split_part)
+register("regexp_extract", 2, 3, STRING, _regexp_extract)
+register("like", 2, 3, BOOLEAN, _like(False), family="string")
+register("ilike", 2, 3, BOOLEAN, _like(True), family="string")
+register("rlike", 2, 2, BOOLEAN, _rlike, family="string", aliases=("regexp", "regexp_like"))
