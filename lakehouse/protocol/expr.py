@@ -102,6 +102,8 @@ def simplify(expr: Expr) -> Expr:
     assert isinstance(expr, (Cmp, Arith))
     left, right = simplify(expr.left), simplify(expr.right)
     folded = Cmp(expr.op, left, right) if isinstance(expr, Cmp) else Arith(expr.op, left, right)
+    if expr.op != "<=>" and (left == NULL or right == NULL):
+        return NULL  # a comparison or arithmetic with NULL is NULL, whatever the other side holds
     if isinstance(left, Lit) and isinstance(right, Lit):
         # NULL propagates through comparisons and arithmetic whatever the other side's type.
         if expr.op == "<=>":

@@ -110,6 +110,8 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
 
     def comparison(e: Cmp) -> pc.Expression:
         op, lhs, rhs = e.op, e.left, e.right
+        if Lit(None) in (lhs, rhs):
+            return pc.scalar(pa.scalar(None, pa.bool_()))  # NULL compared with anything, NaN included
         if isinstance(lhs, Lit) and not isinstance(rhs, Lit):
             op, lhs, rhs = _FLIP[op], rhs, lhs  # the literal on the right
         if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
