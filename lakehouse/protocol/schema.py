@@ -281,8 +281,8 @@ def from_arrow_type(t: pa.DataType) -> DataType:
     """The Delta type for an Arrow type (used when creating tables from Arrow data).
 
     Arrow-only encodings map to the Delta type of their values (dictionary, views, large and fixed-size
-    layouts); unsigned integers to the next wider signed type (`uint64` to `long`, values checked when
-    written); a decimal wider than 38 digits has no Delta type (`SchemaMismatchError`)."""
+    layouts); unsigned integers to the next wider signed type (`uint64` to `decimal(20,0)`, as Spark reads
+    Parquet's UINT_64); a decimal wider than 38 digits has no Delta type (`SchemaMismatchError`)."""
     if pa.types.is_dictionary(t):
         return from_arrow_type(t.value_type)
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
@@ -297,7 +297,6 @@ def from_arrow_type(t: pa.DataType) -> DataType:
         pa.uint8(): "short",
         pa.uint16(): "integer",
         pa.uint32(): "long",
-        pa.uint64(): "long",
         pa.float16(): "float",
         pa.float32(): "float",
         pa.float64(): "double",
@@ -309,6 +308,8 @@ def from_arrow_type(t: pa.DataType) -> DataType:
         return PrimitiveType(simple[t])
     if pa.types.is_timestamp(t):
         return PrimitiveType("timestamp" if t.tz is not None else "timestamp_ntz")
+    if pa.types.is_uint64(t):
+        return DecimalType(20, 0)  # no signed type holds every uint64; Spark reads Parquet UINT_64 the same way
     if pa.types.is_decimal(t):
         if t.precision > 38:
             raise SchemaMismatchError(

@@ -157,7 +157,7 @@ def _assign_leaf(arr: pa.Array, dtype: DataType, target: pa.DataType, path: str)
         raise _refuse_types(arr, dtype, path)
     ok = _checker(arr.type, target)
     if ok(arr):
-        return _convert(arr, target, safe=not _involves_float(arr.type, target))
+        return _convert(arr, target)
     bad = _first_bad(arr, ok)
     value = arr[bad].as_py()
     given, want = arrow_type_name(arr.type), type_name(dtype)
@@ -169,11 +169,26 @@ def _assign_leaf(arr: pa.Array, dtype: DataType, target: pa.DataType, path: str)
     )
 
 
-def _convert(arr: pa.Array, target: pa.DataType, *, safe: bool) -> pa.Array:
-    if pa.types.is_decimal(target) and pa.types.is_integer(arr.type):
+def _convert(arr: pa.Array, target: pa.DataType, *, back: bool = False) -> pa.Array:
+    """``arr`` as ``target``: Arrow's cast, safe (overflow, truncation and lost digits raise) except where
+    a read-back judges the values instead (``back``, and integer -> float: Arrow's safe cast refuses
+    exact values past 2**24 / 2**53 such as 2**24 + 2)."""
+    src = arr.type
+    if pa.types.is_float16(src):
+        arr, src = arr.cast(pa.float32()), pa.float32()  # exact; Arrow has few half-float kernels
+    if pa.types.is_decimal(src) and pa.types.is_floating(target):
+        # Arrow's decimal -> float is not correctly rounded (1.251 -> 1.2510000000000001); parsing the
+        # decimal's text is.
+        return arr.cast(pa.string()).cast(target)
+    if pa.types.is_floating(src) and pa.types.is_decimal(target):
+        # A float stands for its shortest text (as Spark's Decimal(double) reads it); parsing that text
+        # refuses digits below the scale and past the precision, where Arrow's cast truncates 1.251 to 1.25.
+        return arr.cast(pa.string()).cast(target)
+    if pa.types.is_decimal(target) and pa.types.is_integer(src):
         # Arrow refuses int64 -> decimal(5,0) outright; going through decimal(38,0) checks each value instead.
         arr = arr.cast(pa.decimal128(38, 0))
-    return arr.cast(target, safe=safe)
+    unchecked = back or (pa.types.is_integer(src) and pa.types.is_floating(target))
+    return arr.cast(target, safe=not unchecked)
 
 
 def _involves_float(a: pa.DataType, b: pa.DataType) -> bool:
@@ -184,20 +199,19 @@ def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], bool
     """A test that a slice of values converts to ``target`` unchanged.
 
     Arrow's safe cast refuses overflow, truncated fractions, lost sub-unit time and decimal rescaling that
-    drops digits. Casts involving a float are judged by reading the result back instead: Arrow's safe cast
-    does not check float64 -> float32 or a float <-> decimal that rounds, and it refuses integers past
-    2**24 / 2**53 into float / double even when they are exact (2**24 + 2)."""
+    drops digits. A conversion involving a float must also read back as the original value: Arrow does not
+    check float64 -> float32, and an integer -> float cast is judged only by reading back."""
     floats = _involves_float(src, target)
 
     def ok(values: pa.Array) -> bool:
         try:
-            out = _convert(values, target, safe=not floats)
+            out = _convert(values, target)
         except _CAST_ERRORS:
             return False
         if not floats:
             return True
         try:
-            back = out.cast(src, safe=False)
+            back = _convert(out, src, back=True)
         except _CAST_ERRORS:
             return False
         return not _changed(values, back)
@@ -207,6 +221,8 @@ def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], bool
 
 def _changed(values: pa.Array, back: pa.Array) -> bool:
     # Nulls stay nulls in a cast, so only non-null values compare; NaN reads back as NaN, unequal to itself.
+    if pa.types.is_float16(values.type):  # Arrow compares no half floats; float32 holds each one exactly
+        values, back = values.cast(pa.float32()), back.cast(pa.float32())
     same = pc.fill_null(pc.equal(values, back), True)
     if pa.types.is_floating(values.type):
         both_nan = pc.fill_null(pc.and_(pc.is_nan(values), pc.is_nan(back)), False)

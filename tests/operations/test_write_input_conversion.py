@@ -53,6 +53,10 @@ ACCEPTED = [
      [Decimal("1.5")]),
     ("bigint to a small decimal", pa.decimal128(5, 0), pa.array([12345, -1], pa.int64()), [Decimal("12345"), Decimal("-1")]),
     ("whole decimals to int", pa.int32(), pa.array([Decimal("42.00")], pa.decimal128(10, 2)), [42]),
+    ("decimal to the nearest double", pa.float64(), pa.array([Decimal("1.251"), Decimal("-0.1")], pa.decimal128(5, 3)),
+     [1.251, -0.1]),
+    ("double to decimal as its shortest text", pa.decimal128(5, 3), pa.array([1.251, 0.1, -99.999], pa.float64()),
+     [Decimal("1.251"), Decimal("0.100"), Decimal("-99.999")]),
     ("decimal256 within 38 digits", pa.decimal128(38, 0), pa.array([Decimal("9" * 38)], pa.decimal256(38, 0)),
      [Decimal("9" * 38)]),
     ("struct field by field", pa.struct([("a", pa.int32()), ("b", pa.string())]),
@@ -183,6 +187,21 @@ def test_narrower_data_creates_its_own_type_and_merge_keeps_the_table_type(table
     v = Versions(table_path)
     v[0] = first
     v[1] = pa.table({"x": pa.array([1, 2], pa.int32()), "y": [None, "new"]})
+    v.check()
+
+
+def test_new_table_types_hold_every_input_value(table_path):
+    """A new table takes a type that holds every value of the data's: uint64 becomes decimal(20,0) (as
+    Spark reads Parquet UINT_64), uint32 bigint, float16 float, dictionary its values' type."""
+    data = pa.table({"u64": pa.array([0, 2**64 - 1, None], pa.uint64()), "u32": pa.array([2**32 - 1, 0, 1], pa.uint32()),
+                     "h": pa.array([0.5, None, -2.0], pa.float16()), "dict": pa.array(["a", "b", "a"]).dictionary_encode()})
+    lakehouse.write_delta(table_path, data)
+    schema = lakehouse.DeltaTable(table_path).schema
+    assert [schema.field(n).type for n in schema.names] == [pa.decimal128(20, 0), pa.int64(), pa.float32(), pa.string()]
+    v = Versions(table_path)
+    v[0] = pa.table({"u64": pa.array([Decimal(0), Decimal(2**64 - 1), None], pa.decimal128(20, 0)),
+                     "u32": pa.array([2**32 - 1, 0, 1], pa.int64()), "h": pa.array([0.5, None, -2.0], pa.float32()),
+                     "dict": ["a", "b", "a"]})
     v.check()
 
 

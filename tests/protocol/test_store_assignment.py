@@ -7,6 +7,7 @@ import math
 import struct
 from decimal import Decimal, localcontext
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -87,13 +88,13 @@ def _check(values: list, arrow_type: pa.DataType, dtype) -> None:
             assert got == v and (v is None) == (got is None)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(st.none(), INTS), min_size=1, max_size=6), st.sampled_from(TARGETS))
 def test_int64_values_convert_exactly_or_are_refused(values, dtype):
     _check(values, pa.int64(), dtype)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.one_of(st.none(), FLOATS), min_size=1, max_size=6), st.sampled_from(TARGETS))
 def test_float64_values_convert_exactly_or_are_refused(values, dtype):
     _check(values, pa.float64(), dtype)
@@ -133,3 +134,32 @@ def test_sliced_and_chunked_nested_arrays_keep_their_rows():
                              pa.array([[("b", 2), ("c", 3)]], pa.map_(pa.large_string(), pa.int64()))])
     out = assign_array(maps, MapType(P("string"), P("integer")), "m")
     assert out.to_pylist() == [None, [("b", 2), ("c", 3)]]
+
+
+def _decimal_survives(d: Decimal, dtype) -> bool:
+    if dtype.name in INT_RANGES:
+        return d == d.to_integral_value() and -(2 ** (INT_RANGES[dtype.name] - 1)) <= int(d) < 2 ** (INT_RANGES[dtype.name] - 1)
+    return Decimal(_text(float(d), dtype)) == d  # reads back as the decimal it came from
+
+
+def _text(f: float, dtype) -> str:
+    """The shortest text of a double, or of the float32 nearest it for a float column (float32's own
+    shortest text: 0.0001f prints as 0.0001)."""
+    return repr(f) if dtype.name == "double" else str(np.float32(f))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(min_value=Decimal("-9999999999999999.9999"), max_value=Decimal("9999999999999999.9999"),
+                            places=4, allow_nan=False), min_size=1, max_size=5),
+       st.sampled_from([P("double"), P("float"), P("long"), P("short")]))
+def test_decimal_values_convert_exactly_or_are_refused(values, dtype):
+    arr = pa.array(values, pa.decimal128(20, 4))
+    fits = all(_decimal_survives(v, dtype) for v in values)
+    try:
+        out = assign_array(arr, dtype, "c")
+    except SchemaMismatchError as e:
+        assert not fits, f"refused {values} as {dtype}: {e}"
+        return
+    assert fits, f"accepted {values} as {dtype}: {out.to_pylist()}"
+    for v, got in zip(values, out.to_pylist()):
+        assert Decimal(_text(got, dtype)) == v if isinstance(got, float) else got == v
