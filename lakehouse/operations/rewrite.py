@@ -24,7 +24,7 @@ from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismat
 from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
-from lakehouse.protocol.expr import Expr, Lit, coerce_literal, evaluate, to_arrow
+from lakehouse.protocol.expr import Col, Expr, Lit, coerce_literal, evaluate, to_arrow
 from lakehouse.protocol.pruning import may_match
 from lakehouse.protocol.schema import (
     PrimitiveType,
@@ -36,6 +36,7 @@ from lakehouse.protocol.schema import (
     type_name,
 )
 from lakehouse.protocol.skipping import skip_files
+from lakehouse.protocol.store_assignment import assign_array
 from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
@@ -119,6 +120,10 @@ def assigned_values(table: pa.Table, value: Expr, schema: StructType, target: St
         except (InvalidArgumentError, pa.ArrowException, OverflowError) as e:
             raise SchemaMismatchError(str(e).splitlines()[0]) from None
     values = evaluate(table, value, schema, what=f"value for column '{target.name}' ({type_name(target.type)})")
+    if isinstance(value, Col):
+        # A column stored as it is (MERGE's update_all/insert_all, `s.x`, UPDATE `SET a = b`) is data moved,
+        # not computed: it converts as write_delta's input does, every value exactly (store_assignment).
+        return assign_array(values, target.type, target.name)
     return store_cast(values, target)
 
 
