@@ -29,6 +29,7 @@ import pyarrow as pa
 from dask import delayed
 
 from lakehouse.dask.jobs import TableRef, compute_outputs
+from lakehouse.dask.write import index_is_data
 from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.merge import (
@@ -109,7 +110,11 @@ class DaskMergeBuilder(MergeBuilder):
         check_commit_safety(storage)
         if already_applied(snapshot, self._commit_properties):
             return skipped_merge()
-        source = self._source.compute() if isinstance(self._source, dd.DataFrame) else self._source
+        source = self._source
+        if isinstance(source, dd.DataFrame):
+            # As the Dask write does: a named index is data (a column), an unnamed one is only each
+            # partition's row numbering and is not part of the source.
+            source = source.compute() if index_is_data(source) else source.compute().reset_index(drop=True)
         target_alias, source_alias = self._aliases
         merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
                               source_alias=source_alias, merge_schema=self._merge_schema)

@@ -120,6 +120,28 @@ def test_dask_source_and_schema_evolution(client, tmp_path):
     assert_same_rows(dl_read(ours), expected, "deltalake")
 
 
+def test_dask_source_index_is_data_only_when_named(client, tmp_path):
+    """As the Dask write: a named index (here the join key) is a source column; an unnamed one is each
+    partition's row numbering and never becomes a column, even with merge_schema."""
+    ours, ref = _pair(tmp_path, mode="cow", partitioned=False)
+    pdf = pa.Table.from_pylist(SOURCE, schema=SCHEMA).to_pandas()
+    filtered = dd.from_pandas(pdf, npartitions=2)
+    filtered = filtered[filtered.id != 42]  # the computed index [0, 1, 3, 4, 5] is not a range
+    (ldd.merge(ours, filtered, "t.id = s.id", merge_schema=True)
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    keyed = dd.from_pandas(pdf.set_index("id"), npartitions=2)
+    ldd.merge(ours, keyed, "t.id = s.id").when_matched_update_all().execute()
+    source = pa.Table.from_pylist([r for r in SOURCE if r["id"] != 42], schema=SCHEMA)
+    (lakehouse.DeltaTable(ref).merge(source, "t.id = s.id")
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    full = pa.Table.from_pylist(SOURCE, schema=SCHEMA)
+    lakehouse.DeltaTable(ref).merge(full, "t.id = s.id").when_matched_update_all().execute()
+    assert lakehouse.DeltaTable(ours).schema == lakehouse.DeltaTable(ref).schema
+    expected = lakehouse.DeltaTable(ref).to_arrow()
+    assert_same_rows(lakehouse.DeltaTable(ours).to_arrow(), expected, "lakehouse")
+    assert_same_rows(dl_read(ours), expected, "deltalake")
+
+
 def test_a_target_row_matched_twice_fails_naming_its_key(client, tmp_path):
     uri = str(tmp_path / "t")
     _make(uri, mode="dv", partitioned=False)
