@@ -111,6 +111,23 @@ def test_pandas_int64_goes_into_int_short_and_double_columns(table_path):
     v.check()
 
 
+def test_pandas_int_column_with_missing_values_goes_into_a_bigint_column(table_path):
+    """pandas turns an int column with a missing value into float64 with NaN: NaN is pandas' null, the
+    other values are whole, so they go into a bigint column exactly."""
+    lakehouse.write_delta(table_path, FRAME)
+    df = pd.DataFrame({"id": [4, None, 6], "v": ["d", "e", None]})
+    assert str(df["id"].dtype) == "float64"
+    lakehouse.write_delta(table_path, df, mode="append")
+    before = log_state(table_path)
+    with pytest.raises(SchemaMismatchError, match="'id'.*7.5"):
+        lakehouse.write_delta(table_path, pd.DataFrame({"id": [7.5, None], "v": ["x", "y"]}), mode="append")
+    assert log_state(table_path) == before
+    v = Versions(table_path)
+    v[0] = _rows([1, 2, 3], ["a", "b", "c"])
+    v[1] = concat(v[0], pa.table({"id": pa.array([4, None, 6], pa.int64()), "v": ["d", "e", None]}))
+    v.check()
+
+
 def test_mixed_type_object_column_is_a_schema_mismatch(table_path):
     with pytest.raises(SchemaMismatchError, match="column 'm'.*object"):
         lakehouse.write_delta(table_path, pd.DataFrame({"id": [1, 2], "m": [1, "a"]}))
