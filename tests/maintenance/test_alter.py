@@ -9,6 +9,7 @@ from pathlib import Path
 
 import deltalake
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 
 import lakehouse
@@ -491,9 +492,15 @@ def test_set_properties_refuses_bad_delta_properties(tmp_path: Path, props: dict
     ({"delta.enableRowTracking": "true"}, UnsupportedFeatureError),
 ])
 def test_create_and_first_write_refuse_bad_delta_properties(tmp_path: Path, props: dict, error: type) -> None:
+    def convert(p: str) -> object:
+        Path(p).mkdir()
+        pa.parquet.write_table(tbl(rows(0, 3)), f"{p}/part-0.parquet")
+        return lakehouse.DeltaTable.convert_to_delta(p, configuration=props)
+
     for i, make in enumerate((
         lambda p: lakehouse.DeltaTable.create(p, schema=SCHEMA, configuration=props),
         lambda p: lakehouse.write_delta(p, tbl(rows(0, 3)), configuration=props),
+        convert,
     )):
         path = tmp_path / f"t{i}"
         with pytest.raises(error):
