@@ -376,8 +376,11 @@ def _check_retention_pair(config: Mapping[str, str], changed: Mapping[str, str])
     if log_key not in changed and file_key not in changed:
         return
     defaults = TableProperties()
-    log = parse_interval_value(config[log_key]) if config.get(log_key) else defaults.log_retention
-    files = parse_interval_value(config[file_key]) if config.get(file_key) else defaults.deleted_file_retention
+    try:
+        log = parse_interval_value(config[log_key]) if config.get(log_key) else defaults.log_retention
+        files = parse_interval_value(config[file_key]) if config.get(file_key) else defaults.deleted_file_retention
+    except ValueError:
+        return  # the other one is a value another engine wrote that does not parse: nothing to compare
     if log < files:
         raise InvalidArgumentError(
             f"{log_key} ({format_duration(log)}) must be at least {file_key} ({format_duration(files)}).\n"

@@ -278,3 +278,9 @@ def test_target_file_size_with_units_and_legacy_cdf_key():
     p = TableProperties.parse({"delta.targetFileSize": "128mb", "delta.enableChangeDataCapture": "true",
                                "delta.isolationLevel": "serializable"})
     assert p.target_file_size == 128 * 2**20 and p.enable_change_data_feed and p.isolation_level == "Serializable"
+
+
+def test_retention_check_tolerates_a_foreign_value_it_cannot_parse():
+    existing = {"delta.logRetentionDuration": "interval 1 month"}  # refused if set here, but another engine wrote it
+    assert validate_new_properties({"delta.deletedFileRetentionDuration": "1 day"}, existing=existing) == {
+        "delta.deletedFileRetentionDuration": "1 day"}
