@@ -156,8 +156,9 @@ def _assign_leaf(arr: pa.Array, dtype: DataType, target: pa.DataType, path: str)
     if not assignable(src, dtype):
         raise _refuse_types(arr, dtype, path)
     ok = _checker(arr.type, target)
-    if ok(arr):
-        return _convert(arr, target)
+    converted = ok(arr)
+    if converted is not None:
+        return converted
     bad = _first_bad(arr, ok)
     value = arr[bad].as_py()
     given, want = arrow_type_name(arr.type), type_name(dtype)
@@ -195,26 +196,26 @@ def _involves_float(a: pa.DataType, b: pa.DataType) -> bool:
     return pa.types.is_floating(a) or pa.types.is_floating(b)
 
 
-def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], bool]:
-    """A test that a slice of values converts to ``target`` unchanged.
+def _checker(src: pa.DataType, target: pa.DataType) -> Callable[[pa.Array], pa.Array | None]:
+    """A conversion of a slice of values to ``target`` that returns None unless every value is unchanged.
 
     Arrow's safe cast refuses overflow, truncated fractions, lost sub-unit time and decimal rescaling that
     drops digits. A conversion involving a float must also read back as the original value: Arrow does not
     check float64 -> float32, and an integer -> float cast is judged only by reading back."""
     floats = _involves_float(src, target)
 
-    def ok(values: pa.Array) -> bool:
+    def ok(values: pa.Array) -> pa.Array | None:
         try:
             out = _convert(values, target)
         except _CAST_ERRORS:
-            return False
+            return None
         if not floats:
-            return True
+            return out
         try:
             back = _convert(out, src, back=True)
         except _CAST_ERRORS:
-            return False
-        return not _changed(values, back)
+            return None
+        return None if _changed(values, back) else out
 
     return ok
 
@@ -230,13 +231,13 @@ def _changed(values: pa.Array, back: pa.Array) -> bool:
     return not pc.all(same, min_count=0).as_py()
 
 
-def _first_bad(arr: pa.Array, ok: Callable[[pa.Array], bool]) -> int:
-    """The index of the first value that ``ok`` refuses (``ok(arr)`` is False): a bisection on prefixes,
+def _first_bad(arr: pa.Array, ok: Callable[[pa.Array], pa.Array | None]) -> int:
+    """The index of the first value that ``ok`` refuses (``ok(arr)`` is None): a bisection on prefixes,
     run only on the error path."""
     lo, hi = 0, len(arr)  # arr[:lo] is fine, arr[:hi] is not
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if ok(arr.slice(0, mid)):
+        if ok(arr.slice(0, mid)) is not None:
             lo = mid
         else:
             hi = mid
