@@ -1,7 +1,8 @@
 """Store assignment: converting written values to a column's Delta type without changing any of them
 (Spark's "store assignment" of INSERT, made lossless; PROTOCOL.md "Schema Serialization Format").
 
-Two levels, used by every write path (`write_delta`, the Dask write, MERGE values):
+Two levels, used by every path that stores user data (`write_delta`, the Dask write, and MERGE/UPDATE
+storing a column as it is, such as `insert_all`):
 
 - `assignable(src, dst)`: whether data of Delta type ``src`` may be written to a ``dst`` column at all
   (schema enforcement, before any data is read): the same type, `void`, any numeric to any numeric, `date`
@@ -10,8 +11,10 @@ Two levels, used by every write path (`write_delta`, the Dask write, MERGE value
 - `assign_array(arr, dtype, path)`: the values of ``arr`` as ``dtype``'s Arrow type, checked value by
   value: the conversion is accepted only when every value survives it exactly (an integer that fits, an
   integer a double holds exactly, a float64 that float32 holds, a timestamp without a sub-microsecond part,
-  a decimal that needs no rounding...). The first value that would change is named in a
-  `SchemaMismatchError` together with the column and both types in Spark SQL names.
+  a decimal that needs no rounding...). Floats and decimals meet through text, as Spark's `Decimal(double)`
+  does: a float is the decimal of its shortest text, a decimal becomes its correctly rounded float. The first
+  value that would change is named in a `SchemaMismatchError` together with the column and both types in
+  Spark SQL names.
 
 Arrow-only differences (`large_string`, `string_view`, `large_binary`, dictionary encoding, list layouts,
 timestamp units and zones) are not Delta types and convert freely when no value changes. Pure Arrow, no I/O.
