@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import SchemaMismatchError
+from lakehouse.protocol.schema import arrow_type_name
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -73,7 +74,7 @@ def _columns(arr: pa.Array, *, top: bool, what: str) -> list[pa.Array]:
         children = arr.flatten()  # children are NULL where the struct is, so such rows all look alike
         return [flag] + [c for child in children for c in _columns(child, top=False, what=what)]
     if pa.types.is_nested(arr.type):
-        raise SchemaMismatchError(f"MERGE key {what} has type {arr.type}, which cannot be a join key")
+        raise SchemaMismatchError(f"MERGE key {what} has type {arrow_type_name(arr.type)}, which cannot be a join key")
     values = normalise_floats(arr)
     if top:
         return [values]

@@ -327,6 +327,15 @@ def from_arrow_type(t: pa.DataType) -> DataType:
     raise UnsupportedFeatureError(f"Arrow type {t} has no Delta equivalent")
 
 
+def arrow_type_name(t: pa.DataType) -> str:
+    """An Arrow type as the Delta/SQL type it maps to (``int64`` -> ``bigint``, ``list<item: double>`` ->
+    ``array<double>``), for messages; Arrow's own name when it maps to none."""
+    try:
+        return type_name(from_arrow_type(t))
+    except (SchemaMismatchError, UnsupportedFeatureError):
+        return str(t)
+
+
 def from_arrow_field(f: pa.Field) -> StructField:
     """A Delta field for an Arrow field; a type with no Delta equivalent names the field."""
     try:

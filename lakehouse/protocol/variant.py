@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
-from lakehouse.protocol.schema import VARIANT_ARROW, DataType, PrimitiveType, StructType
+from lakehouse.protocol.schema import VARIANT_ARROW, DataType, PrimitiveType, StructType, arrow_type_name
 
 VARIANT = PrimitiveType("variant")
 
@@ -318,7 +318,7 @@ def variant_to_json(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     names = [array.type.field(i).name for i in range(array.type.num_fields)] if pa.types.is_struct(array.type) else []
     if sorted(names) != ["metadata", "value"]:
         raise InvalidArgumentError(
-            f"variant_to_json needs a struct of 'metadata' and 'value' binaries, got {array.type}")
+            f"variant_to_json needs a struct of 'metadata' and 'value' binaries, got {arrow_type_name(array.type)}")
     metadata = array.field(names.index("metadata")).to_pylist()
     values = array.field(names.index("value")).to_pylist()
     valid = array.is_valid().to_pylist()
@@ -375,7 +375,7 @@ def conform_variant(arr: pa.Array, path: str, *, where: str = "a data file") -> 
         if child is None or not (pa.types.is_binary(child.type) or pa.types.is_large_binary(child.type)
                                  or pa.types.is_binary_view(child.type)):
             raise SchemaMismatchError(
-                f"variant column '{path}' is {arr.type} in {where}, not a struct of binary 'metadata' and "
+                f"variant column '{path}' is {arrow_type_name(arr.type)} in {where}, not a struct of binary 'metadata' and "
                 "'value' (PROTOCOL.md \"Variant data in Parquet\")")
         if child.null_count and pc.any(pc.and_(arr.is_valid(), child.is_null())).as_py():
             raise SchemaMismatchError(

@@ -66,3 +66,29 @@ def test_user_facing_errors_name_sql_types(tmp_path: Path):
 def test_schema_built_from_arrow_prints_sql():
     schema = from_arrow_schema(pa.schema([("a", pa.int64()), ("b", pa.list_(pa.float64()))]))
     assert str(schema) == "struct<a:bigint,b:array<double>>"
+
+
+def test_arrow_types_in_messages_are_named_as_sql():
+    from lakehouse.protocol.schema import arrow_type_name
+
+    assert arrow_type_name(pa.int64()) == "bigint"
+    assert arrow_type_name(pa.list_(pa.float64())) == "array<double>"
+    assert arrow_type_name(pa.struct([("a", pa.int16())])) == "struct<a:smallint>"
+    assert arrow_type_name(pa.duration("s")) == "duration[s]"  # no Delta type: Arrow's own name
+
+
+def test_merge_on_an_array_key_names_the_sql_type(tmp_path: Path):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": [1], "l": pa.array([[1, 2]], pa.list_(pa.int64()))}))
+    m = _message(lambda: lakehouse.DeltaTable(path).merge(
+        pa.table({"id": [1], "l": pa.array([[1, 2]], pa.list_(pa.int64()))}), "t.l = s.l")
+        .when_matched_delete().execute())
+    assert "array<bigint>" in m and not REPR.search(m) and "list<" not in m
+    assert lakehouse.DeltaTable(path).version == 0
+
+
+def test_variant_to_json_names_the_sql_type():
+    from lakehouse.protocol.variant import variant_to_json
+
+    m = _message(lambda: variant_to_json(pa.array([1, 2], pa.int32())))
+    assert m.endswith("got int")
