@@ -140,3 +140,13 @@ class AppendOnlyError(CommitError):
 
 class MissingDependencyError(LakehouseError, ImportError):
     """An optional dependency a call needs is not installed; the message names the extra to install."""
+
+
+class SharingError(LakehouseError):
+    """A Delta Sharing request failed: ``status`` is the HTTP status and ``error_code`` the protocol's
+    ``errorCode`` (``INVALID_PARAMETER_VALUE``, ``UNAUTHENTICATED``, ``RESOURCE_DOES_NOT_EXIST``, ...)."""
+
+    def __init__(self, message: str, *, status: int = 400, error_code: str = "INVALID_PARAMETER_VALUE"):
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code

@@ -33,6 +33,7 @@ LAYERS = {
     "lakehouse.polars_io": 9,
     "lakehouse.dask": 9,  # the optional Dask engine: plans with scan/operations, commits with transaction
     "lakehouse.demo": 9,
+    "lakehouse.sharing": 9,  # Delta Sharing server and client: on snapshot/scan/cdf and the public API
     "lakehouse": 9,
     "lakehouse.cli": 10,
 }

@@ -1,0 +1,117 @@
+"""File URLs handed to recipients: signed, expiring, and never naming a server path.
+
+Local tables: the sharing server serves the bytes itself under ``{endpoint}/files/{payload}/{signature}``.
+``payload`` is base64url JSON ``[table key, table-relative path, expiry (unix s)]`` and ``signature`` the
+base64url HMAC-SHA256 of the payload under a per-server secret, so a URL can be neither forged nor
+re-pointed nor extended; the relative path is checked again when the URL is used (no ``..``, no absolute
+path, and the resolved real path, symlinks followed, must lie inside the table's real root).
+
+Object-store tables (``s3://``): a pre-signed GET URL of the store itself (botocore, through s3fs), expiring
+after the same timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import posixpath
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from lakehouse.errors import SharingError
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def forbidden(message: str = "the file URL is invalid or has expired") -> SharingError:
+    """The 403 every bad file URL gets: it says nothing about why beyond that."""
+    return SharingError(message, status=403, error_code="PERMISSION_DENIED")
+
+
+@dataclass(frozen=True)
+class FileGrant:
+    """What a verified file URL allows: one table-relative file of one table."""
+
+    table_key: str
+    rel: str
+    expires: int
+
+
+class UrlSigner:
+    """Signs and verifies the server's own file URLs with ``secret`` (32 random bytes when not given)."""
+
+    def __init__(self, secret: bytes | None = None):
+        self._secret = secret or os.urandom(32)
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
+
+    def token(self, table_key: str, rel: str, expires: int) -> str:
+        """``payload/signature`` for one file."""
+        payload = _b64(json.dumps([table_key, rel, expires], separators=(",", ":")).encode())
+        return f"{payload}/{self._sign(payload)}"
+
+    def verify(self, payload: str, signature: str, *, now: float | None = None) -> FileGrant:
+        """The grant a URL carries; 403 when the signature is wrong, the URL expired or the path is unsafe."""
+        if not hmac.compare_digest(self._sign(payload).encode(), signature.encode()):
+            raise forbidden()
+        try:
+            table_key, rel, expires = json.loads(_unb64(payload))
+        except (ValueError, TypeError):
+            raise forbidden() from None
+        if not isinstance(expires, int) or (now if now is not None else time.time()) >= expires:
+            raise forbidden()
+        if not isinstance(rel, str) or not safe_relative(rel):
+            raise forbidden()
+        return FileGrant(str(table_key), rel, expires)
+
+
+def safe_relative(rel: str) -> bool:
+    """Whether ``rel`` is a plain table-relative path: not empty, not absolute, no ``.``/``..`` or empty
+    segment, no backslash or NUL, before and after percent-decoding. (A ``scheme:`` prefix is harmless:
+    the path is only ever joined below a local root, never parsed as a URL.)"""
+    for text in (rel, unquote(rel)):
+        if not text or text.startswith("/") or "\\" in text or "\x00" in text:
+            return False
+        if any(seg in ("", ".", "..") for seg in text.split("/")):
+            return False
+    return True
+
+
+def local_file(root: str, rel: str) -> str:
+    """The real path of ``rel`` under the local table root ``root``; 403 when it resolves (through
+    symlinks too) outside the root or is not a regular file."""
+    if not safe_relative(rel):
+        raise forbidden()
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, *rel.split("/")))
+    if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+        raise forbidden()
+    return real
+
+
+def local_root(location: str) -> str | None:
+    """The directory of a local table location (path or ``file://``), None for other schemes."""
+    parts = urlsplit(location)
+    if parts.scheme == "file":
+        return os.path.abspath(unquote(parts.path))
+    if parts.scheme == "" or (len(parts.scheme) == 1 and os.name == "nt"):
+        return os.path.abspath(os.path.expanduser(location))
+    return None
+
+
+def presign_s3(fs: object, root: str, rel: str, expires_in: int) -> str:
+    """A pre-signed GET URL for ``root/rel`` on an s3fs filesystem, valid ``expires_in`` seconds."""
+    if not safe_relative(rel):
+        raise forbidden()
+    return fs.sign(posixpath.join(root, rel), expiration=expires_in)  # type: ignore[attr-defined]
