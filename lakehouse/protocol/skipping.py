@@ -43,9 +43,12 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.expr import (
     And,
+    Arith,
+    Cast,
     Cmp,
     Col,
     Expr,
+    Func,
     In,
     IsNull,
     Lit,
@@ -57,7 +60,9 @@ from lakehouse.protocol.expr import (
     partition_table,
     to_arrow,
 )
-from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type
+from lakehouse.protocol.expr_arrow import project
+from lakehouse.protocol.expr_types import type_of
+from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructField, StructType, to_arrow_type
 from lakehouse.protocol.stats import parse_iso_micros
 
 STRING_PREFIX = 32
@@ -105,8 +110,8 @@ def leaves_for(expr: Expr, schema: StructType, mode: str, skip: set[str]) -> lis
                 dtype = f.type
             out[e.path] = Leaf(e.path, tuple(phys), dtype)
         elif isinstance(e, Cmp):
-            visit(e.left)
-            visit(e.right)
+            for side in (e.left, e.right):
+                visit(side if isinstance(side, Col) else monotonic_column(side) or side)
         elif isinstance(e, (And, Or)):
             for i in e.items:
                 visit(i)
@@ -352,9 +357,11 @@ class _Evaluator:
             return out
         if isinstance(e, Cmp):
             left, right, op = e.left, e.right, e.op
-            if isinstance(left, Lit) and isinstance(right, Col):
+            if isinstance(left, Lit) and not isinstance(right, Lit):
                 left, right = right, left
                 op = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]  # type: ignore[assignment]
+            if isinstance(right, Lit) and not isinstance(left, Col) and right.value is not None:
+                return self._monotonic(left, op, right)
             leaf = self._leaf(left)
             if leaf is None or not isinstance(right, Lit) or not leaf.has_minmax:
                 return self.maybe()
@@ -386,6 +393,58 @@ class _Evaluator:
             same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(hi, v)), tight)
             return _known(pc.invert(same))
         return self.maybe()
+
+
+    def _monotonic(self, value: Expr, op: str, lit: Lit) -> np.ndarray:
+        """``f(col) op literal`` for a non-decreasing ``f`` (year, date_trunc, CAST between numbers and
+        dates, col + literal...): every row's ``f(col)`` lies within [f(min), f(max)], so the file is
+        compared as if those were its bounds."""
+        s = self.stats
+        column = monotonic_column(value)
+        leaf = self.leaves.get(column.path) if column is not None else None
+        if s is None or leaf is None or not leaf.has_minmax or op == "!=":
+            return self.maybe()
+        if not isinstance(leaf.dtype, DecimalType) and leaf.dtype.name not in _ORDERED:  # type: ignore[union-attr]
+            return self.maybe()  # text bounds: '10' < '9', so no function of a string is monotonic here
+        schema = StructType((StructField(column.name, leaf.dtype),))  # type: ignore[union-attr]
+        arrow = to_arrow(value, schema)
+        bounds = pa.table({column.name: s.mins[leaf.path]}), pa.table(  # type: ignore[union-attr]
+            {column.name: _upper(leaf, s.maxs[leaf.path])})  # type: ignore[union-attr]
+        lo, hi = (project(t, arrow).combine_chunks() for t in bounds)
+        result = type_of(value, schema)
+        probe = Leaf(column.path, column.path, result)  # type: ignore[arg-type, union-attr]
+        v = _lit_scalar(probe, lit.value) if result is not None else None
+        if v is None or (op in (">", ">=", "=") and _is_float(probe)):
+            return self.maybe()  # NaN results sort above every number and are in no bound
+        if op == "=":
+            return _known(pc.and_kleene(pc.less_equal(lo, v), pc.greater_equal(hi, v)))
+        compare = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}[op]
+        return _known(compare(lo if op in ("<", "<=") else hi, v))
+
+
+# Functions that never decrease as their first column argument grows (the others are literals).
+_MONOTONIC = {"year", "date_trunc", "to_date", "floor", "ceil", "date_add", "unix_timestamp", "to_timestamp"}
+_ORDERED = {"byte", "short", "integer", "long", "float", "double", "date", "timestamp", "timestamp_ntz"}
+
+
+def monotonic_column(value: Expr) -> Col | None:
+    """The column ``value`` is a non-decreasing function of, or None: the functions above, CAST between
+    numbers, dates and timestamps, and ``col + literal`` / ``col - literal``."""
+    if isinstance(value, Col):
+        return value if len(value.path) == 1 else None
+    # A composition of non-decreasing functions is non-decreasing (`year(ts)` is year(to_date(ts))).
+    if isinstance(value, Func) and value.name in _MONOTONIC:
+        inner = [a for a in value.args if not isinstance(a, Lit)]
+        if len(inner) == 1 and (value.name != "date_trunc" or value.args[1] is inner[0]):
+            return monotonic_column(inner[0])
+        return None
+    if isinstance(value, Cast):
+        to = value.to
+        ordered = isinstance(to, DecimalType) or (isinstance(to, PrimitiveType) and to.name in _ORDERED)
+        return monotonic_column(value.item) if ordered else None
+    if isinstance(value, Arith) and value.op in ("+", "-") and isinstance(value.right, Lit):
+        return monotonic_column(value.left)
+    return None
 
 
 def _is_float(leaf: Leaf) -> bool:
