@@ -3,7 +3,7 @@
 Routes under ``{endpoint}`` (default ``/delta-sharing``): ``/shares``, ``/shares/{share}``,
 ``/shares/{share}/schemas``, ``/shares/{share}/schemas/{schema}/tables``, ``/shares/{share}/all-tables``,
 ``.../tables/{table}`` (HEAD) and ``/version``, ``/metadata``, ``/query`` (POST), ``/changes``, and
-``/files/{payload}/{signature}`` for the bytes of local tables (signed, expiring; see `urls`).
+``/files/{payload}?sp=r&sig={signature}`` for the bytes of local tables (signed, expiring; see `urls`).
 
 Every request but ``/files`` needs a recipient's bearer token. Every request is written to the audit log
 (logger ``lakehouse.sharing.audit``, JSON lines): recipient, route, share.schema.table, version, files,
@@ -218,7 +218,7 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> "Starlet
         started = time.perf_counter()
         info: dict[str, Any] = {"route": "file"}
         try:
-            grant = signer.verify(request.path_params["payload"], request.path_params["signature"])
+            grant = signer.verify(request.path_params["payload"], request.query_params.get("sig", ""))
             shared = service.tables.get(grant.table_key)
             if shared is None or shared.local_root is None:
                 raise forbidden()
@@ -242,7 +242,7 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> "Starlet
         Route(f"{prefix}{t}/metadata", endpoint("metadata", metadata)),
         Route(f"{prefix}{t}/query", endpoint("query", query), methods=["POST"]),
         Route(f"{prefix}{t}/changes", endpoint("changes", changes)),
-        Route(f"{prefix}/files/{{payload}}/{{signature}}", files, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/files/{{payload}}", files, methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)
 

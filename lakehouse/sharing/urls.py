@@ -1,10 +1,13 @@
 """File URLs handed to recipients: signed, expiring, and never naming a server path.
 
-Local tables: the sharing server serves the bytes itself under ``{endpoint}/files/{payload}/{signature}``.
+Local tables: the sharing server serves the bytes itself under ``{endpoint}/files/{payload}?sp=r&sig={signature}``.
 ``payload`` is base64url JSON ``[table key, table-relative path, expiry (unix s)]`` and ``signature`` the
 base64url HMAC-SHA256 of the payload under a per-server secret, so a URL can be neither forged nor
 re-pointed nor extended; the relative path is checked again when the URL is used (no ``..``, no absolute
-path, and the resolved real path, symlinks followed, must lie inside the table's real root).
+path, and the resolved real path, symlinks followed, must lie inside the table's real root). The signature
+travels in the query string, in the shape of a pre-signed object-store URL (``sp`` as in an Azure SAS):
+delta-kernel-rs, which the official connector reads `delta` responses with, fetches a URL over HTTP only
+when its query string marks it as pre-signed.
 
 Object-store tables (``s3://``): a pre-signed GET URL of the store itself (botocore, through s3fs), expiring
 after the same timeout.
@@ -57,9 +60,9 @@ class UrlSigner:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
 
     def token(self, table_key: str, rel: str, expires: int) -> str:
-        """``payload/signature`` for one file."""
+        """``payload?sp=r&sig=signature`` for one file (the tail of its URL)."""
         payload = _b64(json.dumps([table_key, rel, expires], separators=(",", ":")).encode())
-        return f"{payload}/{self._sign(payload)}"
+        return f"{payload}?sp=r&sig={self._sign(payload)}"
 
     def verify(self, payload: str, signature: str, *, now: float | None = None) -> FileGrant:
         """The grant a URL carries; 403 when the signature is wrong, the URL expired or the path is unsafe."""
