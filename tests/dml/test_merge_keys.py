@@ -249,3 +249,35 @@ def test_residual_conditions_use_the_same_equality(tmp_path, mode, on):
     want = [{"k": {"a": 0.0}, "v": 10}, {"k": {"a": NAN}, "v": 20}, {"k": {"a": None}, "v": 3}, {"k": {"a": 1.0}, "v": 4},
             {"k": {"a": None}, "v": 30}]
     assert_same_rows(lh_read(path), want, f"after MERGE ON {on}")
+
+
+@pytest.mark.parametrize("source_keys", [[NAN], [NAN, 7.0], [0.0], [5.0]], ids=["nan", "nan_and_number", "zero", "number"])
+def test_key_pruning_on_stats_written_without_nan(tmp_path, source_keys):
+    """delta-rs leaves NaN out of min/max (a file of NaN, -0.0 and 7.0 has the bounds -0.0 and 7.0): a
+    MERGE must not prune that file away for a NaN source key, nor for 0.0 against the bound -0.0."""
+    schema = pa.schema([("k", pa.float64()), ("v", pa.int64())])
+    target = [{"k": NAN, "v": 1}, {"k": -0.0, "v": 2}, {"k": 7.0, "v": 3}]
+    path = str(tmp_path / "t")
+    deltalake.write_deltalake(path, pa.Table.from_pylist(target, schema=schema))
+    source = [{"k": k, "v": 10 + i} for i, k in enumerate(source_keys)]
+    upsert(path, pa.Table.from_pylist(source, schema=schema))
+    want = expected_upsert(target, source)
+    assert_same_rows(lh_read(path), want, "lakehouse after MERGE")
+    assert_same_rows(dl_read(path), want, "delta-rs after MERGE")
+
+
+@pytest.mark.parametrize("writer", ["lakehouse", "deltalake"])
+def test_key_pruning_keeps_a_file_holding_a_nan_key(tmp_path, writer):
+    """Source keys NaN and 7.0: Arrow's min/max of the source skip NaN (7.0..7.0), and the bounds of the
+    target file holding NaN and 1.0 skip it too (1.0..1.0), yet that file holds the NaN key to update."""
+    schema = pa.schema([("k", pa.float64()), ("v", pa.int64())])
+    path = str(tmp_path / "t")
+    for chunk in ([{"k": NAN, "v": 1}, {"k": 1.0, "v": 3}], [{"k": 7.0, "v": 2}]):
+        if writer == "lakehouse":
+            lakehouse.write_delta(path, pa.Table.from_pylist(chunk, schema=schema), mode="append")
+        else:
+            deltalake.write_deltalake(path, pa.Table.from_pylist(chunk, schema=schema), mode="append")
+    source = [{"k": NAN, "v": 10}, {"k": 7.0, "v": 20}]
+    upsert(path, pa.Table.from_pylist(source, schema=schema))
+    want = [{"k": NAN, "v": 10}, {"k": 1.0, "v": 3}, {"k": 7.0, "v": 20}]
+    assert_same_rows(lh_read(path), want, "lakehouse after MERGE")
