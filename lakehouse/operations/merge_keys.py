@@ -13,6 +13,8 @@ Pure functions over Arrow arrays; no I/O.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,11 +60,21 @@ def _zero(t: pa.DataType) -> pa.Scalar:
     """A fixed value to fill NULL struct fields with (the validity flag beside it tells them apart)."""
     if pa.types.is_large_string(t):
         return pa.scalar("", t)
-    if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return pa.scalar(b"\x00" * getattr(t, "byte_width", 0), t)
+    if pa.types.is_large_binary(t):
+        return pa.scalar(b"", t)
+    if pa.types.is_fixed_size_binary(t):
+        return pa.scalar(b"\x00" * t.byte_width, t)
     if pa.types.is_boolean(t):
         return pa.scalar(False, t)
-    return pa.scalar(0, pa.int64()).cast(t)
+    if pa.types.is_decimal(t):
+        return pa.scalar(Decimal(0), t)
+    if pa.types.is_floating(t):
+        return pa.scalar(0.0, t)
+    if pa.types.is_integer(t):
+        return pa.scalar(0, t)
+    if pa.types.is_date32(t) or pa.types.is_time32(t):
+        return pa.scalar(0, pa.int32()).cast(t)  # 32-bit temporal types cast from int32 only
+    return pa.scalar(0, pa.int64()).cast(t)  # timestamps, date64, time64, durations
 
 
 def _columns(arr: pa.Array, *, top: bool, what: str) -> list[pa.Array]:

@@ -10,6 +10,7 @@ partitioned by the key or not, and against delta-rs where it agrees with Spark.
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -281,3 +282,21 @@ def test_key_pruning_keeps_a_file_holding_a_nan_key(tmp_path, writer):
     upsert(path, pa.Table.from_pylist(source, schema=schema))
     want = [{"k": NAN, "v": 10}, {"k": 1.0, "v": 3}, {"k": 7.0, "v": 20}]
     assert_same_rows(lh_read(path), want, "lakehouse after MERGE")
+
+
+def test_struct_keys_of_every_field_type(tmp_path):
+    """Struct keys whose fields are dates, timestamps, decimals, binaries, booleans, integers and nested
+    structs, each sometimes NULL: a NULL field is filled (beside its validity flag) with a value of its type."""
+    st = pa.struct([("d", pa.date32()), ("ts", pa.timestamp("us", tz="UTC")), ("dec", pa.decimal128(10, 2)),
+                    ("bin", pa.binary()), ("b", pa.bool_()), ("i", pa.int32()), ("n", pa.struct([("x", pa.int64())]))])
+    schema = pa.schema([("k", st), ("v", pa.int64())])
+    full = {"d": date(2020, 1, 1), "ts": datetime(2020, 1, 1, tzinfo=timezone.utc), "dec": Decimal("1.50"),
+            "bin": b"\x00", "b": True, "i": 3, "n": {"x": 1}}
+    keys = [full] + [{**full, f: None} for f in full] + [{**full, "n": {"x": None}}, None]
+    target = [{"k": k, "v": i} for i, k in enumerate(keys)]
+    path = make(tmp_path, "t", target, schema, "dv", False)
+    source = [{"k": k, "v": 100 + i} for i, k in enumerate(keys)]
+    upsert(path, pa.Table.from_pylist(source, schema=schema))
+    want = expected_upsert(target, source)
+    assert len(want) == len(keys) + 1  # every key matches itself except the NULL struct
+    assert_same_rows(lh_read(path), want, "lakehouse after MERGE on a struct key")
