@@ -27,6 +27,7 @@ from lakehouse.protocol.expr_types import (
     type_of,
 )
 from lakehouse.protocol.functions import NOT_LITERAL, STRING, Call, lookup, udf
+from lakehouse.protocol.functions.casts import cast_expression, to_text
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, to_arrow_type, type_name
 
 _FLIP: dict[str, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<=>": "<=>"}
@@ -106,6 +107,12 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, field_type(schema, col_side.path)):
             # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
             return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
+        if isinstance(col_side, Col):
+            wide = _decimal_widening(field_type(schema, col_side.path), lit_side.value)
+            if wide is not None:
+                # Spark compares decimal(10,2) with 2.675 in decimal(11,3), where both are exact.
+                arrow = pa.decimal128(wide.precision, wide.scale)
+                return column.cast(arrow), pc.scalar(pa.scalar(_as_decimal(lit_side.value), arrow))
         return column, lit_for(col_side, lit_side)
 
     def comparison(e: Cmp) -> pc.Expression:
@@ -138,9 +145,13 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             # (or a comparison) brings it back, failing only if the value itself does not fit.
             left, right = left.cast(_wide(lt)), right.cast(_wide(rt))
         if e.op == "/":  # SQL division of integers is not integer division
-            return pc.divide(left.cast(pa.float64()), right.cast(pa.float64()))
+            # Spark (ANSI) refuses a zero divisor of any type, doubles included, instead of Infinity/NaN;
+            # divide_checked raises exactly there (and not on NULL rows).
+            return pc.divide_checked(left.cast(pa.float64()), right.cast(pa.float64()))
         if e.op == "div":  # integral division, truncated toward zero, as a bigint
-            return pc.divide(left.cast(pa.int64()), right.cast(pa.int64()))
+            if isinstance(lt, DecimalType) or isinstance(rt, DecimalType) or is_floating(lt) or is_floating(rt):
+                return integral_division(left, right, lt, rt)
+            return pc.divide_checked(left.cast(pa.int64()), right.cast(pa.int64()))
         if e.op == "%":
             return remainder(left, right, type_of(e, schema))
         fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
@@ -161,10 +172,15 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
 
     def function(e: Func) -> pc.Expression:
         fn = lookup(e.name)
+        if fn.null_in_null_out and any(a == Lit(None) for a in e.args):
+            # A NULL argument makes the call NULL (Spark), typed as the call's result: a bare NULL has
+            # no type of its own that an Arrow kernel would accept (length(NULL), NULL LIKE 'a').
+            result = type_of(e, schema)
+            return pc.scalar(pa.scalar(None, to_arrow_type(result) if result is not None else pa.bool_()))
         types = [type_of(a, schema) for a in e.args]
         args = [conv(a) for a in e.args]
         if fn.arg_family == "string":  # Spark casts numbers and dates to strings for string functions
-            args = [a if t in (None, STRING) else a.cast(pa.string()) for a, t in zip(args, types)]
+            args = [to_text(a, t) for a, t in zip(args, types)]
             types = [STRING if t is not None and i == 0 else t for i, t in enumerate(types)]
         literals = [a.value if isinstance(a, Lit) else NOT_LITERAL for a in e.args]
         return fn.build(Call(e.name, args, types, literals))
@@ -247,7 +263,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             if isinstance(e.item, Col):
                 dtype = field_type(schema, e.item.path)
                 if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
-                        _fractional_for_int(v.value, dtype) for v in values):
+                        _fractional_for_int(v.value, dtype) or _decimal_widening(dtype, v.value) for v in values):
                     # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR
                     # of `=`, which Arrow's is_in is not for floats.
                     equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
@@ -337,66 +353,61 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
         x = a.to_numpy(zero_copy_only=False)
         y = b.to_numpy(zero_copy_only=False)
         valid = ~(pc.is_null(a).to_numpy(zero_copy_only=False) | pc.is_null(b).to_numpy(zero_copy_only=False))
-        if pa.types.is_integer(arrow) and np.any((y == 0) & valid):
+        if np.any((y == 0) & valid):  # ANSI: a zero divisor is an error for every type, doubles too
             raise InvalidArgumentError("division by zero in `%`")
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.fmod(np.where(valid, x, 0).astype(arrow.to_pandas_dtype()),
                           np.where(valid & (y != 0), y, 1).astype(arrow.to_pandas_dtype()))
-        if not pa.types.is_integer(arrow):
-            out = np.where(valid & (y == 0), np.nan, out)
         return pa.array(out, arrow, mask=~valid)
 
+    def decimal_mod(a: pa.Array, b: pa.Array) -> pa.Array:
+        out = []
+        for x, y in zip(a.to_pylist(), b.to_pylist()):
+            if x is None or y is None:
+                out.append(None)
+            elif y == 0:
+                raise InvalidArgumentError("division by zero in `%`")
+            else:
+                out.append(_decimal_context().remainder(x, y))
+        return pa.array(out, arrow)
+
     if pa.types.is_decimal(arrow):
-        # x - y * trunc(x / y), exact in decimals
-        quotient = pc.trunc(pc.divide(left.cast(pa.float64()), right.cast(pa.float64())))
-        return pc.subtract_checked(left, pc.multiply_checked(right, quotient.cast(pa.decimal128(20, 0))))
+        # Exact in decimals (Decimal.remainder keeps the dividend's sign, as Java's BigDecimal.remainder).
+        return udf("decimal_remainder", decimal_mod, [arrow, arrow], arrow, [left, right])
     return udf("remainder", fmod, [arrow, arrow], arrow, [left, right])
 
 
-def cast_expression(value: pc.Expression, source: DataType | None, to: DataType, *, safe: bool) -> pc.Expression:
-    """``CAST`` (an invalid value is an error, Spark's ANSI mode) or ``TRY_CAST`` (NULL) of ``value``.
+def _decimal_context() -> Any:
+    import decimal
 
-    Fractions are truncated toward zero when cast to integers (Spark, both modes); text is trimmed and
-    parsed as Spark parses it (timestamps without an offset are UTC)."""
-    want = to_arrow_type(to)
-    if source == to:
-        return value
-    if source is None:
-        return pc.scalar(pa.scalar(None, want))
-    if is_integer(to) and (is_floating(source) or isinstance(source, DecimalType)):
-        value = pc.trunc(value.cast(pa.float64())) if is_floating(source) else pc.trunc(value)
-    if source == STRING:
-        value = pc.utf8_trim_whitespace(value)
-        if isinstance(to, PrimitiveType) and to.name in ("timestamp", "timestamp_ntz", "date"):
-            parsed = Call("to_timestamp", [value], [STRING], [NOT_LITERAL])
-            value = lookup("to_timestamp").build(parsed)
-            if to.name == "timestamp_ntz":
-                value = value.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
-            if not safe:
-                return _checked_parse(value, want)
-            return value.cast(want)
-    if not safe:
-        return value.cast(want)
-
-    def try_cast(values: pa.Array) -> pa.Array:
-        try:
-            return values.cast(want)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            out = []
-            for v in values:
-                try:
-                    out.append(pa.array([v.as_py()], values.type).cast(want)[0].as_py())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-                    out.append(None)
-            return pa.array(out, want)
-    source_type = to_arrow_type(source)
-    return udf("try_cast", try_cast, [source_type], want, [value])
+    return decimal.Context(prec=80)
 
 
-def _checked_parse(value: pc.Expression, want: pa.DataType) -> pc.Expression:
-    # The parse gives NULL for bad text; CAST (ANSI) must fail instead, which Arrow does when casting a
-    # NULL-or-value through a validity check.
-    return value.cast(want)
+def integral_division(left: pc.Expression, right: pc.Expression, lt: DataType | None,
+                      rt: DataType | None) -> pc.Expression:
+    """Spark's `div` of decimals or doubles: the quotient truncated toward zero, as a bigint; a zero
+    divisor is an error (ANSI), a quotient past the bigint range an overflow error."""
+    in_types = [pa.float64() if is_floating(t) else to_arrow_type(t) if t is not None else pa.int64() for t in (lt, rt)]
+    if any(is_floating(t) for t in (lt, rt)):
+        in_types = [pa.float64(), pa.float64()]
+
+    def divide(a: pa.Array, b: pa.Array) -> pa.Array:
+        context, out = _decimal_context(), []
+        for x, y in zip(a.to_pylist(), b.to_pylist()):
+            if x is None or y is None:
+                out.append(None)
+                continue
+            if y == 0:
+                raise InvalidArgumentError("division by zero in `div`")
+            x, y = Decimal(x), Decimal(y)
+            if not (x.is_finite() and y.is_finite()):
+                raise InvalidArgumentError(f"`{x} div {y}` is not a number")
+            q = int(context.divide_int(x, y))
+            if not -2**63 <= q < 2**63:
+                raise InvalidArgumentError(f"overflow: `{x} div {y}` is outside the bigint range")
+            out.append(q)
+        return pa.array(out, pa.int64())
+    return udf("integral_division", divide, in_types, pa.int64(), [left, right])
 
 
 def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
@@ -405,6 +416,28 @@ def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
     except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
         raise InvalidArgumentError(
             f"literal {value!r} does not fit column '{column}' of type {type_name(dtype)}: {_arrow_message(e)}") from None
+
+
+def _as_decimal(value: Any) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _decimal_widening(dtype: DataType, value: Any) -> DecimalType | None:
+    """The decimal type a decimal column and a numeric literal compare in, when the literal has more
+    fractional or integral digits than the column holds (None when the column's own type holds it)."""
+    if not isinstance(dtype, DecimalType) or isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    d = _as_decimal(value)
+    if not d.is_finite():
+        return None
+    scale = max(0, -int(d.as_tuple().exponent))
+    whole = max(d.adjusted() + 1, 1)
+    if scale <= dtype.scale and whole <= dtype.precision - dtype.scale:
+        return None
+    new_scale = max(scale, dtype.scale)
+    if max(whole, dtype.precision - dtype.scale) + new_scale > 38:
+        return None  # past decimal128: the literal is refused as not fitting the column
+    return DecimalType(max(whole, dtype.precision - dtype.scale) + new_scale, new_scale)
 
 
 def _fractional_for_int(value: Any, dtype: DataType) -> bool:

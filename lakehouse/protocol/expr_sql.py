@@ -312,7 +312,12 @@ class _Converter:
         item = self.convert(node.this)
         safe = bool(node.args.get("safe"))
         if isinstance(node.this, exp.Literal) and node.this.is_string and isinstance(item, Lit):
-            typed = _typed_literal(item.value, to)  # DATE '...', TIMESTAMP '...'
+            try:
+                typed = _typed_literal(item.value, to)  # DATE '...', TIMESTAMP '...'
+            except InvalidArgumentError:
+                if not safe:
+                    raise
+                return Lit(None)  # TRY_CAST of text that is no date: NULL
             if typed is not None:
                 return typed
         return Cast(item, to, safe)
@@ -376,8 +381,8 @@ class _Months(int):
 
 
 def _shift(item: Expr, by: timedelta | _Months, *, negate: bool) -> Expr:
-    if isinstance(by, _Months):
-        return Func("add_months", (item, Lit(-int(by) if negate else int(by))))
+    if isinstance(by, _Months):  # a date stays a date, a timestamp keeps its time of day
+        return Func("add_interval_months", (item, Lit(-int(by) if negate else int(by))))
     return Arith("-" if negate else "+", item, Lit(by))
 
 

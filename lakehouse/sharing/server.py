@@ -88,7 +88,7 @@ def _page(request: Request, pager: _Pager, context: str, items: list[dict[str, A
     return out
 
 
-def app(config: "str | Any", *, signing_secret: bytes | None = None) -> "Starlette":
+def app(config: "str | Any", *, signing_secret: bytes | None = None) -> Any:
     """The ASGI app serving ``config`` (a `SharingConfig`, a mapping, or a YAML file path)."""
     if Starlette is None:
         raise MissingDependencyError("the sharing server needs starlette: pip install 'lakehouse[sharing]'")
@@ -244,7 +244,27 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> "Starlet
         Route(f"{prefix}{t}/changes", endpoint("changes", changes)),
         Route(f"{prefix}/files/{{payload}}", files, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    return _RejectEncodedSlash(Starlette(routes=routes), prefix)
+
+
+class _RejectEncodedSlash:
+    """ASGI wrapper: an encoded ``/`` (``%2F``) in an API path is refused with 400 before routing.
+
+    The server decodes the path before matching routes, so ``sc%2Ftables`` would otherwise be routed as two
+    segments, i.e. as another resource than the one named; names may not hold ``/`` (PROTOCOL.md "Names").
+    """
+
+    def __init__(self, inner: Any, prefix: str):
+        self.inner = inner
+        self.prefix = prefix.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") or b""
+        if scope.get("type") == "http" and raw.startswith(self.prefix + b"/shares") and b"%2f" in raw.lower():
+            response = _error(bad_request("names may not contain '/' (PROTOCOL.md Names)"))
+            await response(scope, receive, send)
+            return
+        await self.inner(scope, receive, send)
 
 
 def serve(config: "str | Any", *, host: str | None = None, port: int | None = None) -> None:

@@ -13,6 +13,9 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.functions.registry import (
     DATE, INT, LONG, STRING, TIMESTAMP, Call, null_of, register, udf,
 )
+from lakehouse.protocol.schema import PrimitiveType
+
+TIMESTAMP_NTZ = PrimitiveType("timestamp_ntz")
 
 # -- dates and times ---------------------------------------------------------------------------------------
 def _days(arg: pc.Expression) -> pc.Expression:
@@ -45,6 +48,27 @@ def _add_months(call: Call) -> pc.Expression:
             out.append(date(y, mo + 1, min(d.day, calendar.monthrange(y, mo + 1)[1])))
         return pa.array(out, pa.date32())
     return udf("add_months", add, [pa.date32(), pa.int32()], pa.date32(), [call.args[0], call.args[1]])
+
+
+def _add_interval_months(call: Call) -> pc.Expression:
+    """`x + INTERVAL n MONTH`: add_months that keeps a timestamp's time of day (a date stays a date)."""
+    dtype = call.types[0]
+    if dtype not in (TIMESTAMP, TIMESTAMP_NTZ):
+        return _add_months(call)
+    arrow = pa.timestamp("us", tz="UTC") if dtype == TIMESTAMP else pa.timestamp("us")
+
+    def add(stamps: pa.Array, months: pa.Array) -> pa.Array:
+        out = []
+        for t, m in zip(stamps.to_pylist(), months.to_pylist()):
+            if t is None or m is None:
+                out.append(None)
+                continue
+            y, mo = divmod(t.year * 12 + t.month - 1 + m, 12)
+            if not 1 <= y <= 9999:
+                raise InvalidArgumentError(f"{t} plus {m} months is outside years 1 to 9999")
+            out.append(t.replace(year=y, month=mo + 1, day=min(t.day, calendar.monthrange(y, mo + 1)[1])))
+        return pa.array(out, arrow)
+    return udf("add_interval_months", add, [arrow, pa.int32()], arrow, [call.args[0], call.args[1]])
 
 
 def _field(fn: Callable[..., pc.Expression], **options: Any) -> Callable[[Call], pc.Expression]:
@@ -173,6 +197,8 @@ register("date_add", 2, 2, DATE, _date_add(1), aliases=("dateadd",))
 register("date_sub", 2, 2, DATE, _date_add(-1))
 register("datediff", 2, 2, INT, _datediff)
 register("add_months", 2, 2, DATE, _add_months)
+register("add_interval_months", 2, 2, lambda types: types[0] if types[0] in (TIMESTAMP, TIMESTAMP_NTZ) else DATE,
+         _add_interval_months)
 register("year", 1, 1, INT, _field(pc.year), family="datetime")
 register("quarter", 1, 1, INT, _field(pc.quarter), family="datetime")
 register("month", 1, 1, INT, _field(pc.month), family="datetime")

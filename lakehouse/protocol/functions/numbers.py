@@ -21,8 +21,13 @@ def _round(call: Call) -> pc.Expression:
     dtype = call.types[0]
     if digits is None:
         return null_of(dtype)
-    if isinstance(dtype, DecimalType) or (isinstance(dtype, PrimitiveType) and dtype.name in INTS):
-        # The value is rounded HALF_UP; a decimal keeps its type (Spark narrows the scale: 2.68 vs 2.680).
+    if isinstance(dtype, DecimalType):
+        # HALF_UP in one more digit of precision: rounding may carry into a new integral digit
+        # (99.99 -> 100.00), which Arrow would otherwise wrap around silently within the input type.
+        wide = _round_type([dtype])
+        value = call.args[0].cast(to_arrow_type(wide))  # type: ignore[arg-type]
+        return pc.round(value, ndigits=int(digits), round_mode="half_towards_infinity")
+    if isinstance(dtype, PrimitiveType) and dtype.name in INTS:
         return pc.round(call.args[0], ndigits=int(digits), round_mode="half_towards_infinity")
     # Spark rounds a double through its decimal text (BigDecimal(d).setScale(s, HALF_UP)): 2.675 -> 2.68.
     exponent = Decimal(1).scaleb(-int(digits))
@@ -47,16 +52,29 @@ def _floor_ceil(up: bool) -> Callable[[Call], pc.Expression]:
         if isinstance(dtype, PrimitiveType) and dtype.name in INTS:
             return call.args[0].cast(pa.int64())
         if isinstance(dtype, DecimalType):
-            return (pc.ceil if up else pc.floor)(call.args[0]).cast(to_arrow_type(_floor_type([dtype])))  # type: ignore[arg-type]
+            # Widen first: ceil(99.99) is 100, which decimal(4,2) cannot hold while Arrow computes in it.
+            wide = call.args[0].cast(to_arrow_type(_round_type([dtype])))  # type: ignore[arg-type]
+            return (pc.ceil if up else pc.floor)(wide).cast(to_arrow_type(_floor_type([dtype])))  # type: ignore[arg-type]
 
         def to_long(values: pa.Array) -> pa.Array:
             # Spark: Math.floor(x).toLong, so NaN is 0 and values past the long range saturate.
             x = values.to_numpy(zero_copy_only=False).astype(np.float64)
-            rounded = np.nan_to_num((np.ceil if up else np.floor)(x), nan=0.0)
-            clipped = np.clip(rounded, -2.0**63, np.nextafter(2.0**63, 0))
-            return pa.array(clipped.astype(np.int64), pa.int64(), mask=values.is_null().to_numpy(zero_copy_only=False))
+            rounded = np.nan_to_num((np.ceil if up else np.floor)(x), nan=0.0, posinf=0.0, neginf=0.0)
+            inside = np.clip(rounded, -2.0**63, np.nextafter(2.0**63, 0)).astype(np.int64)
+            # Java's double-to-long conversion saturates at Long.MIN_VALUE/MAX_VALUE exactly.
+            saturated = np.where(x >= 2.0**63, np.iinfo(np.int64).max, np.where(x < -2.0**63, np.iinfo(np.int64).min, inside))
+            return pa.array(saturated, pa.int64(), mask=values.is_null().to_numpy(zero_copy_only=False))
         return udf("ceil" if up else "floor", to_long, [pa.float64()], pa.int64(), [call.args[0]])
     return build
+
+
+def _round_type(types: list[DataType | None]) -> DataType | None:
+    """round() keeps the input's scale and, for decimals, gains one digit of precision for the carry
+    (Spark gives decimal(p-s+1+min(s,d), min(s,d)); the values are the same, the scale is the input's)."""
+    t = types[0] if types else None
+    if isinstance(t, DecimalType):
+        return DecimalType(min(38, t.precision + 1), t.scale)
+    return t
 
 
 def _floor_type(types: list[DataType | None]) -> DataType | None:
@@ -76,6 +94,10 @@ def _log(call: Call) -> pc.Expression:
     if len(call.args) == 1:
         return _positive_log(call.args[0], pc.ln)
     base, value = call.args[0].cast(pa.float64()), call.args[1]
+    if call.literals[0] in (2, 10) and not isinstance(call.literals[0], bool):
+        # log10(x) and log2(x) arrive as log(10, x) and log(2, x); Spark computes them with Math.log10
+        # (log10(1000) = 3.0, not ln(1000)/ln(10) = 2.9999999999999996).
+        return _positive_log(value, pc.log10 if call.literals[0] == 10 else pc.log2)
     ratio = pc.divide(pc.ln(value.cast(pa.float64())), pc.ln(base))
     return pc.if_else((base > pc.scalar(0.0)) & (value.cast(pa.float64()) > pc.scalar(0.0)), ratio,
                       pc.scalar(pa.scalar(None, pa.float64())))
@@ -115,7 +137,7 @@ def _nanvl(call: Call) -> pc.Expression:
 register("negative", 1, 1, first_type, lambda c: pc.negate_checked(c.args[0]), family="numeric")
 register("positive", 1, 1, first_type, lambda c: c.args[0], family="numeric")
 register("abs", 1, 1, first_type, lambda c: pc.abs_checked(c.args[0]), family="numeric")
-register("round", 1, 2, first_type, _round, family="numeric")
+register("round", 1, 2, _round_type, _round, family="numeric")
 register("floor", 1, 1, _floor_type, _floor_ceil(False), family="numeric")
 register("ceil", 1, 1, _floor_type, _floor_ceil(True), family="numeric", aliases=("ceiling",))
 register("sqrt", 1, 1, DOUBLE, lambda c: pc.sqrt(c.args[0].cast(pa.float64())), family="numeric")

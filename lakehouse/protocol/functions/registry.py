@@ -4,6 +4,7 @@ argument types (`common_type`), and vectorised Python functions registered with 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -118,7 +119,10 @@ def cast_all(call: Call, to: DataType | None) -> list[pc.Expression]:
 
 
 def as_string(arg: pc.Expression, dtype: DataType | None) -> pc.Expression:
-    return arg if dtype == STRING else arg.cast(pa.string())
+    """``arg`` as text, printed as Spark's CAST to string prints it (`1.0`, `NaN`, no `Z` on timestamps)."""
+    from lakehouse.protocol.functions.casts import to_text  # casts builds on this module
+
+    return to_text(arg, dtype)
 
 
 def null_of(dtype: DataType | None) -> pc.Expression:
@@ -131,8 +135,14 @@ _REGISTERED: set[str] = set()
 
 def udf(name: str, fn: Callable[..., pa.Array], in_types: Sequence[pa.DataType], out: pa.DataType,
          args: Sequence[pc.Expression]) -> pc.Expression:
-    """An Arrow expression calling ``fn`` (arrays in, array out) under a name unique to its signature."""
-    key = "lakehouse_" + name + "_" + "_".join(re.sub(r"\W", "", str(t)) for t in (*in_types, out))
+    """An Arrow expression calling ``fn`` (arrays in, array out).
+
+    Arrow's function registry is process-wide and keeps the first function registered under a name, so
+    the name carries both the signature and what ``fn`` captured (`lpad`'s width and padding, a
+    regexp): two calls that differ only in a literal argument are two functions, never one reused.
+    """
+    captured = hashlib.sha1(repr(_identity(fn)).encode()).hexdigest()[:16]
+    key = "lakehouse_" + name + "_" + "_".join(re.sub(r"\W", "", str(t)) for t in (*in_types, out)) + "_" + captured
     if key not in _REGISTERED:
         def run(ctx: Any, *arrays: Any) -> pa.Array:
             # A literal argument arrives as a scalar: give the function one value per row.
@@ -147,6 +157,18 @@ def udf(name: str, fn: Callable[..., pa.Array], in_types: Sequence[pa.DataType],
             pass  # registered by an earlier import of this module in the process
         _REGISTERED.add(key)
     return pc.Expression._call(key, [a.cast(t) for a, t in zip(args, in_types)])
+
+def _identity(value: Any, depth: int = 0) -> Any:
+    """What a function computes: its code and, recursively, the values its closure captured."""
+    code = getattr(value, "__code__", None)
+    if code is not None and depth < 8:
+        cells = tuple(_identity(c.cell_contents, depth + 1) for c in (value.__closure__ or ()))
+        defaults = tuple(_identity(d, depth + 1) for d in (value.__defaults__ or ()))
+        return (code.co_filename, code.co_firstlineno, code.co_name, cells, defaults)
+    if isinstance(value, re.Pattern):
+        return ("re", value.pattern, value.flags)
+    return (type(value).__name__, repr(value))
+
 
 def arrow_type_of(dtype: DataType | None) -> pa.DataType:
     return to_arrow_type(dtype) if dtype is not None else pa.null()

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol.schema import PrimitiveType
 from lakehouse.protocol.functions.registry import (
     BOOLEAN, INT, STRING, Call, NULL_BOOL, as_string, register, udf,
 )
@@ -22,8 +23,16 @@ def _concat(call: Call) -> pc.Expression:
 def _concat_ws(call: Call) -> pc.Expression:
     parts = [as_string(a, t) for a, t in zip(call.args[1:], call.types[1:])]
     sep = as_string(call.args[0], call.types[0])
-    joined = pc.binary_join_element_wise(*parts, sep, null_handling="skip") if parts else pc.scalar("")
-    return pc.if_else(sep.is_valid(), joined, pc.scalar(pa.scalar(None, pa.string())))
+    if not parts:
+        return pc.if_else(sep.is_valid(), pc.scalar(""), pc.scalar(pa.scalar(None, pa.string())))
+
+    def join(separators: pa.Array, *columns: pa.Array) -> pa.Array:
+        # Not binary_join_element_wise(null_handling="skip"): Arrow drops the rows where every part is
+        # NULL (the result comes back shorter than its input) instead of giving ''.
+        rows = zip(separators.to_pylist(), *(c.to_pylist() for c in columns))
+        return pa.array([None if row[0] is None else row[0].join(v for v in row[1:] if v is not None) for row in rows],
+                        pa.string())
+    return udf("concat_ws", join, [pa.string()] * (len(parts) + 1), pa.string(), [sep, *parts])
 
 
 def _trim(kind: str) -> Callable[[Call], pc.Expression]:
@@ -172,6 +181,26 @@ def _rlike(call: Call) -> pc.Expression:
     return pc.match_substring_regex(call.args[0], pattern=str(pattern))
 
 
+def _initcap(values: pa.Array) -> pa.Array:
+    """Spark's initcap: lower-case everything, then upper-case the first letter of each word, words being
+    separated by spaces only (`a-b c_d` is `A-b C_d`, where Arrow's title case gives `A-B C_D`)."""
+    out = []
+    for v in values.to_pylist():
+        if v is None:
+            out.append(None)
+            continue
+        low = v.lower()
+        out.append("".join(ch.upper() if i == 0 or low[i - 1] == " " else ch for i, ch in enumerate(low)))
+    return pa.array(out, pa.string())
+
+
+def _length(call: Call) -> pc.Expression:
+    # Spark: characters of a string, bytes of a binary value.
+    if call.types[0] == PrimitiveType("binary"):
+        return pc.binary_length(call.args[0]).cast(pa.int32())
+    return pc.utf8_length(as_string(call.args[0], call.types[0])).cast(pa.int32())
+
+
 register("concat", 1, None, STRING, _concat, aliases=("||",))
 register("concat_ws", 1, None, STRING, _concat_ws, null_in_null_out=False)
 register("upper", 1, 1, STRING, lambda c: pc.utf8_upper(c.args[0]), family="string", aliases=("ucase",))
@@ -180,8 +209,9 @@ register("trim", 1, 2, STRING, _trim("both"), family="string", aliases=("btrim",
 register("ltrim", 1, 2, STRING, _trim("left"), family="string")
 register("rtrim", 1, 2, STRING, _trim("right"), family="string")
 register("substring", 2, 3, STRING, _substring, aliases=("substr",))
-register("initcap", 1, 1, STRING, lambda c: pc.utf8_title(c.args[0]), family="string")
-register("length", 1, 1, INT, lambda c: pc.utf8_length(as_string(c.args[0], c.types[0])).cast(pa.int32()),
+register("initcap", 1, 1, STRING, lambda c: udf("initcap", _initcap, [pa.string()], pa.string(), [c.args[0]]),
+         family="string")
+register("length", 1, 1, INT, _length,
           aliases=("char_length", "character_length", "len"))
 register("replace", 2, 3, STRING, _replace, family="string")
 register("startswith", 2, 2, BOOLEAN, _match("startswith"), family="string", aliases=("starts_with",))
