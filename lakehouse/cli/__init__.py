@@ -16,6 +16,7 @@ Commands (each takes the table URI first; run ``lakehouse COMMAND --help`` for t
     convert     CONVERT TO DELTA: a Parquet folder becomes a table in place
     properties  list, set or unset table properties
     verify      fsck: check the log, checkpoints, data files and deletion vectors
+    share serve run a Delta Sharing server from a YAML config (needs the `sharing` extra)
 
 Options every command takes:
 
@@ -54,7 +55,7 @@ from __future__ import annotations
 import click
 
 from lakehouse._version import __version__
-from lakehouse.cli import inspection, maintenance, manage, rows
+from lakehouse.cli import inspection, maintenance, manage, rows, share
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,5 +72,6 @@ for _command in (inspection.describe, inspection.history, inspection.files, insp
                  rows.cdf, maintenance.optimize, maintenance.vacuum, maintenance.restore, maintenance.checkpoint,
                  maintenance.cleanup, maintenance.convert, manage.properties, manage.verify):
     main.add_command(_command)
+main.add_command(share.share)
 
 __all__ = ["main"]
