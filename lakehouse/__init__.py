@@ -1,7 +1,7 @@
 """lakehouse: a Python engine for the Delta Lake table format.
 
 Public API: `DeltaTable`, `read_delta`, `write_delta`, `variant_to_json` (variant columns as JSON text),
-and the errors in `lakehouse.errors`.
+`FilterLike` (what every filter and predicate accepts), and the errors in `lakehouse.errors`.
 """
 
 from lakehouse import errors
@@ -9,6 +9,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.history import HistoryEntry
 from lakehouse.operations.write import write_delta
 from lakehouse.polars_io import scan_delta
+from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.variant import variant_to_json
 from lakehouse.scan import Scan, ScanMetrics
 from lakehouse.table import DeltaTable, read_delta
@@ -21,6 +22,7 @@ __all__ = [
     "CommitProperties",
     "CommitResult",
     "DeltaTable",
+    "FilterLike",
     "HistoryEntry",
     "LakehouseError",
     "errors",

@@ -2,21 +2,25 @@
 
 Planning is vectorised over all active files: partition pruning, then stats skipping
 (`lakehouse.protocol.skipping`). Reading passes the row filter down to Arrow, which also prunes Parquet
-row groups by their own statistics. A filter is a SQL string, a predicate AST, or a polars expression;
-a polars expression that cannot be converted for skipping is still applied to every row by polars.
+row groups by their own statistics. A filter is any `FilterLike`: a Spark SQL string, a polars
+expression, a DNF tuple filter (``[("a", "=", 1)]``) or a tree; a polars expression that cannot be
+converted for skipping is still applied to every row by polars.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr import Expr, check_expression, columns as expr_columns, parse_predicate, to_arrow
-from lakehouse.protocol.expr_polars import from_polars
+from lakehouse.protocol.expr import (
+    Expr, FilterLike, check_expression, columns as expr_columns, parse_predicate, to_arrow,
+)
+from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
+from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
@@ -38,18 +42,14 @@ class ScanMetrics:
     planning_seconds: float
 
 
-def _is_polars_expr(value: Any) -> bool:
-    return type(value).__module__.split(".")[0] == "polars" and type(value).__name__ == "Expr"
-
-
 class Scan:
-    """An immutable scan of one snapshot: ``filter`` (SQL, AST or polars expression) and ``columns``."""
+    """An immutable scan of one snapshot: ``filter`` (any `FilterLike`) and ``columns``."""
 
-    def __init__(self, snapshot: Snapshot, *, filter: "str | Expr | polars.Expr | None" = None,
+    def __init__(self, snapshot: Snapshot, *, filter: FilterLike | None = None,
                  columns: Sequence[str] | None = None):
         self.snapshot = snapshot
         self.fields = select_fields(snapshot, columns)
-        self._polars_filter = filter if _is_polars_expr(filter) else None
+        self._polars_filter = filter if is_polars_expr(filter) else None
         self.predicate: Expr | None = None
         if self._polars_filter is not None:
             try:
@@ -59,11 +59,8 @@ class Scan:
         elif filter is not None:
             self.predicate = parse_predicate(filter)
         if self.predicate is not None:
-            unknown = expr_columns(self.predicate) - set(snapshot.schema.names)
-            if unknown:
-                raise InvalidArgumentError(
-                    f"filter refers to unknown column(s) {sorted(unknown)}; the table has {snapshot.schema.names}"
-                )
+            check_columns(self.predicate, snapshot.schema, text=filter if isinstance(filter, str) else "",
+                          what="filter")
             if self._polars_filter is None:
                 check_expression(self.predicate, snapshot.schema, boolean=True,
                                  text=filter if isinstance(filter, str) else "")

@@ -25,6 +25,7 @@ from lakehouse.operations.update import UpdateMetrics, update as update_rows
 from lakehouse.transaction import CommitProperties, Transaction
 from lakehouse.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
+from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
 from lakehouse.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow.dataset
-
-FilterLike = Any
 
 VersionLike = int | datetime | str | None
 
@@ -240,9 +239,10 @@ class DeltaTable:
         return cls(uri, storage_options=storage_options)
 
     # -- DML -----------------------------------------------------------------------------------------
-    def delete(self, predicate: "FilterLike" = None, *,
+    def delete(self, predicate: FilterLike | None = None, *,
                commit_properties: CommitProperties | None = None) -> "DeleteMetrics":
-        """Delete the rows matching ``predicate`` (SQL string or polars-free AST; all rows when None).
+        """Delete the rows matching ``predicate`` (a `FilterLike`: Spark SQL string, polars expression or
+        DNF tuple filter; all rows when None).
 
         Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
         object moves to the new version.
@@ -252,19 +252,20 @@ class DeltaTable:
         self.refresh()
         return metrics
 
-    def update(self, predicate: "FilterLike" = None, *, set: Mapping[str, Any],  # noqa: A002
+    def update(self, predicate: FilterLike | None = None, *, set: Mapping[str, Any],  # noqa: A002
                commit_properties: CommitProperties | None = None) -> "UpdateMetrics":
         """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
-        matching ``predicate`` (all rows when None). The table object moves to the new version."""
+        matching ``predicate`` (a `FilterLike`; all rows when None). The table object moves to the new version."""
         metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=set,
                               commit_properties=commit_properties)
         self.refresh()
         return metrics
 
-    def merge(self, source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+    def merge(self, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
               merge_schema: bool = False, commit_properties: "CommitProperties | None" = None) -> MergeBuilder:
-        """Start a MERGE of ``source`` (any data `write_delta` accepts) on the SQL condition ``on``; add
-        `when_*` clauses and call `execute()`."""
+        """Start a MERGE of ``source`` (any data `write_delta` accepts) on the condition ``on`` (Spark SQL, or a
+        polars expression naming columns with their alias: ``pl.col("t.id") == pl.col("s.id")``); add
+        `when_*` clauses (conditions and values also SQL or polars) and call `execute()`."""
         self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
         return MergeBuilder(self, source, on, source_alias=source_alias, target_alias=target_alias,
                             merge_schema=merge_schema, commit_properties=commit_properties)
@@ -388,21 +389,22 @@ class DeltaTable:
         return cleanup_expired_logs(self._storage, self._snapshot, retention=retention)
 
     # -- reads ---------------------------------------------------------------------------------------
-    def scan(self, filter: "FilterLike" = None, columns: Sequence[str] | None = None) -> Scan:
-        """A scan of this version: ``filter`` is a SQL string or a polars expression."""
+    def scan(self, filter: FilterLike | None = None, columns: Sequence[str] | None = None) -> Scan:
+        """A scan of this version: ``filter`` is a Spark SQL string, a polars expression or a DNF tuple
+        filter (``[("a", "=", 1), ("b", "in", [1, 2])]`` AND-ed; a list of such lists OR-ed)."""
         return Scan(self._snapshot, filter=filter, columns=columns)
 
-    def to_arrow(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> pa.Table:
+    def to_arrow(self, columns: Sequence[str] | None = None, *, filter: FilterLike | None = None) -> pa.Table:
         """The rows (matching ``filter``, the given columns) as a pyarrow Table."""
         return self.scan(filter, columns).to_arrow()
 
-    def to_polars(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> "polars.DataFrame":
+    def to_polars(self, columns: Sequence[str] | None = None, *, filter: FilterLike | None = None) -> "polars.DataFrame":
         """The rows as a polars DataFrame."""
         import polars as pl
 
         return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]
 
-    def to_pandas(self, columns: Sequence[str] | None = None, *, filter: "FilterLike" = None) -> "pandas.DataFrame":
+    def to_pandas(self, columns: Sequence[str] | None = None, *, filter: FilterLike | None = None) -> "pandas.DataFrame":
         """The rows as a pandas DataFrame (pandas is the optional extra ``lakehouse[pandas]``)."""
         try:
             import pandas  # noqa: F401
@@ -436,7 +438,7 @@ def read_delta(
     *,
     version: VersionLike = None,
     columns: Sequence[str] | None = None,
-    filter: FilterLike = None,
+    filter: FilterLike | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pa.Table:
     """Read a Delta table (at ``version``, rows matching ``filter``) into a pyarrow Table."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import dask.dataframe as dd
 import pandas as pd
@@ -26,10 +26,7 @@ from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, d
 from lakehouse.read import FileTask
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot
-from lakehouse.table import DeltaTable, VersionLike
-
-if TYPE_CHECKING:
-    import polars
+from lakehouse.table import DeltaTable, FilterLike, VersionLike
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ def read_delta(
     uri: str | os.PathLike[str],
     *,
     version: VersionLike = None,
-    filter: "str | Any | polars.Expr | None" = None,
+    filter: FilterLike | None = None,
     columns: Sequence[str] | None = None,
     index: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
@@ -93,8 +90,8 @@ def read_delta(
 ) -> dd.DataFrame:
     """The Delta table at ``uri`` as a lazy Dask DataFrame.
 
-    ``version`` (int, datetime or ISO-8601 string), ``filter`` (SQL string, predicate or polars
-    expression) and ``columns`` mean what they mean for `lakehouse.read_delta`; the rows are the same.
+    ``version`` (int, datetime or ISO-8601 string), ``filter`` (a `FilterLike`: SQL string, polars
+    expression or DNF tuple filter) and ``columns`` mean what they mean for `lakehouse.read_delta`; the rows are the same.
     Files the filter cannot match are pruned on the client; the filter itself runs on the workers.
     ``index`` names a column to use as the index: divisions are known when the files' statistics prove
     them sorted and non-overlapping on it (see `lakehouse.dask.partitions`), unknown otherwise.

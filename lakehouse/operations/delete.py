@@ -24,11 +24,11 @@ from lakehouse.operations.rewrite import (
     candidates,
     evaluate_mask,
     remove_action,
-    require_existing_columns,
     touched_files,
     with_deletion_vector,
 )
 from lakehouse.protocol.expr import check_expression, columns, parse_predicate
+from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import exact_partition_matches, is_partition_only
 from lakehouse.protocol.skipping import live_rows
@@ -61,8 +61,9 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         return DeleteMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0)  # a replay: skipped, nothing written
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
-        require_existing_columns(snapshot, columns(pred))
-        check_expression(pred, snapshot.schema, boolean=True, text=predicate if isinstance(predicate, str) else "")
+        text = predicate if isinstance(predicate, str) else ""
+        check_columns(pred, snapshot.schema, text=text, what="DELETE predicate")
+        check_expression(pred, snapshot.schema, boolean=True, text=text)
     use_dv = snapshot.properties.enable_deletion_vectors
     metrics = RewriteMetrics()
     start = time.perf_counter()

@@ -52,7 +52,7 @@ from lakehouse.operations.rewrite import (
 )
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
-from lakehouse.protocol.expr import And, Cmp, Col, Expr, In, Lit
+from lakehouse.protocol.expr import And, Cmp, Col, Expr, FilterLike, In, Lit
 from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
@@ -243,7 +243,7 @@ def _unpickle_prepared(rest: Mapping[str, Any], source: bytes) -> PreparedMerge:
     return PreparedMerge(source=pa.ipc.open_stream(source).read_all(), **rest)
 
 
-def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause], *, target_alias: str = "t",
+def prepare_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
                   source_alias: str = "s", merge_schema: bool = False) -> PreparedMerge:
     """Materialise the source and compile the MERGE against ``snapshot`` (no target file is read)."""
     src, src_schema = _source_table(source)
@@ -280,7 +280,8 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Cl
     jschema = joined_schema(plan, target, src_schema)
     src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
-    return PreparedMerge(on, plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata, new_protocol)
+    # The ON condition as commitInfo records it: the SQL text, or the printed polars expression.
+    return PreparedMerge(on if isinstance(on, str) else str(on), plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata, new_protocol)
 
 
 # -- 2. one target file -------------------------------------------------------------------------------------
@@ -465,7 +466,7 @@ class MergeBuilder:
     Subclasses (the Dask MERGE) keep the clause methods and override `execute`.
     """
 
-    def __init__(self, table: Any, source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+    def __init__(self, table: Any, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
                  merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
                  commit_properties: CommitProperties | None = None):
         self._table, self._source, self._on = table, source, on
@@ -479,31 +480,31 @@ class MergeBuilder:
         new._clauses = self._clauses + (clause,)
         return new
 
-    def when_matched_update(self: _B, set: Mapping[str, Any], condition: str | None = None) -> _B:  # noqa: A002
+    def when_matched_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
         """WHEN MATCHED [AND condition] THEN UPDATE SET ..."""
         return self._with(Clause("matched", "update", condition, dict(set)))
 
-    def when_matched_update_all(self: _B, condition: str | None = None) -> _B:
+    def when_matched_update_all(self: _B, condition: FilterLike | None = None) -> _B:
         """WHEN MATCHED [AND condition] THEN UPDATE SET * (every target column from the source)."""
         return self._with(Clause("matched", "update", condition, all_columns=True))
 
-    def when_matched_delete(self: _B, condition: str | None = None) -> _B:
+    def when_matched_delete(self: _B, condition: FilterLike | None = None) -> _B:
         """WHEN MATCHED [AND condition] THEN DELETE."""
         return self._with(Clause("matched", "delete", condition))
 
-    def when_not_matched_insert(self: _B, values: Mapping[str, Any], condition: str | None = None) -> _B:
+    def when_not_matched_insert(self: _B, values: Mapping[str, Any], condition: FilterLike | None = None) -> _B:
         """WHEN NOT MATCHED [AND condition] THEN INSERT (values)."""
         return self._with(Clause("not_matched", "insert", condition, dict(values)))
 
-    def when_not_matched_insert_all(self: _B, condition: str | None = None) -> _B:
+    def when_not_matched_insert_all(self: _B, condition: FilterLike | None = None) -> _B:
         """WHEN NOT MATCHED [AND condition] THEN INSERT * (every target column from the source)."""
         return self._with(Clause("not_matched", "insert", condition, all_columns=True))
 
-    def when_not_matched_by_source_update(self: _B, set: Mapping[str, Any], condition: str | None = None) -> _B:  # noqa: A002
+    def when_not_matched_by_source_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
         """WHEN NOT MATCHED BY SOURCE [AND condition] THEN UPDATE SET ..."""
         return self._with(Clause("not_matched_by_source", "update", condition, dict(set)))
 
-    def when_not_matched_by_source_delete(self: _B, condition: str | None = None) -> _B:
+    def when_not_matched_by_source_delete(self: _B, condition: FilterLike | None = None) -> _B:
         """WHEN NOT MATCHED BY SOURCE [AND condition] THEN DELETE."""
         return self._with(Clause("not_matched_by_source", "delete", condition))
 
@@ -517,7 +518,7 @@ class MergeBuilder:
         return metrics
 
 
-def run_merge(snapshot: Snapshot, source: Any, on: str, clauses: Sequence[Clause], *, target_alias: str = "t",
+def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
               source_alias: str = "s", merge_schema: bool = False,
               commit_properties: CommitProperties | None = None) -> MergeMetrics:
     """Execute a MERGE against ``snapshot`` in this process; see the module docstring."""

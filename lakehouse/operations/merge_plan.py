@@ -1,7 +1,9 @@
 """MERGE clauses and their compilation against the target and source schemas (pure logic, no I/O).
 
-A clause is a typed record; `compile_merge` qualifies every column reference with its side (target or
-source alias), splits the ON condition into equi-join keys plus a residual condition, and derives the
+A clause is a typed record; conditions and values are Spark SQL strings, polars expressions (columns named
+with their alias: ``pl.col("t.amount")``, ``pl.col("s.amount")``) or trees.
+`compile_merge` qualifies every column reference with its side (target or source
+alias), splits the ON condition into equi-join keys plus a residual condition, and derives the
 target-side pruning predicate from the source's key values. Spark's semantics: within each kind of
 clause, the first whose condition holds wins.
 """
@@ -12,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr import And, Arith, Cmp, Col, Expr, In, IsNull, Lit, Not, Or, parse_sql
+from lakehouse.protocol.expr import (
+    EXPR_TYPES, And, Arith, Case, Cast, Cmp, Col, Expr, FilterLike, Func, In, IsNull, Lit, Not, Or, children,
+    parse_predicate, parse_sql,
+)
+from lakehouse.protocol.expr_polars import is_polars_expr
+from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.protocol.schema import StructField, StructType
 
 ClauseKind = Literal["matched", "not_matched", "not_matched_by_source"]
@@ -25,7 +32,7 @@ class Clause:
 
     kind: ClauseKind
     action: ActionKind
-    condition: str | None = None
+    condition: FilterLike | None = None
     assignments: Mapping[str, Any] = field(default_factory=dict)
     all_columns: bool = False
 
@@ -71,24 +78,59 @@ def _qualify(expr: Expr, t: str, s: str, target: StructType, source: StructType,
                 return Col((default,) + e.path)
             if in_t or in_s:
                 return Col(((t if in_t else s),) + e.path)
-            raise InvalidArgumentError(f"unknown column '{'.'.join(e.path)}' in MERGE (target {target.names}, source {source.names})")
-        if isinstance(e, Cmp):
-            return Cmp(e.op, q(e.left), q(e.right))
-        if isinstance(e, Arith):
-            return Arith(e.op, q(e.left), q(e.right))
-        if isinstance(e, And):
-            return And(tuple(q(i) for i in e.items))
-        if isinstance(e, Or):
-            return Or(tuple(q(i) for i in e.items))
-        if isinstance(e, Not):
-            return Not(q(e.item))
-        if isinstance(e, IsNull):
-            return IsNull(q(e.item), e.negated)
-        if isinstance(e, In):
-            return In(q(e.item), e.values, e.negated)
-        return e
+            raise unknown_column_error(".".join(e.path), _merge_names(t, s, target, source), where=" in MERGE")
+        return _rebuild(e, q)
 
     return q(expr)
+
+
+def _rebuild(e: Expr, f: Any) -> Expr:
+    """``e`` with ``f`` applied to each direct sub-expression (every node kind, functions included)."""
+    if isinstance(e, Cmp):
+        return Cmp(e.op, f(e.left), f(e.right))
+    if isinstance(e, Arith):
+        return Arith(e.op, f(e.left), f(e.right))
+    if isinstance(e, And):
+        return And(tuple(f(i) for i in e.items))
+    if isinstance(e, Or):
+        return Or(tuple(f(i) for i in e.items))
+    if isinstance(e, Not):
+        return Not(f(e.item))
+    if isinstance(e, IsNull):
+        return IsNull(f(e.item), e.negated)
+    if isinstance(e, In):
+        return In(f(e.item), e.values, e.negated)
+    if isinstance(e, Func):
+        return Func(e.name, tuple(f(a) for a in e.args))
+    if isinstance(e, Case):
+        return Case(tuple((f(c), f(v)) for c, v in e.whens), f(e.default))
+    if isinstance(e, Cast):
+        return Cast(f(e.item), e.to, e.safe)
+    return e
+
+
+def _merge_names(t: str, s: str, target: StructType, source: StructType) -> list[str]:
+    return [f"{t}.{n}" for n in target.names] + [f"{s}.{n}" for n in source.names]
+
+
+def _split_aliases(e: Expr, t: str, s: str) -> Expr:
+    """A polars column named "t.amount" is the alias and the column, as SQL's t.amount parses."""
+    if isinstance(e, Col):
+        head, dot, rest = e.path[0].partition(".")
+        if dot and head in (t, s) and rest:
+            return Col((head, *rest.split("."), *e.path[1:]))
+        return e
+    return _rebuild(e, lambda c: _split_aliases(c, t, s))
+
+
+def _parse(value: Any, t: str, s: str, *, what: str) -> Expr:
+    """A condition or value as the tree: SQL text, a polars expression (columns named with their alias) or
+    a tree."""
+    if isinstance(value, str):
+        return parse_sql(value)
+    if is_polars_expr(value) or isinstance(value, EXPR_TYPES):
+        return _split_aliases(parse_predicate(value), t, s)
+    raise InvalidArgumentError(f"MERGE {what} must be a SQL string or a polars expression, got {type(value).__name__}")
 
 
 def _check_known(expr: Expr, t: str, s: str, target: StructType, source: StructType) -> None:
@@ -96,21 +138,11 @@ def _check_known(expr: Expr, t: str, s: str, target: StructType, source: StructT
         if isinstance(e, Col):
             side = target if e.path[0] == t else source
             if e.path[1] not in side.names:
-                raise InvalidArgumentError(f"unknown column '{'.'.join(e.path)}' in MERGE")
-        for child in _children(e):
+                raise unknown_column_error(".".join(e.path), _merge_names(t, s, target, source), where=" in MERGE")
+        for child in children(e):
             walk(child)
 
     walk(expr)
-
-
-def _children(e: Expr) -> list[Expr]:
-    if isinstance(e, (Cmp, Arith)):
-        return [e.left, e.right]
-    if isinstance(e, (And, Or)):
-        return list(e.items)
-    if isinstance(e, (Not, IsNull, In)):
-        return [e.item]
-    return []
 
 
 def _conjuncts(e: Expr) -> list[Expr]:
@@ -120,16 +152,14 @@ def _conjuncts(e: Expr) -> list[Expr]:
 
 
 def _value(v: Any, t: str, s: str, target: StructType, source: StructType) -> Expr | Any:
-    if type(v).__module__.split(".")[0] == "polars":
-        raise InvalidArgumentError("MERGE assignments take SQL expressions or literals, not polars expressions")
-    if isinstance(v, str):
-        expr = _qualify(parse_sql(v), t, s, target, source, default=s)
+    if isinstance(v, str) or is_polars_expr(v):
+        expr = _qualify(_parse(v, t, s, what="value"), t, s, target, source, default=s)
         _check_known(expr, t, s, target, source)
         return expr
     return Lit(v)
 
 
-def compile_merge(on: str, clauses: Sequence[Clause], *, target: StructType, source: StructType,
+def compile_merge(on: FilterLike, clauses: Sequence[Clause], *, target: StructType, source: StructType,
                   target_alias: str, source_alias: str) -> MergePlan:
     """Parse and check the ON condition and the clauses."""
     t, s = target_alias, source_alias
@@ -137,7 +167,7 @@ def compile_merge(on: str, clauses: Sequence[Clause], *, target: StructType, sou
         raise InvalidArgumentError("source_alias and target_alias must differ")
     if not clauses:
         raise InvalidArgumentError("MERGE needs at least one WHEN clause")
-    cond = _qualify(parse_sql(on), t, s, target, source)
+    cond = _qualify(_parse(on, t, s, what="ON condition"), t, s, target, source)
     _check_known(cond, t, s, target, source)
     keys, rest = [], []
     for c in _conjuncts(cond):
@@ -152,7 +182,7 @@ def compile_merge(on: str, clauses: Sequence[Clause], *, target: StructType, sou
     for clause in clauses:
         condition = None
         if clause.condition is not None:
-            condition = _qualify(parse_sql(clause.condition), t, s, target, source,
+            condition = _qualify(_parse(clause.condition, t, s, what="clause condition"), t, s, target, source,
                                  default=t if clause.kind == "not_matched_by_source" else s)
             _check_known(condition, t, s, target, source)
         if clause.action == "delete":
@@ -179,7 +209,7 @@ def compile_merge(on: str, clauses: Sequence[Clause], *, target: StructType, sou
 def _paths(e: Expr) -> list[tuple[str, ...]]:
     if isinstance(e, Col):
         return [e.path]
-    return [p for c in _children(e) for p in _paths(c)]
+    return [p for c in children(e) for p in _paths(c)]
 
 
 def joined_schema(plan: MergePlan, target: StructType, source: StructType) -> StructType:

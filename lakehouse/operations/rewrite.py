@@ -25,6 +25,7 @@ from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Col, Expr, Lit, coerce_literal, evaluate, to_arrow
+from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.protocol.pruning import may_match
 from lakehouse.protocol.schema import (
     PrimitiveType,
@@ -308,9 +309,9 @@ def read_set_files(files: pa.Table) -> list[Add]:
     return out
 
 
-def require_existing_columns(snapshot: Snapshot, names: set[str]) -> None:
-    """Unknown columns in a DML predicate or SET clause are an error naming them."""
+def require_existing_columns(snapshot: Snapshot, names: set[str], *, where: str = "") -> None:
+    """Unknown columns in a DML predicate or SET clause are an error naming the first, with "did you mean"."""
     unknown = sorted(names - set(snapshot.schema.names))
     if unknown:
-        raise InvalidArgumentError(f"unknown column(s) {unknown}; the table has {snapshot.schema.names}")
+        raise unknown_column_error(unknown[0], snapshot.schema.names, where=where)
 

@@ -29,7 +29,8 @@ from lakehouse.operations.rewrite import (
     touched_files,
     with_deletion_vector,
 )
-from lakehouse.protocol.expr import Expr, Lit, check_expression, columns, parse_predicate, parse_sql
+from lakehouse.protocol.expr import Expr, Lit, check_expression, parse_predicate, parse_sql
+from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
@@ -64,7 +65,11 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
     if polars_updates:
         import polars as pl
 
-        frame = pl.from_arrow(table).with_columns(**polars_updates)  # type: ignore[union-attr]
+        try:
+            frame = pl.from_arrow(table).with_columns(**polars_updates)  # type: ignore[union-attr]
+        except pl.exceptions.PolarsError as e:
+            raise InvalidArgumentError(f"polars cannot compute the UPDATE values {polars_updates}: "
+                                       f"{str(e).strip().splitlines()[0]}") from None
         arrow = frame.to_arrow()
         for name in polars_updates:
             out = out.set_column(out.schema.get_field_index(name), name, arrow.column(name))
@@ -90,16 +95,20 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     check_commit_safety(snapshot.storage)
     if already_applied(snapshot, commit_properties):
         return UpdateMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0)  # a replay: skipped, nothing written
-    require_existing_columns(snapshot, set(updates))
+    require_existing_columns(snapshot, set(updates), where=" in UPDATE set=")
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
-        require_existing_columns(snapshot, columns(pred))
-        check_expression(pred, snapshot.schema, boolean=True, text=predicate if isinstance(predicate, str) else "")
-    for value in updates.values():
+        text = predicate if isinstance(predicate, str) else ""
+        check_columns(pred, snapshot.schema, text=text, what="UPDATE predicate")
+        check_expression(pred, snapshot.schema, boolean=True, text=text)
+    for name, value in updates.items():
         if isinstance(value, str):
             parsed = parse_sql(value)
-            require_existing_columns(snapshot, columns(parsed))
+            check_columns(parsed, snapshot.schema, text=value, what=f"the value for {name}")
             check_expression(parsed, snapshot.schema, boolean=False, text=value)
+        elif _is_polars(value):
+            # polars computes these values itself; its own errors would not be lakehouse errors.
+            require_existing_columns(snapshot, set(value.meta.root_names()), where=f" in the value for {name}")
     use_dv = snapshot.properties.enable_deletion_vectors
     checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
     exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])

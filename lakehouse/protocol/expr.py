@@ -12,7 +12,7 @@ floating-point rules: NaN equals NaN and sorts above every other value, and -0.0
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import pyarrow as pa
 
@@ -41,15 +41,26 @@ from lakehouse.protocol.expr_ast import (
     children,
     columns,
 )
+from lakehouse.protocol.expr_dnf import from_dnf, is_dnf
+from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_expression
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.schema import StructType, to_arrow_type
 
+if TYPE_CHECKING:
+    import polars
+
 __all__ = [
-    "FALSE", "NULL", "TRUE", "And", "Arith", "Case", "Cast", "Cmp", "CmpOp", "Col", "Expr", "Func", "In",
+    "DNFTerm", "FALSE", "FilterLike", "NULL", "TRUE", "And", "Arith", "Case", "Cast", "Cmp", "CmpOp", "Col", "Expr", "Func", "In",
     "IsNull", "Lit", "Not", "Or", "check_expression", "children", "coerce_literal", "columns", "evaluate",
     "negation_normal_form", "parse_predicate", "parse_sql", "partition_table", "restrict", "simplify", "to_arrow",
 ]
+
+DNFTerm = tuple[str, str, Any]
+# Everything a filter or predicate may be: a Spark SQL string, a polars expression, a DNF tuple filter
+# (``[(col, op, value), ...]`` AND-ed, or a list of such lists OR-ed, as pyarrow and deltalake take), or
+# an already-built tree. `parse_predicate` turns each into the tree.
+FilterLike = Union[str, "polars.Expr", Sequence[DNFTerm], Sequence[Sequence[DNFTerm]], Expr]
 
 _NEGATE: dict[str, CmpOp] = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
@@ -213,13 +224,21 @@ def _restrict(expr: Expr, allowed: set[str]) -> Expr:
     return expr if columns(expr) <= allowed else TRUE
 
 
-def parse_predicate(predicate: "str | Expr") -> Expr:
-    """Accept a SQL string or an already-built tree; constants come back folded (`simplify`)."""
+def parse_predicate(predicate: FilterLike) -> Expr:
+    """The tree of any `FilterLike` (SQL string, polars expression, DNF tuple filter or tree), constants
+    folded (`simplify`). A polars expression that cannot be converted is an `InvalidArgumentError`
+    naming the construct (read filters catch it and let polars filter the rows instead)."""
     if isinstance(predicate, str):
         return parse_sql(predicate)
     if isinstance(predicate, EXPR_TYPES):
         return simplify(predicate)
-    raise InvalidArgumentError(f"predicate must be a SQL string, got {type(predicate).__name__}")
+    if is_polars_expr(predicate):
+        return simplify(from_polars(predicate))
+    if is_dnf(predicate):
+        return simplify(from_dnf(predicate))
+    raise InvalidArgumentError(
+        f"a filter or predicate must be a SQL string, a polars expression or a DNF list of (column, op, value) "
+        f"tuples, got {type(predicate).__name__}")
 
 
 def evaluate(table: pa.Table, expr: Expr, schema: StructType, *, what: str) -> pa.ChunkedArray:

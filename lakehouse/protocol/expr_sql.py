@@ -12,6 +12,7 @@ outside the language (subqueries, aggregates, window functions, unknown function
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -82,15 +83,41 @@ def parse(text: str) -> Expr:
 
 
 def _parse_message(text: str, error: Exception) -> str:
+    """One line saying where the text stops parsing and what was expected there, in SQL words: sqlglot's
+    own text names its Python classes and underlines with terminal escape codes."""
     errors = getattr(error, "errors", None) or [{}]
     first = errors[0]
     where = f" at column {first.get('col')}" if first.get("col") else ""
-    desc = str(first.get("description") or str(error) or "syntax error").splitlines()[0]
-    desc = desc.replace("Invalid expression / Unexpected token", "unexpected token")
+    near = str(first.get("highlight") or "").strip()
+    raw = str(first.get("description") or str(error) or "syntax error").splitlines()[0]
+    if "missing for" in raw:  # "Required keyword: 'expression' missing for <class '...EQ'>"
+        desc = f"'{near}' is missing an operand" if near else "an operand is missing"
+    elif raw.startswith("Invalid expression / Unexpected token"):
+        desc = f"unexpected '{near}'" if near else "unexpected token"
+    elif raw.startswith("Expecting "):
+        desc = f"expected {raw[len('Expecting '):].strip()!r}" + (f" near '{near}'" if near else "")
+    elif raw.startswith("Error tokenizing") or isinstance(error, _token_error()):
+        desc = "unterminated string or quoted name" if _unbalanced(text) else "invalid token"
+    else:
+        desc = _ESCAPES.sub("", raw)
+        desc = re.sub(r"<class '(?:[\w]+\.)*(\w+)'>", r"\1", desc)
     hint = ""
     if '"' in text and "'" not in text:
         hint = "\nHelp: string literals take single quotes ('bob'); double quotes name columns"
     return f"cannot parse expression {text!r}{where}: {desc}{hint}"
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _token_error() -> type:
+    from sqlglot.errors import TokenError
+
+    return TokenError
+
+
+def _unbalanced(text: str) -> bool:
+    return any(text.count(q) % 2 for q in ("'", '"', "`"))
 
 
 _CMP: dict[str, CmpOp] = {"EQ": "=", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "NullSafeEQ": "<=>"}

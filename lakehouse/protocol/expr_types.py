@@ -9,12 +9,15 @@ error. Pure logic over the expression tree; nothing here touches Arrow.
 
 from __future__ import annotations
 
+import difflib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr_ast import And, Arith, Case, Cast, Cmp, Col, Expr, Func, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.expr_ast import (
+    And, Arith, Case, Cast, Cmp, Col, Expr, Func, In, IsNull, Lit, Not, Or, children,
+)
 from lakehouse.protocol.functions import common_type, lookup
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructType, type_name
 
@@ -31,16 +34,77 @@ INTEGER_DECIMALS = {"byte": DecimalType(3, 0), "short": DecimalType(5, 0), "inte
 
 def field_type(schema: StructType, path: tuple[str, ...]) -> DataType:
     """The type of a (possibly nested) column, or `InvalidArgumentError` naming the unknown column."""
+    dtype = _lookup(schema, path)
+    if dtype is None:
+        raise unknown_column_error(".".join(path), column_paths(schema))
+    return dtype
+
+
+def _lookup(schema: StructType, path: tuple[str, ...]) -> DataType | None:
+    """The type at ``path``, None when a name is unknown; a path through a non-struct is an error."""
     dtype: DataType = schema
-    for part in path:
+    for i, part in enumerate(path):
         if not isinstance(dtype, StructType):
-            raise InvalidArgumentError(f"column {'.'.join(path)} is not a struct field path")
+            raise InvalidArgumentError(f"column {'.'.join(path[:i])} is a {type_name(dtype)}, not a struct: "
+                                       f"'{'.'.join(path)}' names no field")
         try:
             dtype = dtype.field(part).type
         except KeyError:
-            names = dtype.names
-            raise InvalidArgumentError(f"unknown column '{'.'.join(path)}' in expression; columns are {names}") from None
+            return None
     return dtype
+
+
+def column_paths(schema: StructType) -> list[str]:
+    """Every column's dotted path, nested struct fields included (`s`, `s.x`), for "did you mean"."""
+    out: list[str] = []
+    stack: list[tuple[str, StructType]] = [("", schema)]
+    while stack:
+        prefix, struct = stack.pop()
+        for f in struct.fields:
+            out.append(prefix + f.name)
+            if isinstance(f.type, StructType):
+                stack.append((prefix + f.name + ".", f.type))
+    return out
+
+
+def unknown_column_error(name: str, candidates: Iterable[str], *, where: str = "", text: str = "",
+                         compared: bool = False) -> InvalidArgumentError:
+    """The error for a column ``name`` that is not among ``candidates``: one line naming it and the
+    columns, plus a Help line: "did you mean" the closest name, or (``compared``: the name is an operand of
+    a comparison, like `bob` in `name = bob`) to quote string literals."""
+    names = list(candidates)
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    message = f"unknown column '{name}'{where}; the columns are {shown}"
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6) or \
+        [n for n in names if n.lower() == name.lower()][:1]
+    if close:
+        return InvalidArgumentError(f"{message}\nHelp: did you mean '{close[0]}'?")
+    if text and f'"{name}"' in text:
+        return InvalidArgumentError(f"{message}\nHelp: string literals take single quotes: '{name}' "
+                                    "(double quotes name columns)")
+    if compared and "." not in name:
+        return InvalidArgumentError(f"{message}\nHelp: quote string literals: '{name}'")
+    return InvalidArgumentError(message)
+
+
+def check_columns(expr: Expr, schema: StructType, *, text: str = "", what: str = "") -> None:
+    """Raise `InvalidArgumentError` for the first column ``expr`` refers to that ``schema`` lacks (nested
+    struct paths included), with a "did you mean" or "quote string literals" Help line."""
+    where = f" in {what} {text!r}" if what and text else f" in {what}" if what else f" in {text!r}" if text else ""
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    while stack:
+        e, compared = stack.pop()
+        if isinstance(e, Col):
+            if _lookup(schema, e.path) is None:
+                raise unknown_column_error(".".join(e.path), column_paths(schema), where=where, text=text,
+                                           compared=compared)
+            continue
+        if isinstance(e, Cmp):
+            stack.extend(((e.left, True), (e.right, True)))
+        elif isinstance(e, In):
+            stack.append((e.item, True))
+        else:
+            stack.extend((c, False) for c in children(e))
 
 
 def literal_type(value: Any) -> DataType | None:
@@ -142,6 +206,7 @@ def check_expression(expr: Expr, schema: StructType, *, boolean: bool, text: str
     """Raise `InvalidArgumentError` for a type error anywhere in ``expr``; with ``boolean`` the whole
     expression must be a predicate (a condition, filter or constraint)."""
     where = f" in {text!r}" if text else ""
+    check_columns(expr, schema, text=text)
     stack: list[tuple[Expr, bool]] = [(expr, boolean)]
     while stack:
         e, want_bool = stack.pop()

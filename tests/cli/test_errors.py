@@ -24,8 +24,8 @@ def test_bad_uri_is_bad_input(tmp_path):
 def test_unknown_column_in_filter_is_bad_input(events):
     run = lakehouse_cli("scan", events, "--filter", "nope > 1", expect=2)
     assert run.err.strip() == (
-        "error: filter refers to unknown column(s) ['nope']; the table has "
-        "['id', 'p', 'amount', 'ts', 'day', 'raw', 'score', 'tags', 'note']")
+        "error: unknown column 'nope' in filter 'nope > 1'; the columns are "
+        "id, p, amount, ts, day, raw, score, tags, note\nHelp: did you mean 'note'?")
 
 
 def test_bad_filters_are_bad_input(events):
