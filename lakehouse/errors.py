@@ -82,6 +82,14 @@ class StorageError(LakehouseError):
         self.operation = operation
 
 
+class BucketNotFoundError(StorageError):
+    """The object store has no bucket (container) of the name the table URI gives."""
+
+
+class StorageOptionWarning(UserWarning):
+    """A storage option was accepted but has no effect in `lakehouse` (the message says why)."""
+
+
 class ObjectExistsError(StorageError, FileExistsError):
     """A put-if-absent found the object already there (another writer won that name)."""
 

@@ -24,8 +24,9 @@ Options every command takes:
                              history, files and schema) whose keys are stable, or JSON Lines (one object per
                              row) for scan and cdf. Dates and times are ISO-8601 strings, decimals strings,
                              binary base64, NaN/Infinity the strings "NaN"/"Infinity"/"-Infinity".
-    --storage-option K=V     passed to fsspec as storage_options (repeatable); values that are JSON objects,
-                             arrays, true, false or null are parsed, anything else is a string.
+    --storage-option K=V     one storage option (repeatable): fsspec/s3fs keys or the delta-rs keys
+                             (AWS_ENDPOINT_URL, AWS_REGION, ...; spec/storage.md); values that are JSON
+                             objects, arrays, true, false or null are parsed, anything else is a string.
     --debug                  print the traceback of an error.
 
 Exit codes:

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -40,6 +41,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     errors.ConstraintViolationError: FAILED,
     errors.InvalidArgumentError: BAD_INPUT,
     errors.TableNotFoundError: BAD_INPUT,
+    errors.BucketNotFoundError: BAD_INPUT,  # a wrong bucket name, like a wrong path, is bad input
     errors.VersionNotFoundError: BAD_INPUT,
     errors.SchemaMismatchError: BAD_INPUT,
     errors.TableExistsError: BAD_INPUT,
@@ -292,6 +294,17 @@ def _storage_options(ctx: click.Context, param: click.Parameter, values: tuple[s
     return {k: storage_value(v) for k, v in parse_assignments(values, "--storage-option")}
 
 
+_SHOW_WARNING = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Our own warnings as one ``warning: ...`` line on stderr, like errors; others as Python prints them."""
+    if issubclass(category, errors.StorageOptionWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _SHOW_WARNING(message, category, *args, **kwargs)
+
+
 def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Command]:
     """Make ``fn(cli, uri, **options)`` a click command with the URI argument, ``--json``,
     ``--storage-option`` and ``--debug``; its return value (None = 0) is the exit code, and errors
@@ -302,7 +315,9 @@ def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Comm
         def run(uri: str, as_json: bool, storage_options: dict[str, Any], debug: bool, **kwargs: Any) -> None:
             cli = Cli(as_json, storage_options, debug)
             try:
-                code = fn(cli, uri, **kwargs) or OK
+                with warnings.catch_warnings():
+                    warnings.showwarning = _show_warning
+                    code = fn(cli, uri, **kwargs) or OK
             except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
                 raise  # click reports these itself: usage errors exit 2, a closed pipe ends quietly
             except Exception as e:  # noqa: BLE001 - every failure must end as one line and an exit code
@@ -312,8 +327,8 @@ def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Comm
         run = click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
         run = click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
                            callback=_storage_options,
-                           help="Passed to fsspec as storage_options (repeatable); JSON objects, arrays, "
-                                "true, false and null values are parsed.")(run)
+                           help="A storage option (repeatable): fsspec/s3fs keys or delta-rs keys such as "
+                                "AWS_ENDPOINT_URL=...; JSON objects, arrays, true, false and null values are parsed.")(run)
         run = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(run)
         run = click.argument("uri")(run)
         return click.command(name, help=fn.__doc__)(run)

@@ -18,8 +18,15 @@ from urllib.parse import unquote, urlsplit
 import fsspec
 import pyarrow.fs as pafs
 
-from lakehouse.errors import DataFileNotFoundError, InvalidArgumentError, ObjectExistsError, StorageError
+from lakehouse.errors import (
+    BucketNotFoundError,
+    DataFileNotFoundError,
+    InvalidArgumentError,
+    ObjectExistsError,
+    StorageError,
+)
 from lakehouse.storage.base import FileInfo, Storage
+from lakehouse.storage.options import normalize_storage_options, warn_ignored
 
 
 def _mtime_ms(entry: Mapping[str, Any]) -> int:
@@ -76,8 +83,10 @@ class FsspecStorage(Storage):
             self.root_uri = "file://" + self._local_root
         else:
             self._local_root = None
+            normalized = normalize_storage_options(parts.scheme, self.storage_options, os.environ)
+            warn_ignored(normalized.ignored)
             try:
-                self.fs, root = fsspec.core.url_to_fs(uri, **self.storage_options)
+                self.fs, root = fsspec.core.url_to_fs(uri, **normalized.kwargs)
             except (ValueError, ImportError, TypeError) as e:
                 raise InvalidArgumentError(f"cannot open storage for {uri!r}: {e}") from None
             self._root = root.rstrip("/")
@@ -92,9 +101,20 @@ class FsspecStorage(Storage):
         return f"{self._root}/{rel}" if rel else self._root
 
     def _fail(self, e: BaseException, rel: str, op: str) -> Exception:
+        if _is_missing_bucket(e):
+            return self._bucket_not_found(rel, op)
         if isinstance(e, FileNotFoundError):
             return DataFileNotFoundError(f"{op}: {self.root_uri}/{rel} does not exist", path=rel)
         return StorageError(f"{op} of {self.root_uri}/{rel} failed: {type(e).__name__}: {e}", path=rel, operation=op)
+
+    def _bucket_not_found(self, rel: str, op: str) -> BucketNotFoundError:
+        # A missing bucket would otherwise read as "no Delta table here", sending the user to check the
+        # path inside the bucket when the bucket name, endpoint or account is what is wrong.
+        bucket = self._root.split("/", 1)[0]
+        return BucketNotFoundError(
+            f"bucket not found: {bucket!r} (of {self.root_uri}) does not exist on this {self.scheme} endpoint.\n"
+            "Help: check the bucket name, and the endpoint and account in storage_options (AWS_ENDPOINT_URL, "
+            "AWS_REGION, AWS_PROFILE), or create the bucket.", path=rel, operation=op)
 
     # -- Storage ---------------------------------------------------------------------------------
     def list_dir(self, rel: str) -> list[FileInfo]:
@@ -132,7 +152,9 @@ class FsspecStorage(Storage):
         assert self.fs is not None
         try:
             entries = self.fs.ls(self._full(rel), detail=True, refresh=True)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
+            if _is_missing_bucket(e):
+                raise self._bucket_not_found(rel, "list") from e
             return []
         except TypeError:
             entries = self.fs.ls(self._full(rel), detail=True)
@@ -179,7 +201,9 @@ class FsspecStorage(Storage):
         base = self._full(rel).rstrip("/")
         try:
             found = self.fs.find(base, detail=True, withdirs=False)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
+            if _is_missing_bucket(e):
+                raise self._bucket_not_found(rel, "list") from e
             return []
         except Exception as e:  # backend errors vary by scheme; wrap them all with path and operation
             raise self._fail(e, rel, "list") from e
@@ -388,6 +412,23 @@ class FsspecStorage(Storage):
 
 #: One local Arrow filesystem for every table (it holds no state; creating one per file read costs time).
 _LOCAL_FS = pafs.LocalFileSystem()
+
+
+def _is_missing_bucket(e: BaseException) -> bool:
+    """Whether ``e`` (or the backend error it wraps) is S3's NoSuchBucket.
+
+    s3fs turns NoSuchBucket into a plain `FileNotFoundError` and keeps the botocore error as the cause;
+    its error code is what tells a missing bucket from a missing key.
+    """
+    seen: BaseException | None = e
+    for _ in range(4):
+        if seen is None:
+            return False
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _has_directories(fs: Any) -> bool:

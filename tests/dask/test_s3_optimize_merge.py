@@ -32,3 +32,24 @@ def test_optimize_then_merge_on_s3(client, s3_bucket):
     after = {r["id"]: r["v"] for r in lakehouse.DeltaTable(uri, storage_options=options).to_arrow().to_pylist()}
     assert lakehouse.DeltaTable(uri, storage_options=options).version == 5
     assert len(after) == 41 and after[1] == after[2] == after[100] == 7 and after[3] == 0
+
+
+def test_workers_take_delta_rs_storage_options(client, s3_bucket, s3_server):
+    """The delta-rs spelling of the options travels to the workers, which translate it themselves."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from tests.dml.dml_support import assert_same_rows
+    from tests.storage.test_s3_options import delta_rs_options
+
+    bucket, _, _ = s3_bucket
+    uri, options = f"s3://{bucket}/t", delta_rs_options(s3_server)
+    frame = pd.DataFrame({"id": list(range(20)), "p": ["a" if i % 2 else "b" for i in range(20)]})
+    ldd.write_delta(uri, dd.from_pandas(frame, npartitions=4), partition_by=["p"], storage_options=options)
+    ldd.write_delta(uri, dd.from_pandas(frame.assign(id=frame.id + 20), npartitions=2), mode="append",
+                    storage_options=options)
+    got = ldd.read_delta(uri, storage_options=options).compute()
+    want = pa.table({"id": list(range(40)), "p": ["a" if i % 2 else "b" for i in range(40)]})
+    assert_same_rows(pa.Table.from_pandas(got, preserve_index=False).select(["id", "p"]), want, "lakehouse.dask")
+    from deltalake import DeltaTable as DlTable
+    assert_same_rows(DlTable(uri, storage_options=options).to_pyarrow_table().select(["id", "p"]), want, "deltalake")
