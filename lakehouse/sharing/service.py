@@ -8,6 +8,7 @@ Errors are `SharingError` with the protocol's status; messages name the shared t
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,7 +33,7 @@ from lakehouse.sharing.config import Recipient, ShareConfig, SharingConfig, Tabl
 from lakehouse.sharing.protocol import (
     Capabilities, dv_descriptor, end_stream_line, file_line, metadata_line, needs_delta_format, protocol_line, rows_of,
 )
-from lakehouse.sharing.urls import UrlSigner, local_root, presign_s3
+from lakehouse.sharing.urls import S3Presigner, UrlSigner, local_root
 from lakehouse.snapshot import Snapshot, latest_snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
 
@@ -106,6 +107,8 @@ class SharingService:
         self.config = config
         self.signer = signer
         self.tables: dict[str, SharedTable] = {}
+        self._presigners: dict[str, S3Presigner] = {}
+        self._lock = threading.Lock()
         for share in config.shares:
             for tables in share.schemas.values():
                 for t in tables:
@@ -220,15 +223,23 @@ class SharingService:
             def local(rel: str) -> tuple[str, int]:
                 return f"{base}/files/{self.signer.token(t.config.key, rel, expires)}", expires * 1000
             return local
-        fs = getattr(t.storage, "fs", None)
+        presigner = self._presigner(t)
         root = t.storage.arrow_filesystem()[1]
-        if fs is None or not hasattr(fs, "sign"):
-            raise SharingError(f"table {t.label} is on a store that cannot pre-sign URLs", status=500,
-                               error_code="INTERNAL_ERROR")
 
         def presigned(rel: str) -> tuple[str, int]:
-            return presign_s3(fs, root, rel, timeout), expires * 1000
+            return presigner.url(root, rel, timeout), expires * 1000
         return presigned
+
+    def _presigner(self, t: SharedTable) -> S3Presigner:
+        with self._lock:
+            if t.config.key not in self._presigners:
+                fs = getattr(t.storage, "fs", None)
+                protocols = getattr(fs, "protocol", ())
+                if fs is None or not {"s3", "s3a"} & set(protocols if isinstance(protocols, (tuple, list)) else [protocols]):
+                    raise SharingError(f"table {t.label} is on a store this server cannot pre-sign URLs for "
+                                       "(local paths and s3:// are supported)", status=500, error_code="INTERNAL_ERROR")
+                self._presigners[t.config.key] = S3Presigner(fs)
+            return self._presigners[t.config.key]
 
     # -- query --------------------------------------------------------------------------------------
     def metadata(self, t: SharedTable, caps: Capabilities, version: Any, timestamp: Any) -> QueryResult:

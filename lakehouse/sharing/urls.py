@@ -9,7 +9,8 @@ travels in the query string, in the shape of a pre-signed object-store URL (``sp
 delta-kernel-rs, which the official connector reads `delta` responses with, fetches a URL over HTTP only
 when its query string marks it as pre-signed.
 
-Object-store tables (``s3://``): a pre-signed GET URL of the store itself (botocore, through s3fs), expiring
+Object-store tables (``s3://``): a SigV4 pre-signed GET URL of the store itself (botocore, with s3fs's
+credentials), expiring
 after the same timeout.
 """
 
@@ -23,6 +24,7 @@ import os
 import posixpath
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lakehouse.errors import SharingError
@@ -113,8 +115,29 @@ def local_root(location: str) -> str | None:
     return None
 
 
-def presign_s3(fs: object, root: str, rel: str, expires_in: int) -> str:
-    """A pre-signed GET URL for ``root/rel`` on an s3fs filesystem, valid ``expires_in`` seconds."""
-    if not safe_relative(rel):
-        raise forbidden()
-    return fs.sign(posixpath.join(root, rel), expiration=expires_in)  # type: ignore[attr-defined]
+class S3Presigner:
+    """SigV4 pre-signed GET URLs for the objects of one s3fs filesystem (its credentials, endpoint and
+    region). SigV4 (``X-Amz-Signature``), not s3fs's default SigV2: delta-kernel-rs recognises only the
+    former as a pre-signed URL, and AWS regions opened after 2014 accept only SigV4."""
+
+    def __init__(self, fs: Any):
+        import botocore.session
+        from botocore.config import Config
+
+        kwargs = dict(getattr(fs, "client_kwargs", None) or {})
+        config = dict(getattr(fs, "config_kwargs", None) or {})
+        config["signature_version"] = "s3v4"
+        self._client = botocore.session.get_session().create_client(
+            "s3", region_name=kwargs.get("region_name"),
+            endpoint_url=kwargs.get("endpoint_url") or getattr(fs, "endpoint_url", None),
+            aws_access_key_id=getattr(fs, "key", None), aws_secret_access_key=getattr(fs, "secret", None),
+            aws_session_token=getattr(fs, "token", None), config=Config(**config))
+
+    def url(self, root: str, rel: str, expires_in: int) -> str:
+        """The URL of ``root/rel`` (``root`` is ``bucket/prefix``), valid ``expires_in`` seconds."""
+        if not safe_relative(rel):
+            raise forbidden()
+        bucket, _, prefix = root.strip("/").partition("/")
+        key = posixpath.join(prefix, rel) if prefix else rel
+        return self._client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                   ExpiresIn=expires_in)
