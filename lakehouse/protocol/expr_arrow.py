@@ -98,6 +98,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             dtype = field_type(schema, other.path)
             value = coerce_literal(lit.value, dtype, column=".".join(other.path))
             return pc.scalar(_scalar(value, dtype, ".".join(other.path)))
+        dtype = type_of(other, schema)
+        if isinstance(lit.value, str) and isinstance(dtype, (PrimitiveType, DecimalType)) and dtype != STRING:
+            # Text meets a computed value on its terms too (`dt + INTERVAL 1 DAY > '2024-02-29'`), as Spark.
+            value = coerce_literal(lit.value, dtype, column="expression")
+            return pc.scalar(_scalar(value, dtype, "expression"))
         return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
@@ -132,6 +137,8 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             value = rhs.value
             if isinstance(lhs, Col):  # 'NaN' meets a double column as the double NaN
                 value = coerce_literal(value, field_type(schema, lhs.path), column=".".join(lhs.path))
+            elif isinstance(value, str):  # ... and a computed double too
+                value = coerce_literal(value, PrimitiveType("double"), column="expression")
             return _float_vs_literal(op, left, right, value)
         return _float_compare(op, left, right, left_float, right_float)
 

@@ -70,7 +70,7 @@ def _try(value: pc.Expression, source: DataType, to: DataType) -> pc.Expression:
     want = to_arrow_type(to)
     if isinstance(to, DecimalType):
         return udf("to_decimal", _decimal_converter(source, to), [to_arrow_type(source)], want, [value])
-    if source == STRING:
+    if source == STRING and not _is(to, "binary"):  # text is trimmed before it is parsed, not when it is bytes
         value = pc.utf8_trim_whitespace(value)
         if _is(to, "timestamp", "timestamp_ntz", "date"):
             parsed = lookup("to_timestamp").build(Call("to_timestamp", [value], [STRING], [NOT_LITERAL]))
@@ -85,15 +85,20 @@ def _try(value: pc.Expression, source: DataType, to: DataType) -> pc.Expression:
         elif _is(to, "boolean"):
             return udf("text_boolean", _text_boolean, [pa.string()], pa.bool_(), [value])
     elif _is(to, *_INTS) and _is(source, "float", "double"):
-        value = pc.trunc(value.cast(pa.float64()))
+        value = pc.trunc(value.cast(pa.float64()))  # toward zero, as Spark (both modes)
+    elif _is(to, *_INTS) and isinstance(source, DecimalType):
+        value = pc.trunc(value)
     return udf("try_cast", _arrow_try(want), [to_arrow_type(source) if source != STRING else pa.string()],
                want, [value])
 
 
 def _arrow_try(want: pa.DataType) -> Callable[[pa.Array], pa.Array]:
+    # Into floating point every number converts, rounded to the nearest (Arrow refuses inexact ones).
+    lossy = pa.types.is_floating(want)
+
     def convert(values: pa.Array) -> pa.Array:
         try:
-            return values.cast(want)
+            return values.cast(want, safe=not lossy or pa.types.is_string(values.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             out = []
             for v in values:

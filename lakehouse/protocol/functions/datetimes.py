@@ -74,8 +74,8 @@ def _add_interval_months(call: Call) -> pc.Expression:
 def _field(fn: Callable[..., pc.Expression], **options: Any) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
         arg = call.args[0]
-        if call.types[0] == STRING:
-            arg = arg.cast(pa.timestamp("us", tz="UTC"))
+        if call.types[0] == STRING:  # Spark's text parse: a date, or a timestamp without offset in UTC
+            arg = _parse_timestamp_text(arg)
         return fn(arg, **options).cast(pa.int32())
     return build
 
@@ -93,7 +93,9 @@ def _date_trunc(call: Call) -> pc.Expression:
     if key is None:
         raise InvalidArgumentError(f"date_trunc(): unknown unit {unit!r}; units are {sorted(set(_TRUNC_UNITS.values()))}")
     arg = call.args[1]
-    if call.types[1] in (DATE, STRING):
+    if call.types[1] == STRING:
+        arg = _parse_timestamp_text(arg)
+    elif call.types[1] == DATE:
         arg = arg.cast(pa.timestamp("us", tz="UTC"))
     return pc.floor_temporal(arg, unit=key, week_starts_monday=True)
 
@@ -165,7 +167,9 @@ def _date_format(call: Call) -> pc.Expression:
     if fmt is None:
         return pc.scalar(pa.scalar(None, pa.string()))
     arg = call.args[0]
-    if call.types[0] in (DATE, STRING):
+    if call.types[0] == STRING:
+        arg = _parse_timestamp_text(arg)
+    elif call.types[0] == DATE:
         arg = arg.cast(pa.timestamp("us", tz="UTC"))
     return _strftime(arg, str(fmt))
 

@@ -106,6 +106,8 @@ def _log(call: Call) -> pc.Expression:
 def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
         to = common_type(call.types)
+        if to is None:  # every argument a bare NULL
+            return null_of(None)
         args = cast_all(call, to)
         out = (pc.max_element_wise if greatest else pc.min_element_wise)(*args, skip_nulls=True)
         if greatest and isinstance(to, PrimitiveType) and to.name in ("float", "double"):
@@ -126,7 +128,10 @@ def _coalesce(call: Call) -> pc.Expression:
 def _nullif(call: Call) -> pc.Expression:
     to = common_type(call.types)
     a, b = cast_all(call, to)
-    return pc.if_else(pc.coalesce(a == b, pc.scalar(False)), null_of(call.types[0] or to), a)
+    equal = a == b
+    if isinstance(to, PrimitiveType) and to.name in ("float", "double"):
+        equal = equal | (pc.is_nan(a) & pc.is_nan(b))  # Spark's `=`: NaN equals NaN, so NULLIF(NaN, NaN) is NULL
+    return pc.if_else(pc.coalesce(equal, pc.scalar(False)), null_of(call.types[0] or to), a)
 
 
 def _nanvl(call: Call) -> pc.Expression:
