@@ -39,7 +39,15 @@ def _dialect() -> Any:
             IDENTIFIERS = ["`", '"']
             STRING_ESCAPES = ["'"]  # 'it''s' (ANSI, as delta-rs); a backslash is an ordinary character
 
+        class Parser(Spark.Parser):  # type: ignore[misc, name-defined]
+            # Functions with a datetime pattern stay plain calls: sqlglot rewrites a pattern into strftime
+            # and back, which mangles quoted text in a pattern ("'day' dd" came back as "dayyyy dd").
+            FUNCTIONS = {k: v for k, v in Spark.Parser.FUNCTIONS.items() if k not in _PATTERN_FUNCTIONS}
+
     return LakehouseSpark
+
+
+_PATTERN_FUNCTIONS = {"DATE_FORMAT", "TO_DATE", "TO_TIMESTAMP", "UNIX_TIMESTAMP", "TO_UNIX_TIMESTAMP", "FROM_UNIXTIME"}
 
 
 def _nesting(text: str) -> int:
