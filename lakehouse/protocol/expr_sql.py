@@ -274,6 +274,10 @@ class _Converter:
             return self.interval(node)
         if kind in _FUNCS:
             name, keys = _FUNCS[kind]
+            ignored = [k for k, v in node.args.items() if k not in keys and _meaningful(kind, k, v)]
+            if ignored:  # floor(x, 1), round(x, 1, 3), datediff(MONTH, a, b): refused, never half-read
+                raise InvalidArgumentError(f"{name}() does not take this form of arguments: {node.sql()!r} "
+                                           f"in {self.text!r}")
             args = tuple(self.convert(a) for a in self.args(node, keys))
             if "format" in keys and node.args.get("format") is not None and isinstance(args[-1], Lit) \
                     and isinstance(args[-1].value, str):
@@ -401,6 +405,17 @@ class _Converter:
             raise self.fail(node)
         lookup(name)  # an unknown function is an error with "did you mean"
         return Func(name, args)
+
+
+def _meaningful(kind: str, key: str, value: Any) -> bool:
+    """A sqlglot argument the function row does not read, and that is not sqlglot's own default."""
+    from sqlglot import exp
+
+    if not isinstance(value, exp.Expression):
+        return False  # flags such as zero_start or safe
+    if key == "unit" and kind in ("TsOrDsAdd", "DateAdd", "DateSub", "DateDiff"):
+        return value.name.upper() not in ("DAY", "DAYS")
+    return not (kind == "Initcap" and key == "expression" and value.sql() == "' '")
 
 
 def _java_pattern(parsed: str) -> str:

@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.functions.registry import (
-    BOOLEAN, INT, Call, arrow_type_of, null_of, register, udf,
+    BOOLEAN, INT, NOT_LITERAL, Call, arrow_type_of, null_of, register, udf,
 )
-from lakehouse.protocol.schema import ArrayType, DataType, MapType
+from lakehouse.protocol.schema import ArrayType, DataType, MapType, type_name
 
 # -- arrays, maps, structs ---------------------------------------------------------------------------------
 def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
@@ -24,6 +24,8 @@ def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
             return null_of(_element_type(call.types))
         if not zero_based and index == 0:
             raise InvalidArgumentError("element_at(): array indexes start at 1 (or -1 from the end), not 0")
+        if zero_based and index < 0:  # arr[-1] is out of range (only element_at counts from the end): NULL
+            return null_of(_element_type(call.types))
         length = pc.list_value_length(container)
         if index < 0 and not zero_based:
             position = pc.add(length, pc.scalar(int(index)))
@@ -48,7 +50,11 @@ def _from_end(index: int) -> Callable[[pa.Array], pa.Array]:
 
 def _map_key(call: Call) -> Any:
     key = call.literal(1, "map key")
-    return pa.scalar(key, arrow_type_of(call.types[0].key_type))  # type: ignore[union-attr]
+    key_type = call.types[0].key_type  # type: ignore[union-attr]
+    try:
+        return pa.scalar(key, arrow_type_of(key_type))
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{call.name}(): key {key!r} does not fit the map's {type_name(key_type)} keys") from None
 
 
 
@@ -73,6 +79,13 @@ def _size(call: Call) -> pc.Expression:
 
 def _array_contains(call: Call) -> pc.Expression:
     list_type = arrow_type_of(call.types[0])
+    value = call.literals[1] if len(call.literals) > 1 else NOT_LITERAL
+    if value is not NOT_LITERAL and value is not None:
+        try:
+            pa.scalar(value, list_type.value_type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            raise InvalidArgumentError(f"array_contains(): {value!r} cannot be an element of "
+                                       f"{type_name(call.types[0])}") from None
 
     def contains(lists: pa.Array, values: pa.Array) -> pa.Array:
         out: list[bool | None] = []
