@@ -6,15 +6,19 @@ PY     := $(VENV)/bin/python
 
 .PHONY: demo test bench clean
 
+# `pip uninstall lakehouse` first: the distribution was once named `lakehouse` (now `lakehouse-delta`), and
+# the index's unrelated `lakehouse` would shadow the `lakehouse` import package; neither may stay in .venv.
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip uninstall -q -y lakehouse 2>/dev/null || true
 	$(PY) -m pip install -q -e .
 	touch $@
 
 $(VENV)/.dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip uninstall -q -y lakehouse 2>/dev/null || true
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(VENV)/.runtime $@
 

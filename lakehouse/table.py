@@ -405,12 +405,12 @@ class DeltaTable:
         return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]
 
     def to_pandas(self, columns: Sequence[str] | None = None, *, filter: FilterLike | None = None) -> "pandas.DataFrame":
-        """The rows as a pandas DataFrame (pandas is the optional extra ``lakehouse[pandas]``)."""
+        """The rows as a pandas DataFrame (pandas is the optional extra ``lakehouse-delta[pandas]``)."""
         try:
             import pandas  # noqa: F401
         except ImportError:
             raise MissingDependencyError(
-                "to_pandas() needs pandas, which is not installed.\nHelp: pip install 'lakehouse[pandas]', "
+                "to_pandas() needs pandas, which is not installed.\nHelp: pip install 'lakehouse-delta[pandas]', "
                 "or use to_arrow() / to_polars()."
             ) from None
         return self.to_arrow(columns, filter=filter).to_pandas()

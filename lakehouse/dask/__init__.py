@@ -12,7 +12,7 @@
 ``sys.modules`` under the same names.)
 
 This subpackage is the only part of `lakehouse` that imports Dask (the optional extra
-``lakehouse[dask]``); nothing outside it may import it.
+``lakehouse-delta[dask]``); nothing outside it may import it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ try:
     import dask.dataframe  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the installation
     raise ImportError(
-        f"lakehouse.dask needs Dask ({e}).\nHelp: pip install 'lakehouse[dask]'"
+        f"lakehouse.dask needs Dask ({e}).\nHelp: pip install 'lakehouse-delta[dask]'"
     ) from e
 
 from lakehouse.dask.jobs import TableRef, TaskOutput

@@ -241,7 +241,7 @@ def load_config(source: "str | os.PathLike[str] | Mapping[str, Any] | SharingCon
     try:
         import yaml
     except ImportError:
-        raise MissingDependencyError("reading a sharing config needs PyYAML: pip install 'lakehouse[sharing]'") from None
+        raise MissingDependencyError("reading a sharing config needs PyYAML: pip install 'lakehouse-delta[sharing]'") from None
     path = Path(source)
     try:
         raw = yaml.safe_load(path.read_text())

@@ -91,7 +91,7 @@ def _page(request: Request, pager: _Pager, context: str, items: list[dict[str, A
 def app(config: "str | Any", *, signing_secret: bytes | None = None) -> Any:
     """The ASGI app serving ``config`` (a `SharingConfig`, a mapping, or a YAML file path)."""
     if Starlette is None:
-        raise MissingDependencyError("the sharing server needs starlette: pip install 'lakehouse[sharing]'")
+        raise MissingDependencyError("the sharing server needs starlette: pip install 'lakehouse-delta[sharing]'")
     cfg: SharingConfig = load_config(config)
     signer = UrlSigner(signing_secret or cfg.url_signing_secret)
     pager = _Pager(signing_secret or cfg.url_signing_secret or hashlib.sha256(repr(id(signer)).encode()).digest())
@@ -272,6 +272,6 @@ def serve(config: "str | Any", *, host: str | None = None, port: int | None = No
     try:
         import uvicorn
     except ImportError:
-        raise MissingDependencyError("serving needs uvicorn: pip install 'lakehouse[sharing]'") from None
+        raise MissingDependencyError("serving needs uvicorn: pip install 'lakehouse-delta[sharing]'") from None
     cfg = load_config(config)
     uvicorn.run(app(cfg), host=host or cfg.host, port=port or cfg.port, log_level="warning")

@@ -180,5 +180,5 @@ def test_to_pandas_without_pandas_names_the_extra(table_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
-    assert "pip install 'lakehouse[pandas]'" in out.stdout, out.stdout
+    assert "pip install 'lakehouse-delta[pandas]'" in out.stdout, out.stdout
     assert "Traceback" not in out.stdout
