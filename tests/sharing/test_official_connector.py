@@ -15,13 +15,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lakehouse import DeltaTable
-from tests.sharing.conftest import call, free_port
+from tests.sharing.conftest import BOB, call, free_port
 
 CONNECTOR = "delta-sharing==1.4.2"
 KERNEL_WRAPPER = "delta-kernel-rust-sharing-wrapper==0.3.3"  # reads `delta` responses (DVs) for the connector
@@ -114,13 +115,19 @@ def _key(rows: list[dict], cols: list[str]) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def results(connector_python, reference_server, shared):
+def results(connector_python, reference_server, shared, tmp_path_factory):
     """Every connector operation in one subprocess (the connector's import costs seconds)."""
     p = reference_server
     hint = json.dumps({"op": "equal", "children": [{"op": "column", "name": "part", "valueType": "string"},
                                                    {"op": "literal", "value": "a", "valueType": "string"}]})
+    bob = tmp_path_factory.mktemp("bob") / "bob.share"
+    bob.write_text(json.dumps({"shareCredentialsVersion": 1, "endpoint": shared.base, "bearerToken": BOB}))
+    when = datetime.fromtimestamp(shared.timestamps["parts"][1] / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
     ops = {
         "tables": {"op": "list_all_tables", "profile": p},
+        "alice_tables": {"op": "list_all_tables", "profile": str(shared.profile)},
+        "bob_tables": {"op": "list_all_tables", "profile": str(bob)},
+        "at_time": {"op": "load", "url": f"{p}#share1.default.parts", "kwargs": {"timestamp": when}},
         "latest": {"op": "load", "url": f"{p}#share1.default.parts"},
         "v0": {"op": "load", "url": f"{p}#share1.default.parts", "kwargs": {"version": 0}},
         "v1": {"op": "load", "url": f"{p}#share1.default.parts", "kwargs": {"version": 1}},
@@ -144,6 +151,16 @@ def _lh(shared, name: str, version: int | None = None) -> list[dict]:
 
 def test_connector_lists_tables(results):
     assert _ok(results["tables"]) == ["share1.default.cdft", "share1.default.dvt", "share1.default.parts"]
+
+
+def test_connector_lists_tables_per_recipient(results):
+    assert _ok(results["alice_tables"]) == ["s1.other.parts2", "s1.sc.cdft", "s1.sc.dvt", "s1.sc.linked",
+                                            "s1.sc.nohist", "s1.sc.parts"]
+    assert _ok(results["bob_tables"]) == ["s2.sc.secret"]
+
+
+def test_connector_reads_at_a_timestamp(results, shared):
+    assert _key(_ok(results["at_time"]), ["id", "part"]) == _key(_lh(shared, "parts", 1), ["id", "part"])
 
 
 def test_connector_reads_latest_and_older_versions(results, shared):
