@@ -194,6 +194,8 @@ def negation_normal_form(expr: Expr, negate: bool = False) -> Expr:
         return And(items) if negate else Or(items)
     if not negate:
         return expr
+    if isinstance(expr, Cmp) and expr.op == "<=>":
+        return Not(expr)  # never NULL, so NOT is its exact complement; there is no operator to flip to
     if isinstance(expr, Cmp):
         return Cmp(_NEGATE[expr.op], expr.left, expr.right)
     if isinstance(expr, IsNull):

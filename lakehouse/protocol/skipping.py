@@ -62,7 +62,9 @@ from lakehouse.protocol.expr import (
 )
 from lakehouse.protocol.expr_arrow import project
 from lakehouse.protocol.expr_types import type_of
-from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructField, StructType, to_arrow_type
+from lakehouse.protocol.schema import (
+    ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructField, StructType, to_arrow_type,
+)
 from lakehouse.protocol.stats import parse_iso_micros
 
 STRING_PREFIX = 32
@@ -108,6 +110,8 @@ def leaves_for(expr: Expr, schema: StructType, mode: str, skip: set[str]) -> lis
                 f = dtype.field(part)
                 phys.append(physical_name(f, mode))  # type: ignore[arg-type]
                 dtype = f.type
+            if isinstance(dtype, (StructType, ArrayType, MapType)):
+                return  # stats keep no count or bounds for a whole struct, array or map (`st IS NULL`)
             out[e.path] = Leaf(e.path, tuple(phys), dtype)
         elif isinstance(e, Cmp):
             for side in (e.left, e.right):
@@ -355,6 +359,12 @@ class _Evaluator:
             for v in e.values:
                 out |= self._atom(Cmp("=", e.item, v))
             return out
+        if isinstance(e, Cmp) and e.op == "<=>":
+            # NULL-safe equality: `x <=> NULL` is `x IS NULL`; against a value it is TRUE exactly where `=` is.
+            column, other = (e.right, e.left) if isinstance(e.left, Lit) else (e.left, e.right)
+            if isinstance(other, Lit) and other.value is None:
+                return self._atom(IsNull(column)) if not isinstance(column, Lit) else self.maybe()
+            return self._atom(Cmp("=", column, other))
         if isinstance(e, Cmp):
             left, right, op = e.left, e.right, e.op
             if isinstance(left, Lit) and not isinstance(right, Lit):
