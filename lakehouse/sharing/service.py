@@ -345,6 +345,9 @@ class SharingService:
             start_snapshot = load_snapshot(t.storage, starting_version)
         except LakehouseError as e:
             raise self._guard(t, e) from None
+        if not streaming and not start_snapshot.properties.enable_change_data_feed:
+            raise bad_request(f"the change data feed is not enabled at version {starting_version} of {t.label} "
+                              "(delta.enableChangeDataFeed is not true)")
         fmt = self.response_format(t, start_snapshot, caps)
         url_for = self.url_for(t, base)
         files = [LogFile(commit_name(v), "commit", v) for v in range(starting_version, end + 1)]
@@ -355,7 +358,8 @@ class SharingService:
             yield metadata_line(start_snapshot.metadata, fmt, version=starting_version)
             served = 0
             for f, actions in zip(files, read_log_files(t.storage, files)):
-                yield from self._commit_lines(t, f.version, stamp.get(f.version), actions, fmt, url_for, streaming)
+                yield from self._commit_lines(t, f.version, stamp.get(f.version), actions, fmt, url_for, streaming,
+                                              first=f.version == starting_version)
                 served += 1
             audit["commits"] = served
             if caps.include_end_stream_action:
@@ -364,10 +368,11 @@ class SharingService:
         return QueryResult(starting_version, fmt, lines(), audit)
 
     def _commit_lines(self, t: SharedTable, version: int, ts: int | None, actions: list, fmt: str,
-                      url_for: Callable[[str], tuple[str, int]], streaming: bool) -> Iterator[bytes]:
+                      url_for: Callable[[str], tuple[str, int]], streaming: bool, *, first: bool) -> Iterator[bytes]:
         cdc = [a for a in actions if isinstance(a, AddCDCFile)]
         for a in actions:
-            if isinstance(a, Metadata) and version > 0:
+            # The starting version's metadata is the response's second line already.
+            if isinstance(a, Metadata) and not first:
                 if not streaming and not TableProperties.parse(a.configuration, strict=False).enable_change_data_feed:
                     raise bad_request(f"the change data feed is not enabled at version {version} of {t.label}")
                 yield metadata_line(a, fmt, version=version)

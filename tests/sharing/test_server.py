@@ -233,3 +233,36 @@ def test_end_stream_action_when_asked(shared):
     caps = {"delta-sharing-capabilities": "responseformat=delta;includeendstreamaction=true"}
     lines = call(shared.url("/shares/s1/schemas/sc/tables/parts/query"), ALICE, body={}, headers=caps).lines()
     assert "endStreamAction" in lines[-1] and lines[-1]["endStreamAction"]["minUrlExpirationTimestamp"] > 0
+
+
+def test_changes_need_the_feed_enabled_on_the_table(tmp_path):
+    """cdfEnabled in the config is not enough: a table whose delta.enableChangeDataFeed is off has no
+    change data, and its adds/removes must not be passed off as one."""
+    import pyarrow as pa
+
+    from lakehouse import write_delta
+    from lakehouse.sharing import app
+    from tests.sharing.conftest import ServerThread
+
+    write_delta(tmp_path / "t", pa.table({"id": [1, 2]}))
+    DeltaTable(tmp_path / "t").delete("id = 1")
+    config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
+        {"name": "t", "location": str(tmp_path / "t"), "historyShared": True, "cdfEnabled": True}]}]}],
+        "authorization": {"bearerToken": "cdf-token-0001"}}
+    DeltaTable(tmp_path / "t").set_properties({"delta.enableChangeDataFeed": "true"})  # version 2
+    DeltaTable(tmp_path / "t").delete("id = 2")  # version 3
+    with ServerThread(app(config)) as server:
+        url = f"http://127.0.0.1:{server.port}/delta-sharing/shares/s/schemas/d/tables/t/changes?startingVersion="
+        r = call(url + "0", "cdf-token-0001")
+        assert r.status == 400 and "not enabled" in r.json()["message"]
+        r = call(url + "2", "cdf-token-0001", headers=DELTA)
+    assert r.status == 200
+    lines = r.lines()
+    assert [x["metaData"]["version"] for x in lines if "metaData" in x] == [2]  # once, not again for its commit
+    assert [next(iter(x["file"]["deltaSingleAction"])) for x in lines if "file" in x] == ["cdc"]
+
+
+def test_changes_send_one_metadata_line_for_the_starting_version(shared):
+    r = call(shared.url("/shares/s1/schemas/sc/tables/cdft/changes?startingVersion=0"), ALICE, headers=DELTA)
+    metas = [x["metaData"]["version"] for x in r.lines() if "metaData" in x]
+    assert metas == [0]
