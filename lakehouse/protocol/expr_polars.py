@@ -179,14 +179,17 @@ class _Converter:
         item = self._node(raw_args[0])
         values = self._list_literal(raw_args[1])
         present = tuple(Lit(v) for v in values if v is not None)
-        # polars ignores a null in the list (is_in is false, not NULL, for other values) unless
-        # nulls_equal, where a null item matches it.
-        found: Expr = In(item, present) if present else Lit(False)
-        if nulls_equal and len(present) < len(values):
-            return Or((IsNull(item), found))
         if nulls_equal:
-            return And((IsNull(item, negated=True), found)) if present else Lit(False)
-        return found
+            # A null item matches a null in the list and nothing else: never NULL.
+            found = In(item, present) if present else Lit(False)
+            not_null = And((IsNull(item, negated=True), found)) if present else Lit(False)
+            return Or((IsNull(item), not_null)) if len(present) < len(values) else \
+                Case(((IsNull(item), Lit(False)),), found) if present else Lit(False)
+        # polars ignores a null in the list (is_in is false, not NULL, for the other values); a null item
+        # is NULL, also against an empty list.
+        if not present:
+            return Case(((IsNull(item), Lit(None)),), Lit(False))
+        return In(item, present)
 
     def _string(self, param: Any, args: list[Expr]) -> Expr:
         if isinstance(param, str) and param in _STRINGS:
