@@ -83,14 +83,13 @@ class UrlSigner:
 
 def safe_relative(rel: str) -> bool:
     """Whether ``rel`` is a plain table-relative path: not empty, not absolute, no ``.``/``..`` or empty
-    segment, no backslash or NUL, before and after percent-decoding. (A ``scheme:`` prefix is harmless:
-    the path is only ever joined below a local root, never parsed as a URL.)"""
-    for text in (rel, unquote(rel)):
-        if not text or text.startswith("/") or "\\" in text or "\x00" in text:
-            return False
-        if any(seg in ("", ".", "..") for seg in text.split("/")):
-            return False
-    return True
+    segment, no backslash or NUL. ``rel`` is already decoded (the log's path, decoded once) and is only
+    ever joined literally below a local root or used as an object key: it is not decoded again, so
+    ``%2F`` or ``%2E%2E`` in it are ordinary characters of a name (a partition value "/" is the directory
+    ``p=%2F``), never a separator or a parent."""
+    if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel:
+        return False
+    return not any(seg in ("", ".", "..") for seg in rel.split("/"))
 
 
 def local_file(root: str, rel: str) -> str:

@@ -76,3 +76,22 @@ def test_errors_are_typed(shared, tmp_path):
         SharingClient({"shareCredentialsVersion": 2, "endpoint": "x", "bearerToken": "y"})
     with pytest.raises(SharingError):  # the linked table's file is refused by the server: no silent empty read
         load(f"{shared.profile}#s1.sc.linked")
+
+
+def test_partition_values_with_slashes_percent_and_dots_are_served(tmp_path):
+    """A file path is used literally below the table root: a partition directory such as ``p=%2F`` (the
+    value "/") or ``p=..`` is an ordinary name there and must be served, not mistaken for a traversal."""
+    import pyarrow as pa
+
+    from lakehouse import write_delta
+    from lakehouse.sharing import app
+    from tests.sharing.conftest import ServerThread
+
+    write_delta(tmp_path / "t", pa.table({"id": [1, 2, 3, 4], "p": ["x/y%z", "/", "..", "a b=c"]}), partition_by=["p"])
+    config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [{"name": "t", "location": str(tmp_path / "t")}]}]}],
+              "authorization": {"bearerToken": "pv-token-0001"}}
+    with ServerThread(app(config)) as server:
+        client = SharingClient({"shareCredentialsVersion": 1, "bearerToken": "pv-token-0001",
+                                "endpoint": f"http://127.0.0.1:{server.port}/delta-sharing"})
+        got = client.load("s", "d", "t")
+    assert _rows(got) == _rows(DeltaTable(tmp_path / "t").to_arrow())
