@@ -42,6 +42,22 @@ class ScanMetrics:
     planning_seconds: float
 
 
+def _polars_predicate(expr: "polars.Expr", snapshot: Snapshot) -> Expr | None:
+    """The tree of a polars read filter, for pruning and skipping; None when lakehouse cannot convert,
+    type or evaluate it (polars can: `int_col < float("nan")`, say), and polars then filters every row."""
+    try:
+        predicate = from_polars(expr)
+    except InvalidArgumentError:
+        return None
+    check_columns(predicate, snapshot.schema, what="filter")  # an unknown column is an error either way
+    try:
+        check_expression(predicate, snapshot.schema, boolean=True)
+        to_arrow(predicate, snapshot.schema)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):  # InvalidArgumentError included
+        return None
+    return predicate
+
+
 class Scan:
     """An immutable scan of one snapshot: ``filter`` (any `FilterLike`) and ``columns``."""
 
@@ -52,18 +68,13 @@ class Scan:
         self._polars_filter = filter if is_polars_expr(filter) else None
         self.predicate: Expr | None = None
         if self._polars_filter is not None:
-            try:
-                self.predicate = from_polars(self._polars_filter)
-            except InvalidArgumentError:
-                self.predicate = None  # no skipping; polars filters the rows
+            self.predicate = _polars_predicate(self._polars_filter, snapshot)
         elif filter is not None:
             self.predicate = parse_predicate(filter)
+            text = filter if isinstance(filter, str) else ""
+            check_columns(self.predicate, snapshot.schema, text=text, what="filter")
+            check_expression(self.predicate, snapshot.schema, boolean=True, text=text)
         if self.predicate is not None:
-            check_columns(self.predicate, snapshot.schema, text=filter if isinstance(filter, str) else "",
-                          what="filter")
-            if self._polars_filter is None:
-                check_expression(self.predicate, snapshot.schema, boolean=True,
-                                 text=filter if isinstance(filter, str) else "")
             try:
                 self._arrow_filter = to_arrow(self.predicate, snapshot.schema)  # validates literals early
             except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:

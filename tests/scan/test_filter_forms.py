@@ -320,3 +320,13 @@ def test_converted_polars_predicate_selects_what_polars_selects(expr):
     got = evaluate(PROP, tree, PROP_SCHEMA, what="property").to_pylist()
     assert [g is True for g in got] == want, f"{expr} -> {tree}"
     assert from_polars(expr) is not None
+
+
+def test_polars_filter_lakehouse_cannot_evaluate_falls_back_to_polars(tmp_path):
+    # lakehouse refuses a NaN literal against a bigint column; polars compares in float64 (NaN is
+    # largest), so the read still gives polars' rows, without skipping.
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"v": pa.array([1, None, 3], pa.int64())}))
+    scan = lakehouse.DeltaTable(path).scan(pl.col("v") < float("nan"))
+    assert scan.predicate is None and "could not be used for skipping" in scan.explain()
+    assert sorted(scan.to_arrow().column("v").to_pylist()) == [1, 3]
