@@ -9,14 +9,18 @@ layout); the nodes below are converted, each to the construct with polars' own m
   decimals, binary, NULL, and NaN/infinities, which the JSON writes as null and are read back from the
   expression itself);
 - comparisons (also ``eq_missing``/``ne_missing`` as ``<=>``), ``&``, ``|``, ``~``, arithmetic
-  ``+ - * /`` and ``%`` (polars' remainder takes the divisor's sign; it is written so);
+  ``+ - * /`` and ``%`` (polars' remainder takes the divisor's sign; it is written so), ``+`` with a
+  string literal as concatenation;
 - ``is_null``, ``is_not_null``, ``is_in``, ``is_between``, ``fill_null`` (coalesce), ``abs``, negation,
   ``when/then/otherwise`` (CASE), ``cast`` (CAST; ``strict=False`` is TRY_CAST);
 - ``str.to_uppercase/to_lowercase/starts_with/ends_with/contains/len_chars/strip_chars/slice/
   replace_all(literal=True)``, ``dt.year/month/day/hour/minute/second``.
 
-Anything else raises `InvalidArgumentError` naming the polars construct. Read filters then fall back to
-letting polars filter the rows (no skipping); DML positions refuse, since they need the tree.
+Two differences remain, where the converted expression has the SQL meaning: a division by zero is the
+SQL one (polars gives an infinity or NaN), and ``+`` of two string columns is arithmetic, refused by the type
+checks (with a string literal it is concatenation, as in polars). Anything else raises
+`InvalidArgumentError` naming the polars construct. Read filters then fall back to letting polars filter
+the rows (no skipping); DML positions refuse, since they need the tree.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class _Converter:
             return Cmp(_CMP[op], left, right)
         if op == "NotEqValidity":
             return Not(Cmp("<=>", left, right))
+        if op == "Plus" and any(isinstance(x, Lit) and isinstance(x.value, str) for x in (left, right)):
+            return Func("concat", (left, right))  # polars' + of strings concatenates (NULL stays NULL)
         if op in _ARITH:
             return Arith(_ARITH[op], left, right)  # type: ignore[arg-type]
         if op == "Modulus":

@@ -294,6 +294,7 @@ def _atoms() -> st.SearchStrategy[pl.Expr]:
         st.builds(lambda s: name.str.contains(s, literal=True), strings),
         st.builds(lambda s: name.str.to_uppercase() == s.upper(), strings),
         st.builds(lambda s: name.str.to_lowercase() != s, strings),
+        st.builds(lambda s: (name + s).str.ends_with(s + "!") | (pl.lit("<") + name == "<" + s), strings),
         st.builds(lambda vs: v.is_in(vs), st.lists(st.one_of(_small, st.none()), max_size=4)),
         st.builds(lambda vs: v.is_in(vs, nulls_equal=True), st.lists(st.one_of(_small, st.none()), max_size=4)),
         st.just(v.is_null()), st.just(name.is_not_null()),
