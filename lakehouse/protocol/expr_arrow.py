@@ -112,6 +112,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, field_type(schema, col_side.path)):
             # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
             return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
+        if isinstance(col_side, Col) and field_type(schema, col_side.path) == PrimitiveType("float") and \
+                isinstance(lit_side.value, (float, Decimal)):
+            # Spark widens a float column meeting a decimal or double literal to double: the stored
+            # 0.1f is 0.10000000149..., so `f = 0.1` is FALSE and `f > 0.1` TRUE.
+            return column.cast(pa.float64()), pc.scalar(float(lit_side.value))
         if isinstance(col_side, Col):
             wide = _decimal_widening(field_type(schema, col_side.path), lit_side.value)
             if wide is not None:

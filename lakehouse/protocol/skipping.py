@@ -280,6 +280,10 @@ def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: boo
 def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
     """The literal at the column's type, or None when it has no exact equivalent (skipping then says
     "may match")."""
+    if leaf.dtype == PrimitiveType("float") and isinstance(value, (float, Decimal)) and not isinstance(value, bool):
+        # compared as doubles (Spark's widening, as the row filter does); the bounds are widened to match
+        scalar = pa.scalar(float(value), pa.float64())
+        return None if scalar.as_py() != scalar.as_py() else scalar
     try:
         coerced = coerce_literal(value, leaf.dtype, column=".".join(leaf.path))
         if isinstance(coerced, float) and isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in (
@@ -381,6 +385,8 @@ class _Evaluator:
             if v is None:
                 return self.maybe()
             lo, hi = s.mins[leaf.path], _upper(leaf, s.maxs[leaf.path])
+            if v.type != lo.type:  # a float column against a double literal
+                lo, hi = lo.cast(v.type), hi.cast(v.type)
             if op == "=":
                 # Kleene AND: a known-false lower bound decides even when the maximum is unknown.
                 return _known(pc.and_kleene(pc.less_equal(lo, v), pc.greater_equal(hi, v)))

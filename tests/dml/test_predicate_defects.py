@@ -313,3 +313,25 @@ def test_fitting_integer_arithmetic_is_stored(tmp_path):
     got = lh_read(path).sort_by("id").to_pylist()
     assert [r["v"] for r in got] == [2, 2**63 - 1, 8]
     assert got[0]["dec"] == Decimal("0.25") and math.isclose(float(got[0]["dec"]), 0.25)
+
+
+# -- float (32-bit) columns meet decimal and double literals as doubles (Spark's widening) ------------------
+def test_float_column_compares_with_decimal_literal_as_double(tmp_path):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": pa.array([1, 2], pa.int64()), "f": pa.array([0.1, 0.5], pa.float32())}))
+    dt = lakehouse.DeltaTable(path)
+    # the stored 0.1f is 0.10000000149..., above the double 0.1; 0.5 is exact in both widths
+    got = {sql: sorted(dt.to_arrow(filter=sql).column("id").to_pylist())
+           for sql in ["f = 0.1", "f > 0.1", "f IN (0.1)", "f = 0.5", "f < 0.5", "f >= 0.5", "f <= 0.1"]}
+    assert got == {"f = 0.1": [], "f > 0.1": [1, 2], "f IN (0.1)": [], "f = 0.5": [2], "f < 0.5": [1],
+                   "f >= 0.5": [2], "f <= 0.1": []}
+    dt.delete("f > 0.1 AND f < 0.2")
+    assert lh_read(path).column("id").to_pylist() == [2]
+
+
+def test_merge_double_source_key_against_float_target_compares_as_double(tmp_path):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": pa.array([1, 2], pa.int64()), "f": pa.array([0.1, 0.5], pa.float32())}))
+    (lakehouse.DeltaTable(path).merge(pa.table({"f": [0.1, 0.5]}), "t.f = s.f", source_alias="s", target_alias="t")
+     .when_matched_delete().execute())
+    assert lh_read(path).column("id").to_pylist() == [1]
