@@ -25,16 +25,21 @@ DISTRIBUTION = "lakehouse-delta"
 EXTRAS = {"pandas", "dask", "sharing", "dev"}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """(wheel path, the build's combined output) for a wheel built from a copy of the sources."""
-    base = tmp_path_factory.mktemp("install")
+def _copy_sources(base: Path) -> Path:
+    # A copy, so the build's egg-info and build/ directories never touch the working tree.
     src = base / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    # A copy, so the build's egg-info and build/ directories never touch the working tree.
     shutil.copytree(ROOT / "lakehouse", src / "lakehouse", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return src
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(wheel path, the build's combined output) for a wheel built from a copy of the sources."""
+    base = tmp_path_factory.mktemp("install")
+    src = _copy_sources(base)
     out = base / "wheels"
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--disable-pip-version-check",
                            "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
@@ -84,6 +89,25 @@ def test_build_prints_no_deprecation_or_license_warning(built):
     bad = [line for line in output.splitlines()
            if re.search(r"BuildBackendWarning|Setuptools\w*Warning|license", line, re.I)]
     assert not bad, "\n".join(bad)
+
+
+def test_editable_install_prints_nothing_and_imports_the_sources(tmp_path):
+    """`pip install -q -e .` as the Makefile runs it (this pip surfaces build-backend warnings), into a
+    fresh environment: no output at all, and `lakehouse` imports from the sources."""
+    src = _copy_sources(tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                           "--disable-pip-version-check", "-e", str(src)],
+                          capture_output=True, text=True, timeout=300)
+    output = [line for line in (proc.stdout + proc.stderr).splitlines()
+              if line.strip() and "is neither a file nor a directory" not in line]  # this machine's index config
+    assert proc.returncode == 0 and not output, "\n".join(output)
+    # find_spec locates the package without running it (the fresh environment has no dependencies).
+    where = subprocess.run([str(python), "-c", "import importlib.util as u; print(u.find_spec('lakehouse').origin)"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert where.stdout.strip() == str(src / "lakehouse" / "__init__.py"), where.stderr
 
 
 def README_INSTALL() -> str:  # noqa: N802 - reads like the section it returns
