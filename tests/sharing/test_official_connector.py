@@ -22,12 +22,17 @@ import pytest
 import yaml
 
 from lakehouse import DeltaTable
+from tests.conformance_support import MISSING, corpus_dir
 from tests.sharing.conftest import BOB, call, free_port
 
 CONNECTOR = "delta-sharing==1.4.2"
 KERNEL_WRAPPER = "delta-kernel-rust-sharing-wrapper==0.3.3"  # reads `delta` responses (DVs) for the connector
 DRIVER = Path(__file__).with_name("connector_driver.py")
 TOKEN = "reference-token-42"
+CORPUS = corpus_dir()
+# Conformance tables with on-disk deletion vectors ('u' descriptors) and column mapping, by key columns.
+CORPUS_TABLES = {"dat__deletion_vectors": ["letter", "int"], "golden__dv-partitioned-with-checkpoint": ["part", "col1", "col2"],
+                 "dat__column_mapping": ["letter", "new_int"]} if CORPUS is not None else {}
 
 
 def _cache_root() -> Path:
@@ -63,7 +68,8 @@ def reference_server(shared, tmp_path_factory):
              "historyShared": True},
             {"name": "dvt", "location": f"file://{shared.root / 'dvt'}", "historyShared": True, "cdfEnabled": True},
             {"name": "cdft", "location": str(shared.root / "cdft"), "historyShared": True, "cdfEnabled": True},
-        ]}]}],
+        ]}, {"name": "corpus", "tables": [
+            {"name": name, "location": str(CORPUS / "tables" / name)} for name in CORPUS_TABLES]}]}],
         "host": "127.0.0.1", "port": port, "endpoint": "/delta-sharing", "preSignedUrlTimeoutSeconds": 900,
         "deltaTableCacheSize": 10, "stalenessAcceptable": False, "evaluatePredicateHints": False,
         "authorization": {"bearerToken": TOKEN},
@@ -139,6 +145,7 @@ def results(connector_python, reference_server, shared, tmp_path_factory):
         "dv_v0": {"op": "load", "url": f"{p}#share1.default.dvt", "kwargs": {"use_delta_format": True, "version": 0}},
         "dv_cdf": {"op": "changes", "url": f"{p}#share1.default.dvt",
                    "kwargs": {"starting_version": 0, "use_delta_format": True}},
+        **{f"corpus:{name}": {"op": "load", "url": f"{p}#share1.corpus.{name}"} for name in CORPUS_TABLES},
         "cdf_delta": {"op": "changes", "url": f"{p}#share1.default.cdft",
                       "kwargs": {"starting_version": 1, "ending_version": 2, "use_delta_format": True}},
     }
@@ -150,7 +157,8 @@ def _lh(shared, name: str, version: int | None = None) -> list[dict]:
 
 
 def test_connector_lists_tables(results):
-    assert _ok(results["tables"]) == ["share1.default.cdft", "share1.default.dvt", "share1.default.parts"]
+    corpus = sorted(f"share1.corpus.{name}" for name in CORPUS_TABLES)
+    assert _ok(results["tables"]) == corpus + ["share1.default.cdft", "share1.default.dvt", "share1.default.parts"]
 
 
 def test_connector_lists_tables_per_recipient(results):
@@ -193,3 +201,11 @@ def test_connector_reads_deletion_vector_table_in_delta_format(results, shared):
     want = DeltaTable(shared.root / "dvt").load_cdf(starting_version=0).to_pylist()
     cols = ["id", "v", "_change_type", "_commit_version"]
     assert _key(_ok(results["dv_cdf"]), cols) == _key(want, cols)
+
+
+def test_connector_reads_corpus_tables_with_deletion_vectors_and_column_mapping(results):
+    if CORPUS is None:
+        pytest.skip(MISSING)
+    for name, cols in CORPUS_TABLES.items():
+        want = DeltaTable(CORPUS / "tables" / name).to_arrow().to_pylist()
+        assert _key(_ok(results[f"corpus:{name}"]), cols) == _key(want, cols), name
