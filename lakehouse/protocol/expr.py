@@ -45,7 +45,7 @@ from lakehouse.protocol.expr_dnf import from_dnf, is_dnf
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_expression
 from lakehouse.protocol.partitions import parse_partition_value
-from lakehouse.protocol.schema import StructType, to_arrow_type
+from lakehouse.protocol.schema import StructType, to_arrow_type, type_name
 
 if TYPE_CHECKING:
     import polars
@@ -173,7 +173,17 @@ def _show(expr: Expr) -> str:
         return ".".join(expr.path)
     if isinstance(expr, (Cmp, Arith)):
         return f"{_show(expr.left)} {expr.op} {_show(expr.right)}"
-    return repr(expr)
+    if isinstance(expr, Func):
+        name = {"negative": "-"}.get(expr.name)
+        args = ", ".join(_show(a) for a in expr.args)
+        return f"-({args})" if name else f"{expr.name}({args})"
+    if isinstance(expr, Cast):
+        return f"{'TRY_CAST' if expr.safe else 'CAST'}({_show(expr.item)} AS {type_name(expr.to)})"
+    if isinstance(expr, Not):
+        return f"NOT {_show(expr.item)}"
+    if isinstance(expr, IsNull):
+        return f"{_show(expr.item)} IS {'NOT ' if expr.negated else ''}NULL"
+    return "the expression"  # users read SQL: never the tree's repr
 
 
 def _arrow_message(e: BaseException) -> str:
