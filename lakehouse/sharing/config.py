@@ -5,7 +5,8 @@ Reference keys (delta-io/delta-sharing `server/src/universal`, "Server configura
 `host`, `port`, `endpoint`, `preSignedUrlTimeoutSeconds`, `authorization: {bearerToken}`. Keys of the reference
 server this one has no use for (`deltaTableCacheSize`, `stalenessAcceptable`, `evaluatePredicateHints`, ssl...)
 are accepted and ignored. Added: `recipients` (name, `bearerToken` or `bearerTokenSha256`, `expirationTime`,
-`shares`), per-table `storage_options`, and server-level `auditLog` (a file path) and `urlSigningSecret`.
+`shares`), per-table `storage_options`, and server-level `auditLog` (a file path), `urlSigningSecret` and
+`maxConcurrentRequests` (connections `serve` accepts at once; more are answered 503).
 
 Parsed and validated once here (names per PROTOCOL.md "Names"); past this module everything is typed.
 This module reads no table and opens no socket.
@@ -92,6 +93,7 @@ class SharingConfig:
     url_timeout_seconds: int = 3600
     audit_log: str | None = None
     url_signing_secret: bytes | None = None
+    max_concurrent_requests: int = 128
 
     def share(self, name: str) -> ShareConfig | None:
         """The share called ``name`` (case-insensitive)."""
@@ -226,10 +228,14 @@ def parse_config(raw: Mapping[str, Any]) -> SharingConfig:
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise InvalidArgumentError(f"sharing config: preSignedUrlTimeoutSeconds must be a positive integer, got {timeout!r}")
     secret = raw.get("urlSigningSecret")
+    limit = raw.get("maxConcurrentRequests", 128)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        raise InvalidArgumentError(f"sharing config: maxConcurrentRequests must be a positive integer, got {limit!r}")
     return SharingConfig(
         shares=tuple(shares), recipients=tuple(recipients), host=str(raw.get("host", "127.0.0.1")),
         port=int(raw.get("port", 8080)), endpoint=endpoint, url_timeout_seconds=timeout,
-        audit_log=raw.get("auditLog"), url_signing_secret=secret.encode() if isinstance(secret, str) else None)
+        audit_log=raw.get("auditLog"), url_signing_secret=secret.encode() if isinstance(secret, str) else None,
+        max_concurrent_requests=limit)
 
 
 def load_config(source: "str | os.PathLike[str] | Mapping[str, Any] | SharingConfig") -> SharingConfig:

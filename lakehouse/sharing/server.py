@@ -274,4 +274,5 @@ def serve(config: "str | Any", *, host: str | None = None, port: int | None = No
     except ImportError:
         raise MissingDependencyError("serving needs uvicorn: pip install 'lakehouse-delta[sharing]'") from None
     cfg = load_config(config)
-    uvicorn.run(app(cfg), host=host or cfg.host, port=port or cfg.port, log_level="warning")
+    uvicorn.run(app(cfg), host=host or cfg.host, port=port or cfg.port, log_level="warning",
+                limit_concurrency=cfg.max_concurrent_requests)

@@ -51,6 +51,7 @@ def test_reference_yaml_loads(tmp_path):
     assert t1.location == "s3://bucket/path/table1" and t1.id == "00000000-0000-0000-0000-000000000000"
     assert not t1.history_shared and t2.history_shared and t2.cdf_enabled and t2.start_version == 3
     assert cfg.endpoint == "/delta-sharing" and cfg.url_timeout_seconds == 3600 and cfg.port == 8080
+    assert cfg.max_concurrent_requests == 128
     (r,) = cfg.recipients
     assert r.shares is None and r.token_sha256 == sha256_hex("token-from-the-reference")
     assert authenticate(cfg, "Bearer token-from-the-reference") is r
@@ -69,6 +70,7 @@ def _base(**extra):
     ({"recipients": [{"name": "a", "bearerToken": "long-enough-1", "expirationTime": "soon"}]}, "ISO-8601"),
     ({"authorization": {"bearerToken": ""}}, "bearerToken"),
     ({"authorization": {"bearerToken": "t"}, "preSignedUrlTimeoutSeconds": 0}, "positive"),
+    ({"authorization": {"bearerToken": "t"}, "maxConcurrentRequests": 0}, "maxConcurrentRequests"),
 ])
 def test_bad_configs_say_what_is_wrong(bad, words):
     with pytest.raises(InvalidArgumentError, match=words):
