@@ -155,3 +155,13 @@ def test_capabilities_header():
     assert caps.response_formats == ("delta", "parquet") and "deletionvectors" in caps.reader_features
     assert caps.include_end_stream_action
     assert Capabilities.parse(None).response_formats == ("parquet",)
+
+
+def test_response_lines_are_chunked_after_the_first_two():
+    from lakehouse.sharing.server import _chunks
+
+    lines = [b"p\n", b"m\n"] + [b"f%d\n" % i for i in range(1000)]
+    chunks = list(_chunks(iter(lines), size=1024))
+    assert chunks[0] == b"p\nm\n"  # protocol and metadata leave at once
+    assert b"".join(chunks) == b"".join(lines) and len(chunks) < 10
+    assert list(_chunks(iter([]))) == [] and list(_chunks(iter([b"p\n"]))) == [b"p\n"]
