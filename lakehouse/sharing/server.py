@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     Starlette = None  # type: ignore[assignment,misc]
 
 AUDIT = logging.getLogger("lakehouse.sharing.audit")
+_APP_IDS = itertools.count(1)
 NDJSON = "application/x-ndjson; charset=utf-8"
 MAX_PAGE = 1000
 
@@ -97,15 +99,18 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> Any:
     pager = _Pager(signing_secret or cfg.url_signing_secret or hashlib.sha256(repr(id(signer)).encode()).digest())
     service = SharingService(cfg, signer)
     prefix = cfg.endpoint
-    if cfg.audit_log and not any(getattr(h, "baseFilename", None) == cfg.audit_log for h in AUDIT.handlers):
-        AUDIT.addHandler(logging.FileHandler(cfg.audit_log))
-    AUDIT.setLevel(logging.INFO)
+    # A child logger per app: its `auditLog` file receives this app's records only, while handlers on
+    # `lakehouse.sharing.audit` itself still see every app's.
+    audit_log = AUDIT.getChild(f"app{next(_APP_IDS)}")
+    audit_log.setLevel(logging.INFO)
+    if cfg.audit_log:
+        audit_log.addHandler(logging.FileHandler(cfg.audit_log))
 
     def audit(request: Request, recipient: Recipient | None, status: int, started: float, **extra: Any) -> None:
         record = {"time": round(time.time(), 3), "recipient": recipient.name if recipient else None,
                   "method": request.method, "route": extra.pop("route", None), "status": status,
                   "ms": round((time.perf_counter() - started) * 1000, 1), **extra}
-        AUDIT.info(json.dumps(record, default=str))
+        audit_log.info(json.dumps(record, default=str))
 
     def endpoint(route: str, fn: Callable[..., Any]) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:

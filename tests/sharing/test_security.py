@@ -182,3 +182,39 @@ def test_audit_log_records_requests_without_secrets(shared):
     assert files and files[-1]["table"] == "s1.sc.parts" and files[-1]["file"].startswith("part=")
     for secret in (ALICE, BOB, OLD, "wrong-token-123", urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["sig"][0]):
         assert secret not in text
+
+
+def test_audit_file_holds_only_its_own_server(shared, tmp_path):
+    from lakehouse.sharing import app
+    from tests.sharing.conftest import ServerThread
+
+    other_log = tmp_path / "other.log"
+    config = {"shares": [{"name": "o", "schemas": [{"name": "d", "tables": [
+        {"name": "t", "location": str(shared.root / "parts")}]}]}],
+        "authorization": {"bearerToken": "other-token-01"}, "auditLog": str(other_log)}
+    with ServerThread(app(config)) as server:
+        call(f"http://127.0.0.1:{server.port}/delta-sharing/shares", "other-token-01")
+    before = shared.audit.read_text()
+    call(shared.url("/shares"), ALICE)
+    assert '"recipient": "default"' not in shared.audit.read_text() and shared.audit.read_text() != before
+    assert [json.loads(x)["recipient"] for x in other_log.read_text().splitlines()] == ["default"]
+
+
+def test_tokens_are_compared_with_every_recipient(monkeypatch):
+    """Constant time: the digest is compared with every recipient's, whichever matches (no early exit)."""
+    import hmac
+
+    from lakehouse.sharing import auth
+    from lakehouse.sharing.config import parse_config
+
+    cfg = parse_config({"shares": [], "recipients": [{"name": f"r{i}", "bearerToken": f"token-{i:04d}"} for i in range(5)]})
+    calls = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    for header in ("Bearer token-0000", "Bearer token-0004", "Bearer wrong-token"):
+        calls.clear()
+        try:
+            auth.authenticate(cfg, header)
+        except Exception:
+            pass
+        assert len(calls) == 5, header
