@@ -222,6 +222,12 @@ def _format(headers: Any) -> str:
 
 
 def _download(items: list[tuple[str, str]]) -> None:
+    for url, _ in items:
+        # urllib also opens file:// and ftp:// URLs: a server must not make the client copy local files.
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise SharingError(f"the server named a file by a {urllib.parse.urlsplit(url).scheme or 'schemeless'} URL; "
+                               "only http and https URLs are fetched", status=0, error_code="INVALID_URL")
+
     def fetch(item: tuple[str, str]) -> None:
         url, dest = item
         os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -95,3 +95,15 @@ def test_partition_values_with_slashes_percent_and_dots_are_served(tmp_path):
                                 "endpoint": f"http://127.0.0.1:{server.port}/delta-sharing"})
         got = client.load("s", "d", "t")
     assert _rows(got) == _rows(DeltaTable(tmp_path / "t").to_arrow())
+
+
+def test_client_fetches_only_http_urls(tmp_path):
+    """A server's response must not make the client read local files (file://) or other schemes."""
+    from lakehouse.sharing.client import _download
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not copy")
+    for url in (f"file://{secret}", "ftp://127.0.0.1/x", f"{secret}"):
+        with pytest.raises(SharingError, match="http"):
+            _download([(url, str(tmp_path / "out" / "x.parquet"))])
+    assert not (tmp_path / "out" / "x.parquet").exists()
