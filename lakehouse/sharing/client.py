@@ -12,6 +12,7 @@ HTTP is the standard library's (`urllib`); nothing here needs the server's extra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -251,7 +252,9 @@ class _Localizer:
         self.pending: dict[str, str] = {}  # url -> local relative name
 
     def _local(self, url: str, file_id: str, suffix: str) -> str:
-        name = self.pending.get(url) or f"data/{file_id}{suffix}"
+        # The local name is a digest of the server's id, never the id itself: an id such as "../x" must not
+        # place a download outside the temporary table.
+        name = self.pending.get(url) or f"data/{hashlib.sha256(file_id.encode()).hexdigest()[:32]}{suffix}"
         self.pending[url] = name
         return name
 
@@ -269,7 +272,7 @@ class _Localizer:
                 body.update(modificationTime=wrapper.get("timestamp", 0), stats=wrapper.get("stats"))
             elif dkind == "remove":
                 body["deletionTimestamp"] = wrapper.get("timestamp", 0)
-        fid = str(wrapper.get("id") or abs(hash(body["path"])))
+        fid = str(wrapper.get("id") or body["path"])
         body["path"] = self._local(body["path"], fid, ".parquet")
         dv = body.get("deletionVector")
         if dv and dv.get("storageType") == "p":

@@ -107,3 +107,13 @@ def test_client_fetches_only_http_urls(tmp_path):
         with pytest.raises(SharingError, match="http"):
             _download([(url, str(tmp_path / "out" / "x.parquet"))])
     assert not (tmp_path / "out" / "x.parquet").exists()
+
+
+def test_server_file_ids_cannot_place_downloads_outside_the_temporary_table(tmp_path):
+    from lakehouse.sharing.client import _Localizer
+
+    loc = _Localizer(str(tmp_path / "tbl"))
+    action = loc.action({"url": "http://127.0.0.1:1/x", "id": "../../../evil", "size": 1, "partitionValues": {}},
+                        "parquet", "file")
+    (name,) = loc.pending.values()
+    assert action["add"]["path"] == name and "/" not in name.removeprefix("data/") and ".." not in name
