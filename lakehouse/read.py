@@ -26,6 +26,7 @@ from lakehouse.protocol.actions import DeletionVectorDescriptor
 from lakehouse.protocol.partitions import partition_array, partition_scalar
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.schema import StructField, to_arrow_field
+from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.snapshot import Snapshot
 
 
@@ -50,9 +51,9 @@ def select_fields(snapshot: Snapshot, columns: Sequence[str] | None) -> list[Str
         raise InvalidArgumentError(f"column(s) {repeated} asked for more than once in columns=")
     missing = [c for c in columns if c not in by_name]
     if missing:
-        raise SchemaMismatchError(
-            f"unknown column(s) {missing}; the table has {list(by_name)}"
-        )
+        # The same words (and "did you mean") as an unknown column in a filter; the family stays
+        # SchemaMismatchError, as for a column missing from written data.
+        raise SchemaMismatchError(str(unknown_column_error(missing[0], list(by_name), where=" in columns=")))
     return [by_name[c] for c in columns]
 
 

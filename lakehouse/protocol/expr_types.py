@@ -73,6 +73,7 @@ def unknown_column_error(name: str, candidates: Iterable[str], *, where: str = "
     columns, plus a Help line: "did you mean" the closest name, or (``compared``: the name is an operand of
     a comparison, like `bob` in `name = bob`) to quote string literals."""
     names = list(candidates)
+    name = name if isinstance(name, str) else repr(name)  # a non-string "name" (columns=[1]) is shown as given
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     message = f"unknown column '{name}'{where}; the columns are {shown}"
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6) or \

@@ -331,3 +331,12 @@ def test_polars_filter_lakehouse_cannot_evaluate_falls_back_to_polars(tmp_path):
     scan = lakehouse.DeltaTable(path).scan(pl.col("v") < float("nan"))
     assert scan.predicate is None and "could not be used for skipping" in scan.explain()
     assert sorted(scan.to_arrow().column("v").to_pylist()) == [1, 3]
+
+
+def test_unknown_column_in_columns_says_did_you_mean(table):
+    from lakehouse.errors import SchemaMismatchError
+
+    with pytest.raises(SchemaMismatchError) as info:
+        lakehouse.DeltaTable(table).to_arrow(columns=["id", "amont"], filter=[("id", "=", 1)])
+    assert str(info.value) == ("unknown column 'amont' in columns=; the columns are id, name, v, d, ts, amount, p, s\n"
+                               "Help: did you mean 'amount'?")
