@@ -266,3 +266,31 @@ def test_changes_send_one_metadata_line_for_the_starting_version(shared):
     r = call(shared.url("/shares/s1/schemas/sc/tables/cdft/changes?startingVersion=0"), ALICE, headers=DELTA)
     metas = [x["metaData"]["version"] for x in r.lines() if "metaData" in x]
     assert metas == [0]
+
+
+def test_start_version_hides_older_history(shared):
+    from lakehouse.sharing import app
+    from tests.sharing.conftest import ServerThread
+
+    config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
+        {"name": "t", "location": str(shared.root / "cdft"), "historyShared": True, "cdfEnabled": True,
+         "startVersion": 1}]}]}], "authorization": {"bearerToken": "start-token-01"}}
+    with ServerThread(app(config)) as server:
+        base = f"http://127.0.0.1:{server.port}/delta-sharing/shares/s/schemas/d/tables/t"
+        assert call(base + "/query", "start-token-01", body={"version": 0}).status == 400
+        assert call(base + "/query", "start-token-01", body={"version": 1}).status == 200
+        assert call(base + "/changes?startingVersion=0", "start-token-01").status == 400
+        assert call(base + "/changes?startingVersion=1", "start-token-01").status == 200
+        assert call(base + "/query", "start-token-01", body={}).status == 200  # the latest is always shared
+
+
+def test_missing_table_location_is_500_without_the_path(tmp_path):
+    from lakehouse.sharing import app
+    from tests.sharing.conftest import ServerThread
+
+    config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
+        {"name": "t", "location": str(tmp_path / "nothing-here")}]}]}], "authorization": {"bearerToken": "gone-token-01"}}
+    with ServerThread(app(config)) as server:
+        r = call(f"http://127.0.0.1:{server.port}/delta-sharing/shares/s/schemas/d/tables/t/query", "gone-token-01", body={})
+    assert r.status == 500 and r.json()["errorCode"] == "INTERNAL_ERROR"
+    assert "s.d.t" in r.json()["message"] and str(tmp_path) not in r.body.decode()
