@@ -45,6 +45,7 @@ from lakehouse.operations.merge import (
     skipped_merge,
 )
 from lakehouse.operations.rewrite import ChangeData
+from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
@@ -89,7 +90,7 @@ class DaskMergeBuilder(MergeBuilder):
     """`DeltaTable.merge`'s builder (the same `when_*` clauses), whose `execute()` rewrites the target
     files as Dask tasks and commits once on the client."""
 
-    def __init__(self, uri: str | os.PathLike[str], source: Any, on: str, *, source_alias: str = "s",
+    def __init__(self, uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_alias: str = "s",
                  target_alias: str = "t", merge_schema: bool = False,
                  storage_options: Mapping[str, Any] | None = None,
                  commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
@@ -139,11 +140,12 @@ class DaskMergeBuilder(MergeBuilder):
                             commit_properties=self._commit_properties)
 
 
-def merge(uri: str | os.PathLike[str], source: Any, on: str, *, source_alias: str = "s", target_alias: str = "t",
+def merge(uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
           merge_schema: bool = False, storage_options: Mapping[str, Any] | None = None,
           commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
           min_task_rows: int = MIN_PARTITION_ROWS, _task_hook: TaskHook | None = None) -> DaskMergeBuilder:
-    """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the SQL condition ``on``;
+    """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the condition ``on`` (SQL,
+    or polars naming columns with their alias);
     add `when_*` clauses as with `DeltaTable.merge` and call `execute()`.
 
     ``source`` is anything `DeltaTable.merge` accepts, or a Dask DataFrame (computed on the client). It is

@@ -269,3 +269,20 @@ def test_unknown_columns_in_polars_dml_say_did_you_mean(tmp_path: Path) -> None:
              "Help: quote string literals: 'bob'")
     _refused(path, lambda dt: dt.update("id = 1", set={"nmae": "'x'"}),
              "unknown column 'nmae' in UPDATE set=; the columns are id, v, f, name, p\nHelp: did you mean 'name'?")
+
+
+def test_dask_merge_takes_polars_conditions_and_values(tmp_path: Path) -> None:
+    import dask
+
+    import lakehouse.dask as ldd
+
+    a = str(tmp_path / "dask")
+    make(a, "dv")
+    with dask.config.set(scheduler="sync"):
+        builder = ldd.merge(a, SOURCE, POLARS_MERGE["on"])
+        (builder.when_matched_update(set=POLARS_MERGE["update"], condition=POLARS_MERGE["update_if"])
+         .when_matched_delete(condition=POLARS_MERGE["delete_if"])
+         .when_not_matched_insert(values=POLARS_MERGE["insert"], condition=POLARS_MERGE["insert_if"])
+         .when_not_matched_by_source_update(set=POLARS_MERGE["nmbs"], condition=POLARS_MERGE["nmbs_if"])
+         .execute())
+    check(a, pa.Table.from_pylist(_merge_expected(), schema=SCHEMA), "Dask MERGE with polars")
