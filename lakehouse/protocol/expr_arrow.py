@@ -135,6 +135,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             left, right = compared(lhs, rhs)
         else:
             left, right = conv(lhs), conv(rhs)
+            lt, rt = type_of(lhs, schema), type_of(rhs, schema)
+            if lt != rt and PrimitiveType("timestamp_ntz") in (lt, rt) and {lt, rt} <= _DATETIMES:
+                # Spark compares timestamp_ntz with timestamp (or date) as timestamps in the session zone
+                # (UTC); Arrow refuses to compare zoned with zone-less values.
+                left, right = (_as_utc_timestamp(x, t) for x, t in ((left, lt), (right, rt)))
         left_float, right_float = is_floating(type_of(lhs, schema)), is_floating(type_of(rhs, schema))
         if not (left_float or right_float):
             return _CMP[op](left, right)
@@ -291,6 +296,15 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         raise TypeError(type(e))
 
     return conv(expr)
+
+
+_DATETIMES = {PrimitiveType("date"), PrimitiveType("timestamp"), PrimitiveType("timestamp_ntz")}
+
+
+def _as_utc_timestamp(value: pc.Expression, dtype: DataType | None) -> pc.Expression:
+    if dtype == PrimitiveType("timestamp_ntz"):
+        value = value.cast(pa.timestamp("us"))  # wall-clock values, read as UTC by the next cast
+    return value.cast(pa.timestamp("us", tz="UTC"))
 
 
 _CMP: dict[str, Callable[[pc.Expression, pc.Expression], pc.Expression]] = {

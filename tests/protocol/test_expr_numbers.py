@@ -7,7 +7,7 @@ largest), CASE/IF/IFF/COALESCE/NULLIF/NVL/NVL2 with three-valued conditions. Exp
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,12 @@ import pytest
 from tests.protocol.expr_support import check, per_row
 
 T, F, N = True, False, None
+
+
+def ts(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
 nan, inf = float("nan"), float("inf")
 D = Decimal
 
@@ -142,6 +148,13 @@ CONDITIONALS = [
     ("LEAST('a', 'b', 'B')", "B"),
     ("GREATEST(dt, DATE'2024-01-01')", [date(2024, 1, 31), date(2024, 2, 29), date(2024, 1, 1), date(2024, 1, 1),
                                         date(2024, 1, 1), date(2024, 1, 1)]),
+    ("GREATEST(dt, ts)", [ts(2024, 1, 31, 13, 45, 30, 123456), ts(2024, 2, 29), ts(1970, 1, 1), ts(2023, 12, 31, 23, 59, 59),
+                          ts(2020, 6, 15, 8, 5, 9), N]),  # a date meets a timestamp as midnight UTC
+    ("LEAST(ts, TIMESTAMP'2000-01-01 00:00:00')", [ts(2000, 1, 1), ts(1969, 12, 31, 23, 59, 59, 500000), ts(1970, 1, 1),
+                                                   ts(2000, 1, 1), ts(2000, 1, 1), ts(2000, 1, 1)]),
+    ("LEAST(dt, DATE'2000-01-01', NULL)", [date(2000, 1, 1), date(2000, 1, 1), date(1970, 1, 1), date(2000, 1, 1),
+                                          date(1969, 12, 31), date(2000, 1, 1)]),
+    ("COALESCE(NULL, dt)", [date(2024, 1, 31), date(2024, 2, 29), date(1970, 1, 1), date(2023, 12, 31), date(1969, 12, 31), N]),
     ("GREATEST(dec, 3)", [D("12.35"), D("3"), D("3"), D("99999999.99"), D("3"), D("3")]),
 ]
 

@@ -140,6 +140,10 @@ COMPARISONS = [
     ("ts > '2023-12-31T23:59:58Z'", [T, F, F, T, F, N]),
     ("tsn = TIMESTAMP_NTZ'2000-02-29 00:00:01'", [F, T, F, F, F, N]),
     ("tsn < '1999-01-01'", [F, F, T, F, F, N]),
+    ("tsn > ts", [F, T, F, F, F, N]),  # timestamp_ntz meets timestamp as UTC wall-clock time
+    ("tsn = CAST(ts AS TIMESTAMP_NTZ)", [F, F, T, T, T, N]),
+    ("dt < tsn", [T, F, F, T, T, N]),
+    ("ts > dt", [T, F, F, T, T, N]),
     ("bin = X'0102'", [T, F, F, N, F, N]),
     ("X'FF' = bin", [F, F, F, N, T, N]),
     ("bin > X'01'", [T, F, T, N, T, N]),

@@ -118,7 +118,7 @@ def _require(original: pc.Expression, converted: pc.Expression, source: DataType
         lost = pc.and_(pc.is_valid(before), pc.is_null(after))
         if pc.any(lost).as_py():
             bad = before.filter(lost)[0].as_py()
-            shown = java_double_text(bad) if isinstance(bad, float) else repr(bad)
+            shown = java_double_text(bad) if isinstance(bad, float) else repr(bad) if isinstance(bad, str) else str(bad)
             raise InvalidArgumentError(
                 f"cannot CAST {shown} ({type_name(source)}) to {type_name(to)}: the value is not valid for "
                 f"{type_name(to)} or out of its range\nHelp: TRY_CAST gives NULL for such values")

@@ -13,7 +13,7 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.functions.registry import (
     DATE, INT, LONG, STRING, TIMESTAMP, Call, null_of, register, udf,
 )
-from lakehouse.protocol.schema import PrimitiveType
+from lakehouse.protocol.schema import DecimalType, PrimitiveType
 
 TIMESTAMP_NTZ = PrimitiveType("timestamp_ntz")
 
@@ -193,7 +193,10 @@ def _from_unixtime(call: Call) -> pc.Expression:
     fmt = call.literal(1, "format") if len(call.args) > 1 else "yyyy-MM-dd HH:mm:ss"
     if fmt is None:
         return pc.scalar(pa.scalar(None, pa.string()))
-    micros = pc.multiply_checked(call.args[0].cast(pa.int64()), pc.scalar(1_000_000))
+    seconds = call.args[0]
+    if call.types[0] in (PrimitiveType("double"), PrimitiveType("float")) or isinstance(call.types[0], DecimalType):
+        seconds = pc.trunc(seconds.cast(pa.float64()))  # Spark casts the seconds to bigint (toward zero)
+    micros = pc.multiply_checked(seconds.cast(pa.int64()), pc.scalar(1_000_000))
     return _strftime(micros.cast(pa.timestamp("us", tz="UTC")), str(fmt))
 
 

@@ -109,6 +109,12 @@ def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
         if to is None:  # every argument a bare NULL
             return null_of(None)
         args = cast_all(call, to)
+        arrow = to_arrow_type(to)
+        if pa.types.is_temporal(arrow):
+            # Arrow's min/max_element_wise have no kernels for dates and timestamps: order their integers.
+            storage = pa.int32() if pa.types.is_date32(arrow) else pa.int64()
+            ints = [a.cast(storage) for a in args]
+            return (pc.max_element_wise if greatest else pc.min_element_wise)(*ints, skip_nulls=True).cast(arrow)
         out = (pc.max_element_wise if greatest else pc.min_element_wise)(*args, skip_nulls=True)
         if greatest and isinstance(to, PrimitiveType) and to.name in ("float", "double"):
             # Spark: NaN is above every number, so GREATEST of anything with a NaN is NaN.

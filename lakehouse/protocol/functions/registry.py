@@ -115,7 +115,9 @@ def cast_all(call: Call, to: DataType | None) -> list[pc.Expression]:
     if to is None:
         return call.args
     want = to_arrow_type(to)
-    return [a if t == to else a.cast(want) for a, t in zip(call.args, call.types)]
+    # A bare NULL (typed boolean in Arrow, which casts to few types) becomes a NULL of the common type.
+    return [a if t == to else pc.scalar(pa.scalar(None, want)) if t is None else a.cast(want)
+            for a, t in zip(call.args, call.types)]
 
 
 def as_string(arg: pc.Expression, dtype: DataType | None) -> pc.Expression:
