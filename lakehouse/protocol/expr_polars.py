@@ -147,8 +147,9 @@ class _Converter:
             if isinstance(inner, Col):
                 return Col(inner.path + (param["FieldByName"],))
             raise _Unsupported("struct.field on a computed value")
-        if name == "Boolean" and isinstance(param, dict) and "IsIn" in param:
-            return self._is_in(raw_args, bool(param["IsIn"].get("nulls_equal", False)))
+        if name == "Boolean" and (param == "IsIn" or isinstance(param, dict) and "IsIn" in param):
+            options = param["IsIn"] if isinstance(param, dict) and isinstance(param["IsIn"], dict) else {}
+            return self._is_in(raw_args, bool(options.get("nulls_equal", False)))
         args = [self._node(a) for a in raw_args]
         if name == "Boolean":
             return self._boolean(param, args)
@@ -219,33 +220,32 @@ class _Converter:
 
     # -- literals ------------------------------------------------------------------------------------
     def _literal(self, body: Any) -> Any:
-        if "Dyn" in body:
-            (kind, value), = body["Dyn"].items()
-            if kind == "Float" and value is None:
-                return self._non_finite_value()
-            if kind in ("Int", "Float", "Str"):
-                return float(value) if kind == "Float" else value
-        if "Scalar" in body:
-            (kind, value), = body["Scalar"].items()
-            if kind in ("Float32", "Float64"):
-                return self._non_finite_value() if value is None else float(value)
-            if kind in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "Boolean", "String"):
-                return value
-            if kind == "Null":
-                return None
-            if kind == "Date":
-                return date(1970, 1, 1) + timedelta(days=value)
-            if kind == "Datetime":
-                ticks, unit, tz = value
-                micros = ticks * 1_000_000 // _UNITS[unit]
-                dt = datetime(1970, 1, 1) + timedelta(microseconds=micros)
-                # polars keeps an aware datetime as UTC ticks whatever its zone: the instant is exact.
-                return dt if tz is None else dt.replace(tzinfo=timezone.utc)
-            if kind == "Decimal":
-                unscaled, _precision, scale = value
-                return Decimal(unscaled).scaleb(-scale)
-            if kind == "Binary":
-                return bytes(value)
+        # polars >= 1.2x wraps literals as {"Dyn": {...}} (Python values of no fixed type) or
+        # {"Scalar": {...}}; older 1.x releases wrote the typed value directly: all three are read.
+        inner = body.get("Dyn") or body.get("Scalar") or body if isinstance(body, dict) else None
+        if not isinstance(inner, dict) or len(inner) != 1:
+            raise _Unsupported(f"the literal {_short(body)}")
+        (kind, value), = inner.items()
+        if kind in ("Float", "Float32", "Float64"):
+            return self._non_finite_value() if value is None else float(value)
+        if kind in ("Int", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "Boolean", "String",
+                    "Str", "Utf8"):
+            return value
+        if kind == "Null":
+            return None
+        if kind == "Date":
+            return date(1970, 1, 1) + timedelta(days=value)
+        if kind == "Datetime" and isinstance(value, list) and len(value) == 3 and value[1] in _UNITS:
+            ticks, unit, tz = value
+            micros = ticks * 1_000_000 // _UNITS[unit]
+            dt = datetime(1970, 1, 1) + timedelta(microseconds=micros)
+            # polars keeps an aware datetime as UTC ticks whatever its zone: the instant is exact.
+            return dt if tz is None else dt.replace(tzinfo=timezone.utc)
+        if kind == "Decimal" and isinstance(value, list) and len(value) == 3:
+            unscaled, _precision, scale = value
+            return Decimal(unscaled).scaleb(-scale)
+        if kind == "Binary":
+            return bytes(value)
         raise _Unsupported(f"the literal {_short(body)}")
 
     def _non_finite_value(self) -> float:
