@@ -70,6 +70,8 @@ REFUSED = [
     ("regexp_extract(s, '(', 1) = ''", "regexp_extract"),
     ("regexp_extract(s, '(a)', 2) = ''", "group 2"),
     ("split_part(s, ',', 0) = ''", "split_part"),
+    ("s RLIKE '('", "invalid pattern '('"),
+    ("s RLIKE '(?=a)'", "RE2"),
     ("l IN (l, 1)", "IN"),
     ("CAST(l AS interval) = 1", "interval"),
     # syntax

@@ -178,6 +178,12 @@ def _rlike(call: Call) -> pc.Expression:
     pattern = call.literal(1, "pattern")
     if pattern is None:
         return pc.scalar(NULL_BOOL)
+    try:  # checked once here, not per row at evaluation (where the error would name a row, not the pattern)
+        pc.match_substring_regex(pa.array([""]), pattern=str(pattern))
+    except pa.ArrowInvalid as e:
+        reason = str(e).strip().splitlines()[0].replace("Invalid regular expression: ", "")
+        raise InvalidArgumentError(f"{call.name}(): invalid pattern {pattern!r}: {reason}\n"
+                                   "Help: RLIKE patterns are RE2 regular expressions (no lookaround or backreferences)") from None
     return pc.match_substring_regex(call.args[0], pattern=str(pattern))
 
 
