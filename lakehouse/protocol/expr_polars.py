@@ -81,7 +81,11 @@ class _Converter:
 
     def node(self, tree: Any) -> Expr:
         try:
-            return self._node(tree)
+            try:
+                return self._node(tree)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                # A layout this module does not know (another polars version): unsupported, never a crash.
+                raise _Unsupported(f"a node of a layout lakehouse does not know ({_short(tree)})") from None
         except _Unsupported as e:
             raise InvalidArgumentError(
                 f"cannot convert polars expression {self.expr}: {e.what} is not supported\n"
@@ -161,7 +165,7 @@ class _Converter:
             return Func("coalesce", tuple(args))
         if name == "StringExpr":
             return self._string(param, args)
-        if name == "TemporalExpr" and param in _TEMPORAL:
+        if name == "TemporalExpr" and isinstance(param, str) and param in _TEMPORAL:
             return Func(_TEMPORAL[param], tuple(args))
         detail = f".{_snake(param)}" if isinstance(param, str) else ""
         raise _Unsupported(f"the function {_snake(name)}{detail}")
@@ -222,6 +226,8 @@ class _Converter:
     def _literal(self, body: Any) -> Any:
         # polars >= 1.2x wraps literals as {"Dyn": {...}} (Python values of no fixed type) or
         # {"Scalar": {...}}; older 1.x releases wrote the typed value directly: all three are read.
+        if body == "Null":  # polars 1.x
+            return None
         inner = body.get("Dyn") or body.get("Scalar") or body if isinstance(body, dict) else None
         if not isinstance(inner, dict) or len(inner) != 1:
             raise _Unsupported(f"the literal {_short(body)}")
@@ -235,14 +241,14 @@ class _Converter:
             return None
         if kind == "Date":
             return date(1970, 1, 1) + timedelta(days=value)
-        if kind == "Datetime" and isinstance(value, list) and len(value) == 3 and value[1] in _UNITS:
+        if kind in ("Datetime", "DateTime") and isinstance(value, list) and len(value) == 3 and value[1] in _UNITS:
             ticks, unit, tz = value
             micros = ticks * 1_000_000 // _UNITS[unit]
             dt = datetime(1970, 1, 1) + timedelta(microseconds=micros)
             # polars keeps an aware datetime as UTC ticks whatever its zone: the instant is exact.
             return dt if tz is None else dt.replace(tzinfo=timezone.utc)
-        if kind == "Decimal" and isinstance(value, list) and len(value) == 3:
-            unscaled, _precision, scale = value
+        if kind == "Decimal" and isinstance(value, list) and len(value) in (2, 3):
+            unscaled, scale = value[0], value[-1]  # [unscaled, precision, scale]; polars 1.x: [unscaled, scale]
             return Decimal(unscaled).scaleb(-scale)
         if kind == "Binary":
             return bytes(value)
@@ -263,6 +269,8 @@ class _Converter:
         try:
             lit = node["Literal"]
             raw = lit["Series"] if "Series" in lit else lit["Scalar"].get("List") or lit["Scalar"]["Series"]
+            if isinstance(raw, dict) and isinstance(raw.get("values"), list):
+                return raw["values"]  # polars 1.x writes a Series literal as JSON values
             values = pa.ipc.open_stream(bytes(raw)).read_all().column(0).to_pylist()
             return values[0] if values and isinstance(values[0], list) else values
         except (KeyError, TypeError, AttributeError, pa.ArrowException):
@@ -287,7 +295,8 @@ def _non_finite_literals(expr: Any) -> list[float]:
 
 
 def _data_type(node: Any) -> DataType:
-    dtype = node.get("Literal") if isinstance(node, dict) else None
+    # {"Literal": <dtype>} (polars 2.x) or the dtype itself (polars 1.x)
+    dtype = node.get("Literal", node) if isinstance(node, dict) else node
     if isinstance(dtype, str) and dtype in _TYPES:
         return PrimitiveType(_TYPES[dtype])
     if isinstance(dtype, dict) and len(dtype) == 1:

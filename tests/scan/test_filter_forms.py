@@ -340,3 +340,37 @@ def test_unknown_column_in_columns_says_did_you_mean(table):
         lakehouse.DeltaTable(table).to_arrow(columns=["id", "amont"], filter=[("id", "=", 1)])
     assert str(info.value) == ("unknown column 'amont' in columns=; the columns are id, name, v, d, ts, amount, p, s\n"
                                "Help: did you mean 'amount'?")
+
+
+# JSON that polars 1.9 writes (captured with that release): typed literals without Dyn/Scalar, Series
+# literals as JSON values, cast dtypes unwrapped, Decimal as [unscaled, scale]. Read as polars 2.x is.
+POLARS_1_9 = [
+    ('{"BinaryExpr":{"left":{"Column":"a"},"op":"Gt","right":{"Literal":{"Int":1}}}}', "a > 1"),
+    ('{"Function":{"input":[{"Column":"a"},{"Literal":{"Series":{"name":"","datatype":"Int64","bit_settings":"",'
+     '"values":[1,2]}}}],"function":{"Boolean":"IsIn"},"options":{"collect_groups":"ElementWise","fmt_str":"",'
+     '"check_lengths":true,"flags":"ALLOW_GROUP_AWARE"}}}', "a IN (1, 2)"),
+    ('{"BinaryExpr":{"left":{"Cast":{"expr":{"Column":"a"},"dtype":"Int32","options":"Strict"}},"op":"Eq",'
+     '"right":{"Literal":{"Int":1}}}}', "CAST(a AS INT) = 1"),
+    ('{"BinaryExpr":{"left":{"Column":"m"},"op":"Gt","right":{"Literal":{"Decimal":[125,2]}}}}', "m > 1.25"),
+]
+
+
+@pytest.mark.parametrize("text,sql", POLARS_1_9, ids=[p[1] for p in POLARS_1_9])
+def test_older_polars_json_layouts_convert(text, sql):
+    import orjson
+
+    from lakehouse.protocol.expr_polars import _Converter
+
+    assert parse_predicate(_Converter(text).node(orjson.loads(text))) == parse_predicate(sql)
+
+
+def test_unknown_polars_layout_is_unsupported_never_a_crash():
+    import orjson
+
+    from lakehouse.protocol.expr_polars import _Converter
+
+    odd = '{"Function":{"input":[{"Column":"t"}],"function":{"TemporalExpr":{"ReplaceTimeZone":["UTC","Raise"]}}}}'
+    with pytest.raises(InvalidArgumentError, match="the function temporal_expr is not supported"):
+        _Converter(odd).node(orjson.loads(odd))
+    with pytest.raises(InvalidArgumentError, match="a node of a layout lakehouse does not know"):
+        _Converter("x").node(orjson.loads('{"BinaryExpr":{"left":{"Column":"a"},"op":"Gt"}}'))
