@@ -6,6 +6,7 @@ HALF_UP into decimals, doubles print as Java's Double.toString, timestamps as `y
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -169,3 +170,36 @@ def test_cast_errors(sql: str, message: str) -> None:
         run(sql)
     text = str(info.value)
     assert message in text and "\x1b" not in text and "int32" not in text, text
+
+
+def _java_double_text(v: float) -> str:
+    """A model of Java's Double.toString (JDK 19+: shortest digits), written independently of the engine."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0:
+        return "-0.0" if math.copysign(1, v) < 0 else "0.0"
+    if 1e-3 <= abs(v) < 1e7:
+        return repr(v)  # Python prints this range plainly, with the same shortest digits and a '.0'
+    sign, digits, exponent = Decimal(repr(v)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    power = exponent + len(digits) - 1
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
+
+
+def test_double_text_matches_java_for_random_doubles() -> None:
+    import random
+
+    import pyarrow as pa
+
+    from lakehouse.protocol.expr import evaluate, parse_sql
+    from lakehouse.protocol.schema import from_arrow_schema
+
+    rng = random.Random(12)
+    values = [rng.uniform(-1, 1) * 10.0 ** rng.randint(-12, 25) for _ in range(3000)]
+    values += [0.001, 0.00099, 1e7, 9999999.0, 1.0, -0.0, 0.0, float("nan"), float("inf"), -float("inf"), 5e-324,
+               1.7976931348623157e308, 100.0, 123456.789, 1e-3 * 3]
+    t = pa.table({"x": pa.array(values, pa.float64())})
+    got = evaluate(t, parse_sql("CAST(x AS STRING)"), from_arrow_schema(t.schema), what="test").to_pylist()
+    assert got == [_java_double_text(v) for v in values]

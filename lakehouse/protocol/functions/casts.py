@@ -165,7 +165,17 @@ def _to_decimal(v: Any, exponent: Decimal, whole: int) -> Decimal | None:
 
 
 def _float_text(values: pa.Array, single: bool) -> pa.Array:
-    return pa.array([None if v is None else java_double_text(v, single) for v in values.to_pylist()], pa.string())
+    # Between 1e-3 and 1e7 Java prints the same shortest digits as Arrow, plainly, with at least one
+    # fractional digit; only the rest (NaN, infinities, zeros, tiny and huge values) is formatted in Python.
+    text = pc.cast(values, pa.string())
+    magnitude = pc.abs(values)
+    plain = pc.fill_null(pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7)), True)
+    text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
+    others = pc.invert(plain)
+    if not pc.any(others).as_py():
+        return text
+    rest = [java_double_text(v, single) for v in values.filter(others).to_pylist()]
+    return pc.replace_with_mask(text, others, pa.array(rest, pa.string()))
 
 
 def java_double_text(v: float, single: bool = False) -> str:
