@@ -123,3 +123,25 @@ def test_update_with_predicate_and_set_share_the_semantics(delta_table: str, tmp
     got = lakehouse.DeltaTable(path).to_arrow().sort_by("id").column("s").to_pylist()
     assert got == ["big:1.5", "big:NaN", "", "big:Infinity", "a_b%c", None]
     assert pa.types.is_string(lakehouse.DeltaTable(path).to_arrow().schema.field("s").type)
+
+
+PARTITION_FILTERS = [
+    ("upper(p) = 'A'", [1]), ("p LIKE 'a%'", [1, 4]), ("year(pd) = 2024", [1, 4]), ("pd >= '2024-01-01'", [1, 4]),
+    ("coalesce(p, 'z') = 'z'", [3]), ("p IS NULL", [3]), ("p <=> NULL", [3]), ("NOT (p <=> 'a')", [2, 3, 4]),
+    ("length(p) = 2", [4]), ("x > 1", [1, 2]), ("concat(p, '-', id) = 'a-1'", [1]),
+    ("date_trunc('month', pd) = TIMESTAMP'2024-12-01 00:00:00'", [4]), ("pd + INTERVAL 1 DAY = DATE'2025-01-01'", [4]),
+    ("CASE WHEN p = 'a' THEN true END", [1]), ("p IN ('a', NULL)", [1]), ("p NOT IN ('a')", [2, 4]),
+    ("add_months(pd, 1) = '2024-02-01'", [1]), ("dayofweek(pd) = 1", []), ("p || p = 'abab'", [4]),
+]
+
+
+@pytest.mark.parametrize("sql,want", PARTITION_FILTERS, ids=[c[0] for c in PARTITION_FILTERS])
+def test_partition_column_filters(tmp_path: Path, sql: str, want: list[int]) -> None:
+    # Partition pruning evaluates the same expressions on the typed partition values of each file.
+    path = str(tmp_path / "t")
+    rows = pa.table({"id": pa.array([1, 2, 3, 4]), "p": pa.array(["a", "B", None, "ab"]),
+                     "pd": pa.array([date(2024, 1, 1), date(2023, 5, 5), None, date(2024, 12, 31)]),
+                     "x": pa.array([1.5, float("nan"), None, -1.0])})
+    lakehouse.write_delta(path, rows, partition_by=["p", "pd"])
+    got = lakehouse.DeltaTable(path).to_arrow(filter=sql).column("id").to_pylist()
+    assert sorted(got) == want, sql
