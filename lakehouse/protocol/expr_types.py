@@ -76,6 +76,10 @@ def unknown_column_error(name: str, candidates: Iterable[str], *, where: str = "
     name = name if isinstance(name, str) else repr(name)  # a non-string "name" (columns=[1]) is shown as given
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     message = f"unknown column '{name}'{where}; the columns are {shown}"
+    if name in names:  # a dotted name given as one column (a DNF term): it is a nested field's path
+        head, _, rest = name.partition(".")
+        return InvalidArgumentError(f"{message}\nHelp: '{name}' is field '{rest}' of struct column '{head}': "
+                                    f"filter it in SQL ({name} = ...) or polars (pl.col('{head}').struct.field('{rest}'))")
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6) or \
         [n for n in names if n.lower() == name.lower()][:1]
     if close:

@@ -208,6 +208,10 @@ BAD = [
     (pl.col("idd") > 1,
      "unknown column 'idd' in filter; the columns are id, name, v, d, ts, amount, p, s, s.x\n"
      "Help: did you mean 'id'?"),
+    ([("s.x", "=", 1)],
+     "unknown column 's.x' in filter; the columns are id, name, v, d, ts, amount, p, s, s.x\n"
+     "Help: 's.x' is field 'x' of struct column 's': filter it in SQL (s.x = ...) or polars "
+     "(pl.col('s').struct.field('x'))"),
     ([("id", "~", 1)],
      "unsupported operator '~' in DNF filter term ('id', '~', 1)\nHelp: a DNF filter is [(column, op, value), "
      "...] (AND) or [[...], [...]] (OR of ANDs); op is one of =, ==, !=, <, <=, >, >=, in, not in"),
