@@ -142,6 +142,15 @@ CASES = [
     ("'a\\c' LIKE 'a\\c' ESCAPE '!'", T),  # with another escape character a backslash is literal
     ("s NOT LIKE 'a!_%' ESCAPE '!'", [T, T, T, T, F, N]),
     ("s LIKE NULL", N),
+    # a pattern computed per row
+    ("s LIKE s", [T, T, T, T, T, N]),  # 'a_b%c' as a pattern: its _ and % are wildcards that match themselves
+    ("concat(st.b, 'x') LIKE concat(st.b, '_')", [T, T, N, N, T, N]),
+    ("s LIKE concat(st.b, '%')", [F, F, N, N, F, N]),
+    ("'Hello' LIKE concat(substring(s, 1, 1), '%')", [T, F, T, F, F, N]),
+    ("upper(s) ILIKE s", [T, T, T, T, T, N]),
+    ("'a_c' LIKE concat('a', '!_c') ESCAPE '!'", T),
+    ("'abc' LIKE concat('a', '!_c') ESCAPE '!'", F),
+    ("'100%' LIKE concat('100', '\\%')", T),
     ("NULL LIKE 'a'", N),
     ("s RLIKE '^[a-z]_'", [F, F, F, F, T, N]),
     ("s RLIKE 'o W'", [T, F, F, F, F, N]),  # a match anywhere

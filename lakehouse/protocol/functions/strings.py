@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.schema import PrimitiveType
 from lakehouse.protocol.functions.registry import (
-    BOOLEAN, INT, STRING, Call, NULL_BOOL, as_string, register, udf,
+    BOOLEAN, INT, NOT_LITERAL, STRING, Call, NULL_BOOL, as_string, register, udf,
 )
 
 # -- strings -------------------------------------------------------------------------------------------------
@@ -148,12 +148,47 @@ def _regexp_extract(call: Call) -> pc.Expression:
 
 def _like(ignore_case: bool) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
-        pattern = call.literal(1, "pattern")
         escape = call.literal(2, "escape character") if len(call.args) > 2 else "\\"
+        if call.literals[1] is NOT_LITERAL:  # a pattern computed per row (t.s LIKE concat(s.k, '%'))
+            return udf("like_rows", _like_rows(ignore_case, str(escape)), [pa.string(), pa.string()], pa.bool_(),
+                       [call.args[0], as_string(call.args[1], call.types[1])])
+        pattern = call.literal(1, "pattern")
         if pattern is None:
             return pc.scalar(NULL_BOOL)
         return pc.match_like(call.args[0], pattern=_like_pattern(str(pattern), escape), ignore_case=ignore_case)
     return build
+
+
+def _like_rows(ignore_case: bool, escape: str) -> Callable[[pa.Array, pa.Array], pa.Array]:
+    def match(values: pa.Array, patterns: pa.Array) -> pa.Array:
+        compiled: dict[str, re.Pattern[str]] = {}
+        out: list[bool | None] = []
+        for v, p in zip(values.to_pylist(), patterns.to_pylist()):
+            if v is None or p is None:
+                out.append(None)
+                continue
+            if ignore_case:  # Spark's ILIKE: lower(v) LIKE lower(p)
+                v, p = v.lower(), p.lower()
+            rx = compiled.get(p)
+            if rx is None:
+                rx = compiled[p] = re.compile(_like_regex(p, escape), re.DOTALL)
+            out.append(rx.fullmatch(v) is not None)
+        return pa.array(out, pa.bool_())
+    return match
+
+
+def _like_regex(pattern: str, escape: str) -> str:
+    """A LIKE pattern as a Python regular expression: % any run, _ one character, escape + c the c."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == escape and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return "".join(out)
 
 
 def _like_pattern(pattern: str, escape: str) -> str:
