@@ -68,6 +68,11 @@ CASES = [
     ("substring('abc' FROM 2)", "bc"),
     ("substring('abcdef' FROM 2 FOR 3)", "bcd"),
     ("substring(s, NULL)", N),
+    # positions and lengths computed per row
+    ("substring(s, l)", ["Hello World", "ünïcödé", "", "", "", N]),  # l: 1, -7, 0, 1000000, 42
+    ("substring(s, 1, i)", ["Hello Worl", "", "", "  padded  ", "a_b%c", N]),  # i: 10, -3, 0, 2147483647, 7
+    ("substr(s, -2, l + 10)", ["ld", "dé", "", "  ", "%c", N]),
+    ("substring(s, id, 2)", ["He", "ün", "", "pa", "%c", N]),
     ("replace(s, 'l', 'L')", ["HeLLo WorLd", "ünïcödé", "", "  padded  ", "a_b%c", N]),
     ("replace(s, 'l')", ["Heo Word", "ünïcödé", "", "  padded  ", "a_b%c", N]),
     ("replace(s, 'ö', 'oe')", ["Hello World", "ünïcoedé", "", "  padded  ", "a_b%c", N]),

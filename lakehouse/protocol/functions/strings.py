@@ -47,6 +47,10 @@ def _trim(kind: str) -> Callable[[Call], pc.Expression]:
 
 
 def _substring(call: Call) -> pc.Expression:
+    if any(lit is NOT_LITERAL for lit in call.literals[1:]):  # positions computed per row: substr(s, 1, l)
+        ints = [a.cast(pa.int64()) for a in call.args[1:]]
+        return udf("substring_rows", _substring_rows, [pa.string()] + [pa.int64()] * len(ints), pa.string(),
+                   [call.args[0], *ints])
     pos = call.literal(1, "position")
     length = call.literal(2, "length") if len(call.args) > 2 else None
     if pos is None or (len(call.args) > 2 and length is None):
@@ -60,6 +64,21 @@ def _substring(call: Call) -> pc.Expression:
     if start < 0 <= stop:
         return pc.utf8_slice_codeunits(call.args[0], start=start)
     return pc.utf8_slice_codeunits(call.args[0], start=max(start, 0) if pos > 0 else start, stop=stop)
+
+
+def _substring_rows(values: pa.Array, positions: pa.Array, lengths: pa.Array | None = None) -> pa.Array:
+    """Spark's UTF8String.substringSQL for each row."""
+    out: list[str | None] = []
+    lens = lengths.to_pylist() if lengths is not None else [2**31 - 1] * len(values)
+    for v, pos, length in zip(values.to_pylist(), positions.to_pylist(), lens):
+        if v is None or pos is None or length is None:
+            out.append(None)
+            continue
+        start = pos - 1 if pos > 0 else len(v) + pos if pos < 0 else 0
+        end = start + length
+        start = max(start, 0)
+        out.append(v[start:end] if start < end else "")
+    return pa.array(out, pa.string())
 
 
 def _replace(call: Call) -> pc.Expression:
