@@ -42,6 +42,12 @@ CASES = [
     ("m['k']", N),  # present with a NULL value
     ("m['a'] > 5", [F, N, N, T, N, N]),
     ("coalesce(m['a'], 0)", [1, 0, 0, 10, 0, 0]),
+    # indexes and keys computed per row
+    ("arr[id]", [1, N, N, N, N, N]),
+    ("arr[id - 1]", [N, N, 5, N, N, N]),
+    ("element_at(arr, id + 1)", [1, N, N, N, N, N]),
+    ("element_at(arr, -1 - id)", [3, N, N, N, N, N]),
+    ("m[CASE WHEN id = 0 THEN 'b' ELSE 'a' END]", [2, N, N, 10, N, N]),
     ("size(arr)", [3, 0, 2, 1, N, N]),  # size(NULL) is NULL (ANSI), not -1
     ("size(m)", [2, 0, 1, 1, N, N]),
     ("cardinality(arr)", [3, 0, 2, 1, N, N]),

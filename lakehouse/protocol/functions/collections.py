@@ -17,6 +17,10 @@ from lakehouse.protocol.schema import ArrayType, DataType, MapType, type_name
 def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
         container, key = call.args
+        if call.literals[1] is NOT_LITERAL:  # an index or key computed per row: arr[i], m[s.k]
+            out = arrow_type_of(_element_type(call.types))
+            return udf("element_at_rows", _pick_rows(zero_based, isinstance(call.types[0], MapType)),
+                       [arrow_type_of(call.types[0]), arrow_type_of(call.types[1])], out, [container, key])
         if isinstance(call.types[0], MapType):
             return pc.map_lookup(container, query_key=_map_key(call), occurrence="first")
         index = call.literal(1, "index")
@@ -39,6 +43,25 @@ def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
                         arrow_type_of(_element_type(call.types)), [safe])
         return pc.list_element(safe, pc.scalar(int(index) - (0 if zero_based else 1)))
     return build
+
+
+def _pick_rows(zero_based: bool, is_map: bool) -> Callable[[pa.Array, pa.Array], pa.Array]:
+    """element_at / [] with the index or key of each row: the same rules as with a literal one."""
+    def pick(containers: pa.Array, keys: pa.Array) -> pa.Array:
+        out: list[Any] = []
+        for c, k in zip(containers.to_pylist(), keys.to_pylist()):
+            if c is None or k is None:
+                out.append(None)
+            elif is_map:
+                out.append(next((v for key, v in c if key == k), None))
+            elif not zero_based and k == 0:
+                raise InvalidArgumentError("element_at(): array indexes start at 1 (or -1 from the end), not 0")
+            else:
+                i = k if zero_based else k - 1 if k > 0 else len(c) + k
+                out.append(c[i] if 0 <= i < len(c) else None)
+        value_type = containers.type.item_type if is_map else containers.type.value_type
+        return pa.array(out, value_type)
+    return pick
 
 
 def _from_end(index: int) -> Callable[[pa.Array], pa.Array]:
