@@ -20,7 +20,7 @@ from lakehouse.protocol.expr import (
     Expr, FilterLike, check_expression, columns as expr_columns, parse_predicate, to_arrow,
 )
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
-from lakehouse.protocol.expr_types import check_columns
+from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_column_error
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
@@ -40,6 +40,30 @@ class ScanMetrics:
     bytes_total: int
     bytes_to_read: int
     planning_seconds: float
+
+
+def _polars_error(expr: "polars.Expr", error: Exception) -> InvalidArgumentError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InvalidArgumentError(f"polars cannot evaluate filter {expr}: {reason}")
+
+
+def _check_polars_filter(expr: "polars.Expr", snapshot: Snapshot) -> None:
+    """Unknown columns and type errors of a polars filter, found before any file is read: polars checks
+    the expression against an empty frame of the table's schema."""
+    import polars as pl
+
+    names = snapshot.schema.names
+    unknown = [n for n in expr.meta.root_names() if n not in names]
+    if unknown:
+        raise unknown_column_error(unknown[0], column_paths(snapshot.schema), where=" in filter")
+    try:
+        empty = pl.from_arrow(pa.schema([to_arrow_field(f) for f in snapshot.schema.fields]).empty_table())
+    except Exception:  # noqa: BLE001 - a type polars cannot hold: polars reports it when reading
+        return
+    try:
+        empty.filter(expr)  # type: ignore[union-attr]
+    except pl.exceptions.PolarsError as e:
+        raise _polars_error(expr, e) from None
 
 
 def _polars_predicate(expr: "polars.Expr", snapshot: Snapshot) -> Expr | None:
@@ -68,6 +92,7 @@ class Scan:
         self._polars_filter = filter if is_polars_expr(filter) else None
         self.predicate: Expr | None = None
         if self._polars_filter is not None:
+            _check_polars_filter(self._polars_filter, snapshot)
             self.predicate = _polars_predicate(self._polars_filter, snapshot)
         elif filter is not None:
             self.predicate = parse_predicate(filter)
@@ -165,7 +190,10 @@ class Scan:
         if self._polars_filter is not None:
             import polars as pl
 
-            table = pl.from_arrow(table).filter(self._polars_filter).to_arrow()  # type: ignore[union-attr]
+            try:
+                table = pl.from_arrow(table).filter(self._polars_filter).to_arrow()  # type: ignore[union-attr]
+            except pl.exceptions.PolarsError as e:
+                raise _polars_error(self._polars_filter, e) from None
         elif self.predicate is not None:
             table = table.filter(self._arrow_filter)
         table = table.select([f.name for f in self.fields])

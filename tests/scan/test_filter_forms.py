@@ -378,3 +378,15 @@ def test_unknown_polars_layout_is_unsupported_never_a_crash():
         _Converter(odd).node(orjson.loads(odd))
     with pytest.raises(InvalidArgumentError, match="a node of a layout lakehouse does not know"):
         _Converter("x").node(orjson.loads('{"BinaryExpr":{"left":{"Column":"a"},"op":"Gt"}}'))
+
+
+def test_polars_filter_errors_are_lakehouse_errors_before_any_read(table):
+    dt = lakehouse.DeltaTable(table)
+    with pytest.raises(InvalidArgumentError) as info:
+        dt.scan(pl.col("name") > 5)  # refused at planning, not while reading
+    assert str(info.value) == ('polars cannot evaluate filter [(col("name")) > (dyn int: 5)]: cannot compare string '
+                               "with numeric type (i32)")
+    with pytest.raises(InvalidArgumentError) as info:
+        dt.to_arrow(filter=pl.col("nmae").str.reverse() == "x")  # not convertible, unknown column all the same
+    assert str(info.value) == ("unknown column 'nmae' in filter; the columns are id, name, v, d, ts, amount, p, s, "
+                               "s.x\nHelp: did you mean 'name'?")
