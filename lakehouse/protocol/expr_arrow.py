@@ -277,17 +277,17 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(e, In):
             has_null = any(v.value is None for v in e.values)
             values = [v for v in e.values if v.value is not None]
-            if isinstance(e.item, Col):
-                dtype = field_type(schema, e.item.path)
-                if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
-                        _fractional_for_int(v.value, dtype) or _decimal_widening(dtype, v.value) for v in values):
-                    # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR
-                    # of `=`, which Arrow's is_in is not for floats.
-                    equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
-                    member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
-                    return _three_valued_in(conv(e.item), member, has_null, e.negated)
-                arr = pa.array([coerce_literal(v.value, dtype, column=e.item.name) for v in values],
-                               type=to_arrow_type(dtype))
+            dtype = field_type(schema, e.item.path) if isinstance(e.item, Col) else type_of(e.item, schema)
+            if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
+                    _fractional_for_int(v.value, dtype) or _decimal_widening(dtype, v.value) for v in values):
+                # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR of `=`,
+                # which Arrow's is_in is not for floats; for a column and a computed value alike.
+                equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
+                member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
+                return _three_valued_in(conv(e.item), member, has_null, e.negated)
+            if isinstance(dtype, (PrimitiveType, DecimalType)):
+                name = e.item.name if isinstance(e.item, Col) else "expression"
+                arr = pa.array([coerce_literal(v.value, dtype, column=name) for v in values], type=to_arrow_type(dtype))
             else:
                 arr = pa.array([v.value for v in values])
             item = conv(e.item)

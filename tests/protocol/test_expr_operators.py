@@ -217,6 +217,13 @@ NULLS_AND_SETS = [
     ("dec IN (12.35, 0)", [T, F, T, F, F, N]),
     ("l IN (1.5, 42)", [F, F, F, F, T, N]),
     ("b IN (true)", [T, F, N, T, F, N]),
+    # a computed value in IN follows the same equality (-0.0 = 0, NaN = NaN) and literal coercion
+    ("d * 1 IN (1.5, 0)", [T, F, T, F, F, N]),
+    ("d * 1 IN ('NaN')", [F, T, F, F, F, N]),
+    ("d * 1 NOT IN (0, NULL)", [N, N, F, N, N, N]),
+    ("year(dt) IN ('2024')", [T, T, F, F, F, N]),
+    ("upper(s) IN ('A_B%C', 'HELLO WORLD')", [T, F, F, F, T, N]),
+    ("l + 0 IN (1.5, 1)", [T, F, F, F, F, N]),
     ("l BETWEEN 0 AND 42", [T, F, T, F, T, N]),
     ("l NOT BETWEEN 0 AND 42", [F, T, F, T, F, N]),
     ("l BETWEEN 42 AND 0", [F, F, F, F, F, N]),  # no reordering of the bounds
