@@ -275,6 +275,9 @@ class _Converter:
         if kind in _FUNCS:
             name, keys = _FUNCS[kind]
             ignored = [k for k, v in node.args.items() if k not in keys and _meaningful(kind, k, v)]
+            if any(type(a).__name__ == "TsOrDsToDate" and a.this is None for a in self.args(node, keys)):
+                # sqlglot wraps a date argument in to_date() even when it is missing (year(), datediff(d))
+                raise InvalidArgumentError(f"{name}() is missing an argument in {self.text!r}")
             if ignored:  # floor(x, 1), round(x, 1, 3), datediff(MONTH, a, b): refused, never half-read
                 raise InvalidArgumentError(f"{name}() does not take this form of arguments: {node.sql()!r} "
                                            f"in {self.text!r}")
