@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr import (
-    Expr, FilterLike, check_expression, columns as expr_columns, parse_predicate, to_arrow,
+    Expr, FilterLike, check_expression, columns as expr_columns, evaluate, parse_predicate, to_arrow,
 )
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_column_error
@@ -195,7 +195,13 @@ class Scan:
             except pl.exceptions.PolarsError as e:
                 raise _polars_error(self._polars_filter, e) from None
         elif self.predicate is not None:
-            table = table.filter(self._arrow_filter)
+            try:
+                table = table.filter(self._arrow_filter)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                # An evaluation error (division by zero, overflow, a bad CAST): evaluate again to name
+                # the row that fails, as one InvalidArgumentError.
+                evaluate(table, self.predicate, self.snapshot.schema, what="filter")
+                raise
         table = table.select([f.name for f in self.fields])
         return table.cast(self.schema) if table.schema != self.schema else table
 

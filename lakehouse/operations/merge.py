@@ -52,7 +52,7 @@ from lakehouse.operations.rewrite import (
 )
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
-from lakehouse.protocol.expr import And, Cmp, Col, Expr, FilterLike, In, Lit
+from lakehouse.protocol.expr import And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
 from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
@@ -92,7 +92,19 @@ def _source_table(source: Any) -> tuple[pa.Table, StructType]:
     schema, batches = to_batches(source)
     table = pa.Table.from_batches(list(batches), schema=schema)
     delta = from_arrow_schema(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in schema]))
-    return table.cast(pa.schema([to_arrow_field(f) for f in delta.fields])), delta  # type: ignore[return-value]
+    return table.cast(pa.schema([to_arrow_field(f) for f in delta.fields])), delta
+
+
+def _check_types(plan: MergePlan, jschema: StructType) -> None:
+    """Type errors in the ON condition, clause conditions and values, before any data is read."""
+    if plan.residual is not None:
+        check_expression(plan.residual, jschema, boolean=True, text="MERGE ON condition")
+    for clause in plan.clauses:
+        if clause.condition is not None:
+            check_expression(clause.condition, jschema, boolean=True, text=f"WHEN {clause.kind} condition")
+        for column, value in clause.assignments.items():
+            if isinstance(value, Expr.__args__):  # type: ignore[attr-defined]  # a Union's members
+                check_expression(value, jschema, boolean=False, text=f"value for column {column}")
 
 
 def _pruning_predicate(plan: MergePlan, source: pa.Table, snapshot: Snapshot) -> Expr | None:
@@ -280,6 +292,7 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequ
             src_schema = StructType(tuple(
                 replace(f, type=target.field(tcol).type) if f.name == scol else f for f in src_schema.fields))
     jschema = joined_schema(plan, target, src_schema)
+    _check_types(plan, jschema)
     src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
     # The ON condition as commitInfo records it: the SQL text, or the printed polars expression.
@@ -367,14 +380,15 @@ def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: Touched
     keep = touched.alive & ~changed
     if snapshot.properties.enable_deletion_vectors and keep.any():
         rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(changed))
-        return TargetChanges(removes=(rm,), adds=(add,), matched_sources=matched, dvs=1, **counts)
+        return TargetChanges(removes=(rm,), adds=(add,), matched_sources=matched, dvs=1,
+                             updated=counts["updated"], deleted=counts["deleted"])
     copied = 0
     if keep.any():
         kept = tgt.filter(pa.array(keep)).select(exact.names)
         writer.write(kept.cast(exact))
         copied = kept.num_rows
     return TargetChanges(removes=(remove_action(touched.row, int(time.time() * 1000)),), matched_sources=matched,
-                         copied=copied, **counts)
+                         copied=copied, updated=counts["updated"], deleted=counts["deleted"])
 
 
 def merge_target_files(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, writer: DataFileWriter,
@@ -400,7 +414,7 @@ def insert_not_matched(merge: PreparedMerge, matched_sources: np.ndarray, writer
     inserted = 0
     exact = merge.exact
     s_rows = merge.source.take(pa.array(pending))
-    joined = _joined(plan, None, s_rows, target, merge.source_schema)  # type: ignore[arg-type]
+    joined = _joined(plan, None, s_rows, target, merge.source_schema)
     for clause, take in zip(nm_clauses, _route(joined, nm_clauses, merge.joined_schema)):
         if not take.any():
             continue

@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr_ast import And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.expr_ast import (
+    And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or, children,
+)
 from lakehouse.protocol.expr_sql import parse_timestamp
 from lakehouse.protocol.expr_types import (
     INTEGER_DECIMALS,
@@ -92,6 +94,18 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     """
     ref = field or (lambda path: pc.field(*path))
     check_expression(expr, schema, boolean=False)
+    # Rows where the sub-expression being converted is not used (a CASE branch not taken, the right side
+    # of an AND whose left side is FALSE...). Arrow evaluates every branch for every row, Spark only the
+    # taken one: a column read under a guard is NULL in the other rows, so `CASE WHEN x <> 0 THEN 1 / x
+    # END` or `s RLIKE '^[0-9]+$' AND CAST(s AS INT) > 1` cannot fail on rows whose result ignores it.
+    guards: list[pc.Expression] = []
+
+    def guarded(condition: pc.Expression, build: Callable[[], pc.Expression]) -> pc.Expression:
+        guards.append(condition if not guards else guards[-1] & condition)
+        try:
+            return build()
+        finally:
+            guards.pop()
 
     def lit_for(other: Expr, lit: Lit) -> pc.Expression:
         if isinstance(other, Col):
@@ -145,8 +159,10 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             return _CMP[op](left, right)
         if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
             value = rhs.value
-            if isinstance(lhs, Col):  # 'NaN' meets a double column as the double NaN
+            if isinstance(lhs, Col) and left_float:  # 'NaN' meets a double column as the double NaN
                 value = coerce_literal(value, field_type(schema, lhs.path), column=".".join(lhs.path))
+            elif isinstance(value, (Decimal, int)) and not isinstance(value, bool):
+                value = float(value)  # an integer column met a double literal: both compare as doubles
             elif isinstance(value, str):  # ... and a computed double too
                 value = coerce_literal(value, PrimitiveType("double"), column="expression")
             return _float_vs_literal(op, left, right, value)
@@ -205,8 +221,18 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def case(e: Case) -> pc.Expression:
         to = type_of(e, schema)
         want = to_arrow_type(to) if to is not None else pa.bool_()
-        values = [value_as(v, to, want) for _, v in e.whens] + [value_as(e.default, to, want)]
-        conds = [pc.coalesce(conv(c), pc.scalar(False)) for c, _ in e.whens]
+        conds: list[pc.Expression] = []
+        values: list[pc.Expression] = []
+        none_before: pc.Expression = pc.scalar(True)  # no earlier condition was TRUE
+        for c, v in e.whens:
+            cond = pc.coalesce(guarded(none_before, lambda: conv(c)) if _can_fail(c) else conv(c), pc.scalar(False))
+            taken = none_before & cond
+            values.append(guarded(taken, lambda: value_as(v, to, want)) if _can_fail(v) else value_as(v, to, want))
+            conds.append(cond)
+            none_before = none_before & ~cond
+        default = e.default
+        values.append(guarded(none_before, lambda: value_as(default, to, want)) if _can_fail(default)
+                      else value_as(default, to, want))
         names = [f"c{i}" for i in range(len(conds))]
         return pc.case_when(pc.make_struct(*conds, field_names=names), *values)
 
@@ -242,7 +268,9 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
 
     def conv(e: Expr) -> pc.Expression:
         if isinstance(e, Col):
-            field_type(schema, e.path)
+            dtype = field_type(schema, e.path)
+            if guards:
+                return pc.if_else(guards[-1], ref(e.path), pc.scalar(pa.scalar(None, to_arrow_type(dtype))))
             return ref(e.path)
         if isinstance(e, Lit):
             # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
@@ -262,12 +290,13 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(e, And):
             out = conv(e.items[0])
             for i in e.items[1:]:
-                out = out & conv(i)
+                # Where the left side is FALSE the right side cannot change the result: guard it.
+                out = out & (guarded(pc.coalesce(out, pc.scalar(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Or):
             out = conv(e.items[0])
             for i in e.items[1:]:
-                out = out | conv(i)
+                out = out | (guarded(pc.coalesce(~out, pc.scalar(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Not):
             return ~conv(e.item)
@@ -299,6 +328,18 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
 
 
 _DATETIMES = {PrimitiveType("date"), PrimitiveType("timestamp"), PrimitiveType("timestamp_ntz")}
+
+
+def _can_fail(expr: Expr) -> bool:
+    """Whether evaluating ``expr`` may raise for some row (arithmetic, CAST, functions): only such
+    sub-expressions are guarded, so plain comparisons keep their simple form (and Parquet pushdown)."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, (Arith, Func)) or isinstance(e, Cast) and not e.safe:
+            return True
+        stack.extend(children(e))
+    return False
 
 
 def _as_utc_timestamp(value: pc.Expression, dtype: DataType | None) -> pc.Expression:
@@ -380,7 +421,7 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
         y = b.to_numpy(zero_copy_only=False)
         valid = ~(pc.is_null(a).to_numpy(zero_copy_only=False) | pc.is_null(b).to_numpy(zero_copy_only=False))
         if np.any((y == 0) & valid):  # ANSI: a zero divisor is an error for every type, doubles too
-            raise InvalidArgumentError("division by zero in `%`")
+            raise pa.ArrowInvalid("divide by zero")  # the caller names the row (expr.evaluate)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.fmod(np.where(valid, x, 0).astype(arrow.to_pandas_dtype()),
                           np.where(valid & (y != 0), y, 1).astype(arrow.to_pandas_dtype()))
@@ -392,7 +433,7 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
             if x is None or y is None:
                 out.append(None)
             elif y == 0:
-                raise InvalidArgumentError("division by zero in `%`")
+                raise pa.ArrowInvalid("divide by zero")  # the caller names the row (expr.evaluate)
             else:
                 out.append(_decimal_context().remainder(x, y))
         return pa.array(out, arrow)
@@ -467,10 +508,14 @@ def _decimal_widening(dtype: DataType, value: Any) -> DecimalType | None:
 
 
 def _fractional_for_int(value: Any, dtype: DataType) -> bool:
-    """A literal with a fractional part compared with an integer column."""
-    return (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")
-            and isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value
-            and value not in (float("inf"), float("-inf")) and value != int(value))
+    """A literal an integer column cannot hold (a fraction, NaN or an infinity): Spark compares the two
+    as doubles, so `v < CAST('NaN' AS DOUBLE)` holds for every number."""
+    if not (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")
+            and isinstance(value, (float, Decimal)) and not isinstance(value, bool)):
+        return False
+    if value != value or value in (float("inf"), float("-inf")):
+        return True
+    return bool(value != int(value))
 
 
 def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:

@@ -335,3 +335,42 @@ def test_merge_double_source_key_against_float_target_compares_as_double(tmp_pat
     (lakehouse.DeltaTable(path).merge(pa.table({"f": [0.1, 0.5]}), "t.f = s.f", source_alias="s", target_alias="t")
      .when_matched_delete().execute())
     assert lh_read(path).column("id").to_pylist() == [1]
+
+
+def test_nan_and_infinity_against_integer_columns_compare_as_doubles(tmp_path):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"v": pa.array([1, None, 3], pa.int64())}))
+    dt = lakehouse.DeltaTable(path)
+    got = {sql: dt.to_arrow(filter=sql).column("v").to_pylist() for sql in [
+        "v < CAST('NaN' AS DOUBLE)", "v > CAST('NaN' AS DOUBLE)", "v = CAST('NaN' AS DOUBLE)",
+        "v < CAST('Infinity' AS DOUBLE)", "v > CAST('-Infinity' AS DOUBLE)"]}
+    assert got == {"v < CAST('NaN' AS DOUBLE)": [1, 3], "v > CAST('NaN' AS DOUBLE)": [],
+                   "v = CAST('NaN' AS DOUBLE)": [], "v < CAST('Infinity' AS DOUBLE)": [1, 3],
+                   "v > CAST('-Infinity' AS DOUBLE)": [1, 3]}
+
+
+@pytest.mark.parametrize("sql", ["10 / id > 1", "10 div id = 1", "10 % id = 1"])
+def test_division_by_zero_in_a_filter_is_one_error_naming_the_row(tmp_path, sql):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": pa.array([1, 0, 3], pa.int64())}))
+    for read in (lambda: lakehouse.DeltaTable(path).to_arrow(filter=sql),
+                 lambda: list(lakehouse.DeltaTable(path).scan(sql).to_batches())):
+        with pytest.raises(InvalidArgumentError, match=r"zero.*id=0"):
+            read()
+
+
+@pytest.mark.parametrize("on,clause", [
+    ("t.id = s.id AND t.s > 1", ("delete", None)),
+    ("t.id = s.id", ("delete", "s.s")),
+    ("t.id = s.id", ("update", "s.s + 1")),
+])
+def test_merge_type_errors_are_refused_before_any_data_is_read(tmp_path, on, clause):
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": pa.array([1, 2], pa.int64()), "s": ["a", "b"]}))
+    builder = lakehouse.DeltaTable(path).merge(pa.table({"id": pa.array([1], pa.int64()), "s": ["z"]}), on,
+                                               source_alias="s", target_alias="t")
+    kind, arg = clause
+    builder = builder.when_matched_delete(arg) if kind == "delete" else builder.when_matched_update({"s": arg})
+    with pytest.raises(InvalidArgumentError):
+        builder.execute()
+    assert lakehouse.DeltaTable(path).version == 0
