@@ -112,6 +112,14 @@ CONDITIONALS = [
     ("CASE WHEN l = 1 THEN 'first' WHEN l = 1 THEN 'second' END", ["first", N, N, N, N, N]),  # first match wins
     ("CASE WHEN 1 = 1 THEN 'always' END", "always"),
     ("CASE WHEN d > 1 THEN 'big' ELSE 'small' END", ["big", "big", "small", "big", "small", "small"]),  # NaN is big
+    # Only the taken branch counts: a branch that would fail (a zero divisor, an invalid CAST, an
+    # overflow) on rows where it is not taken does not fail the expression, as in Spark.
+    ("CASE WHEN l <> 0 THEN 10 / l END", [10.0, -10 / 7, N, 1e-05, 10 / 42, N]),
+    ("IF(l = 0, NULL, 10 / l)", [10.0, -10 / 7, N, 1e-05, 10 / 42, N]),
+    ("CASE WHEN l = 0 THEN 0 WHEN 10 / l > 1 THEN 1 ELSE 2 END", [1, 2, 0, 2, 2, 2]),
+    ("CASE WHEN s RLIKE '^[0-9]+$' THEN CAST(s AS INT) ELSE -1 END", [-1, -1, -1, -1, -1, -1]),
+    ("CASE WHEN i < 100 THEN i * 1000 END", [10000, -3000, 0, N, 7000, N]),
+    ("CASE WHEN isnan(d) OR abs(d) > 1e9 THEN 0 ELSE CAST(d AS INT) END", [1, 0, 0, 0, -2, N]),
     ("IF(l > 0, l, -l)", [1, 7, 0, 1000000, 42, N]),
     ("IF(b, 'y', 'n')", ["y", "n", "n", "y", "n", "n"]),
     ("IFF(b, 'y', 'n')", ["y", "n", "n", "y", "n", "n"]),

@@ -179,6 +179,10 @@ LOGIC = [
     ("1 = 1", T),
     ("true", T),
     ("false OR NULL", N),
+    # The right side of AND/OR is not evaluated where the left side decides (Spark short-circuits)
+    ("l <> 0 AND 10 / l > 1", [T, F, F, F, F, N]),
+    ("l = 0 OR 10 / l > 1", [T, F, T, F, F, N]),
+    ("s RLIKE '^[a-z]' AND CAST(length(s) AS TINYINT) > 0", [F, F, F, F, T, N]),  # [a-z] has no ü
     ("b IS TRUE", [T, F, F, T, F, F]),
     ("b IS NOT TRUE", [F, T, T, F, T, T]),
     ("b IS FALSE", [F, T, F, F, T, F]),
@@ -284,10 +288,10 @@ ERRORS = [
     ("5 / 0", "divide by zero"),
     ("7 div 0", "divide by zero"),
     ("dec div 0", "division by zero"),
-    ("l % 0", "division by zero"),
-    ("d % 0", "division by zero"),
-    ("dec % 0", "division by zero"),
-    ("5.0 % 0", "division by zero"),
+    ("l % 0", "divide by zero"),
+    ("d % 0", "divide by zero"),
+    ("dec % 0", "divide by zero"),
+    ("5.0 % 0", "divide by zero"),
 ]
 
 
