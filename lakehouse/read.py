@@ -77,7 +77,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     physical row i of the file (what DML needs to write deletion vectors).
     """
     storage = snapshot.storage
-    mode = snapshot.column_mapping_mode  # type: ignore[assignment]
+    mode = snapshot.column_mapping_mode
     partition_cols = set(snapshot.partition_columns)
     data_fields = [f for f in fields if f.name not in partition_cols]
     rel = resolve_relative(task.path, storage.root_uri, kind="data file", version=snapshot.version)
@@ -88,7 +88,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
         phys = list(pf.schema_arrow)
         wanted = []
         for f in data_fields:
-            idx = match_field(phys, f, mode)  # type: ignore[arg-type]
+            idx = match_field(phys, f, mode)
             if idx is not None:
                 wanted.append(phys[idx].name)
         table = pf.read(columns=wanted, use_threads=True)
@@ -105,7 +105,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     # become the table schema's types here, so the DV mask below and every take/concat/compare done by
     # callers (DML, OPTIMIZE, CDF) only ever sees the logical types, which all Arrow kernels support.
     try:
-        out = conform_table(table, data_fields, mode)  # type: ignore[arg-type]
+        out = conform_table(table, data_fields, mode)
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise SchemaMismatchError(
             f"data file {rel} does not match the table schema at version {snapshot.version}: {e}"
@@ -117,7 +117,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     columns = []
     for f in fields:
         if f.name in partition_cols:
-            key = physical_name(f, mode)  # type: ignore[arg-type]
+            key = physical_name(f, mode)
             raw = task.partition_values.get(key, task.partition_values.get(f.name))
             try:
                 columns.append(partition_array(raw, f.type, n, column=f.name))

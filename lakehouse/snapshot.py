@@ -23,7 +23,7 @@ from lakehouse.protocol.actions import Action, DomainMetadata, Metadata, Protoco
 from lakehouse.protocol.features import check_readable, column_mapping_mode
 from lakehouse.protocol.file_table import adds_to_table, drop_seen, removes_to_table
 from lakehouse.protocol.log_path import LOG_DIR, LogFile
-from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.replay import Replay
 from lakehouse.protocol.schema import StructType, parse_schema
 from lakehouse.protocol.segment import LogSegment, build_segment
@@ -58,7 +58,7 @@ class Snapshot:
         return list(self.metadata.partition_columns)
 
     @property
-    def column_mapping_mode(self) -> str:
+    def column_mapping_mode(self) -> ColumnMappingMode:
         """``none``, ``name`` or ``id`` (see `lakehouse.protocol.features.column_mapping_mode`)."""
         return column_mapping_mode(self.protocol, self.properties)
 

@@ -99,7 +99,7 @@ def _partition_bounds(snapshot: Snapshot, files: pa.Table, field: StructField) -
     values = []
     for pv, path in zip(files.column("partition_values").to_pylist(), files.column("path").to_pylist()):
         values_of_file = dict(pv or [])
-        raw = values_of_file.get(physical_name(field, snapshot.column_mapping_mode),  # type: ignore[arg-type]
+        raw = values_of_file.get(physical_name(field, snapshot.column_mapping_mode),
                                  values_of_file.get(field.name))
         try:
             scalar = partition_scalar(raw, field.type, column=field.name)

@@ -42,7 +42,7 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
-from lakehouse.protocol.expr import Expr, columns, parse_predicate
+from lakehouse.protocol.expr import EXPR_TYPES, Expr, columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import partition_mask
 from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructField
@@ -133,7 +133,7 @@ def _filter_expr(partition_filter: PartitionFilter) -> tuple[Expr | None, str | 
     """The partition filter as an expression plus its text for commitInfo; tuples as delta-rs takes them."""
     if partition_filter is None:
         return None, None
-    if isinstance(partition_filter, (str, Expr)):
+    if isinstance(partition_filter, str) or isinstance(partition_filter, EXPR_TYPES):
         expr = parse_predicate(partition_filter)
         return expr, partition_filter if isinstance(partition_filter, str) else repr(expr)
     parts = []
@@ -406,7 +406,7 @@ def _z_boundaries(snapshot: Snapshot, item: Bin, zfields: list[StructField],
         return bounds, np.zeros(0, dtype=np.uint64)
     sample_keys = np.sort(z_keys([pa.concat_arrays(s) for s in samples], bounds))
     outputs = max(1, math.ceil(item.size / target_size))
-    cuts = np.unique(sample_keys[(np.arange(1, outputs) * len(sample_keys)) // outputs]) if outputs > 1 else []
+    cuts = np.unique(sample_keys[(np.arange(1, outputs) * len(sample_keys)) // outputs]) if outputs > 1 else np.zeros(0)
     return bounds, np.asarray(cuts, dtype=np.uint64)
 
 

@@ -31,7 +31,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 from lakehouse.deletion_vectors import dv_file_path
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
@@ -73,7 +73,7 @@ def _rel(storage: Storage, raw: str, version: int, kind: str = "data file") -> s
     return resolve_relative(raw, storage.root_uri, kind=kind, version=version)
 
 
-def _dv_rel(storage: Storage, dv: object, path: str, version: int) -> str | None:
+def _dv_rel(storage: Storage, dv: Mapping[str, Any] | None, path: str, version: int) -> str | None:
     if not dv:
         return None
     return dv_file_path(decode_deletion_vector(dv, path=path), storage.root_uri, version=version)
@@ -145,7 +145,7 @@ def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms:
         return [FileInfo(rel, max(size, 0), 0) for rel, size in sorted(expired.items())
                 if rel not in keep and storage.exists(rel)]
     # Partition directories carry the logical name (lakehouse, delta-rs) or the physical one.
-    part_dirs = {physical_name(snapshot.schema.field(c), snapshot.column_mapping_mode)  # type: ignore[arg-type]
+    part_dirs = {physical_name(snapshot.schema.field(c), snapshot.column_mapping_mode)
                  for c in snapshot.partition_columns} | set(snapshot.partition_columns)
     listed = storage.list_tree("", skip_dir=_hidden(part_dirs))
     candidates = []

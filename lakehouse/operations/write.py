@@ -29,7 +29,7 @@ from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
 from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode, required_protocol
-from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
@@ -71,7 +71,7 @@ class WritePlan:
         return pa.schema([to_arrow_field(f) for f in self.schema.fields])
 
     @property
-    def column_mapping(self) -> str:
+    def column_mapping(self) -> ColumnMappingMode:
         """The column mapping mode in force after the write."""
         return column_mapping_mode(self.protocol, TableProperties.parse(self.metadata.configuration))
 

@@ -19,7 +19,8 @@ class Format:
     """`metaData.format`: the data file format (always parquet for Delta)."""
 
     provider: str = "parquet"
-    options: Mapping[str, str] = field(default_factory=dict)
+    # Values may be null in a log written by another engine; they are kept so a round trip loses nothing.
+    options: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ Variant Data Type") keep their two binaries untouched; a shredded variant is ref
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, Sequence
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,9 +25,8 @@ from lakehouse.protocol.schema import (
     to_arrow_field,
     to_arrow_type,
 )
+from lakehouse.protocol.properties import ColumnMappingMode as Mode
 from lakehouse.protocol.variant import VARIANT, conform_variant
-
-Mode = Literal["none", "name", "id"]
 
 FIELD_ID_KEY = b"PARQUET:field_id"
 PHYSICAL_NAME = "delta.columnMapping.physicalName"

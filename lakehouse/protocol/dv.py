@@ -44,7 +44,7 @@ def z85_encode(data: bytes) -> str:
     """Encode bytes (length a multiple of 4) as Z85 text."""
     if len(data) % 4:
         raise ValueError("Z85 input length must be a multiple of 4")
-    chars = []
+    chars: list[str] = []
     for i in range(0, len(data), 4):
         value = int.from_bytes(data[i : i + 4], "big")
         group = []

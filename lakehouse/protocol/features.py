@@ -14,7 +14,7 @@ from typing import Literal, Mapping
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
-from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema
 
 MAX_READER_VERSION = 3
@@ -234,7 +234,7 @@ def upgraded_protocol(current: Protocol, needed: frozenset[str]) -> Protocol | N
     return target
 
 
-def column_mapping_mode(protocol: Protocol, properties: "TableProperties") -> str:
+def column_mapping_mode(protocol: Protocol, properties: "TableProperties") -> ColumnMappingMode:
     """The column mapping mode in force: ``none``, ``name`` or ``id``.
 
     The `delta.columnMapping.mode` property is honoured only when the protocol supports column mapping

@@ -153,6 +153,7 @@ def _java_float_text(value: float, *, single: bool) -> str:
     # the double repr of a float32 (0.10000000149011612) is not what a float32 reader expects.
     text = np.format_float_scientific(np.float32(abs(value)), unique=True) if single else repr(abs(value))
     _, digit_tuple, exponent = Decimal(text).as_tuple()
+    assert isinstance(exponent, int)  # a finite value's exponent: NaN and the infinities returned above
     digits = "".join(map(str, digit_tuple)).rstrip("0")
     point = exponent + len(digit_tuple) - 1  # value = d.ddd x 10**point
     if len(digits) == 1:
@@ -163,7 +164,7 @@ def _java_float_text(value: float, *, single: bool) -> str:
         exact_back = float(np.float32(nearest)) if single else float(nearest)
         if exact_back == abs(value):
             _, pair, exp2 = nearest.as_tuple()
-            if len(pair) == 2 and exp2 + 1 == point:
+            if len(pair) == 2 and isinstance(exp2, int) and exp2 + 1 == point:
                 digits = "".join(map(str, pair)).rstrip("0") or "0"
     if -3 <= point < 7:
         if point >= 0:

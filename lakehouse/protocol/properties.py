@@ -396,11 +396,14 @@ def field_metadata_feature(key: str) -> str | None:
 
 
 # -- the typed view -------------------------------------------------------------------------------------------
+ColumnMappingMode = Literal["none", "name", "id"]
+
+
 @dataclass(frozen=True, slots=True)
 class TableProperties:
     """The `delta.*` properties `lakehouse` acts on, with the protocol's defaults."""
 
-    column_mapping_mode: Literal["none", "name", "id"] = "none"
+    column_mapping_mode: ColumnMappingMode = "none"
     enable_deletion_vectors: bool = False
     enable_change_data_feed: bool = False
     enable_in_commit_timestamps: bool = False
@@ -434,7 +437,7 @@ class TableProperties:
             if raw is None:
                 return default
             try:
-                return PROPERTIES[key].parse(raw)  # type: ignore[no-any-return]
+                return PROPERTIES[key].parse(raw)
             except ValueError as e:
                 if strict or always_strict:
                     raise InvalidLogError(f"table property {key}={raw!r} {e}") from None
@@ -442,7 +445,7 @@ class TableProperties:
 
         cdf = get("delta.enableChangeDataFeed", None)
         return TableProperties(
-            column_mapping_mode=get("delta.columnMapping.mode", "none", always_strict=True),  # type: ignore[arg-type]
+            column_mapping_mode=get("delta.columnMapping.mode", "none", always_strict=True),
             enable_deletion_vectors=get("delta.enableDeletionVectors", False),
             # Spark reads the older key when the current one is absent.
             enable_change_data_feed=cdf if cdf is not None else get("delta.enableChangeDataCapture", False),
@@ -456,7 +459,7 @@ class TableProperties:
             deleted_file_retention=get("delta.deletedFileRetentionDuration", defaults.deleted_file_retention),
             data_skipping_num_indexed_cols=get("delta.dataSkippingNumIndexedCols", 32),
             data_skipping_stats_columns=get("delta.dataSkippingStatsColumns", None) or None,
-            checkpoint_policy=get("delta.checkpointPolicy", "classic"),  # type: ignore[arg-type]
+            checkpoint_policy=get("delta.checkpointPolicy", "classic"),
             target_file_size=get("delta.targetFileSize", None),
-            isolation_level=get("delta.isolationLevel", None),  # type: ignore[arg-type]
+            isolation_level=get("delta.isolationLevel", None),
         )

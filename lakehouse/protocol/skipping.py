@@ -46,6 +46,7 @@ from lakehouse.protocol.expr import (
     Arith,
     Cast,
     Cmp,
+    CmpOp,
     Col,
     Expr,
     Func,
@@ -241,6 +242,8 @@ def _fit(value: Any, t: pa.DataType) -> Any:
 # every such error; exact bounds (Spark, lakehouse) lose only that sliver of precision.
 _DOUBLE_EXACT_PRECISION = 15  # DBL_DIG: decimals of up to 15 digits survive a round trip through a double
 _MARGIN = Decimal(2) ** -40
+# `lit op x` read as `x op' lit`.
+_MIRROR: dict[CmpOp, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<=>": "<=>"}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -271,7 +274,9 @@ def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: boo
                                                   and x not in (_INT64_MIN, _INT64_MAX))
     if exact:
         return x if abs(x) < limit else None  # past the column's range: Arrow's JSON reader lets it in
-    with localcontext(prec=100):
+    # localcontext(prec=...) needs Python 3.11; 3.10 (supported) takes only a context.
+    with localcontext() as ctx:
+        ctx.prec = 100
         wide = (x + abs(x) * _MARGIN).quantize(step, ROUND_CEILING) if upper else \
             (x - abs(x) * _MARGIN).quantize(step, ROUND_FLOOR)
     return None if abs(wide) >= limit else wide
@@ -360,8 +365,8 @@ class _Evaluator:
             if e.negated:
                 return self.maybe()
             out = np.zeros(self.n, dtype=bool)
-            for v in e.values:
-                out |= self._atom(Cmp("=", e.item, v))
+            for value in e.values:
+                out |= self._atom(Cmp("=", e.item, value))
             return out
         if isinstance(e, Cmp) and e.op == "<=>":
             # NULL-safe equality: `x <=> NULL` is `x IS NULL`; against a value it is TRUE exactly where `=` is.
@@ -373,7 +378,7 @@ class _Evaluator:
             left, right, op = e.left, e.right, e.op
             if isinstance(left, Lit) and not isinstance(right, Lit):
                 left, right = right, left
-                op = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]  # type: ignore[assignment]
+                op = _MIRROR[op]
             if isinstance(right, Lit) and not isinstance(left, Col) and right.value is not None:
                 return self._monotonic(left, op, right)
             leaf = self._leaf(left)

@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 import orjson
 import pyarrow as pa
@@ -59,7 +59,7 @@ class _Leaf:
 
 
 def stats_leaves(schema: StructType, physical: dict[tuple[str, ...], tuple[str, ...]],
-                 num_indexed: int, stats_columns: Iterable[str] | None, skip: set[str]) -> list[tuple[tuple[str, ...], DataType]]:
+                 num_indexed: int, stats_columns: Iterable[str] | None, skip: AbstractSet[str]) -> list[tuple[tuple[str, ...], DataType]]:
     """Logical leaf paths that get statistics, in schema order (partition columns in ``skip`` excluded)."""
     leaves: list[tuple[tuple[str, ...], DataType]] = []
 
@@ -96,8 +96,8 @@ class StatsCollector:
 
     @staticmethod
     def for_schema(schema: StructType, physical: dict[tuple[str, ...], tuple[str, ...]], *, num_indexed: int = 32,
-                   stats_columns: Iterable[str] | None = None, skip: set[str] = frozenset(),
-                   bounds_from_parquet: bool = False) -> "StatsCollector":  # type: ignore[assignment]
+                   stats_columns: Iterable[str] | None = None, skip: AbstractSet[str] = frozenset(),
+                   bounds_from_parquet: bool = False) -> "StatsCollector":
         """A collector for the statistics columns of ``schema`` (``physical`` maps logical to physical paths)."""
         leaves = []
         for path, dtype in stats_leaves(schema, physical, num_indexed, stats_columns, skip):

@@ -12,12 +12,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence, TypeVar
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from lakehouse.errors import StorageError
 from lakehouse.storage.base import FileInfo, Storage
+
+R = TypeVar("R")
 
 When = Literal["before", "after"]
 
@@ -63,7 +66,7 @@ class FaultyStorage(Storage):
         self.root_uri = self.inner.root_uri
         self.atomic_put_if_absent = self.inner.atomic_put_if_absent
 
-    def _call(self, op: str, path: str, fn: Callable[[], object]) -> object:
+    def _call(self, op: str, path: str, fn: Callable[[], R]) -> R:
         with self._lock:
             self.trace.append((op, path))
             fire = False
@@ -90,23 +93,23 @@ class FaultyStorage(Storage):
     # -- Storage -------------------------------------------------------------------------------------
     def list_dir(self, rel: str) -> list[FileInfo]:
         """See `Storage.list_dir`."""
-        return self._call("list", rel, lambda: self.inner.list_dir(rel))  # type: ignore[return-value]
+        return self._call("list", rel, lambda: self.inner.list_dir(rel))
 
     def list_from(self, rel: str, start_name: str) -> list[FileInfo]:
         """See `Storage.list_from`."""
-        return self._call("list", rel, lambda: self.inner.list_from(rel, start_name))  # type: ignore[return-value]
+        return self._call("list", rel, lambda: self.inner.list_from(rel, start_name))
 
     def list_tree(self, rel: str = "", *, skip_dir: Callable[[str], bool] | None = None) -> list[FileInfo]:
         """See `Storage.list_tree`."""
-        return self._call("list", rel, lambda: self.inner.list_tree(rel, skip_dir=skip_dir))  # type: ignore[return-value]
+        return self._call("list", rel, lambda: self.inner.list_tree(rel, skip_dir=skip_dir))
 
     def read_bytes(self, rel: str) -> bytes:
         """See `Storage.read_bytes`."""
-        return self._call("read", rel, lambda: self.inner.read_bytes(rel))  # type: ignore[return-value]
+        return self._call("read", rel, lambda: self.inner.read_bytes(rel))
 
     def read_range(self, rel: str, start: int, length: int) -> bytes:
         """See `Storage.read_range`."""
-        return self._call("read", rel, lambda: self.inner.read_range(rel, start, length))  # type: ignore[return-value]
+        return self._call("read", rel, lambda: self.inner.read_range(rel, start, length))
 
     def read_many(self, rels: Sequence[str], *, max_workers: int = 8) -> list[bytes]:
         """Reads one by one so each read is a separate fault point."""
@@ -114,7 +117,7 @@ class FaultyStorage(Storage):
 
     def exists(self, rel: str) -> bool:
         """See `Storage.exists`."""
-        return self._call("exists", rel, lambda: self.inner.exists(rel))  # type: ignore[return-value]
+        return self._call("exists", rel, lambda: self.inner.exists(rel))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """See `Storage.write_bytes`."""
@@ -185,14 +188,14 @@ class _FaultyHandler(pafs.FileSystemHandler):
     def copy_file(self, src: str, dest: str) -> None:
         self.fs.copy_file(src, dest)
 
-    def open_input_stream(self, path: str) -> pafs.NativeFile:  # type: ignore[name-defined]
-        return self.owner._call("read_data", self._rel(path), lambda: self.fs.open_input_stream(path))  # type: ignore[return-value]
+    def open_input_stream(self, path: str) -> pa.NativeFile:
+        return self.owner._call("read_data", self._rel(path), lambda: self.fs.open_input_stream(path))
 
-    def open_input_file(self, path: str) -> pafs.NativeFile:  # type: ignore[name-defined]
-        return self.owner._call("read_data", self._rel(path), lambda: self.fs.open_input_file(path))  # type: ignore[return-value]
+    def open_input_file(self, path: str) -> pa.NativeFile:
+        return self.owner._call("read_data", self._rel(path), lambda: self.fs.open_input_file(path))
 
-    def open_output_stream(self, path: str, metadata: dict | None = None) -> pafs.NativeFile:  # type: ignore[name-defined]
-        return self.owner._call("write_data", self._rel(path), lambda: self.fs.open_output_stream(path, metadata=metadata))  # type: ignore[return-value]
+    def open_output_stream(self, path: str, metadata: dict | None = None) -> pa.NativeFile:
+        return self.owner._call("write_data", self._rel(path), lambda: self.fs.open_output_stream(path, metadata=metadata))
 
-    def open_append_stream(self, path: str, metadata: dict | None = None) -> pafs.NativeFile:  # type: ignore[name-defined]
+    def open_append_stream(self, path: str, metadata: dict | None = None) -> pa.NativeFile:
         return self.fs.open_append_stream(path, metadata=metadata)

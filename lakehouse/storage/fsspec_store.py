@@ -65,7 +65,7 @@ class FsspecStorage(Storage):
     ``"lakehouse.allow_unsafe_commits": True``.
     """
 
-    def __init__(self, uri: str, storage_options: Mapping[str, Any] | None = None):
+    def __init__(self, uri: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None):
         if not isinstance(uri, (str, os.PathLike)):
             raise InvalidArgumentError(f"table URI must be a string or path, got {type(uri).__name__}")
         uri = os.fspath(uri)
@@ -436,7 +436,7 @@ def _has_directories(fs: Any) -> bool:
     return any(p in ("file", "local") for p in protocols)
 
 
-def open_storage(uri: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Storage:
+def open_storage(uri: str | os.PathLike[str] | Storage, storage_options: Mapping[str, Any] | None = None) -> Storage:
     """The `Storage` for a table URI (local path, ``file://``, ``memory://``, ``s3://``...)."""
     if isinstance(uri, Storage):
         return uri

@@ -44,7 +44,7 @@ def table_checks(schema: StructType, configuration: dict[str, str | None]) -> li
             sources.append((f"invariant({f.name})", sql))
     for name, sql in sources:
         try:
-            checks.append(Check(name, sql, parse_sql(sql)))  # type: ignore[arg-type]
+            checks.append(Check(name, sql, parse_sql(sql)))
         except InvalidArgumentError as e:
             raise UnsupportedFeatureError(
                 f"constraint '{name}' ({sql}) uses SQL lakehouse cannot evaluate, so writes cannot be checked: {e}",

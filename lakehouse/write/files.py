@@ -25,7 +25,7 @@ from lakehouse.errors import StorageError
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_arrow_field, physical_name, to_physical
 from lakehouse.protocol.partitions import partition_dir, serialize_partition_value
-from lakehouse.protocol.properties import TableProperties
+from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.schema import StructType, to_arrow_field
 from lakehouse.protocol.stats import StatsCollector, physical_paths
 from lakehouse.storage.base import Storage
@@ -124,7 +124,7 @@ class DataFileWriter:
 
     def __init__(self, storage: Storage, schema: StructType, partition_columns: list[str],
                  properties: TableProperties, options: FileWriteOptions = FileWriteOptions(),
-                 mode: str = "none"):
+                 mode: ColumnMappingMode = "none"):
         self.storage = storage
         self.schema = schema
         self.partition_columns = list(partition_columns)
@@ -213,7 +213,7 @@ class DataFileWriter:
             stats_columns=self._properties.data_skipping_stats_columns,
             bounds_from_parquet=True,
         )
-        pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}  # type: ignore[arg-type]
+        pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}
         f = _OpenFile(rel, sink, writer, stats, pv)
         self._open[serialized] = f
         return f
