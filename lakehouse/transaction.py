@@ -17,8 +17,10 @@ import logging
 import random
 import time
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import orjson
 
@@ -49,6 +51,22 @@ log = logging.getLogger(__name__)
 
 Phase = Literal["prepared", "conflict", "committed"]
 Hook = Callable[[Phase, "Transaction"], None]
+
+# Test seam, not public API: tests pause a commit at a phase to interleave writers deterministically
+# (Spark's phase locks). A context variable rather than a `_hook` parameter keeps the public signatures
+# free of test plumbing; it is per thread/task, so one test's hook never leaks into another writer.
+_COMMIT_HOOK: ContextVar[Hook | None] = ContextVar("lakehouse_commit_hook", default=None)
+
+
+@contextmanager
+def commit_hook(hook: Hook | None) -> Iterator[None]:
+    """Test seam: every `Transaction` created inside the block (in this thread) calls ``hook(phase, txn)``
+    at "prepared", "conflict" and "committed"."""
+    token = _COMMIT_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _COMMIT_HOOK.reset(token)
 
 
 @dataclass(frozen=True)
@@ -163,7 +181,7 @@ class Transaction:
         table_level = snapshot.properties.isolation_level if snapshot is not None else None
         self.isolation: Isolation = "Serializable" if table_level == "Serializable" else isolation
         self.properties = properties or CommitProperties()
-        self.hook = hook
+        self.hook = hook if hook is not None else _COMMIT_HOOK.get()
         self.may_match = may_match or (lambda add, pred: True)
         self.read_version = snapshot.version if snapshot is not None else -1
         self.adds: list[Add] = []
@@ -180,6 +198,15 @@ class Transaction:
         self.app_transactions = pending_app_transactions(snapshot.txns if snapshot else {}, self.properties)
         self.attempts = 0
         self.version: int | None = None
+
+    def _call_hook(self, phase: Phase) -> None:
+        # A hook commits the "winning" writer itself: that inner transaction must not pick up the hook.
+        token = _COMMIT_HOOK.set(None)
+        try:
+            assert self.hook is not None
+            self.hook(phase, self)
+        finally:
+            _COMMIT_HOOK.reset(token)
 
     # -- staging -------------------------------------------------------------------------------------
     def read_whole_table(self) -> None:
@@ -314,7 +341,7 @@ class Transaction:
         summary = self._summary()
         max_retries = self.properties.max_commit_retries
         if self.hook:
-            self.hook("prepared", self)
+            self._call_hook("prepared")
         while True:
             self.attempts += 1
             ict = None
@@ -335,7 +362,7 @@ class Transaction:
                         version=0,
                     ) from None
                 if self.hook:
-                    self.hook("conflict", self)
+                    self._call_hook("conflict")
                 version = self._rebase(summary, version)
                 if self.attempts > max_retries:
                     raise MaxCommitRetriesError(
@@ -351,7 +378,7 @@ class Transaction:
                 raise
         self.version = version
         if self.hook:
-            self.hook("committed", self)
+            self._call_hook("committed")
         checkpointed = maybe_checkpoint(self.storage, version, props)
         return CommitResult(
             version=version,

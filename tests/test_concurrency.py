@@ -45,7 +45,7 @@ from lakehouse.protocol.expr import parse_predicate
 from lakehouse.protocol.pruning import may_match
 from lakehouse.snapshot import load_snapshot
 from lakehouse.storage import fsspec_store, open_storage
-from lakehouse.transaction import Transaction
+from lakehouse.transaction import Transaction, commit_hook
 from lakehouse.write.files import DataFileWriter
 from tests.conftest import S3_ENV
 
@@ -108,7 +108,14 @@ def seed(loc: Loc, rows: list[Row] = SEED, **kw) -> None:
 
 
 def write(loc: Loc, rows: Iterable[Row], hook=None, **kw):
-    return write_delta(loc.uri, batch(rows), storage_options=loc.options, _hook=hook, **kw)
+    with commit_hook(hook):
+        return write_delta(loc.uri, batch(rows), storage_options=loc.options, **kw)
+
+
+def hooked(hook, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)`` with ``hook`` on every transaction it opens (the commit-phase test seam)."""
+    with commit_hook(hook):
+        return fn(*args, **kw)
 
 
 def append(loc: Loc, rows: Iterable[Row], hook=None, **kw):
@@ -515,7 +522,7 @@ def test_write_serializable_blind_append_does_not_conflict(loc):
 def test_concurrent_create_one_wins(loc):
     a_rows, b_rows = rows_of("A", [10], "a"), rows_of("B", [20], "b")
     a = race(
-        lambda h: write_delta(loc.uri, batch(a_rows), partition_by=["part"], storage_options=loc.options, _hook=h),
+        lambda h: hooked(h, write_delta, loc.uri, batch(a_rows), partition_by=["part"], storage_options=loc.options),
         lambda: write_delta(loc.uri, batch(b_rows), partition_by=["part"], storage_options=loc.options),
     )
     a.raised(ProtocolChangedError, winner=0)
@@ -527,7 +534,7 @@ def test_concurrent_create_with_different_schema_one_wins(loc):
     """The loser's table definition (another schema) must not leak into the winner's table."""
     a_data = pa.table({"x": ["A"]})
     a = race(
-        lambda h: write_delta(loc.uri, a_data, mode="append", storage_options=loc.options, _hook=h),
+        lambda h: hooked(h, write_delta, loc.uri, a_data, mode="append", storage_options=loc.options),
         lambda: write_delta(loc.uri, batch(rows_of("B", [20], "b")), partition_by=["part"], storage_options=loc.options),
     )
     a.raised(ProtocolChangedError, winner=0)
@@ -568,8 +575,8 @@ def test_retry_bound_counts_every_lost_race(loc, lost_races):
     winners = sum((rows_of(f"B{i}", [20 + i], "b") for i in range(lost_races)), [])
     props = CommitProperties(max_commit_retries=2)
     try:
-        result = write_delta(storage, batch(a_rows), mode="append", commit_properties=props,
-                             _hook=lambda p, t: phases.append(p))
+        result = hooked(lambda p, t: phases.append(p), write_delta, storage, batch(a_rows), mode="append",
+                        commit_properties=props)
     except MaxCommitRetriesError:
         assert lost_races == 3
         assert phases == ["prepared"] + ["conflict"] * 3

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import dask
 from dask.base import tokenize
@@ -36,6 +38,29 @@ _CACHE_SIZE = 8
 _snapshots: "OrderedDict[tuple[str, int, str], Snapshot]" = OrderedDict()
 _storages: "OrderedDict[tuple[str, str], Storage]" = OrderedDict()
 _lock = threading.Lock()
+
+#: A test hook every task calls first with its index (picklable; None in normal use).
+TaskHook = Callable[[int], None]
+
+# Test seam, not public API: read on the client when the graph is built and passed to each task as an
+# argument (a context variable would not reach a worker), so tests can fail or pause chosen tasks.
+_TASK_HOOK: ContextVar[TaskHook | None] = ContextVar("lakehouse_dask_task_hook", default=None)
+
+
+@contextmanager
+def task_hook(hook: TaskHook | None) -> Iterator[None]:
+    """Test seam: every distributed OPTIMIZE or MERGE task whose graph is built inside the block calls
+    ``hook(index)`` first, on its worker."""
+    token = _TASK_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _TASK_HOOK.reset(token)
+
+
+def current_task_hook() -> TaskHook | None:
+    """The hook set by `task_hook` (None in normal use)."""
+    return _TASK_HOOK.get()
 
 
 @dataclass(frozen=True)

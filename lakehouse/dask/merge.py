@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
-from lakehouse.dask.jobs import TableRef, compute_outputs
+from lakehouse.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
 from lakehouse.dask.write import index_is_data
 from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError
@@ -51,9 +51,6 @@ from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
 from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety
 from lakehouse.write.files import DataFileWriter
-
-#: A test hook every task calls first with its index (picklable; None in normal use).
-TaskHook = Callable[[int], None]
 
 
 def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: int,
@@ -94,13 +91,12 @@ class DaskMergeBuilder(MergeBuilder):
                  target_alias: str = "t", merge_schema: bool = False,
                  storage_options: Mapping[str, Any] | None = None,
                  commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
-                 min_task_rows: int = MIN_PARTITION_ROWS, _task_hook: TaskHook | None = None):
+                 min_task_rows: int = MIN_PARTITION_ROWS):
         super().__init__(None, source, on, source_alias=source_alias, target_alias=target_alias,
                          merge_schema=merge_schema, commit_properties=commit_properties)
         self._uri = uri
         self._storage_options = dict(storage_options) if storage_options else None
         self._min_task = (min_task_bytes, min_task_rows)
-        self._task_hook = _task_hook
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE on the active Dask scheduler and commit it once; returns its metrics."""
@@ -123,7 +119,8 @@ class DaskMergeBuilder(MergeBuilder):
         files = merge.candidate_files(snapshot)
         ref = TableRef(storage.root_uri, self._storage_options, snapshot.version)
         shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
-        tasks = [delayed(merge_task, pure=False)(ref, shared, group, i, self._task_hook)
+        hook = current_task_hook()
+        tasks = [delayed(merge_task, pure=False)(ref, shared, group, i, hook)
                  for i, group in enumerate(_groups(files, *self._min_task))]
         changes = TargetChanges.combine(compute_outputs(tasks))
         scanned = time.perf_counter()
@@ -143,7 +140,7 @@ class DaskMergeBuilder(MergeBuilder):
 def merge(uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
           merge_schema: bool = False, storage_options: Mapping[str, Any] | None = None,
           commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
-          min_task_rows: int = MIN_PARTITION_ROWS, _task_hook: TaskHook | None = None) -> DaskMergeBuilder:
+          min_task_rows: int = MIN_PARTITION_ROWS) -> DaskMergeBuilder:
     """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the condition ``on`` (SQL,
     or polars naming columns with their alias);
     add `when_*` clauses as with `DeltaTable.merge` and call `execute()`.
@@ -161,4 +158,4 @@ def merge(uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_al
     return DaskMergeBuilder(uri, source, on, source_alias=source_alias, target_alias=target_alias,
                             merge_schema=merge_schema, storage_options=storage_options,
                             commit_properties=commit_properties, min_task_bytes=min_task_bytes,
-                            min_task_rows=min_task_rows, _task_hook=_task_hook)
+                            min_task_rows=min_task_rows)

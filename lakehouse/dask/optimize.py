@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from dask import delayed
 
-from lakehouse.dask.jobs import TableRef, compute_outputs
+from lakehouse.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.optimize import (
     Bin,
@@ -37,10 +37,7 @@ from lakehouse.operations.optimize import (
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety
-
-#: A test hook every task calls first with its bin's index (picklable; None in normal use).
-TaskHook = Callable[[int], None]
+from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety
 
 
 def run_bin(table: TableRef, plan: OptimizePlan, item: Bin, index: int, task_hook: TaskHook | None = None) -> BinResult:
@@ -59,8 +56,6 @@ def optimize(
     z_order_by: Sequence[str] = (),
     storage_options: Mapping[str, Any] | None = None,
     commit_properties: CommitProperties | None = None,
-    _hook: Hook | None = None,
-    _task_hook: TaskHook | None = None,
 ) -> OptimizeMetrics:
     """Compact (or Z-order) the Delta table at ``uri`` with one Dask task per bin, committed once.
 
@@ -83,7 +78,8 @@ def optimize(
     ref = TableRef(storage.root_uri, dict(storage_options) if storage_options else None, snapshot.version)
     # Every task needs the plan's settings, not its other bins: one shared graph node without them.
     shared = delayed(dataclasses.replace(plan, bins=()), traverse=False)
-    tasks = [delayed(run_bin, pure=False)(ref, shared, b, i, _task_hook) for i, b in enumerate(plan.bins)]
+    hook = current_task_hook()
+    tasks = [delayed(run_bin, pure=False)(ref, shared, b, i, hook) for i, b in enumerate(plan.bins)]
     results: list[BinResult] = compute_outputs(tasks)
-    return commit_optimize(snapshot, plan, results, commit_properties=commit_properties, hook=_hook,
+    return commit_optimize(snapshot, plan, results, commit_properties=commit_properties,
                            duration_ms=int((time.perf_counter() - start) * 1000))

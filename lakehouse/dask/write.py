@@ -47,7 +47,7 @@ from lakehouse.protocol.schema_evolution import check_unique_names
 from lakehouse.read import FileTask
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, Hook, already_applied, check_commit_safety
+from lakehouse.transaction import CommitProperties, CommitResult, already_applied, check_commit_safety
 from lakehouse.write.constraints import table_checks
 
 
@@ -120,7 +120,6 @@ def write_delta(
     commit_properties: CommitProperties | None = None,
     name: str | None = None,
     description: str | None = None,
-    _hook: Hook | None = None,
 ) -> CommitResult:
     """Write a Dask DataFrame to the Delta table at ``uri`` (created by the first write) in one commit.
 
@@ -173,4 +172,4 @@ def write_delta(
     adds, rewritten, totals = collect_outputs(outputs)
     return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds,
                         removes=removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0),
-                        properties=props, hook=_hook)
+                        properties=props)

@@ -33,7 +33,7 @@ from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import exact_partition_matches, is_partition_only
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.files import DataFileWriter
 
 
@@ -52,8 +52,7 @@ class DeleteMetrics:
     rewrite_time_ms: int
 
 
-def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None,
-           _hook: Hook | None = None) -> DeleteMetrics:
+def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None) -> DeleteMetrics:
     """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
@@ -120,7 +119,7 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
         version = commit_rewrite(
             snapshot, operation="DELETE", parameters=params, read=pred, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, hook=_hook, metrics={
+            cdc_files=cdc_files, commit_properties=commit_properties, metrics={
                 "numDeletedRows": deleted_rows, "numCopiedRows": metrics.num_copied_rows,
                 "numRemovedFiles": len(removes), "numAddedFiles": len(adds),
                 "numDeletionVectorsAdded": metrics.num_deletion_vectors_added, "numAddedChangeFiles": len(cdc_files),

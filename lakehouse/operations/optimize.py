@@ -507,8 +507,8 @@ def skipped_optimize() -> OptimizeMetrics:
 
 def optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_filter: PartitionFilter = None,
              min_file_size: int | None = None, z_order_by: Sequence[str] = (), max_concurrent_tasks: int | None = None,
-             commit_properties: CommitProperties | None = None, progress: Callable[[int, int], None] | None = None,
-             _hook: Hook | None = None) -> OptimizeMetrics:
+             commit_properties: CommitProperties | None = None,
+             progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
     """Compact (or Z-order) the table at ``snapshot``; see the module docstring for the rules.
 
     ``progress(done, total)`` is called after each bin. Bins run on ``max_concurrent_tasks`` threads
@@ -541,5 +541,5 @@ def optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_fi
                 results.append(res)
                 if progress:
                     progress(len(results), total)
-    return commit_optimize(snapshot, plan, results, commit_properties=commit_properties, hook=_hook,
+    return commit_optimize(snapshot, plan, results, commit_properties=commit_properties,
                            duration_ms=int((time.perf_counter() - start) * 1000))

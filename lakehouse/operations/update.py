@@ -34,7 +34,7 @@ from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Hook, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 
@@ -87,7 +87,7 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
 
 
 def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, Any],
-           commit_properties: CommitProperties | None = None, _hook: Hook | None = None) -> UpdateMetrics:
+           commit_properties: CommitProperties | None = None) -> UpdateMetrics:
     """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows."""
     if not updates:
         raise InvalidArgumentError("UPDATE needs at least one column in set=")
@@ -156,7 +156,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
         version = commit_rewrite(
             snapshot, operation="UPDATE", parameters=params, read=pred, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, hook=_hook, metrics={
+            cdc_files=cdc_files, commit_properties=commit_properties, metrics={
                 "numUpdatedRows": updated, "numCopiedRows": copied, "numRemovedFiles": len(removes),
                 "numAddedFiles": len(adds), "numDeletionVectorsAdded": dvs, "numAddedChangeFiles": len(cdc_files),
             })

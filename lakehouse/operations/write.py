@@ -216,7 +216,6 @@ def write_delta(
     commit_properties: CommitProperties | None = None,
     name: str | None = None,
     description: str | None = None,
-    _hook: Hook | None = None,
 ) -> CommitResult:
     """Write ``data`` to the Delta table at ``uri`` (created by the first write).
 
@@ -272,7 +271,7 @@ def write_delta(
         writer.abort()
         raise
     return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds, removes=removes,
-                        rows=rows, copied=copied, properties=props, hook=_hook)
+                        rows=rows, copied=copied, properties=props)
 
 
 def existing_snapshot(storage: Storage) -> Snapshot | None:

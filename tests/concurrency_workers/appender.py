@@ -58,6 +58,7 @@ def main() -> int:
     from lakehouse.errors import LakehouseError, ObjectExistsError
     from lakehouse.storage import open_storage
     from lakehouse.storage.fsspec_store import FsspecStorage
+    from lakehouse.transaction import commit_hook
 
     # Traced storage (patched on the class, in this process only): every commit put-if-absent is recorded
     # with its outcome and wall-clock interval, and so is the read-back S3 does after a refused put
@@ -123,8 +124,9 @@ def main() -> int:
         line = {"event": "op", "writer": args.writer, "seq": seq, "mode": args.mode}
         t0 = time.perf_counter()
         try:
-            r = write_delta(target, data, storage_options=None if args.shared_storage else options,
-                            commit_properties=props, _hook=hook, **kw)
+            with commit_hook(hook):
+                r = write_delta(target, data, storage_options=None if args.shared_storage else options,
+                                commit_properties=props, **kw)
             line.update(status="committed", version=r.version, attempts=r.attempts)
         except LakehouseError as e:
             line.update(status="error", error=type(e).__name__, message=str(e)[:400],

@@ -25,6 +25,7 @@ from distributed import KilledWorker  # noqa: E402
 
 import lakehouse  # noqa: E402
 import lakehouse.dask as ldd  # noqa: E402
+from lakehouse.dask.jobs import task_hook  # noqa: E402
 from lakehouse.errors import InvalidArgumentError  # noqa: E402
 from tests.dask.support import assert_no_missing_file, parquet_files, referenced_files  # noqa: E402
 from tests.dml.dml_support import SCHEMA, assert_same_rows, config, dl_read, rows_table, snapshot_dir  # noqa: E402
@@ -182,8 +183,8 @@ def test_a_failed_task_commits_nothing(client, tmp_path, how, error):
     # Matches rows in every file: one rewrite task per file, the first one fails.
     source = rows_table([{"id": i, "v": -i, "p": "a" if i % 2 else "b"} for i in range(0, 160, 7)])
     hook = partial(fail_task, trigger=0, root=uri, at_least=len(parquet_files(uri)) + 1, how=how)
-    with pytest.raises(error):
-        (ldd.merge(uri, source, "t.id = s.id", min_task_bytes=0, _task_hook=hook)
+    with pytest.raises(error), task_hook(hook):
+        (ldd.merge(uri, source, "t.id = s.id", min_task_bytes=0)
          .when_matched_update_all().when_not_matched_insert_all().execute())
     assert snapshot_dir(uri) == before
     assert_same_rows(lakehouse.DeltaTable(uri).to_arrow(), rows)

@@ -22,6 +22,7 @@ pytest.importorskip("dask.dataframe")
 
 import lakehouse  # noqa: E402
 import lakehouse.dask as ldd  # noqa: E402
+from lakehouse.dask.jobs import task_hook  # noqa: E402
 from lakehouse.operations.optimize import ZCUBE_ZORDER_BY, OptimizeMetrics  # noqa: E402
 from tests.dask.support import assert_no_missing_file, assert_same_rows, parquet_files, referenced_files  # noqa: E402
 from tests.dml.dml_support import dl_read  # noqa: E402
@@ -123,7 +124,8 @@ def test_a_failed_bin_commits_nothing(client, tmp_path):
     before = lakehouse.DeltaTable(uri)
     hook = partial(fail_bin, trigger=0, root=uri, at_least=len(parquet_files(uri)) + 1)
     with pytest.raises(RuntimeError, match="injected failure in bin 0"):
-        ldd.optimize(uri, _task_hook=hook)
+        with task_hook(hook):
+            ldd.optimize(uri)
     after = lakehouse.DeltaTable(uri)
     assert after.version == before.version
     assert_same_rows(after.to_arrow(), before.to_arrow())

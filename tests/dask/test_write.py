@@ -18,6 +18,7 @@ from tests.dml.dml_support import dl_read  # noqa: E402
 
 import lakehouse  # noqa: E402
 import lakehouse.dask as ldd  # noqa: E402
+from lakehouse.transaction import commit_hook  # noqa: E402
 from lakehouse.errors import (  # noqa: E402
     ConcurrentModificationError,
     ConstraintViolationError,
@@ -148,10 +149,11 @@ def test_object_columns_take_the_table_type_or_need_a_schema(client, tmp_path):
     assert lakehouse.DeltaTable(uri).to_arrow().num_rows == 12
 
 
-def _write_with(writer: str, uri: str, df: pd.DataFrame, **kw) -> lakehouse.CommitResult:
-    if writer == "dask":
-        return ldd.write_delta(uri, _ddf(df), **kw)
-    return lakehouse.write_delta(uri, df, **kw)
+def _write_with(writer: str, uri: str, df: pd.DataFrame, hook=None, **kw) -> lakehouse.CommitResult:
+    with commit_hook(hook):
+        if writer == "dask":
+            return ldd.write_delta(uri, _ddf(df), **kw)
+        return lakehouse.write_delta(uri, df, **kw)
 
 
 def _outcome(fn) -> str:
@@ -210,7 +212,7 @@ def test_concurrent_commits_are_checked_like_a_single_process_write(client, tmp_
                     lakehouse.write_delta(uri, other["df"], **kw)
 
             outcome = _outcome(lambda: _write_with(writer, uri, _frame(200, 6, parts="a"), mode="overwrite",
-                                                   predicate="p = 'a'", _hook=hook))
+                                                   predicate="p = 'a'", hook=hook))
             outcomes.setdefault(writer, {})[case] = outcome
             table = lakehouse.DeltaTable(uri)
             assert table.version == (2 if outcome == "committed" else 1)

@@ -17,7 +17,7 @@ from lakehouse.errors import CommitError, ConcurrentModificationError, Concurren
 from lakehouse.operations.delete import delete as delete_op
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import Transaction
+from lakehouse.transaction import Transaction, commit_hook
 from tests.dml.dml_support import MODES, SCHEMA, assert_same_rows, config, dl_read, lh_read, rows_table, snapshot_dir
 from tests.operations.support import actions_of
 
@@ -206,8 +206,8 @@ def test_concurrent_writer_applying_the_same_version_is_a_conflict_not_a_duplica
             assert lakehouse.DeltaTable(path).delete("id < 2", commit_properties=p).version == 1
 
     # Both deleted the same rows, so the first conflict found is on the files; either way no duplicate.
-    with pytest.raises(ConcurrentModificationError):
-        delete_op(ours, "id < 2", commit_properties=p, _hook=hook)
+    with pytest.raises(ConcurrentModificationError), commit_hook(hook):
+        delete_op(ours, "id < 2", commit_properties=p)
     check(path, after_delete(list(BASE)))
     assert txn_log(path) == [(1, "etl", 1)]
     assert lakehouse.DeltaTable(path).version == 1
@@ -227,8 +227,8 @@ def test_concurrent_append_of_the_same_app_version_makes_a_dml_fail(tmp_path):
             state["done"] = True
             assert run_write(path, p).version == 1
 
-    with pytest.raises(ConcurrentTransactionError):
-        delete_op(ours, "id < 2", commit_properties=p, _hook=hook)
+    with pytest.raises(ConcurrentTransactionError), commit_hook(hook):
+        delete_op(ours, "id < 2", commit_properties=p)
     check(path, after_write(list(BASE)))
     assert txn_log(path) == [(1, "etl", 1)]
     assert run_delete(path, p).version is None

@@ -23,7 +23,7 @@ from lakehouse.operations.merge import run_merge
 from lakehouse.operations.merge_plan import Clause
 from lakehouse.operations.update import update
 from lakehouse.protocol.actions import Remove
-from lakehouse.transaction import Transaction
+from lakehouse.transaction import Transaction, commit_hook
 from tests.dml.dml_support import MODES, assert_same_rows, assert_versions_agree, config, lh_read, rows_table, snapshot_dir
 from tests.operations.support import actions_of
 
@@ -62,7 +62,8 @@ def test_delete_in_partition_a_and_append_to_partition_b_both_commit(tmp_path: P
     path = str(tmp_path / "t")
     make(path, mode)
     hook = at_prepared(_append_b(path))
-    m = delete(snap(path), predicate, _hook=hook)
+    with commit_hook(hook):
+        m = delete(snap(path), predicate)
     assert hook.phases == ["prepared", "conflict", "committed"]
     assert m.version == 2  # rebased over the append at version 1
     assert actions_of(path, 1, "commitInfo")[0]["operation"] == "WRITE"
@@ -83,13 +84,16 @@ def test_dml_in_partition_a_and_replace_where_on_partition_b_both_commit(tmp_pat
     new_b = [{"id": 7, "v": 70, "p": "b"}]
     hook = at_prepared(lambda: lakehouse.write_delta(path, rows_table(new_b), mode="overwrite", predicate="p = 'b'"))
     if op == "delete_partition":
-        delete(snap(path), "p = 'a'", _hook=hook)
+        with commit_hook(hook):
+            delete(snap(path), "p = 'a'")
         expected_a: list[dict] = []
     elif op == "delete_partition_and_data":
-        delete(snap(path), "p = 'a' AND v > 15", _hook=hook)
+        with commit_hook(hook):
+            delete(snap(path), "p = 'a' AND v > 15")
         expected_a = [A[0]]
     else:
-        update(snap(path), "p = 'a' AND v > 15", updates={"v": 0}, _hook=hook)
+        with commit_hook(hook):
+            update(snap(path), "p = 'a' AND v > 15", updates={"v": 0})
         expected_a = [A[0]] + [{**r, "v": 0} for r in A[1:]]
     assert hook.phases == ["prepared", "conflict", "committed"]
     assert_same_rows(lh_read(path), expected_a + new_b, f"{op} a + replaceWhere b")
@@ -105,7 +109,8 @@ def test_two_deletes_of_the_same_file_conflict(tmp_path: Path, mode: str) -> Non
     make(path, mode)
     hook = at_prepared(lambda: lakehouse.DeltaTable(path).delete("p = 'a'"))
     with pytest.raises(ConcurrentDeleteReadError):
-        delete(snap(path), "id = 1", _hook=hook)
+        with commit_hook(hook):
+            delete(snap(path), "id = 1")
     assert lakehouse.DeltaTable(path).version == 1
     assert_same_rows(lh_read(path), B, "winner only")
     assert_versions_agree(path)
@@ -135,7 +140,8 @@ def test_update_loses_to_a_concurrent_delete_of_the_file_it_read(tmp_path: Path,
     make(path, mode)
     hook = at_prepared(lambda: lakehouse.DeltaTable(path).delete("p = 'a'"))
     with pytest.raises(ConcurrentDeleteReadError):
-        update(snap(path), "id = 1", updates={"v": 99}, _hook=hook)
+        with commit_hook(hook):
+            update(snap(path), "id = 1", updates={"v": 99})
     assert hook.phases == ["prepared", "conflict"]
     assert lakehouse.DeltaTable(path).version == 1
     assert_same_rows(lh_read(path), B, "the UPDATE did not land")
@@ -147,7 +153,8 @@ def test_update_and_delete_of_different_partitions_both_commit(tmp_path: Path, m
     path = str(tmp_path / "t")
     make(path, mode)
     hook = at_prepared(lambda: lakehouse.DeltaTable(path).delete("p = 'b'"))
-    update(snap(path), "p = 'a' AND id = 1", updates={"v": 99}, _hook=hook)
+    with commit_hook(hook):
+        update(snap(path), "p = 'a' AND id = 1", updates={"v": 99})
     assert_same_rows(lh_read(path), [{"id": 1, "v": 99, "p": "a"}] + A[1:], "update a + delete b")
     assert_versions_agree(path)
 
