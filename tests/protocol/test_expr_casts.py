@@ -110,6 +110,19 @@ CASTS = [
     ("CAST(CAST(l AS STRING) AS BIGINT) = l", [T, T, T, T, T, N]),
     ("l::string", ["1", "-7", "0", "1000000", "42", N]),
     ("CAST(i AS BIGINT) + 1", [11, -2, 1, 2147483648, 8, N]),
+    # numbers and timestamps: seconds since the epoch (UTC)
+    ("CAST(l AS TIMESTAMP)", [datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 53, tzinfo=UTC),
+                              datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 12, 13, 46, 40, tzinfo=UTC),
+                              datetime(1970, 1, 1, 0, 0, 42, tzinfo=UTC), N]),
+    ("CAST(1.5e0 AS TIMESTAMP)", datetime(1970, 1, 1, 0, 0, 1, 500000, tzinfo=UTC)),
+    ("CAST(ts AS BIGINT)", [1706708730, -1, 0, 1704067199, 1592208309, N]),  # floored: -0.5 s is -1
+    ("CAST(ts AS DOUBLE)", [1706708730.123456, -0.5, 0.0, 1704067199.0, 1592208309.0, N]),
+    ("CAST(ts AS DECIMAL(20,6))", [D("1706708730.123456"), D("-0.5"), D("0"), D("1704067199"), D("1592208309"), N]),
+    ("TRY_CAST(ts AS TINYINT)", [N, -1, 0, N, N, N]),
+    # nested values as text
+    ("CAST(arr AS STRING)", ["[1, 2, 3]", "[]", "[null, 5]", "[7]", N, N]),
+    ("CAST(m AS STRING)", ["{a -> 1, b -> 2}", "{}", "{k -> null}", "{a -> 10}", N, N]),
+    ("CAST(st AS STRING)", ["{1, x}", "{null, y}", N, "{3, null}", "{-4, z}", N]),
 ]
 
 TYPED_LITERALS = [
@@ -161,6 +174,13 @@ CAST_ERRORS = [
     ("CAST(s AS DATE)", "'Hello World' (string) to date"),
     ("CAST('2024-02-30' AS DATE)", "2024-02-30"),
     ("'abc'::int", "'abc' (string) to int"),
+    # pairs Spark never converts are refused before any data is read
+    ("CAST(dt AS INT)", "cannot CAST date to int"),
+    ("CAST(l AS DATE)", "cannot CAST bigint to date"),
+    ("CAST(b AS DATE)", "cannot CAST boolean to date"),
+    ("CAST(bin AS INT)", "cannot CAST binary to int"),
+    ("CAST(l AS BINARY)", "cannot CAST bigint to binary"),
+    ("CAST(arr AS INT)", "cannot CAST array<bigint> to int"),
 ]
 
 

@@ -22,7 +22,9 @@ import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.functions.registry import NOT_LITERAL, STRING, Call, lookup, udf
-from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_arrow_type, type_name
+from lakehouse.protocol.schema import (
+    ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructType, to_arrow_type, type_name,
+)
 
 _INTS = ("byte", "short", "integer", "long")
 _TRUE = {"t", "true", "y", "yes", "1"}
@@ -44,6 +46,7 @@ def cast_expression(value: pc.Expression, source: DataType | None, to: DataType,
         return pc.scalar(pa.scalar(None, to_arrow_type(to)))
     if to == STRING:
         return to_text(value, source)  # every value has a text
+    _check_castable(source, to)
     converted = _try(value, source, to)
     return converted if safe else _require(value, converted, source, to)
 
@@ -62,12 +65,58 @@ def to_text(value: pc.Expression, source: DataType | None) -> pc.Expression:
         return udf("timestamp_text", _timestamp_text, [to_arrow_type(source)], pa.string(), [value])
     if _is(source, "binary"):
         return udf("binary_text", _binary_text, [pa.binary()], pa.string(), [value])
+    if isinstance(source, (ArrayType, MapType, StructType)):
+        return udf("nested_text", lambda a: pa.array([None if v is None else _nested_text(v, source) for v in a.to_pylist()],
+                                                     pa.string()), [to_arrow_type(source)], pa.string(), [value])
     return value.cast(pa.string())
+
+
+def _nested_text(v: Any, dtype: DataType | None) -> str:
+    """Spark's text of a value inside an array, map or struct: `[1, null]`, `{a -> 1}`, `{1, x}`."""
+    if v is None:
+        return "null"
+    if isinstance(dtype, ArrayType):
+        return "[" + ", ".join(_nested_text(x, dtype.element_type) for x in v) + "]"
+    if isinstance(dtype, MapType):
+        return "{" + ", ".join(f"{_nested_text(k, dtype.key_type)} -> {_nested_text(x, dtype.value_type)}" for k, x in v) + "}"
+    if isinstance(dtype, StructType):
+        return "{" + ", ".join(_nested_text(v.get(f.name), f.type) for f in dtype.fields) + "}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return java_double_text(v, _is(dtype, "float"))
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if _is(dtype, "timestamp", "timestamp_ntz"):
+        return _timestamp_text(pa.array([v], to_arrow_type(dtype)))[0].as_py()  # type: ignore[arg-type]
+    return str(v)
+
+
+_NUMBERS = (*_INTS, "float", "double")
+
+
+def _is_number(dtype: DataType | None) -> bool:
+    return _is(dtype, *_NUMBERS) or isinstance(dtype, DecimalType)
+
+
+def _check_castable(source: DataType, to: DataType) -> None:
+    """Spark's cast table: pairs it never converts are refused before any data is read."""
+    nested = (ArrayType, MapType, StructType)
+    refused = (isinstance(source, nested) or isinstance(to, nested)
+               or (_is(source, "date") and (_is_number(to) or _is(to, "boolean")))
+               or (_is(to, "date") and (_is_number(source) or _is(source, "boolean")))
+               or (_is(source, "binary") != _is(to, "binary") and source != STRING))
+    if refused:
+        raise InvalidArgumentError(f"cannot CAST {type_name(source)} to {type_name(to)}: Spark has no such conversion")
 
 
 def _try(value: pc.Expression, source: DataType, to: DataType) -> pc.Expression:
     """The conversion, NULL where a value does not convert."""
     want = to_arrow_type(to)
+    if (_is_number(source) and _is(to, "timestamp", "timestamp_ntz")) or \
+            (_is(source, "timestamp", "timestamp_ntz") and _is_number(to)):
+        # Spark: a number is seconds since the epoch (UTC), a timestamp converts to its seconds.
+        return udf("epoch_seconds", _epoch_converter(to), [to_arrow_type(source)], want, [value])
     if isinstance(to, DecimalType):
         return udf("to_decimal", _decimal_converter(source, to), [to_arrow_type(source)], want, [value])
     if source == STRING and not _is(to, "binary"):  # text is trimmed before it is parsed, not when it is bytes
@@ -124,6 +173,47 @@ def _require(original: pc.Expression, converted: pc.Expression, source: DataType
                 f"{type_name(to)} or out of its range\nHelp: TRY_CAST gives NULL for such values")
         return after
     return udf("require_cast", check, [src, out], out, [original, converted])
+
+
+def _epoch_converter(to: DataType) -> Callable[[pa.Array], pa.Array]:
+    want = to_arrow_type(to)
+    limits = {"byte": 2**7, "short": 2**15, "integer": 2**31, "long": 2**63}
+
+    def convert(values: pa.Array) -> pa.Array:
+        out: list[Any] = []
+        if pa.types.is_timestamp(values.type):
+            micros = values.cast(pa.int64()).to_pylist()
+            for m in micros:
+                if m is None:
+                    out.append(None)
+                elif isinstance(to, DecimalType):
+                    out.append(Decimal(m).scaleb(-6))
+                elif pa.types.is_floating(want):
+                    out.append(m / 1_000_000)
+                else:  # floor, as Spark's Math.floorDiv(micros, 1000000); out of the type's range: no value
+                    sec = m // 1_000_000
+                    out.append(sec if -limits[to.name] <= sec < limits[to.name] else None)  # type: ignore[union-attr]
+            return _array(out, want)
+        for v in values.to_pylist():
+            if v is None or (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))):
+                out.append(None)
+                continue
+            micros = int(Decimal(repr(v) if isinstance(v, float) else v).scaleb(6).to_integral_value(rounding="ROUND_FLOOR"))
+            out.append(micros if -2**63 <= micros < 2**63 else None)
+        return pa.array(out, pa.int64()).cast(want)
+    return convert
+
+
+def _array(values: list[Any], want: pa.DataType) -> pa.Array:
+    if isinstance(want, pa.Decimal128Type):
+        quantum = Decimal(1).scaleb(-want.scale)
+        fit = [None if v is None else v.quantize(quantum, rounding=ROUND_HALF_UP) for v in values]
+        fit = [v if v is None or v.adjusted() < want.precision - want.scale else None for v in fit]
+        return pa.array(fit, want)
+    try:
+        return pa.array(values, want)
+    except (pa.ArrowInvalid, OverflowError):
+        return pa.array(values, pa.float64()).cast(want, safe=False)
 
 
 def _text_boolean(values: pa.Array) -> pa.Array:
@@ -201,7 +291,7 @@ def java_double_text(v: float, single: bool = False) -> str:
 
 
 def _timestamp_text(values: pa.Array) -> pa.Array:
-    out = []
+    out: list[str | None] = []
     for v in values.to_pylist():
         if v is None:
             out.append(None)

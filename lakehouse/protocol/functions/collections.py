@@ -92,6 +92,8 @@ def _element_type(types: list[DataType | None]) -> DataType | None:
 
 
 def _size(call: Call) -> pc.Expression:
+    if call.types[0] is not None and not isinstance(call.types[0], (ArrayType, MapType)):
+        raise InvalidArgumentError(f"{call.name}() takes an array or a map, got {type_name(call.types[0])}")
     if isinstance(call.types[0], MapType):
         def entries(maps: pa.Array) -> pa.Array:
             return pa.array([None if m is None else len(m) for m in maps.to_pylist()], pa.int32())
