@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence, cast
 
 import pyarrow as pa
 
@@ -47,6 +47,13 @@ def _polars_error(expr: "polars.Expr", error: Exception) -> InvalidArgumentError
     return InvalidArgumentError(f"polars cannot evaluate filter {expr}: {reason}")
 
 
+def _polars_frame(table: pa.Table) -> "polars.DataFrame":
+    import polars as pl
+
+    # An Arrow table becomes a DataFrame; pyarrow has no type stubs, so polars' overloads cannot tell.
+    return cast("polars.DataFrame", pl.from_arrow(table))
+
+
 def _check_polars_filter(expr: "polars.Expr", snapshot: Snapshot) -> None:
     """Unknown columns and type errors of a polars filter, found before any file is read: polars checks
     the expression against an empty frame of the table's schema."""
@@ -57,11 +64,11 @@ def _check_polars_filter(expr: "polars.Expr", snapshot: Snapshot) -> None:
     if unknown:
         raise unknown_column_error(unknown[0], column_paths(snapshot.schema), where=" in filter")
     try:
-        empty = pl.from_arrow(pa.schema([to_arrow_field(f) for f in snapshot.schema.fields]).empty_table())
+        empty = _polars_frame(pa.schema([to_arrow_field(f) for f in snapshot.schema.fields]).empty_table())
     except Exception:  # noqa: BLE001 - a type polars cannot hold: polars reports it when reading
         return
     try:
-        empty.filter(expr)  # type: ignore[union-attr]
+        empty.filter(expr)
     except pl.exceptions.PolarsError as e:
         raise _polars_error(expr, e) from None
 
@@ -191,7 +198,7 @@ class Scan:
             import polars as pl
 
             try:
-                table = pl.from_arrow(table).filter(self._polars_filter).to_arrow()  # type: ignore[union-attr]
+                table = _polars_frame(table).filter(self._polars_filter).to_arrow()
             except pl.exceptions.PolarsError as e:
                 raise _polars_error(self._polars_filter, e) from None
         elif self.predicate is not None:

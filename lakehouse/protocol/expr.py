@@ -95,10 +95,10 @@ def simplify(expr: Expr) -> Expr:
         return IsNull(item, expr.negated)
     if isinstance(expr, In):
         item = simplify(expr.item)
-        folded = In(item, expr.values, expr.negated)
+        folded_in = In(item, expr.values, expr.negated)
         if isinstance(item, Lit):
-            return NULL if item.value is None else _constant(folded)
-        return folded
+            return NULL if item.value is None else _constant(folded_in)
+        return folded_in
     if isinstance(expr, Func):
         args = tuple(simplify(a) for a in expr.args)
         folded_call = Func(expr.name, args)
@@ -142,7 +142,7 @@ def _fold_junction(expr: And | Or) -> Expr:
     absorbing, neutral = (FALSE, TRUE) if isinstance(expr, And) else (TRUE, FALSE)
     items: list[Expr] = []
     for item in (simplify(i) for i in expr.items):
-        for part in item.items if type(item) is type(expr) else (item,):  # type: ignore[union-attr]
+        for part in item.items if type(item) is type(expr) else (item,):
             if part == absorbing:
                 return absorbing
             if part != neutral and part not in items:

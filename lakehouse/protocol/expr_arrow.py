@@ -112,11 +112,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             dtype = field_type(schema, other.path)
             value = coerce_literal(lit.value, dtype, column=".".join(other.path))
             return pc.scalar(_scalar(value, dtype, ".".join(other.path)))
-        dtype = type_of(other, schema)
-        if isinstance(lit.value, str) and isinstance(dtype, (PrimitiveType, DecimalType)) and dtype != STRING:
+        computed = type_of(other, schema)
+        if isinstance(lit.value, str) and isinstance(computed, (PrimitiveType, DecimalType)) and computed != STRING:
             # Text meets a computed value on its terms too (`dt + INTERVAL 1 DAY > '2024-02-29'`), as Spark.
-            value = coerce_literal(lit.value, dtype, column="expression")
-            return pc.scalar(_scalar(value, dtype, "expression"))
+            value = coerce_literal(lit.value, computed, column="expression")
+            return pc.scalar(_scalar(value, computed, "expression"))
         return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
@@ -306,17 +306,17 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(e, In):
             has_null = any(v.value is None for v in e.values)
             values = [v for v in e.values if v.value is not None]
-            dtype = field_type(schema, e.item.path) if isinstance(e.item, Col) else type_of(e.item, schema)
-            if isinstance(dtype, PrimitiveType) and dtype.name in ("float", "double") or any(
-                    _fractional_for_int(v.value, dtype) or _decimal_widening(dtype, v.value) for v in values):
+            item_type = field_type(schema, e.item.path) if isinstance(e.item, Col) else type_of(e.item, schema)
+            if isinstance(item_type, PrimitiveType) and item_type.name in ("float", "double") or any(
+                    _fractional_for_int(v.value, item_type) or _decimal_widening(item_type, v.value) for v in values):
                 # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR of `=`,
                 # which Arrow's is_in is not for floats; for a column and a computed value alike.
                 equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
                 member = conv(equal if len(values) != 1 else Cmp("=", e.item, values[0]))
                 return _three_valued_in(conv(e.item), member, has_null, e.negated)
-            if isinstance(dtype, (PrimitiveType, DecimalType)):
+            if isinstance(item_type, (PrimitiveType, DecimalType)):
                 name = e.item.name if isinstance(e.item, Col) else "expression"
-                arr = pa.array([coerce_literal(v.value, dtype, column=name) for v in values], type=to_arrow_type(dtype))
+                arr = pa.array([coerce_literal(v.value, item_type, column=name) for v in values], type=to_arrow_type(item_type))
             else:
                 arr = pa.array([v.value for v in values])
             item = conv(e.item)
@@ -428,7 +428,7 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
         return pa.array(out, arrow, mask=~valid)
 
     def decimal_mod(a: pa.Array, b: pa.Array) -> pa.Array:
-        out = []
+        out: list[Decimal | None] = []
         for x, y in zip(a.to_pylist(), b.to_pylist()):
             if x is None or y is None:
                 out.append(None)
@@ -459,7 +459,8 @@ def integral_division(left: pc.Expression, right: pc.Expression, lt: DataType | 
         in_types = [pa.float64(), pa.float64()]
 
     def divide(a: pa.Array, b: pa.Array) -> pa.Array:
-        context, out = _decimal_context(), []
+        context = _decimal_context()
+        out: list[int | None] = []
         for x, y in zip(a.to_pylist(), b.to_pylist()):
             if x is None or y is None:
                 out.append(None)
@@ -489,7 +490,7 @@ def _as_decimal(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def _decimal_widening(dtype: DataType, value: Any) -> DecimalType | None:
+def _decimal_widening(dtype: DataType | None, value: Any) -> DecimalType | None:
     """The decimal type a decimal column and a numeric literal compare in, when the literal has more
     fractional or integral digits than the column holds (None when the column's own type holds it)."""
     if not isinstance(dtype, DecimalType) or isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
@@ -507,7 +508,7 @@ def _decimal_widening(dtype: DataType, value: Any) -> DecimalType | None:
     return DecimalType(max(whole, dtype.precision - dtype.scale) + new_scale, new_scale)
 
 
-def _fractional_for_int(value: Any, dtype: DataType) -> bool:
+def _fractional_for_int(value: Any, dtype: DataType | None) -> bool:
     """A literal an integer column cannot hold (a fraction, NaN or an infinity): Spark compares the two
     as doubles, so `v < CAST('NaN' AS DOUBLE)` holds for every number."""
     if not (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")

@@ -10,7 +10,7 @@ filter and the SQL string it stands for select the same rows. Pure logic over Py
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeGuard
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr_ast import FALSE, TRUE, And, Cmp, CmpOp, Col, Expr, In, Lit, Or
@@ -20,7 +20,7 @@ _HELP = "Help: a DNF filter is [(column, op, value), ...] (AND) or [[...], [...]
         "=, ==, !=, <, <=, >, >=, in, not in"
 
 
-def is_dnf(value: Any) -> bool:
+def is_dnf(value: Any) -> TypeGuard[Sequence[Any]]:
     """Whether ``value`` has the shape of a DNF filter (a list or tuple of tuples or lists)."""
     return isinstance(value, (list, tuple)) and not isinstance(value, str)
 

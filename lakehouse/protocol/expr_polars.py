@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 import pyarrow as pa
@@ -38,6 +38,9 @@ from lakehouse.protocol.expr_ast import (
     And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or,
 )
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType
+
+if TYPE_CHECKING:
+    import polars
 
 _CMP: dict[str, CmpOp] = {"Eq": "=", "NotEq": "!=", "Lt": "<", "LtEq": "<=", "Gt": ">", "GtEq": ">=",
                           "EqValidity": "<=>"}
@@ -53,7 +56,7 @@ SUPPORTED = ("comparisons, &, |, ~, + - * / %, is_null/is_not_null, is_in, is_be
              "strip_chars/slice/replace_all(literal=True), dt.year/month/day/hour/minute/second")
 
 
-def is_polars_expr(value: Any) -> bool:
+def is_polars_expr(value: Any) -> TypeGuard[polars.Expr]:
     """Whether ``value`` is a polars expression (checked without importing polars)."""
     return type(value).__module__.split(".")[0] == "polars" and type(value).__name__ == "Expr"
 

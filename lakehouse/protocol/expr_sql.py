@@ -33,13 +33,13 @@ MAX_NESTING = 100
 def _dialect() -> Any:
     from sqlglot.dialects.spark import Spark
 
-    class LakehouseSpark(Spark):  # type: ignore[misc, valid-type]
-        class Tokenizer(Spark.Tokenizer):  # type: ignore[misc, name-defined]
+    class LakehouseSpark(Spark):
+        class Tokenizer(Spark.Tokenizer):
             QUOTES = ["'"]
             IDENTIFIERS = ["`", '"']
             STRING_ESCAPES = ["'"]  # 'it''s' (ANSI, as delta-rs); a backslash is an ordinary character
 
-        class Parser(Spark.Parser):  # type: ignore[misc, name-defined]
+        class Parser(Spark.Parser):  # type: ignore[valid-type, misc]  # sqlglot types Spark.Parser as a variable (Parser = SparkParser)
             # Functions with a datetime pattern stay plain calls: sqlglot rewrites a pattern into strftime
             # and back, which mangles quoted text in a pattern ("'day' dd" came back as "dayyyy dd").
             FUNCTIONS = {k: v for k, v in Spark.Parser.FUNCTIONS.items() if k not in _PATTERN_FUNCTIONS}
@@ -255,8 +255,8 @@ class _Converter:
         if kind == "Trim":
             return self.trim(node)
         if kind == "Pad":
-            args = [node.this, node.expression] + ([node.args["fill_pattern"]] if node.args.get("fill_pattern") else [])
-            return Func("lpad" if node.args.get("is_left") else "rpad", tuple(self.convert(a) for a in args))
+            operands = [node.this, node.expression] + ([node.args["fill_pattern"]] if node.args.get("fill_pattern") else [])
+            return Func("lpad" if node.args.get("is_left") else "rpad", tuple(self.convert(a) for a in operands))
         if kind == "Bracket":
             key = node.expressions[0] if len(node.expressions) == 1 else None
             if key is None:
@@ -439,7 +439,7 @@ def _shift(item: Expr, by: timedelta | _Months, *, negate: bool) -> Expr:
     return Arith("-" if negate else "+", item, Lit(by))
 
 
-def _chain(node: Any, cls: type) -> list[Any]:
+def _chain(node: Any, cls: type[Any]) -> list[Any]:
     """The operands of a left-deep chain of one binary operator (AND or OR), without recursion."""
     from sqlglot import exp
 

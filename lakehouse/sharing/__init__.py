@@ -9,17 +9,19 @@ This package is on the public API and the layers below it; nothing in `lakehouse
 
 from __future__ import annotations
 
+from typing import Any
+
 from lakehouse.sharing.config import SharingConfig, load_config
 
 
-def app(config, **kwargs):  # type: ignore[no-untyped-def]
+def app(config: Any, **kwargs: Any) -> Any:
     """The ASGI app serving ``config`` (see `lakehouse.sharing.server.app`)."""
     from lakehouse.sharing.server import app as _app
 
     return _app(config, **kwargs)
 
 
-def serve(config, **kwargs):  # type: ignore[no-untyped-def]
+def serve(config: Any, **kwargs: Any) -> None:
     """Run the server with uvicorn (see `lakehouse.sharing.server.serve`)."""
     from lakehouse.sharing.server import serve as _serve
 

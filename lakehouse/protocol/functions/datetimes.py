@@ -36,7 +36,7 @@ def _datediff(call: Call) -> pc.Expression:
 
 def _add_months(call: Call) -> pc.Expression:
     def add(days: pa.Array, months: pa.Array) -> pa.Array:
-        out = []
+        out: list[date | None] = []
         for d, m in zip(days.to_pylist(), months.to_pylist()):
             if d is None or m is None:
                 out.append(None)
@@ -58,7 +58,7 @@ def _add_interval_months(call: Call) -> pc.Expression:
     arrow = pa.timestamp("us", tz="UTC") if dtype == TIMESTAMP else pa.timestamp("us")
 
     def add(stamps: pa.Array, months: pa.Array) -> pa.Array:
-        out = []
+        out: list[datetime | None] = []
         for t, m in zip(stamps.to_pylist(), months.to_pylist()):
             if t is None or m is None:
                 out.append(None)

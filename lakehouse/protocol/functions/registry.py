@@ -61,7 +61,7 @@ def register(name: str, lo: int, hi: int | None, result: Callable[[list[DataType
               build: Callable[[Call], pc.Expression], *, family: str | None = None, aliases: Sequence[str] = (),
               null_in_null_out: bool = True) -> None:
     fn = result if callable(result) else (lambda types, _r=result: _r)
-    row = Function(name, lo, hi, fn, build, family, null_in_null_out)  # type: ignore[arg-type]
+    row = Function(name, lo, hi, fn, build, family, null_in_null_out)
     for n in (name, *aliases):
         FUNCTIONS[n] = row
 

@@ -131,7 +131,7 @@ def _split_part(call: Call) -> pc.Expression:
         raise InvalidArgumentError("split_part(): the part index must not be 0 (parts count from 1, or -1 from the end)")
 
     def split(values: pa.Array) -> pa.Array:
-        out = []
+        out: list[str | None] = []
         for v in values.to_pylist():
             if v is None:
                 out.append(None)
@@ -244,7 +244,7 @@ def _rlike(call: Call) -> pc.Expression:
 def _initcap(values: pa.Array) -> pa.Array:
     """Spark's initcap: lower-case everything, then upper-case the first letter of each word, words being
     separated by spaces only (`a-b c_d` is `A-b C_d`, where Arrow's title case gives `A-B C_D`)."""
-    out = []
+    out: list[str | None] = []
     for v in values.to_pylist():
         if v is None:
             out.append(None)
