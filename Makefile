@@ -27,11 +27,13 @@ demo: $(VENV)/.runtime
 	$(VENV)/bin/lakehouse optimize demo-table
 	$(VENV)/bin/lakehouse vacuum demo-table --retention-hours 0 --no-enforce-retention
 
+# Static types first (mypy, configured in pyproject.toml; incremental through .mypy_cache), then the tests.
 test: $(VENV)/.dev
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.dev
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) benchmarks/data .pytest_cache .hypothesis
+	rm -rf $(VENV) benchmarks/data .pytest_cache .hypothesis .mypy_cache
