@@ -211,7 +211,16 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             result = type_of(e, schema)
             return pc.scalar(pa.scalar(None, to_arrow_type(result) if result is not None else pa.bool_()))
         types = [type_of(a, schema) for a in e.args]
-        args = [conv(a) for a in e.args]
+        if fn.name == "coalesce" and any(_can_fail(a) for a in e.args[1:]):
+            # COALESCE reads an argument only where every earlier one is NULL (Spark): guard the rest.
+            args: list[pc.Expression] = []
+            all_null: pc.Expression | None = None
+            for a in e.args:
+                args.append(guarded(all_null, lambda: conv(a)) if all_null is not None and _can_fail(a) else conv(a))
+                missing = args[-1].is_null()
+                all_null = missing if all_null is None else all_null & missing
+        else:
+            args = [conv(a) for a in e.args]
         if fn.arg_family == "string":  # Spark casts numbers and dates to strings for string functions
             args = [to_text(a, t) for a, t in zip(args, types)]
             types = [STRING if t is not None and i == 0 else t for i, t in enumerate(types)]

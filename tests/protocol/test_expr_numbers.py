@@ -128,6 +128,9 @@ CONDITIONALS = [
     ("COALESCE(l, i, 99)", [1, -7, 0, 1000000, 42, 99]),
     ("COALESCE(st.a, l)", [1, -7, 0, 3, -4, N]),
     ("COALESCE(NULL, NULL)", N),
+    # a later argument is read only where every earlier one is NULL (1 / (i - i) would divide by zero)
+    ("COALESCE(l, 1 / (i - i))", [1.0, -7.0, 0.0, 1e6, 42.0, N]),
+    ("COALESCE(CASE WHEN l = 0 THEN 1.0e0 END, 10 / l)", [10.0, -10 / 7, 1.0, 1e-05, 10 / 42, N]),
     ("COALESCE(NULL, 'x')", "x"),
     ("COALESCE(s, '')", ["Hello World", "ünïcödé", "", "  padded  ", "a_b%c", ""]),
     ("COALESCE(d, 0)", [1.5, nan, -0.0, inf, -2.5, 0.0]),  # NaN is a value, not NULL
