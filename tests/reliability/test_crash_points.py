@@ -38,7 +38,7 @@ def _base(path: Path, configuration: dict | None = None) -> None:
 
 def _merge(s: object) -> object:
     source = pa.table({"id": [1, 60], "p": ["a", "a"]})
-    return (lakehouse.DeltaTable(s).merge(source, on="t.id = s.id")  # type: ignore[arg-type]
+    return (lakehouse.DeltaTable(s).merge(source, predicate="t.id = s.id")  # type: ignore[arg-type]
             .when_matched_delete().when_not_matched_insert_all().execute())
 
 
@@ -60,15 +60,16 @@ OPERATIONS: dict[str, tuple[Op, dict | None]] = {
     ),
     "append_with_checkpoint": (
         lambda s: lakehouse.write_delta(s, pa.table({"id": [50], "p": ["a"]}), mode="append"),
-        {"delta.checkpointInterval": "2", "delta.logRetentionDuration": "interval 0 seconds"},
+        {"delta.checkpointInterval": "2", "delta.logRetentionDuration": "interval 0 seconds",
+         "delta.deletedFileRetentionDuration": "interval 0 seconds"},
     ),
     "create_checkpoint": (lambda s: lakehouse.DeltaTable(s).create_checkpoint(), None),
     "delete_rewrite": (lambda s: lakehouse.DeltaTable(s).delete("id = 1"), CDF),
     "delete_deletion_vector": (lambda s: lakehouse.DeltaTable(s).delete("id = 1"), DVS),
     "update": (lambda s: lakehouse.DeltaTable(s).update("id = 3", set={"id": "33"}), CDF),
     "merge": (_merge, DVS),
-    "optimize": (lambda s: lakehouse.DeltaTable(s).optimize(), None),
-    "optimize_z_order": (lambda s: lakehouse.DeltaTable(s).optimize(z_order_by=["id"]), None),
+    "optimize": (lambda s: lakehouse.DeltaTable(s).optimize.compact(), None),
+    "optimize_z_order": (lambda s: lakehouse.DeltaTable(s).optimize.z_order(["id"]), None),
     "restore": (lambda s: lakehouse.DeltaTable(s).restore(1), None),
     "vacuum": (lambda s: lakehouse.DeltaTable(s).vacuum(retention_hours=0, enforce_retention_duration=False,
                                                        dry_run=False), None),
