@@ -327,14 +327,16 @@ def test_converted_polars_predicate_selects_what_polars_selects(expr):
     assert from_polars(expr) is not None
 
 
-def test_polars_filter_lakehouse_cannot_evaluate_falls_back_to_polars(tmp_path):
-    # lakehouse refuses a NaN literal against a bigint column; polars compares in float64 (NaN is
-    # largest), so the read still gives polars' rows, without skipping.
+def test_polars_nan_against_bigint_is_evaluated_as_polars_does(tmp_path):
+    # lakehouse compares a NaN literal with a bigint column as doubles (Spark), which is polars' answer
+    # too (NaN is largest): the filter is used for planning and gives polars' rows.
     path = str(tmp_path / "t")
     lakehouse.write_delta(path, pa.table({"v": pa.array([1, None, 3], pa.int64())}))
     scan = lakehouse.DeltaTable(path).scan(pl.col("v") < float("nan"))
-    assert scan.predicate is None and "could not be used for skipping" in scan.explain()
+    assert scan.predicate is not None
     assert sorted(scan.to_arrow().column("v").to_pylist()) == [1, 3]
+    expected = pl.DataFrame({"v": [1, None, 3]}).filter(pl.col("v") < float("nan"))["v"].to_list()
+    assert sorted(expected) == [1, 3]
 
 
 def test_unknown_column_in_columns_says_did_you_mean(table):
