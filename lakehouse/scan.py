@@ -255,4 +255,4 @@ class Scan:
         """All matching rows as a polars DataFrame."""
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())  # type: ignore[return-value]
+        return _polars_frame(self.to_arrow())

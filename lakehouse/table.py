@@ -402,7 +402,7 @@ class DeltaTable:
         """The rows as a polars DataFrame."""
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]
+        return pl.from_arrow(self.to_arrow(columns, filter=filter))  # type: ignore[return-value]  # a Table gives a DataFrame (pyarrow has no stubs)
 
     def to_pandas(self, columns: Sequence[str] | None = None, *, filter: FilterLike | None = None) -> "pandas.DataFrame":
         """The rows as a pandas DataFrame (pandas is the optional extra ``lakehouse-delta[pandas]``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import click
 import pyarrow as pa
@@ -83,12 +83,12 @@ def _render_optimize(console: Console, m: dict[str, Any]) -> None:
 @click.option("--no-enforce-retention", is_flag=True,
               help="Allow a retention shorter than delta.deletedFileRetentionDuration.")
 @click.option("--yes", is_flag=True, help="Really delete; without it this is a dry run that only lists.")
-def vacuum(cli: Cli, uri: str, retention_hours: float | None, mode: str, no_enforce_retention: bool,
+def vacuum(cli: Cli, uri: str, retention_hours: float | None, mode: Literal["lite", "full"], no_enforce_retention: bool,
            yes: bool) -> None:
     """List (dry run, the default) or with --yes delete files no version inside the retention needs."""
     table = cli.open(uri)
     with cli.progress("vacuum: files deleted") as progress:
-        metrics = table.vacuum(retention_hours=retention_hours, dry_run=not yes, mode=mode,  # type: ignore[arg-type]
+        metrics = table.vacuum(retention_hours=retention_hours, dry_run=not yes, mode=mode,
                                enforce_retention_duration=not no_enforce_retention, progress=progress)
     record = dataclasses.asdict(metrics)
     cli.emit(record, lambda console: _render_vacuum(console, record))
@@ -116,9 +116,13 @@ def _render_vacuum(console: Console, m: dict[str, Any]) -> None:
 @click.option("--ignore-missing-files", is_flag=True, help="Restore even if VACUUM removed some files.")
 def restore(cli: Cli, uri: str, version: int | None, timestamp: datetime | None, ignore_missing_files: bool) -> None:
     """Commit a new version whose content equals an older version (or the version at a time)."""
-    if (version is None) == (timestamp is None):
+    target: int | datetime
+    if version is not None and timestamp is None:
+        target = version
+    elif timestamp is not None and version is None:
+        target = timestamp
+    else:
         raise click.UsageError("give exactly one of --version V or --timestamp ISO")
-    target: int | datetime = version if version is not None else timestamp  # type: ignore[assignment]
     metrics = cli.open(uri).restore(target, ignore_missing_files=ignore_missing_files)
     record = dataclasses.asdict(metrics)
     cli.emit(record, lambda console: _render_restore(console, record))

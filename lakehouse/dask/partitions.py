@@ -140,10 +140,10 @@ def plan_partitions(snapshot: Snapshot, files: pa.Table, *, index: str | None, m
     rows = file_rows(files.column("stats")) if n else []
     bounds = index_bounds(snapshot, files, index) if index is not None and n else None
     units = sorted_units(*bounds) if bounds is not None else None
-    if units is None:
+    if bounds is None or units is None:
         return PartitionPlan(group_in_order([[i] for i in range(n)], sizes, rows, min_bytes=min_bytes,
                                             min_rows=min_rows), None)
-    lows, highs = bounds  # type: ignore[misc]
+    lows, highs = bounds
     groups = group_in_order(units, sizes, rows, min_bytes=min_bytes, min_rows=min_rows)
     divisions = [lows[g[0]] for g in groups] + [max(highs[i] for i in groups[-1])]
     return PartitionPlan(groups, tuple(divisions))

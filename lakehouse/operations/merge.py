@@ -52,7 +52,7 @@ from lakehouse.operations.rewrite import (
 )
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
-from lakehouse.protocol.expr import And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
+from lakehouse.protocol.expr import EXPR_TYPES, And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
 from lakehouse.protocol.features import active_features, check_writable, required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
@@ -103,7 +103,7 @@ def _check_types(plan: MergePlan, jschema: StructType) -> None:
         if clause.condition is not None:
             check_expression(clause.condition, jschema, boolean=True, text=f"WHEN {clause.kind} condition")
         for column, value in clause.assignments.items():
-            if isinstance(value, Expr.__args__):  # type: ignore[attr-defined]  # a Union's members
+            if isinstance(value, EXPR_TYPES):
                 check_expression(value, jschema, boolean=False, text=f"value for column {column}")
 
 
@@ -144,8 +144,10 @@ def _struct(table: pa.Table, schema: StructType) -> pa.StructArray:
     return pa.StructArray.from_arrays(arrays, fields=[to_arrow_field(f) for f in schema.fields])
 
 
-def _joined(plan: MergePlan, t_rows: pa.Table, s_rows: pa.Table | None, target: StructType, source: StructType) -> pa.Table:
-    n = t_rows.num_rows if t_rows is not None else s_rows.num_rows  # type: ignore[union-attr]
+def _joined(plan: MergePlan, t_rows: pa.Table | None, s_rows: pa.Table | None, target: StructType, source: StructType) -> pa.Table:
+    rows = t_rows if t_rows is not None else s_rows
+    assert rows is not None  # a joined row has a target side, a source side or both
+    n = rows.num_rows
     t_arr = _struct(t_rows, target) if t_rows is not None else null_array(n, pa.struct([to_arrow_field(f) for f in target.fields]))
     s_arr = _struct(s_rows, source) if s_rows is not None else null_array(n, pa.struct([to_arrow_field(f) for f in source.fields]))
     return pa.Table.from_arrays([t_arr, s_arr], names=[plan.target_alias, plan.source_alias])

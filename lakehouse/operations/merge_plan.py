@@ -196,11 +196,11 @@ def compile_merge(on: FilterLike, clauses: Sequence[Clause], *, target: StructTy
             assignments = {k: _value(v, t, s, target, source) for k, v in clause.assignments.items()}
         if clause.kind == "not_matched_by_source":
             for v in assignments.values():
-                if isinstance(v, Expr.__args__) and any(p[0] == s for p in _paths(v)):  # type: ignore[attr-defined]
+                if isinstance(v, EXPR_TYPES) and any(p[0] == s for p in _paths(v)):
                     raise InvalidArgumentError("WHEN NOT MATCHED BY SOURCE clauses cannot refer to source columns")
         if clause.kind == "not_matched":
             for v in assignments.values():
-                if isinstance(v, Expr.__args__) and any(p[0] == t for p in _paths(v)):  # type: ignore[attr-defined]
+                if isinstance(v, EXPR_TYPES) and any(p[0] == t for p in _paths(v)):
                     raise InvalidArgumentError("WHEN NOT MATCHED clauses cannot refer to target columns")
         compiled.append(CompiledClause(clause.kind, clause.action, condition, assignments))
     return MergePlan(t, s, tuple(keys), residual, tuple(compiled))

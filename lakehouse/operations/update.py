@@ -66,7 +66,7 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
         import polars as pl
 
         try:
-            frame = pl.from_arrow(table).with_columns(**polars_updates)  # type: ignore[union-attr]
+            frame = pl.from_arrow(table).with_columns(**polars_updates)  # type: ignore[union-attr]  # a Table gives a DataFrame (pyarrow has no stubs)
         except pl.exceptions.PolarsError as e:
             raise InvalidArgumentError(f"polars cannot compute the UPDATE values {polars_updates}: "
                                        f"{str(e).strip().splitlines()[0]}") from None

@@ -262,7 +262,7 @@ def write_delta(
         if snapshot is not None and mode == "overwrite":
             removes, rewrites = overwrite_plan(snapshot, pred)
             for row, task in rewrites:
-                kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)  # type: ignore[arg-type]
+                kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)  # type: ignore[arg-type]  # no rewrites without pred
                 if kept is not None:
                     copied += kept
                     removes.append(remove_action(row, int(time.time() * 1000)))

@@ -171,7 +171,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def arithmetic(e: Arith) -> pc.Expression:
         lt, rt = type_of(e.left, schema), type_of(e.right, schema)
         if isinstance(e.right, Lit) and isinstance(e.right.value, timedelta):
-            return shifted(e)
+            return shifted(e, e.right.value)
         left, right = operand(e.left, lt, rt), operand(e.right, rt, lt)
         if e.op in ("+", "-", "*") and _needs_wide_decimal(e.op, lt, rt):
             # Arrow refuses a decimal128 result over 38 digits; compute in decimal256, and the store
@@ -190,9 +190,8 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}[e.op]
         return fn(left, right)
 
-    def shifted(e: Arith) -> pc.Expression:
-        """A date or timestamp moved by an INTERVAL of days or smaller units."""
-        delta = e.right.value  # type: ignore[union-attr]
+    def shifted(e: Arith, delta: timedelta) -> pc.Expression:
+        """A date or timestamp moved by an INTERVAL of days or smaller units (``delta``, the right side)."""
         base, dtype = conv(e.left), type_of(e.left, schema)
         if e.op == "-":
             delta = -delta
@@ -268,7 +267,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
                 return pc.scalar(float(side.value))  # the correctly rounded double, as Spark's cast
             return conv(side).cast(pa.float64()) if isinstance(own, DecimalType) else conv(side)
         if isinstance(other, DecimalType) and is_integer(own):
-            decimal = INTEGER_DECIMALS[own.name]  # type: ignore[union-attr]
+            decimal = INTEGER_DECIMALS[own.name]
             if isinstance(side, Lit):
                 digits = max(1, len(str(abs(side.value))))
                 return pc.scalar(pa.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
@@ -403,7 +402,7 @@ def _float_compare(op: str, left: pc.Expression, right: pc.Expression, left_floa
 def _decimal_of(dtype: DataType | None) -> DecimalType | None:
     if isinstance(dtype, DecimalType):
         return dtype
-    return INTEGER_DECIMALS.get(dtype.name) if is_integer(dtype) else None  # type: ignore[union-attr]
+    return INTEGER_DECIMALS.get(dtype.name) if is_integer(dtype) else None
 
 
 def _needs_wide_decimal(op: str, left: DataType | None, right: DataType | None) -> bool:

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr_ast import (
-    And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or,
+    And, Arith, ArithOp, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or,
 )
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 _CMP: dict[str, CmpOp] = {"Eq": "=", "NotEq": "!=", "Lt": "<", "LtEq": "<=", "Gt": ">", "GtEq": ">=",
                           "EqValidity": "<=>"}
-_ARITH = {"Plus": "+", "Minus": "-", "Multiply": "*", "TrueDivide": "/"}
+_ARITH: dict[str, ArithOp] = {"Plus": "+", "Minus": "-", "Multiply": "*", "TrueDivide": "/"}
 _UNITS = {"Nanoseconds": 1_000_000_000, "Microseconds": 1_000_000, "Milliseconds": 1_000}
 _TYPES = {"Int8": "byte", "Int16": "short", "Int32": "integer", "Int64": "long", "Float32": "float",
           "Float64": "double", "String": "string", "Boolean": "boolean", "Date": "date", "Binary": "binary"}
@@ -133,7 +133,7 @@ class _Converter:
         if op == "Plus" and any(isinstance(x, Lit) and isinstance(x.value, str) for x in (left, right)):
             return Func("concat", (left, right))  # polars' + of strings concatenates (NULL stays NULL)
         if op in _ARITH:
-            return Arith(_ARITH[op], left, right)  # type: ignore[arg-type]
+            return Arith(_ARITH[op], left, right)
         if op == "Modulus":
             # polars' remainder has the divisor's sign (Python's), Spark's `%` the dividend's:
             # ((a % b) + b) % b is polars' value in Spark's arithmetic.

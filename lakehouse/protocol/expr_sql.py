@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr_ast import And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or
+from lakehouse.protocol.expr_ast import And, Arith, ArithOp, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or
 from lakehouse.protocol.functions import lookup
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType
 
@@ -129,7 +129,7 @@ def _unbalanced(text: str) -> bool:
 
 
 _CMP: dict[str, CmpOp] = {"EQ": "=", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "NullSafeEQ": "<=>"}
-_ARITH = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Mod": "%", "IntDiv": "div"}
+_ARITH: dict[str, ArithOp] = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "Mod": "%", "IntDiv": "div"}
 # sqlglot node -> (function name, argument keys in order)
 _FUNCS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Upper": ("upper", ("this",)), "Lower": ("lower", ("this",)), "Length": ("length", ("this",)),
@@ -321,13 +321,13 @@ class _Converter:
             raise self.fail(node)
         return tuple(p.name for p in node.parts) + tuple(parts)
 
-    def arithmetic(self, op: str, node: Any) -> Expr:
+    def arithmetic(self, op: ArithOp, node: Any) -> Expr:
         left, right = self.convert(node.this), self.convert(node.expression)
         if op in ("+", "-") and isinstance(right, Lit) and isinstance(right.value, (timedelta, _Months)):
             return _shift(left, right.value, negate=op == "-")
         if op == "+" and isinstance(left, Lit) and isinstance(left.value, (timedelta, _Months)):
             return _shift(right, left.value, negate=False)
-        return Arith(op, left, right)  # type: ignore[arg-type]
+        return Arith(op, left, right)
 
     def is_(self, node: Any) -> Expr:
         from sqlglot import exp
@@ -342,10 +342,11 @@ class _Converter:
     def in_(self, node: Any) -> Expr:
         if node.args.get("query") is not None:
             raise self.fail(node, "subqueries")
-        values = tuple(self.convert(v) for v in node.expressions)
-        if not values or not all(isinstance(v, Lit) for v in values):
+        items = tuple(self.convert(v) for v in node.expressions)
+        values = tuple(v for v in items if isinstance(v, Lit))
+        if not values or len(values) != len(items):
             raise InvalidArgumentError(f"IN lists must hold literals only in {self.text!r}")
-        return In(self.convert(node.this), values)  # type: ignore[arg-type]
+        return In(self.convert(node.this), values)
 
     def cast(self, node: Any) -> Expr:
         from sqlglot import exp
@@ -471,7 +472,7 @@ def _typed_literal(raw: str, to: DataType) -> Lit | None:
         if isinstance(to, PrimitiveType) and to.name in ("timestamp", "timestamp_ntz"):
             return Lit(parse_timestamp(raw, ntz=to.name == "timestamp_ntz"))
     except ValueError:
-        raise InvalidArgumentError(f"literal {raw!r} is not a valid {to.name}") from None  # type: ignore[union-attr]
+        raise InvalidArgumentError(f"literal {raw!r} is not a valid {to}") from None
     return None
 
 

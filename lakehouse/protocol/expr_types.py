@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr_ast import (
@@ -152,12 +152,12 @@ def family(dtype: DataType | None) -> str:
     return "nested"
 
 
-def is_floating(dtype: DataType | None) -> bool:
+def is_floating(dtype: DataType | None) -> TypeGuard[PrimitiveType]:
     """float or double: the types with NaN and signed zeros."""
     return isinstance(dtype, PrimitiveType) and dtype.name in _FLOATS
 
 
-def is_integer(dtype: DataType | None) -> bool:
+def is_integer(dtype: DataType | None) -> TypeGuard[PrimitiveType]:
     """byte, short, integer or long."""
     return isinstance(dtype, PrimitiveType) and dtype.name in _INTEGERS
 
@@ -170,8 +170,9 @@ def _arith_type(op: str, left: DataType | None, right: DataType | None) -> DataT
     if op == "/" or is_floating(left) or is_floating(right):
         return DOUBLE
     if isinstance(left, DecimalType) or isinstance(right, DecimalType):
-        a = left if isinstance(left, DecimalType) else INTEGER_DECIMALS[left.name]  # type: ignore[union-attr]
-        b = right if isinstance(right, DecimalType) else INTEGER_DECIMALS[right.name]  # type: ignore[union-attr]
+        # check_expression admits only numbers to arithmetic, so a side that is not a decimal is an integer.
+        a = left if isinstance(left, DecimalType) else INTEGER_DECIMALS[left.name]  # type: ignore[union-attr]  # see above
+        b = right if isinstance(right, DecimalType) else INTEGER_DECIMALS[right.name]  # type: ignore[union-attr]  # see above
         scale = max(a.scale, b.scale)
         if op == "*":
             return DecimalType(min(38, a.precision + b.precision + 1), min(38, a.scale + b.scale))

@@ -15,7 +15,7 @@ from typing import Literal, Mapping
 from lakehouse.errors import InvalidArgumentError, InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
-from lakehouse.protocol.schema import ArrayType, DataType, MapType, StructType, parse_schema
+from lakehouse.protocol.schema import ArrayType, DataType, MapType, PrimitiveType, StructType, parse_schema
 
 MAX_READER_VERSION = 3
 MAX_WRITER_VERSION = 7
@@ -274,8 +274,8 @@ def _schema_needs(schema: StructType) -> set[str]:
         elif isinstance(t, MapType):
             walk(t.key_type)
             walk(t.value_type)
-        elif getattr(t, "name", None) in _TYPE_FEATURES:
-            needed.add(_TYPE_FEATURES[t.name])  # type: ignore[union-attr]
+        elif isinstance(t, PrimitiveType) and t.name in _TYPE_FEATURES:
+            needed.add(_TYPE_FEATURES[t.name])
 
     walk(schema)
     return needed

@@ -15,6 +15,7 @@ import pyarrow as pa
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.expr import TRUE, Expr, columns, partition_table, restrict, to_arrow
+from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.schema import StructType
 
 
@@ -24,14 +25,14 @@ def is_partition_only(predicate: Expr, partition_columns: Sequence[str]) -> bool
 
 
 def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predicate: Expr, schema: StructType,
-                   partition_columns: Sequence[str], mode: str = "none") -> np.ndarray:
+                   partition_columns: Sequence[str], mode: ColumnMappingMode = "none") -> np.ndarray:
     """For each file's partition values: True when the file may hold a matching row."""
     n = len(partition_values)
     restricted = restrict(predicate, set(partition_columns))
     if restricted == TRUE or n == 0:
         return np.ones(n, dtype=bool)
     fields = [schema.field(c) for c in partition_columns]
-    table = partition_table(list(partition_values), fields, key=lambda f: physical_name(f, mode))  # type: ignore[arg-type]
+    table = partition_table(list(partition_values), fields, key=lambda f: physical_name(f, mode))
     expr = to_arrow(restricted, StructType(tuple(fields)))
     indexed = table.append_column("__row__", pa.array(np.arange(n)))
     hits = indexed.filter(expr).column("__row__").to_numpy()
@@ -41,7 +42,7 @@ def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predica
 
 
 def exact_partition_matches(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
-                            mode: str = "none") -> np.ndarray:
+                            mode: ColumnMappingMode = "none") -> np.ndarray:
     """For each file of a predicate on partition columns only: True when the predicate is TRUE for it,
     hence for every row it holds. Unlike the pruning masks this is exact, not "may match": it decides
     which files an operation removes whole."""
@@ -51,6 +52,7 @@ def exact_partition_matches(adds: pa.Table, predicate: Expr, schema: StructType,
     return partition_mask(values, predicate, schema, partition_columns, mode)
 
 
-def may_match(add: Add, predicate: Expr, schema: StructType, partition_columns: Sequence[str], mode: str = "none") -> bool:
+def may_match(add: Add, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
+              mode: ColumnMappingMode = "none") -> bool:
     """Whether one added file may hold a row matching ``predicate`` (conservative: True when unsure)."""
     return bool(partition_mask([add.partition_values], predicate, schema, partition_columns, mode)[0])

@@ -47,11 +47,11 @@ class _SqlTyped:
     __slots__ = ()
 
     def __str__(self) -> str:
-        return type_name(self)  # type: ignore[arg-type]
+        return type_name(self)  # type: ignore[arg-type]  # a mixin of the DataType classes only
 
     def simple_string(self) -> str:
         """The type as Spark SQL prints it (Spark's ``DataType.simpleString``)."""
-        return type_name(self)  # type: ignore[arg-type]
+        return type_name(self)  # type: ignore[arg-type]  # a mixin of the DataType classes only
 
 
 @dataclass(frozen=True, slots=True)

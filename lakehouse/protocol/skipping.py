@@ -66,6 +66,7 @@ from lakehouse.protocol.expr_types import type_of
 from lakehouse.protocol.schema import (
     ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructField, StructType, to_arrow_type,
 )
+from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.stats import parse_iso_micros
 
 STRING_PREFIX = 32
@@ -97,7 +98,7 @@ class StatsColumns:
     nulls: Mapping[tuple[str, ...], pa.Array]
 
 
-def leaves_for(expr: Expr, schema: StructType, mode: str, skip: set[str]) -> list[Leaf]:
+def leaves_for(expr: Expr, schema: StructType, mode: ColumnMappingMode, skip: set[str]) -> list[Leaf]:
     """The data-column leaves (struct paths included) that ``expr`` compares."""
     out: dict[tuple[str, ...], Leaf] = {}
 
@@ -109,7 +110,7 @@ def leaves_for(expr: Expr, schema: StructType, mode: str, skip: set[str]) -> lis
                 if not isinstance(dtype, StructType) or part not in dtype.names:
                     return
                 f = dtype.field(part)
-                phys.append(physical_name(f, mode))  # type: ignore[arg-type]
+                phys.append(physical_name(f, mode))
                 dtype = f.type
             if isinstance(dtype, (StructType, ArrayType, MapType)):
                 return  # stats keep no count or bounds for a whole struct, array or map (`st IS NULL`)
@@ -340,8 +341,8 @@ class _Evaluator:
 
     def _eval_atom(self, e: Expr) -> np.ndarray:
         cols = columns(e)
-        if cols and cols <= self.partition_columns and self.parts is not None:
-            mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)  # type: ignore[arg-type]
+        if cols and cols <= self.partition_columns and self.parts is not None and self.part_schema is not None:
+            mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)
             return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
         if self.stats is None or (cols & self.partition_columns):
             return self.maybe()
@@ -423,18 +424,21 @@ class _Evaluator:
         s = self.stats
         column = monotonic_column(value)
         leaf = self.leaves.get(column.path) if column is not None else None
-        if s is None or leaf is None or not leaf.has_minmax or op == "!=":
+        if s is None or column is None or leaf is None or not leaf.has_minmax or op == "!=":
             return self.maybe()
-        if not isinstance(leaf.dtype, DecimalType) and leaf.dtype.name not in _ORDERED:  # type: ignore[union-attr]
+        if not (isinstance(leaf.dtype, DecimalType)
+                or isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in _ORDERED):
             return self.maybe()  # text bounds: '10' < '9', so no function of a string is monotonic here
-        schema = StructType((StructField(column.name, leaf.dtype),))  # type: ignore[union-attr]
+        schema = StructType((StructField(column.name, leaf.dtype),))
         arrow = to_arrow(value, schema)
-        bounds = pa.table({column.name: s.mins[leaf.path]}), pa.table(  # type: ignore[union-attr]
-            {column.name: _upper(leaf, s.maxs[leaf.path])})  # type: ignore[union-attr]
+        bounds = pa.table({column.name: s.mins[leaf.path]}), pa.table(
+            {column.name: _upper(leaf, s.maxs[leaf.path])})
         lo, hi = (project(t, arrow).combine_chunks() for t in bounds)
         result = type_of(value, schema)
-        probe = Leaf(column.path, column.path, result)  # type: ignore[arg-type, union-attr]
-        v = _lit_scalar(probe, lit.value) if result is not None else None
+        if result is None:
+            return self.maybe()
+        probe = Leaf(column.path, column.path, result)
+        v = _lit_scalar(probe, lit.value)
         if v is None or (op in (">", ">=", "=") and _is_float(probe)):
             return self.maybe()  # NaN results sort above every number and are in no bound
         if op == "=":
@@ -514,7 +518,7 @@ def _safe_nnf(expr: Expr, floats: set[str], *, nan_is_max: bool) -> Expr:
 
 
 def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_columns: Sequence[str],
-               mode: str = "none", *, nan_is_max: bool = False) -> SkippingResult:
+               mode: ColumnMappingMode = "none", *, nan_is_max: bool = False) -> SkippingResult:
     """Decide, for every row of the active-file table, whether the file may hold matching rows.
 
     ``nan_is_max`` is for predicates whose rows are filtered with polars' ordering (NaN above every
@@ -526,8 +530,8 @@ def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_co
     parts = part_schema = None
     if pcols & columns(nnf):
         fields = [schema.field(c) for c in partition_columns]
-        pvs = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
-        parts = partition_table(pvs, fields, key=lambda f: physical_name(f, mode))  # type: ignore[arg-type]
+        pvs: list[Mapping[str, str | None]] = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
+        parts = partition_table(pvs, fields, key=lambda f: physical_name(f, mode))
         part_schema = StructType(tuple(fields))
     partition_only = _Evaluator(n, None, {}, parts, part_schema, pcols).eval(nnf)
     leaves = leaves_for(nnf, schema, mode, pcols)

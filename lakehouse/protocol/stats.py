@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.protocol.arrow_conform import physical_name
+from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructField, StructType
 
 STRING_PREFIX = 32
@@ -214,9 +215,10 @@ def _raw_temporal(st: Any, kind: str) -> tuple[int, int] | None:
     if unit not in _UNITS:
         return None
     lo, hi = int(st.min_raw), int(st.max_raw)
-    if unit == "nanoseconds":
+    scale = _UNITS[unit]
+    if scale is None:  # nanoseconds
         return lo // 1000, -(-hi // 1000)
-    return lo * _UNITS[unit], hi * _UNITS[unit]  # type: ignore[operator]
+    return lo * scale, hi * scale
 
 
 # -- ISO 8601 dates and timestamps as integers (proleptic Gregorian, any year) -----------------------------
@@ -334,13 +336,13 @@ def encode_stats(stats: dict[str, Any]) -> str:
     return _encode(stats)
 
 
-def physical_paths(schema: StructType, mode: str) -> dict[tuple[str, ...], tuple[str, ...]]:
+def physical_paths(schema: StructType, mode: ColumnMappingMode) -> dict[tuple[str, ...], tuple[str, ...]]:
     """Map every logical struct path to its physical path under column mapping ``mode``."""
     out: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def walk(lp: tuple[str, ...], pp: tuple[str, ...], fields: tuple[StructField, ...]) -> None:
         for f in fields:
-            lpath, ppath = lp + (f.name,), pp + (physical_name(f, mode),)  # type: ignore[arg-type]
+            lpath, ppath = lp + (f.name,), pp + (physical_name(f, mode),)
             out[lpath] = ppath
             if isinstance(f.type, StructType):
                 walk(lpath, ppath, f.type.fields)

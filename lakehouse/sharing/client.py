@@ -377,7 +377,7 @@ def load_polars(url: str, **kwargs: Any) -> "polars.DataFrame":
     """`load` as a polars DataFrame."""
     import polars as pl
 
-    return pl.from_arrow(load(url, **kwargs))  # type: ignore[return-value]
+    return pl.from_arrow(load(url, **kwargs))  # type: ignore[return-value]  # a Table gives a DataFrame (pyarrow has no stubs)
 
 
 def load_pandas(url: str, **kwargs: Any) -> "pandas.DataFrame":

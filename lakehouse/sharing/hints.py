@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 from lakehouse.errors import LakehouseError
 from lakehouse.protocol.expr import parse_predicate
-from lakehouse.protocol.expr_ast import And, Cmp, Col, Expr, IsNull, Lit, Not, Or, columns
+from lakehouse.protocol.expr_ast import And, Cmp, CmpOp, Col, Expr, IsNull, Lit, Not, Or, columns
 
-_CMP = {"equal": "=", "lessThan": "<", "lessThanOrEqual": "<=", "greaterThan": ">", "greaterThanOrEqual": ">="}
+_CMP: dict[str, CmpOp] = {"equal": "=", "lessThan": "<", "lessThanOrEqual": "<=", "greaterThan": ">", "greaterThanOrEqual": ">="}
 MAX_DEPTH = 64
 
 
@@ -65,7 +65,7 @@ def _convert(node: Any, depth: int) -> Expr:
     if op in _CMP:
         if len(children) != 2:
             raise HintError(f"{op} needs two children")
-        return Cmp(_CMP[op], children[0], children[1])  # type: ignore[arg-type]
+        return Cmp(_CMP[op], children[0], children[1])
     if op == "isNull":
         if len(children) != 1:
             raise HintError("isNull needs one child")

@@ -36,7 +36,7 @@ try:
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 except ImportError:  # pragma: no cover - exercised only without the extra
-    Starlette = None  # type: ignore[assignment,misc]
+    Starlette = None  # type: ignore[assignment,misc]  # optional extra: None marks starlette missing
 
 AUDIT = logging.getLogger("lakehouse.sharing.audit")
 _APP_IDS = itertools.count(1)

@@ -14,7 +14,7 @@ are booleans, text and doubles round HALF_UP into decimals.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ _TRUE = {"t", "true", "y", "yes", "1"}
 _FALSE = {"f", "false", "n", "no", "0"}
 
 
-def _is(dtype: DataType | None, *names: str) -> bool:
+def _is(dtype: DataType | None, *names: str) -> TypeGuard[PrimitiveType]:
     return isinstance(dtype, PrimitiveType) and dtype.name in names
 
 
@@ -88,7 +88,7 @@ def _nested_text(v: Any, dtype: DataType | None) -> str:
     if isinstance(v, bytes):
         return v.decode("utf-8", errors="replace")
     if _is(dtype, "timestamp", "timestamp_ntz"):
-        return _timestamp_text(pa.array([v], to_arrow_type(dtype)))[0].as_py()  # type: ignore[arg-type]
+        return _timestamp_text(pa.array([v], to_arrow_type(dtype)))[0].as_py()
     return str(v)
 
 
@@ -192,7 +192,7 @@ def _epoch_converter(to: DataType) -> Callable[[pa.Array], pa.Array]:
                     out.append(m / 1_000_000)
                 else:  # floor, as Spark's Math.floorDiv(micros, 1000000); out of the type's range: no value
                     sec = m // 1_000_000
-                    out.append(sec if -limits[to.name] <= sec < limits[to.name] else None)  # type: ignore[union-attr]
+                    out.append(sec if -limits[to.name] <= sec < limits[to.name] else None)  # type: ignore[union-attr]  # an integer type here
             return _array(out, want)
         for v in values.to_pylist():
             if v is None or (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))):

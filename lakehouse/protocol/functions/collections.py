@@ -22,7 +22,7 @@ def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
             return udf("element_at_rows", _pick_rows(zero_based, isinstance(call.types[0], MapType)),
                        [arrow_type_of(call.types[0]), arrow_type_of(call.types[1])], out, [container, key])
         if isinstance(call.types[0], MapType):
-            return pc.map_lookup(container, query_key=_map_key(call), occurrence="first")
+            return pc.map_lookup(container, query_key=_map_key(call, call.types[0]), occurrence="first")
         index = call.literal(1, "index")
         if index is None:
             return null_of(_element_type(call.types))
@@ -71,9 +71,9 @@ def _from_end(index: int) -> Callable[[pa.Array], pa.Array]:
     return pick
 
 
-def _map_key(call: Call) -> Any:
+def _map_key(call: Call, map_type: MapType) -> Any:
     key = call.literal(1, "map key")
-    key_type = call.types[0].key_type  # type: ignore[union-attr]
+    key_type = map_type.key_type
     try:
         return pa.scalar(key, arrow_type_of(key_type))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):

@@ -25,7 +25,7 @@ def _round(call: Call) -> pc.Expression:
         # HALF_UP in one more digit of precision: rounding may carry into a new integral digit
         # (99.99 -> 100.00), which Arrow would otherwise wrap around silently within the input type.
         wide = _round_type([dtype])
-        value = call.args[0].cast(to_arrow_type(wide))  # type: ignore[arg-type]
+        value = call.args[0].cast(to_arrow_type(wide))  # type: ignore[arg-type]  # a decimal's round type is a decimal
         return pc.round(value, ndigits=int(digits), round_mode="half_towards_infinity")
     if isinstance(dtype, PrimitiveType) and dtype.name in INTS:
         return pc.round(call.args[0], ndigits=int(digits), round_mode="half_towards_infinity")
@@ -53,8 +53,8 @@ def _floor_ceil(up: bool) -> Callable[[Call], pc.Expression]:
             return call.args[0].cast(pa.int64())
         if isinstance(dtype, DecimalType):
             # Widen first: ceil(99.99) is 100, which decimal(4,2) cannot hold while Arrow computes in it.
-            wide = call.args[0].cast(to_arrow_type(_round_type([dtype])))  # type: ignore[arg-type]
-            return (pc.ceil if up else pc.floor)(wide).cast(to_arrow_type(_floor_type([dtype])))  # type: ignore[arg-type]
+            wide = call.args[0].cast(to_arrow_type(_round_type([dtype])))  # type: ignore[arg-type]  # a decimal, not None
+            return (pc.ceil if up else pc.floor)(wide).cast(to_arrow_type(_floor_type([dtype])))  # type: ignore[arg-type]  # a decimal, not None
 
         def to_long(values: pa.Array) -> pa.Array:
             # Spark: Math.floor(x).toLong, so NaN is 0 and values past the long range saturate.
