@@ -24,8 +24,7 @@ def _round(call: Call) -> pc.Expression:
     if isinstance(dtype, DecimalType):
         # HALF_UP in one more digit of precision: rounding may carry into a new integral digit
         # (99.99 -> 100.00), which Arrow would otherwise wrap around silently within the input type.
-        wide = _round_type([dtype])
-        value = call.args[0].cast(to_arrow_type(wide))  # type: ignore[arg-type]  # a decimal's round type is a decimal
+        value = call.args[0].cast(to_arrow_type(_round_decimal(dtype)))
         return pc.round(value, ndigits=int(digits), round_mode="half_towards_infinity")
     if isinstance(dtype, PrimitiveType) and dtype.name in INTS:
         return pc.round(call.args[0], ndigits=int(digits), round_mode="half_towards_infinity")
@@ -53,8 +52,8 @@ def _floor_ceil(up: bool) -> Callable[[Call], pc.Expression]:
             return call.args[0].cast(pa.int64())
         if isinstance(dtype, DecimalType):
             # Widen first: ceil(99.99) is 100, which decimal(4,2) cannot hold while Arrow computes in it.
-            wide = call.args[0].cast(to_arrow_type(_round_type([dtype])))  # type: ignore[arg-type]  # a decimal, not None
-            return (pc.ceil if up else pc.floor)(wide).cast(to_arrow_type(_floor_type([dtype])))  # type: ignore[arg-type]  # a decimal, not None
+            wide = call.args[0].cast(to_arrow_type(_round_decimal(dtype)))
+            return (pc.ceil if up else pc.floor)(wide).cast(to_arrow_type(_floor_decimal(dtype)))
 
         def to_long(values: pa.Array) -> pa.Array:
             # Spark: Math.floor(x).toLong, so NaN is 0 and values past the long range saturate.
@@ -72,16 +71,22 @@ def _round_type(types: list[DataType | None]) -> DataType | None:
     """round() keeps the input's scale and, for decimals, gains one digit of precision for the carry
     (Spark gives decimal(p-s+1+min(s,d), min(s,d)); the values are the same, the scale is the input's)."""
     t = types[0] if types else None
-    if isinstance(t, DecimalType):
-        return DecimalType(min(38, t.precision + 1), t.scale)
-    return t
+    return _round_decimal(t) if isinstance(t, DecimalType) else t
+
+
+def _round_decimal(t: DecimalType) -> DecimalType:
+    return DecimalType(min(38, t.precision + 1), t.scale)
 
 
 def _floor_type(types: list[DataType | None]) -> DataType | None:
     t = types[0] if types else None
     if isinstance(t, DecimalType):
-        return DecimalType(min(38, t.precision - t.scale + 1), 0)
+        return _floor_decimal(t)
     return LONG if t is not None else None
+
+
+def _floor_decimal(t: DecimalType) -> DecimalType:
+    return DecimalType(min(38, t.precision - t.scale + 1), 0)
 
 
 def _positive_log(arg: pc.Expression, fn: Callable[[pc.Expression], pc.Expression]) -> pc.Expression:

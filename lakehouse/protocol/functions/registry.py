@@ -91,11 +91,12 @@ def common_type(types: Sequence[DataType | None]) -> DataType | None:
         if names & {"float", "double"}:
             return DOUBLE
         if "decimal" in names:
-            decs = [t if isinstance(t, DecimalType) else _INT_DECIMAL[t.name] for t in known]  # type: ignore[union-attr]  # numbers only (names above)
+            decs = [t if isinstance(t, DecimalType) else _INT_DECIMAL[t.name]
+                    for t in known if isinstance(t, (DecimalType, PrimitiveType))]  # every one: numbers only
             scale = max(d.scale for d in decs)
             whole = max(d.precision - d.scale for d in decs)
             return DecimalType(min(38, whole + scale), scale)
-        return max(known, key=lambda t: INTS.index(t.name))  # type: ignore[union-attr]  # integers only (names above)
+        return max((t for t in known if isinstance(t, PrimitiveType)), key=lambda t: INTS.index(t.name))  # all integers
     if names <= {"date", "timestamp"}:
         return TIMESTAMP
     if "string" in names:
