@@ -53,12 +53,14 @@ def _lakehouse(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         return lakehouse.DeltaTable(spec["table"]).delete(spec["predicate"])
 
     def merge() -> Any:
-        return (lakehouse.DeltaTable(spec["table"]).merge(source, on=spec["on"], source_alias="s", target_alias="t")
+        return (lakehouse.DeltaTable(spec["table"]).merge(source, predicate=spec["on"], source_alias="s", target_alias="t")
                 .when_matched_update_all().when_not_matched_insert_all().execute())
 
     def optimize() -> Any:
-        return lakehouse.DeltaTable(spec["table"]).optimize(z_order_by=spec.get("z_order_by") or (),
-                                                             target_size=spec.get("target_size"))
+        optimizer = lakehouse.DeltaTable(spec["table"]).optimize
+        if spec.get("z_order_by"):
+            return optimizer.z_order(spec["z_order_by"], target_size=spec.get("target_size"))
+        return optimizer.compact(target_size=spec.get("target_size"))
 
     def vacuum() -> Any:
         m = lakehouse.DeltaTable(spec["table"]).vacuum(retention_hours=0, enforce_retention_duration=False,

@@ -143,7 +143,7 @@ def run_optimize_compact(cfg: Config) -> list[BenchResult]:
     seen: dict[str, Any] = {}
     spec = {"op": "optimize", "z_order_by": None, "target_size": None}
     variants = [
-        _variant("lakehouse", "lakehouse.DeltaTable(path).optimize()", info.path, spec, scratch, verify, seen),
+        _variant("lakehouse", "lakehouse.DeltaTable(path).optimize.compact()", info.path, spec, scratch, verify, seen),
         _variant("deltalake", "deltalake.DeltaTable(path).optimize.compact()", info.path, spec, scratch, verify, seen),
     ]
     repeat = min(cfg.repeat, MAINTENANCE_REPEAT)
@@ -197,7 +197,7 @@ def run_optimize_zorder(cfg: Config) -> list[BenchResult]:
     spec = {"op": "optimize", "z_order_by": Z_COLUMNS, "target_size": target}
     cols = ", ".join(f"'{c}'" for c in Z_COLUMNS)
     variants = [
-        _variant("lakehouse", f"lakehouse.DeltaTable(path).optimize(z_order_by=[{cols}], target_size=T)", info.path,
+        _variant("lakehouse", f"lakehouse.DeltaTable(path).optimize.z_order([{cols}], target_size=T)", info.path,
                  spec, scratch, verify_for("lakehouse"), seen),
         _variant("deltalake", f"deltalake.DeltaTable(path).optimize.z_order([{cols}], target_size=T)", info.path,
                  spec, scratch, verify_for("deltalake"), seen),

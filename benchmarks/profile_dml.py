@@ -49,7 +49,7 @@ def _operation(case: str, args: argparse.Namespace, scratch: Path) -> Callable[[
         source, on = dml.merge_source(args.rows, args.seed)[0], dml.MERGE_ON
     else:
         source, on = dml.upsert_row(args.big_rows), dml.UPSERT_ON
-    return lambda: table.merge(source, on=on).when_matched_update_all().when_not_matched_insert_all().execute()
+    return lambda: table.merge(source, predicate=on).when_matched_update_all().when_not_matched_insert_all().execute()
 
 
 def profile_case(case: str, args: argparse.Namespace) -> str:

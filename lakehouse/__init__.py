@@ -1,12 +1,23 @@
 """lakehouse: a Python engine for the Delta Lake table format.
 
-Public API: `DeltaTable`, `read_delta`, `write_delta`, `variant_to_json` (variant columns as JSON text),
-`FilterLike` (what every filter and predicate accepts), and the errors in `lakehouse.errors`.
+Public API: `DeltaTable` (with the `dt.optimize` and `dt.alter` namespaces, `TableOptimizer` and
+`TableAlterer`), `read_delta`, `write_delta`, `variant_to_json` (variant columns as JSON text), `FilterLike`
+(what every filter and predicate accepts), the result of every mutating call (each with the ``version``
+it committed, None when nothing was committed: `CommitResult`, `DeleteMetrics`, `UpdateMetrics`,
+`MergeMetrics`, `OptimizeMetrics`, `VacuumMetrics`, `RestoreMetrics`, `AlterResult`), and the errors in
+`lakehouse.errors`.
 """
 
 from lakehouse import errors
 from lakehouse.errors import LakehouseError
 from lakehouse.history import HistoryEntry
+from lakehouse.namespaces import AlterResult, TableAlterer, TableOptimizer
+from lakehouse.operations.delete import DeleteMetrics
+from lakehouse.operations.merge import MergeMetrics
+from lakehouse.operations.optimize import OptimizeMetrics
+from lakehouse.operations.restore import RestoreMetrics
+from lakehouse.operations.update import UpdateMetrics
+from lakehouse.operations.vacuum import VacuumMetrics
 from lakehouse.operations.write import write_delta
 from lakehouse.polars_io import scan_delta
 from lakehouse.protocol.expr import FilterLike
@@ -18,13 +29,22 @@ from lakehouse.transaction import AppTransaction, CommitProperties, CommitResult
 from lakehouse._version import __version__
 
 __all__ = [
+    "AlterResult",
     "AppTransaction",
     "CommitProperties",
     "CommitResult",
+    "DeleteMetrics",
     "DeltaTable",
     "FilterLike",
     "HistoryEntry",
     "LakehouseError",
+    "MergeMetrics",
+    "OptimizeMetrics",
+    "RestoreMetrics",
+    "TableAlterer",
+    "TableOptimizer",
+    "UpdateMetrics",
+    "VacuumMetrics",
     "errors",
     "read_delta",
     "scan_delta",

@@ -16,10 +16,9 @@ from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
 from lakehouse.detail import TableDetail, table_detail
 from lakehouse.verify import VerifyReport, verify_table
-from lakehouse.operations import alter
 from lakehouse.operations.merge import MergeBuilder
 from lakehouse.operations.restore import RestoreMetrics, restore as restore_table
-from lakehouse.operations.optimize import OptimizeMetrics, PartitionFilter, optimize as optimize_table
+from lakehouse.namespaces import TableAlterer, TableOptimizer
 from lakehouse.operations.vacuum import VacuumMetrics, vacuum as vacuum_table
 from lakehouse.operations.update import UpdateMetrics, update as update_rows
 from lakehouse.transaction import CommitProperties, Transaction
@@ -261,13 +260,14 @@ class DeltaTable:
         self.refresh()
         return metrics
 
-    def merge(self, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
+    def merge(self, source: Any, predicate: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
               merge_schema: bool = False, commit_properties: "CommitProperties | None" = None) -> MergeBuilder:
-        """Start a MERGE of ``source`` (any data `write_delta` accepts) on the condition ``on`` (Spark SQL, or a
-        polars expression naming columns with their alias: ``pl.col("t.id") == pl.col("s.id")``); add
-        `when_*` clauses (conditions and values also SQL or polars) and call `execute()`."""
+        """Start a MERGE of ``source`` (any data `write_delta` accepts) on the condition ``predicate`` (Spark
+        SQL, or a polars expression naming columns with their alias: ``pl.col("t.id") == pl.col("s.id")``);
+        add `when_*` clauses (conditions and values also SQL or polars) and call `execute()`, which returns
+        `MergeMetrics`."""
         self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
-        return MergeBuilder(self, source, on, source_alias=source_alias, target_alias=target_alias,
+        return MergeBuilder(self, source, predicate, source_alias=source_alias, target_alias=target_alias,
                             merge_schema=merge_schema, commit_properties=commit_properties)
 
     def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
@@ -280,22 +280,11 @@ class DeltaTable:
                         starting_timestamp=starting_timestamp, ending_timestamp=ending_timestamp, columns=columns)
 
     # -- maintenance ---------------------------------------------------------------------------------
-    def optimize(self, *, target_size: int | None = None, partition_filter: "PartitionFilter" = None,
-                 min_file_size: int | None = None, z_order_by: Sequence[str] = (),
-                 max_concurrent_tasks: int | None = None, commit_properties: CommitProperties | None = None,
-                 progress: Any = None) -> OptimizeMetrics:
-        """Compact small files (and files with deletion vectors) per partition into files of about
-        ``target_size`` bytes (default `delta.targetFileSize`, else 100 MiB), or with ``z_order_by``
-        cluster each partition's rows along a Z-order curve of those columns. Commits with
-        `dataChange=false`; a run with nothing to do commits nothing. The table object moves to the new
-        version. ``partition_filter`` is a SQL predicate over partition columns or delta-rs style
-        ``[(column, op, value)]`` tuples."""
-        metrics = optimize_table(
-            self._snapshot_for_write("OPTIMIZE"), target_size=target_size, partition_filter=partition_filter,
-            min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
-            commit_properties=commit_properties, progress=progress)
-        self.refresh()
-        return metrics
+    @property
+    def optimize(self) -> TableOptimizer:
+        """File compaction and Z-ordering, as in deltalake: ``dt.optimize.compact(...)``,
+        ``dt.optimize.z_order(columns, ...)`` (see `TableOptimizer`)."""
+        return TableOptimizer(self)
 
     def vacuum(self, *, retention_hours: float | None = None, dry_run: bool = True,
                enforce_retention_duration: bool = True, mode: Literal["lite", "full"] = "full",
@@ -336,45 +325,11 @@ class DeltaTable:
         return table_detail(self._snapshot)
 
     # -- table management ----------------------------------------------------------------------------
-    def _alter(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        result = fn(self._snapshot_for_write(fn.__name__.upper().replace("_", " ")), *args, **kwargs)
-        self.refresh()
-        return result
-
-    def set_properties(self, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,
-                       commit_properties: CommitProperties | None = None) -> int | None:
-        """Set table properties (a None value unsets one); returns the new version (None when skipped as
-        a replay of ``commit_properties``' app transactions, as for every table-management method).
-        ``delta.feature.<name>: "supported"`` adds a table feature; ``delta.columnMapping.mode: "name"``
-        turns column mapping on without rewriting data."""
-        return self._alter(alter.set_properties, properties, raise_if_not_exists=raise_if_not_exists,
-                           commit_properties=commit_properties)
-
-    def add_features(self, features: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int | None:
-        """Add table features to the protocol (upgrading it as needed); None when already supported."""
-        return self._alter(alter.add_features, features, commit_properties=commit_properties)
-
-    def add_constraint(self, name: str, expression: str, *, commit_properties: CommitProperties | None = None) -> int | None:
-        """Add a CHECK constraint (SQL); existing rows must satisfy it and every later write is checked."""
-        return self._alter(alter.add_constraint, name, expression, commit_properties=commit_properties)
-
-    def drop_constraint(self, name: str, *, raise_if_not_exists: bool = True,
-                        commit_properties: CommitProperties | None = None) -> int | None:
-        """Drop a CHECK constraint."""
-        return self._alter(alter.drop_constraint, name, raise_if_not_exists=raise_if_not_exists,
-                           commit_properties=commit_properties)
-
-    def add_columns(self, fields: Sequence[Any], *, commit_properties: CommitProperties | None = None) -> int | None:
-        """Append nullable columns (pyarrow fields); existing rows read them as null."""
-        return self._alter(alter.add_columns, fields, commit_properties=commit_properties)
-
-    def rename_column(self, old: str, new: str, *, commit_properties: CommitProperties | None = None) -> int | None:
-        """Rename a column (needs column mapping; no data is rewritten)."""
-        return self._alter(alter.rename_column, old, new, commit_properties=commit_properties)
-
-    def drop_columns(self, names: Sequence[str] | str, *, commit_properties: CommitProperties | None = None) -> int | None:
-        """Drop columns (needs column mapping; no data is rewritten)."""
-        return self._alter(alter.drop_columns, names, commit_properties=commit_properties)
+    @property
+    def alter(self) -> TableAlterer:
+        """Schema, constraint, property and protocol changes, as in deltalake: ``dt.alter.add_columns(...)``,
+        ``set_table_properties``, ``add_constraint``, ``add_feature``, ... (see `TableAlterer`)."""
+        return TableAlterer(self)
 
     def create_checkpoint(self) -> str:
         """Write a checkpoint of the loaded version; returns the checkpoint file name. Allowed on a

@@ -30,6 +30,7 @@ LAYERS = {
     "lakehouse.transaction": 6,
     "lakehouse.operations": 7,
     "lakehouse.table": 8,
+    "lakehouse.namespaces": 8,  # dt.optimize and dt.alter: part of the facade
     "lakehouse.polars_io": 9,
     "lakehouse.dask": 9,  # the optional Dask engine: plans with scan/operations, commits with transaction
     "lakehouse.demo": 9,

@@ -52,7 +52,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
 CLI_SPELLINGS = {
     "enforce_retention_duration=False": "--no-enforce-retention",
     "ignore_missing_files=True": "--ignore-missing-files",
-    "set_properties({'delta.columnMapping.mode': 'name'})": "properties --set delta.columnMapping.mode=name",
+    "alter.set_table_properties({'delta.columnMapping.mode': 'name'})": "properties --set delta.columnMapping.mode=name",
 }
 
 

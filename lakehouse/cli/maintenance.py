@@ -59,9 +59,14 @@ def optimize(cli: Cli, uri: str, target_size: int | None, min_file_size: int | N
     """Compact small files (and files with deletion vectors), or Z-order them; prints the metrics."""
     table = cli.open(uri)
     with cli.progress("optimize: bins rewritten") as progress:
-        metrics = table.optimize(target_size=target_size, min_file_size=min_file_size,
-                                 partition_filter=partition_filter, z_order_by=split_columns(z_order) or (),
-                                 max_concurrent_tasks=max_concurrent_tasks, progress=progress)
+        columns = split_columns(z_order)
+        if columns:
+            metrics = table.optimize.z_order(columns, partition_filters=partition_filter, target_size=target_size,
+                                             max_concurrent_tasks=max_concurrent_tasks, progress=progress)
+        else:
+            metrics = table.optimize.compact(partition_filters=partition_filter, target_size=target_size,
+                                             min_file_size=min_file_size, max_concurrent_tasks=max_concurrent_tasks,
+                                             progress=progress)
     record = dataclasses.asdict(metrics)
     cli.emit(record, lambda console: _render_optimize(console, record))
 

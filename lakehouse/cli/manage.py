@@ -28,7 +28,7 @@ def properties(cli: Cli, uri: str, assignments: tuple[str, ...], unset: tuple[st
     changes.update({key: None for key in unset})
     table = cli.open(uri)
     if changes:
-        table.set_properties(changes)  # moves the table object to the new version
+        table.alter.set_table_properties(changes)  # moves the table object to the new version
     record = {"version": table.version, "properties": dict(table.metadata.configuration)}
     cli.emit(record, lambda console: _render_properties(console, record, changed=bool(changes)))
 

@@ -5,7 +5,7 @@
 - `write_delta(uri, ddf, ...)`: every partition writes its Parquet files on a worker; the client commits
   all of them in one transaction, with the same semantics as `lakehouse.write_delta`.
 - `optimize(uri, ...)`: OPTIMIZE planned on the client, one task per bin, one commit.
-- `merge(uri, source, on, ...)`: `DeltaTable.merge`'s builder; the source is broadcast, each candidate
+- `merge(uri, source, predicate, ...)`: `DeltaTable.merge`'s builder; the source is broadcast, each candidate
   target file (small ones grouped) is rewritten by a task, the client inserts and commits once.
 
 (`lakehouse.dask.optimize` and `lakehouse.dask.merge` are these functions; their modules stay in

@@ -137,11 +137,11 @@ class DaskMergeBuilder(MergeBuilder):
                             commit_properties=self._commit_properties)
 
 
-def merge(uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
+def merge(uri: str | os.PathLike[str], source: Any, predicate: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
           merge_schema: bool = False, storage_options: Mapping[str, Any] | None = None,
           commit_properties: CommitProperties | None = None, min_task_bytes: int = MIN_PARTITION_BYTES,
           min_task_rows: int = MIN_PARTITION_ROWS) -> DaskMergeBuilder:
-    """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the condition ``on`` (SQL,
+    """Start a distributed MERGE of ``source`` into the Delta table at ``uri`` on the condition ``predicate`` (SQL,
     or polars naming columns with their alias);
     add `when_*` clauses as with `DeltaTable.merge` and call `execute()`.
 
@@ -155,7 +155,7 @@ def merge(uri: str | os.PathLike[str], source: Any, on: FilterLike, *, source_al
         raise InvalidArgumentError(f"table URI must be a string or path, got {type(uri).__name__}")
     _check_min("min_task_bytes", min_task_bytes)
     _check_min("min_task_rows", min_task_rows)
-    return DaskMergeBuilder(uri, source, on, source_alias=source_alias, target_alias=target_alias,
+    return DaskMergeBuilder(uri, source, predicate, source_alias=source_alias, target_alias=target_alias,
                             merge_schema=merge_schema, storage_options=storage_options,
                             commit_properties=commit_properties, min_task_bytes=min_task_bytes,
                             min_task_rows=min_task_rows)

@@ -59,7 +59,8 @@ def optimize(
 ) -> OptimizeMetrics:
     """Compact (or Z-order) the Delta table at ``uri`` with one Dask task per bin, committed once.
 
-    Arguments mean what they mean for `DeltaTable.optimize`: the plan, the files written (``dataChange``
+    Arguments mean what they mean for `dt.optimize.compact` (``partition_filter`` is its
+    ``partition_filters``) and, with ``z_order_by``, `dt.optimize.z_order`: the plan, the files written (``dataChange``
     false, Z-cube tags for Z-order), the commit (operation ``OPTIMIZE``, one version, nothing when there
     is nothing to do) and the metrics are the single-process OPTIMIZE's. ``storage_options`` travel to the
     workers, which open storage themselves. Runs on the active Dask scheduler and blocks until committed.

@@ -10,8 +10,9 @@ check of existing rows would be invalidated by a concurrent write).
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, InvalidLogError, SchemaMismatchError
@@ -29,6 +30,14 @@ from lakehouse.write.constraints import CONSTRAINT_PREFIX
 
 _FEATURE_PREFIX = "delta.feature."
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class AlterResult:
+    """The outcome of a table-management call (`DeltaTable.alter.*`): ``version`` is the commit it made,
+    None when nothing was committed (already so, or a replay of an applied app transaction)."""
+
+    version: int | None
 
 
 def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, configuration: Mapping[str, str] | None = None,
@@ -87,7 +96,7 @@ def set_properties(snapshot: Snapshot, properties: Mapping[str, str | None], *, 
                 raise InvalidArgumentError(f"{key} takes 'supported' (features cannot be removed), got {value!r}")
             features.add(key[len(_FEATURE_PREFIX):])
         elif key.lower().startswith(CONSTRAINT_PREFIX):
-            raise InvalidArgumentError(f"{key}: use add_constraint/drop_constraint, which check existing rows")
+            raise InvalidArgumentError(f"{key}: use alter.add_constraint/drop_constraint, which check existing rows")
         elif value is None:
             spec = lookup(key)
             name = spec.key if spec is not None and key not in config else key
@@ -123,18 +132,32 @@ def _column_mapping_change(snapshot: Snapshot, schema: StructType, config: dict[
         "(other changes need every data file rewritten)")
 
 
-def add_features(snapshot: Snapshot, features: Sequence[str], *, commit_properties: CommitProperties | None = None) -> int | None:
-    """Add table features to the protocol (the table moves to table-features versions if needed);
-    returns None when the protocol already supports them all."""
+def add_features(snapshot: Snapshot, features: Sequence[str], *, allow_protocol_versions_increase: bool = True,
+                 commit_properties: CommitProperties | None = None) -> int | None:
+    """Add table features to the protocol (the table moves to table-features versions if needed, which
+    ``allow_protocol_versions_increase=False`` refuses, as delta-rs does); returns None when the protocol
+    already supports them all."""
     if already_applied(snapshot, commit_properties):
         return None  # a replay of an applied app transaction: skipped
     if isinstance(features, str):
         features = [features]
+    bad = [f for f in features if not isinstance(f, str) or not f]
+    if bad:
+        raise InvalidArgumentError(f"table features are named by their protocol names (e.g. 'deletionVectors'), "
+                                   f"got {bad[0]!r}")
     wanted = frozenset(features)
     if not wanted:
         raise InvalidArgumentError("name at least one table feature")
-    if upgraded_protocol(snapshot.protocol, wanted) is None:
+    target = upgraded_protocol(snapshot.protocol, wanted)
+    if target is None:
         return None
+    old = snapshot.protocol
+    if not allow_protocol_versions_increase and (target.min_reader_version > old.min_reader_version
+                                                 or target.min_writer_version > old.min_writer_version):
+        raise InvalidArgumentError(
+            f"adding {sorted(wanted)} needs protocol ({target.min_reader_version}, {target.min_writer_version}); "
+            f"the table is at ({old.min_reader_version}, {old.min_writer_version}).\n"
+            "Help: pass allow_protocol_versions_increase=True to raise the protocol versions.")
     return set_properties(snapshot, {f"{_FEATURE_PREFIX}{f}": "supported" for f in sorted(wanted)},
                           commit_properties=commit_properties)
 
@@ -143,28 +166,42 @@ def add_features(snapshot: Snapshot, features: Sequence[str], *, commit_properti
 def add_constraint(snapshot: Snapshot, name: str, expression: str, *,
                    commit_properties: CommitProperties | None = None) -> int | None:
     """Add a CHECK constraint after checking that every existing row satisfies it (NULL passes, as in SQL)."""
+    return add_constraints(snapshot, {name: expression}, commit_properties=commit_properties)
+
+
+def add_constraints(snapshot: Snapshot, constraints: Mapping[str, str], *,
+                    commit_properties: CommitProperties | None = None) -> int | None:
+    """Add CHECK constraints ({name: SQL}) in one commit after checking that every existing row satisfies
+    each (NULL passes, as in SQL); none is added when one fails."""
     if already_applied(snapshot, commit_properties):
         return None  # a replay of an applied app transaction: skipped
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidArgumentError(f"constraint name must be an identifier (letters, digits, _), got {name!r}")
-    key = CONSTRAINT_PREFIX + name.lower()
-    if key in snapshot.metadata.configuration:
-        raise InvalidArgumentError(
-            f"constraint {name.lower()!r} already exists: {snapshot.metadata.configuration[key]}")
-    if not isinstance(expression, str) or not expression.strip():
-        raise InvalidArgumentError("constraint expression must be a non-empty SQL string")
-    expr = parse_sql(expression)
-    unknown = sorted(c for c in columns(expr) if c not in snapshot.schema.names)
-    if unknown:
-        raise InvalidArgumentError(f"constraint {name!r} uses unknown column(s) {unknown}; the table has {snapshot.schema.names}")
-    bad = Scan(snapshot, filter=Not(expr)).to_arrow()
-    if bad.num_rows:
-        raise ConstraintViolationError(
-            f"{bad.num_rows} existing row(s) violate CHECK ({expression}), e.g. {bad.slice(0, 1).to_pylist()[0]}; "
-            "the constraint was not added.")
+    if not isinstance(constraints, Mapping) or not constraints:
+        raise InvalidArgumentError("constraints must be a non-empty mapping of constraint name to SQL expression")
     config = dict(snapshot.metadata.configuration)
-    config[key] = expression
-    return _commit(snapshot, "ADD CONSTRAINT", {"name": name.lower(), "expr": expression}, configuration=config,
+    added: list[dict[str, str]] = []
+    for name, expression in constraints.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidArgumentError(f"constraint name must be an identifier (letters, digits, _), got {name!r}")
+        key = CONSTRAINT_PREFIX + name.lower()
+        if key in config:
+            raise InvalidArgumentError(f"constraint {name.lower()!r} already exists: {config[key]}")
+        if not isinstance(expression, str) or not expression.strip():
+            raise InvalidArgumentError(f"constraint {name!r}: the expression must be a non-empty SQL string")
+        expr = parse_sql(expression)
+        unknown = sorted(c for c in columns(expr) if c not in snapshot.schema.names)
+        if unknown:
+            raise InvalidArgumentError(
+                f"constraint {name!r} uses unknown column(s) {unknown}; the table has {snapshot.schema.names}")
+        bad = Scan(snapshot, filter=Not(expr)).to_arrow()
+        if bad.num_rows:
+            raise ConstraintViolationError(
+                f"{bad.num_rows} existing row(s) violate CHECK ({expression}), e.g. "
+                f"{bad.slice(0, 1).to_pylist()[0]}; the constraint was not added.")
+        config[key] = expression
+        added.append({"name": name.lower(), "expr": expression})
+    # One constraint: Spark's parameters; several in one commit: delta-rs's list.
+    params: dict[str, Any] = added[0] if len(added) == 1 else {"constraints": json.dumps(added)}
+    return _commit(snapshot, "ADD CONSTRAINT", params, configuration=config,
                    read_whole_table=True, commit_properties=commit_properties)
 
 
@@ -206,11 +243,41 @@ def add_columns(snapshot: Snapshot, fields: Sequence[Any], *, commit_properties:
                    configuration=config, schema=schema, commit_properties=commit_properties)
 
 
+def set_column_metadata(snapshot: Snapshot, column: str, metadata: Mapping[str, str], *,
+                        commit_properties: CommitProperties | None = None) -> int | None:
+    """Merge ``metadata`` into a top-level column's metadata (no data is rewritten). Keys the Delta
+    protocol gives a meaning (``delta.*``, ``CURRENT_DEFAULT``) are refused: those of features `lakehouse`
+    cannot write by the column-metadata guard, the others (column mapping ids and names, invariants)
+    because only the operation that owns them may set them."""
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
+    if column not in snapshot.schema.names:
+        raise InvalidArgumentError(f"column {column!r} is not in the table; it has {snapshot.schema.names}")
+    if not isinstance(metadata, Mapping) or not metadata:
+        raise InvalidArgumentError("metadata must be a non-empty mapping of key to string value")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InvalidArgumentError(f"column metadata takes string keys and values, got {key!r}: {value!r}")
+    schema = StructType(tuple(replace(f, metadata={**f.metadata, **metadata}) if f.name == column else f
+                              for f in snapshot.schema.fields))
+    check_field_metadata(schema, snapshot.schema)  # feature keys: UnsupportedFeatureError naming the feature
+    reserved = sorted(k for k in metadata if k.lower().startswith("delta."))
+    if reserved:
+        raise InvalidArgumentError(
+            f"column {column!r}: metadata key {reserved[0]!r} is reserved by the Delta protocol and set only by the "
+            "operation that owns it (column mapping, CHECK constraints); the metadata was not changed.\n"
+            "Help: use a key outside the 'delta.' namespace, or add_constraint for a row check.")
+    merged = next(f.metadata for f in schema.fields if f.name == column)
+    # delta-rs's operation name for this call (Spark records a comment change as CHANGE COLUMN).
+    return _commit(snapshot, "UPDATE FIELD METADATA", {"fields": json.dumps([{"name": column, "metadata": dict(merged)}])},
+                   schema=schema, commit_properties=commit_properties)
+
+
 def _require_mapping(snapshot: Snapshot, what: str) -> None:
     if snapshot.column_mapping_mode == "none":
         raise InvalidArgumentError(
             f"{what} needs column mapping (data files would otherwise still hold the old name).\n"
-            "Help: set_properties({'delta.columnMapping.mode': 'name'}) first; it rewrites no data.")
+            "Help: alter.set_table_properties({'delta.columnMapping.mode': 'name'}) first; it rewrites no data.")
 
 
 def _used_by_constraints(snapshot: Snapshot, name: str) -> list[str]:

@@ -66,6 +66,11 @@ class VacuumMetrics:
     start_version: int | None = None
     end_version: int | None = None
 
+    @property
+    def version(self) -> int | None:
+        """The last commit VACUUM made (VACUUM END), as every mutating call reports it; None in a dry run."""
+        return self.end_version
+
 
 def _rel(storage: Storage, raw: str, version: int, kind: str = "data file") -> str:
     # Every path VACUUM derives from the log is contained in the table root (InvalidLogError otherwise):

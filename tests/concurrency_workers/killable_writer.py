@@ -6,7 +6,7 @@
 It opens the table (``--uri -``: whose URI it reads from stdin after its imports, so the parent can start
 it early), prints ``{"event": "ready"}`` and then loops over operations until it is killed (or
 ``--max-ops`` is reached, or its parent process goes away): appends of new rows and MERGE upserts
-(``merge(src, on="t.id = s.id").when_matched_update_all().when_not_matched_insert_all()``). Every
+(``merge(src, predicate="t.id = s.id").when_matched_update_all().when_not_matched_insert_all()``). Every
 operation's commit carries ``CommitProperties(custom_metadata={"killOp": {...}})`` with the op id, its
 kind and its rows, so the parent rebuilds the table contents from the log alone, whatever the kill cut.
 
@@ -100,7 +100,7 @@ def run_op(uri: str, options: Mapping[str, Any] | None, op_id: str, kind: str, r
         return write_delta(uri, data, mode="append", storage_options=options, commit_properties=props).version
     metrics = (
         DeltaTable(uri, storage_options=options)
-        .merge(data, on="t.id = s.id", commit_properties=props)
+        .merge(data, predicate="t.id = s.id", commit_properties=props)
         .when_matched_update_all()
         .when_not_matched_insert_all()
         .execute()

@@ -105,7 +105,7 @@ def run(kind: str, op: dict, uri: str, options: Any, props: Any) -> tuple[str, i
         return "committed", write_delta(uri, rows_table(op["rows"], op["id"]), mode="overwrite",
                                         predicate=op["sql"], storage_options=options, commit_properties=props).version
     if kind == "merge":
-        m = (DeltaTable(uri, storage_options=options).merge(rows_table(op["rows"], op["id"]), on="t.id = s.id",
+        m = (DeltaTable(uri, storage_options=options).merge(rows_table(op["rows"], op["id"]), predicate="t.id = s.id",
                                                              commit_properties=props)
              .when_matched_update_all().when_not_matched_insert_all().execute())
         return "committed", m.version
@@ -129,7 +129,7 @@ def run(kind: str, op: dict, uri: str, options: Any, props: Any) -> tuple[str, i
         return "checkpoint", None
     if kind == "optimize":
         dt = DeltaTable(uri, storage_options=options)
-        metrics = dt.optimize(commit_properties=props) if accepts(dt.optimize, "commit_properties") else dt.optimize()
+        metrics = dt.optimize.compact(commit_properties=props) if accepts(dt.optimize.compact, "commit_properties") else dt.optimize.compact()
         return ("committed", metrics.version) if metrics.version is not None else ("noop", None)
     raise AssertionError(kind)
 

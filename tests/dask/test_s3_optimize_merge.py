@@ -26,7 +26,7 @@ def test_optimize_then_merge_on_s3(client, s3_bucket):
     assert sorted(table.to_arrow().column("id").to_pylist()) == list(range(40))
 
     source = pa.table({"id": [1, 2, 100], "v": [7, 7, 7], "p": ["a", "b", "a"]})
-    result = (ldd.merge(uri, source, on="t.id = s.id", storage_options=options)
+    result = (ldd.merge(uri, source, predicate="t.id = s.id", storage_options=options)
               .when_matched_update_all().when_not_matched_insert_all().execute())
     assert result.num_target_rows_updated == 2 and result.num_target_rows_inserted == 1
     after = {r["id"]: r["v"] for r in lakehouse.DeltaTable(uri, storage_options=options).to_arrow().to_pylist()}

@@ -272,9 +272,9 @@ def test_maintenance_and_table_management_replays_are_skipped(tmp_path):
     for i in range(3):
         lakehouse.write_delta(path, rows_table([{"id": i, "v": i, "p": "a"}]), mode="append")
     dt = lakehouse.DeltaTable(path)
-    assert dt.optimize(commit_properties=props("m", 1)).version == 3
-    assert dt.set_properties({"delta.appendOnly": "false"}, commit_properties=props("m", 2)) == 4
-    assert dt.add_constraint("pos", "id >= 0", commit_properties=props("m", 3)) == 5
+    assert dt.optimize.compact(commit_properties=props("m", 1)).version == 3
+    assert dt.alter.set_table_properties({"delta.appendOnly": "false"}, commit_properties=props("m", 2)).version == 4
+    assert dt.alter.add_constraint({"pos": "id >= 0"}, commit_properties=props("m", 3)).version == 5
     assert dt.restore(0, commit_properties=props("m", 4)).version == 6
     vac = dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, commit_properties=props("m", 5))
     assert (vac.start_version, vac.end_version) == (7, 8)
@@ -283,9 +283,9 @@ def test_maintenance_and_table_management_replays_are_skipped(tmp_path):
     lakehouse.write_delta(path, pa.table({"id": [9], "v": [9], "p": ["a"]}, schema=SCHEMA), mode="append")
     after_append = snapshot_dir(path)
     assert after_append != before
-    assert dt.optimize(commit_properties=props("m", 1)).version is None
-    assert dt.set_properties({"delta.appendOnly": "true"}, commit_properties=props("m", 2)) is None
-    assert dt.add_constraint("pos", "id >= 0", commit_properties=props("m", 3)) is None  # no "already exists"
+    assert dt.optimize.compact(commit_properties=props("m", 1)).version is None
+    assert dt.alter.set_table_properties({"delta.appendOnly": "true"}, commit_properties=props("m", 2)).version is None
+    assert dt.alter.add_constraint({"pos": "id >= 0"}, commit_properties=props("m", 3)).version is None  # no "already exists"
     assert dt.restore(1, commit_properties=props("m", 4)).version is None
     assert dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False,
                      commit_properties=props("m", 5)).start_version is None

@@ -76,7 +76,7 @@ def test_delete_with_deletion_vectors(table):
 
 
 def test_delete_without_deletion_vectors(table):
-    lakehouse.DeltaTable(table).set_properties({"delta.enableDeletionVectors": "false"})
+    lakehouse.DeltaTable(table).alter.set_table_properties({"delta.enableDeletionVectors": "false"})
     lakehouse.DeltaTable(table).delete("id = 2 OR id = 7")
     assert not _wrote_dv(table), "with the property off the DELETE rewrites files"
     _check(table, "copy-on-write delete")
@@ -111,6 +111,6 @@ def test_merge(table):
 def test_optimize(table):
     lakehouse.DeltaTable(table).delete("id = 1")
     before = lh_read(table)
-    lakehouse.DeltaTable(table).optimize(min_file_size=1 << 30)
+    lakehouse.DeltaTable(table).optimize.compact(min_file_size=1 << 30)
     assert_same_rows(lh_read(table), before, "optimize keeps the rows")
     _check(table, "optimize")

@@ -101,7 +101,7 @@ def test_optimize(tmp_path):
     _view_table(path)
     lakehouse.write_delta(path, _rows(range(10, 12), "a"), mode="append")
     before = lh_read(path)
-    lakehouse.DeltaTable(path).optimize(min_file_size=1 << 30)
+    lakehouse.DeltaTable(path).optimize.compact(min_file_size=1 << 30)
     assert len(lakehouse.DeltaTable(path).snapshot.adds) == 1
     assert_same_rows(lh_read(path), before, "optimize keeps the rows")
     _check(path, "optimize")
@@ -197,7 +197,7 @@ def test_crafted_file_with_other_physical_types(tmp_path, kind):
     assert got[103] == {"id": 103, "s": "c103", "b": b"c103", "l": ["c103", None], "st": {"x": "c103"}}
     lakehouse.DeltaTable(path).update("id = 104", set={"s": "'u'"})
     _check(path, "update on crafted file")
-    lakehouse.DeltaTable(path).optimize(min_file_size=1 << 30)
+    lakehouse.DeltaTable(path).optimize.compact(min_file_size=1 << 30)
     _check(path, "optimize on crafted file")
     assert len(lh_read(path)) == 7
 
@@ -220,9 +220,9 @@ def test_crafted_file_without_deletion_vector(tmp_path, kind, operation):
         assert sorted(dt.to_arrow(filter="s >= 'c103' AND s < 'd'").column("id").to_pylist()) == [103, 104, 105]
         assert dt.scan("b = 'c101'", None).to_batches().read_all().column("id").to_pylist() == [101]
     elif operation == "optimize":
-        dt.optimize(min_file_size=1 << 30)
+        dt.optimize.compact(min_file_size=1 << 30)
     elif operation == "z_order":
-        dt.optimize(z_order_by=["s"])
+        dt.optimize.z_order(["s"])
     else:
         source = pa.table({"id": pa.array([100, 7], pa.int64()), "s": pa.array(["m", "n"]).cast(pa.string_view())})
         dt.merge(source, "t.id = s.id").when_matched_update({"s": "s.s"}) \

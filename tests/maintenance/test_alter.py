@@ -57,9 +57,9 @@ def test_set_and_unset_properties(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    v = dt.set_properties({"custom.owner": "alice", "delta.logRetentionDuration": "interval 60 days",
+    v = dt.alter.set_table_properties({"custom.owner": "alice", "delta.logRetentionDuration": "interval 60 days",
                            "delta.checkpointInterval": 5})
-    assert v == 2 and dt.version == 2
+    assert v.version == 2 and dt.version == 2
     model.same_as(2, 1)
     conf = dt.metadata.configuration
     assert conf["custom.owner"] == "alice" and conf["delta.logRetentionDuration"] == "interval 60 days"
@@ -67,7 +67,7 @@ def test_set_and_unset_properties(tmp_path: Path) -> None:
     info = commit_info(path, 2)
     assert info["operation"] == "SET TBLPROPERTIES"
     assert deltalake.DeltaTable(path).metadata().configuration["custom.owner"] == "alice"
-    assert dt.set_properties({"custom.owner": None}) == 3
+    assert dt.alter.set_table_properties({"custom.owner": None}).version == 3
     model.same_as(3, 2)
     assert "custom.owner" not in dt.metadata.configuration
     assert "delta.checkpointInterval" in dt.metadata.configuration
@@ -80,9 +80,9 @@ def test_unset_of_an_unknown_property(tmp_path: Path) -> None:
     base(path)
     before = log_files(path)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).set_properties({"custom.nope": None})
+        lakehouse.DeltaTable(path).alter.set_table_properties({"custom.nope": None})
     assert log_files(path) == before
-    lakehouse.DeltaTable(path).set_properties({"custom.nope": None}, raise_if_not_exists=False)
+    lakehouse.DeltaTable(path).alter.set_table_properties({"custom.nope": None}, raise_if_not_exists=False)
     assert "custom.nope" not in lakehouse.DeltaTable(path).metadata.configuration
 
 
@@ -100,7 +100,7 @@ def test_malformed_properties_are_refused(tmp_path: Path, props: dict) -> None:
     base(path)
     before = log_files(path)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).set_properties(props)
+        lakehouse.DeltaTable(path).alter.set_table_properties(props)
     assert log_files(path) == before
 
 
@@ -110,7 +110,7 @@ def test_enabling_deletion_vectors_upgrades_the_protocol(tmp_path: Path) -> None
     dt = lakehouse.DeltaTable(path)
     before = dt.protocol
     assert before.min_reader_version < 3
-    dt.set_properties({"delta.enableDeletionVectors": "true"})
+    dt.alter.set_table_properties({"delta.enableDeletionVectors": "true"})
     model.same_as(2, 1)
     p = dt.protocol
     assert (p.min_reader_version, p.min_writer_version) == (3, 7)
@@ -133,7 +133,7 @@ def test_feature_property_adds_a_feature_without_a_property(tmp_path: Path) -> N
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.feature.deletionVectors": "supported"})
+    dt.alter.set_table_properties({"delta.feature.deletionVectors": "supported"})
     model.same_as(2, 1)
     assert "deletionVectors" in dt.protocol.writer_features
     assert not any(k.startswith("delta.feature.") for k in dt.metadata.configuration)
@@ -148,13 +148,13 @@ def test_add_features(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    v = dt.add_features(["timestampNtz", "deletionVectors"])
-    assert v == 2
+    v = dt.alter.add_feature(["timestampNtz", "deletionVectors"], allow_protocol_versions_increase=True)
+    assert v.version == 2
     model.same_as(2, 1)
     assert {"timestampNtz", "deletionVectors"} <= set(dt.protocol.writer_features)
-    assert dt.add_features("deletionVectors") is None and lakehouse.DeltaTable(path).version == 2
+    assert dt.alter.add_feature("deletionVectors", allow_protocol_versions_increase=True).version is None and lakehouse.DeltaTable(path).version == 2
     with pytest.raises(LakehouseError):
-        dt.add_features(["noSuchFeature"])
+        dt.alter.add_feature(["noSuchFeature"], allow_protocol_versions_increase=True)
     assert lakehouse.DeltaTable(path).version == 2
     model.check()
 
@@ -163,7 +163,7 @@ def test_enabling_change_data_feed_on_an_existing_table(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.enableChangeDataFeed": "true"})
+    dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
     model.same_as(2, 1)
     assert dt.protocol.min_writer_version >= 4
     dt.delete("id = 3")
@@ -179,7 +179,7 @@ def test_add_constraint_checks_existing_rows(tmp_path: Path) -> None:
     model = base(path)
     before = log_files(path)
     with pytest.raises(ConstraintViolationError):
-        lakehouse.DeltaTable(path).add_constraint("small", "v < 50")
+        lakehouse.DeltaTable(path).alter.add_constraint({"small": "v < 50"})
     assert log_files(path) == before
     model.check()
 
@@ -190,8 +190,8 @@ def test_constraint_is_enforced_by_every_write(tmp_path: Path) -> None:
     lakehouse.write_delta(path, tbl([{"id": 99, "v": None, "p": "a"}]), mode="append")  # NULL passes
     model.record(2, rows(0, 10) + [{"id": 99, "v": None, "p": "a"}])
     dt = lakehouse.DeltaTable(path)
-    v = dt.add_constraint("Non_Negative", "v >= 0")
-    assert v == 3
+    v = dt.alter.add_constraint({"Non_Negative": "v >= 0"})
+    assert v.version == 3
     model.same_as(3, 2)
     assert dt.metadata.configuration["delta.constraints.non_negative"] == "v >= 0"
     assert commit_info(path, 3)["operation"] == "ADD CONSTRAINT"
@@ -205,9 +205,9 @@ def test_constraint_is_enforced_by_every_write(tmp_path: Path) -> None:
     with pytest.raises(ConstraintViolationError):
         dt.update("id = 1", set={"v": "v - 1000"})
     with pytest.raises(ConstraintViolationError):
-        dt.merge(tbl([{"id": 2, "v": -5, "p": "a"}]), on="t.id = s.id").when_matched_update_all().execute()
+        dt.merge(tbl([{"id": 2, "v": -5, "p": "a"}]), predicate="t.id = s.id").when_matched_update_all().execute()
     with pytest.raises(ConstraintViolationError):
-        dt.merge(bad, on="t.id = s.id").when_not_matched_insert_all().execute()
+        dt.merge(bad, predicate="t.id = s.id").when_not_matched_insert_all().execute()
     assert log_files(path) == before
     # delta-rs honours the constraint lakehouse wrote
     with pytest.raises(Exception):
@@ -217,9 +217,9 @@ def test_constraint_is_enforced_by_every_write(tmp_path: Path) -> None:
     lakehouse.write_delta(path, tbl([{"id": 101, "v": 5, "p": "b"}]), mode="append")
     model.record(4, model.latest() + [{"id": 101, "v": 5, "p": "b"}])
     with pytest.raises(InvalidArgumentError):
-        dt.add_constraint("non_negative", "v > -10")  # same name, any case
+        dt.alter.add_constraint({"non_negative": "v > -10"})  # same name, any case
     with pytest.raises(InvalidArgumentError):
-        dt.add_constraint("other", "nope > 1")
+        dt.alter.add_constraint({"other": "nope > 1"})
     model.check()
 
 
@@ -227,17 +227,17 @@ def test_drop_constraint(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    dt.add_constraint("pos", "v >= 0")
+    dt.alter.add_constraint({"pos": "v >= 0"})
     model.same_as(2, 1)
-    assert dt.drop_constraint("POS") == 3
+    assert dt.alter.drop_constraint("POS").version == 3
     model.same_as(3, 1)
     assert "delta.constraints.pos" not in dt.metadata.configuration
     assert commit_info(path, 3)["operation"] == "DROP CONSTRAINT"
     lakehouse.write_delta(path, tbl([{"id": 50, "v": -1, "p": "a"}]), mode="append")
     model.record(4, rows(0, 10) + [{"id": 50, "v": -1, "p": "a"}])
     with pytest.raises(InvalidArgumentError):
-        dt.drop_constraint("pos")
-    assert dt.drop_constraint("pos", raise_if_not_exists=False) is None
+        dt.alter.drop_constraint("pos")
+    assert dt.alter.drop_constraint("pos", raise_if_not_exists=False).version is None
     assert lakehouse.DeltaTable(path).version == 4
     model.check()
 
@@ -247,8 +247,8 @@ def test_add_columns(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = base(path)
     dt = lakehouse.DeltaTable(path)
-    v = dt.add_columns([pa.field("note", pa.string()), pa.field("score", pa.float64())])
-    assert v == 2 and commit_info(path, 2)["operation"] == "ADD COLUMNS"
+    v = dt.alter.add_columns([pa.field("note", pa.string()), pa.field("score", pa.float64())])
+    assert v.version == 2 and commit_info(path, 2)["operation"] == "ADD COLUMNS"
     model.record(2, [{**r, "note": None, "score": None} for r in rows(0, 10)])
     assert dt.schema.names == ["id", "v", "p", "note", "score"]
     wide = pa.schema(list(SCHEMA) + [pa.field("note", pa.string()), pa.field("score", pa.float64())])
@@ -256,9 +256,9 @@ def test_add_columns(tmp_path: Path) -> None:
     lakehouse.write_delta(path, tbl(new, wide), mode="append")
     model.record(3, model.latest() + new)
     with pytest.raises(SchemaMismatchError):
-        dt.add_columns([pa.field("strict", pa.int64(), nullable=False)])
+        dt.alter.add_columns([pa.field("strict", pa.int64(), nullable=False)])
     with pytest.raises(LakehouseError):
-        dt.add_columns([pa.field("v", pa.int64())])
+        dt.alter.add_columns([pa.field("v", pa.int64())])
     assert lakehouse.DeltaTable(path).version == 3
     model.check()
 
@@ -268,9 +268,9 @@ def test_rename_and_drop_need_column_mapping(tmp_path: Path) -> None:
     base(path)
     before = log_files(path)
     with pytest.raises(InvalidArgumentError, match="column mapping"):
-        lakehouse.DeltaTable(path).rename_column("v", "w")
+        lakehouse.DeltaTable(path).alter.rename_column("v", "w")
     with pytest.raises(InvalidArgumentError, match="column mapping"):
-        lakehouse.DeltaTable(path).drop_columns(["v"])
+        lakehouse.DeltaTable(path).alter.drop_columns(["v"])
     assert log_files(path) == before
 
 
@@ -281,7 +281,7 @@ def test_column_mapping_mode_changes_other_than_none_to_name_are_refused(tmp_pat
     base(path, config={"delta.columnMapping.mode": old} if old != "none" else None)
     before = log_files(path)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).set_properties({"delta.columnMapping.mode": new})
+        lakehouse.DeltaTable(path).alter.set_table_properties({"delta.columnMapping.mode": new})
     assert log_files(path) == before
 
 
@@ -296,8 +296,8 @@ def test_turn_on_column_mapping_then_rename_and_drop(tmp_path: Path, partitioned
     model = base(path, partitioned=partitioned)
     files_before = sorted(lakehouse.DeltaTable(path).files()["path"].to_pylist())
     dt = lakehouse.DeltaTable(path)
-    v = dt.set_properties({"delta.columnMapping.mode": "name"})
-    assert v == 2
+    v = dt.alter.set_table_properties({"delta.columnMapping.mode": "name"})
+    assert v.version == 2
     model.same_as(2, 1)
     assert dt.metadata.configuration["delta.columnMapping.mode"] == "name"
     assert int(dt.metadata.configuration["delta.columnMapping.maxColumnId"]) == 3
@@ -307,11 +307,11 @@ def test_turn_on_column_mapping_then_rename_and_drop(tmp_path: Path, partitioned
     p = dt.protocol
     assert p.min_reader_version >= 2 and p.min_writer_version >= 5
     # rename a data column
-    dt.rename_column("v", "value")
+    dt.alter.rename_column("v", "value")
     model.record(3, [_renamed(r, {"v": "value"}) for r in rows(0, 10)])
     assert commit_info(path, 3)["operation"] == "RENAME COLUMN"
     # and the partition column
-    dt.rename_column("p", "part")
+    dt.alter.rename_column("p", "part")
     model.record(4, [_renamed(r, {"v": "value", "p": "part"}) for r in rows(0, 10)])
     if partitioned:
         assert dt.partition_columns == ["part"]
@@ -330,11 +330,11 @@ def test_turn_on_column_mapping_then_rename_and_drop(tmp_path: Path, partitioned
     dt.update("id = 4", set={"value": "value + 1"})
     model.record(7, [{**r, "value": r["value"] + 1} if r["id"] == 4 else r for r in model.latest()])
     # drop a column: the data stays in the files, unread
-    dt.drop_columns("value")
+    dt.alter.drop_columns("value")
     assert commit_info(path, 8)["operation"] == "DROP COLUMNS"
     model.record(8, [{k: v for k, v in r.items() if k != "value"} for r in model.latest()])
     # a new column with the dropped name is a new column: old rows read null, not the dropped values
-    dt.add_columns([pa.field("value", pa.int64())])
+    dt.alter.add_columns([pa.field("value", pa.int64())])
     model.record(9, [{**r, "value": None} for r in model.latest()])
     new_field = dt.delta_schema.field("value")
     assert new_field.metadata["delta.columnMapping.physicalName"] != "v"
@@ -350,11 +350,11 @@ def test_rename_swaps_names_with_physical_names(tmp_path: Path) -> None:
     lakehouse.write_delta(path, data)
     model.record(0, data)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.columnMapping.mode": "name"})
+    dt.alter.set_table_properties({"delta.columnMapping.mode": "name"})
     model.same_as(1, 0)
-    dt.rename_column("a", "c")
+    dt.alter.rename_column("a", "c")
     model.record(2, [{"id": r["id"], "c": r["a"], "b": r["b"]} for r in data.to_pylist()])
-    dt.rename_column("b", "a")
+    dt.alter.rename_column("b", "a")
     model.record(3, [{"id": r["id"], "c": r["a"], "a": r["b"]} for r in data.to_pylist()])
     new = pa.table({"id": pa.array([3], pa.int64()), "c": ["c3"], "a": ["a3"]})
     lakehouse.write_delta(path, new, mode="append")
@@ -369,25 +369,25 @@ def test_constraints_block_rename_and_drop(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     base(path, config={"delta.columnMapping.mode": "name"})
     dt = lakehouse.DeltaTable(path)
-    dt.add_constraint("pos", "v >= 0")
+    dt.alter.add_constraint({"pos": "v >= 0"})
     before = log_files(path)
     with pytest.raises(InvalidArgumentError, match="pos"):
-        dt.rename_column("v", "w")
+        dt.alter.rename_column("v", "w")
     with pytest.raises(InvalidArgumentError, match="pos"):
-        dt.drop_columns(["v"])
+        dt.alter.drop_columns(["v"])
     assert log_files(path) == before
-    dt.drop_constraint("pos")
-    dt.rename_column("v", "w")
+    dt.alter.drop_constraint("pos")
+    dt.alter.rename_column("v", "w")
     assert lakehouse.DeltaTable(path).schema.names == ["id", "w", "p"]
 
 
 @pytest.mark.parametrize("call", [
-    lambda dt: dt.drop_columns(["p"]),
-    lambda dt: dt.drop_columns(["id", "v"]),  # only the partition column would be left: unwritable
-    lambda dt: dt.drop_columns(["nope"]),
-    lambda dt: dt.rename_column("v", "id"),
-    lambda dt: dt.rename_column("nope", "x"),
-    lambda dt: dt.rename_column("v", ""),
+    lambda dt: dt.alter.drop_columns(["p"]),
+    lambda dt: dt.alter.drop_columns(["id", "v"]),  # only the partition column would be left: unwritable
+    lambda dt: dt.alter.drop_columns(["nope"]),
+    lambda dt: dt.alter.rename_column("v", "id"),
+    lambda dt: dt.alter.rename_column("nope", "x"),
+    lambda dt: dt.alter.rename_column("v", ""),
 ], ids=["partition", "all-data", "unknown", "collision", "unknown-rename", "empty-name"])
 def test_bad_column_changes_are_refused(tmp_path: Path, call) -> None:
     path = str(tmp_path / "t")
@@ -403,7 +403,7 @@ def test_rows_appended_after_dropping_every_data_column_are_not_lost(tmp_path: P
     path = str(tmp_path / "t")
     base(path, config={"delta.columnMapping.mode": "name"})
     try:
-        lakehouse.DeltaTable(path).drop_columns(["id", "v"])
+        lakehouse.DeltaTable(path).alter.drop_columns(["id", "v"])
     except InvalidArgumentError:
         return
     lakehouse.write_delta(path, pa.table({"p": ["c"]}), mode="append")
@@ -418,7 +418,7 @@ def test_constraint_added_after_violating_rows_were_deleted_by_deletion_vectors(
     dt.delete("v < 50")
     model.record(2, [r for r in rows(0, 10) if r["v"] >= 50])
     assert dt.files()["deletion_vector"].null_count < dt.files().num_rows
-    assert dt.add_constraint("big", "v >= 50") == 3, "deleted rows must not count as violations"
+    assert dt.alter.add_constraint({"big": "v >= 50"}).version == 3, "deleted rows must not count as violations"
     model.same_as(3, 2)
     model.check()
 
@@ -427,7 +427,7 @@ def test_enable_deletion_vectors_on_a_column_mapped_table(tmp_path: Path) -> Non
     path = str(tmp_path / "t")
     model = base(path, config={"delta.columnMapping.mode": "name"})
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.enableDeletionVectors": "true"})
+    dt.alter.set_table_properties({"delta.enableDeletionVectors": "true"})
     model.same_as(2, 1)
     p = dt.protocol
     assert (p.min_reader_version, p.min_writer_version) == (3, 7)
@@ -480,7 +480,7 @@ def test_set_properties_refuses_bad_delta_properties(tmp_path: Path, props: dict
     model = base(path)
     before = log_files(path)
     with pytest.raises(error) as e:
-        lakehouse.DeltaTable(path).set_properties({**props, "custom.ok": "1"})
+        lakehouse.DeltaTable(path).alter.set_table_properties({**props, "custom.ok": "1"})
     assert text in str(e.value)
     _unchanged(path, before, model)
 
@@ -532,10 +532,10 @@ def test_keys_other_engines_wrote_never_block_appends_or_property_changes(tmp_pa
     lakehouse.write_delta(path, tbl(rows(10, 2)), mode="append")
     model.record(3, rows(0, 12))
     dt = lakehouse.DeltaTable(path)
-    assert dt.set_properties({"custom.x": "1"}) == 4
-    assert dt.set_properties({"delta.databricksOnlyKnob": "y"}) == 5
+    assert dt.alter.set_table_properties({"custom.x": "1"}).version == 4
+    assert dt.alter.set_table_properties({"delta.databricksOnlyKnob": "y"}).version == 5
     assert dt.metadata.configuration["delta.databricksOnlyKnob"] == "y"
-    assert dt.set_properties({"delta.databricksOnlyKnob": None}) == 6
+    assert dt.alter.set_table_properties({"delta.databricksOnlyKnob": None}).version == 6
     assert "delta.databricksOnlyKnob" not in dt.metadata.configuration
     model.same_as(6, 3)
     model.check()
@@ -548,7 +548,7 @@ def test_protocol_versions_are_protocol_requests_not_properties(tmp_path: Path) 
     dt = lakehouse.DeltaTable(path)
     assert (dt.protocol.min_reader_version, dt.protocol.min_writer_version) == (1, 4)
     assert "delta.minReaderVersion" not in dt.metadata.configuration
-    assert dt.set_properties({"delta.minWriterVersion": "7"}) == 1
+    assert dt.alter.set_table_properties({"delta.minWriterVersion": "7"}).version == 1
     p = dt.protocol
     assert p.min_writer_version == 7 and {"changeDataFeed", "appendOnly", "invariants"} <= set(p.writer_features)
     assert "delta.minWriterVersion" not in dt.metadata.configuration
@@ -559,7 +559,7 @@ def test_enable_type_widening_records_its_feature(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     base(path)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.enableTypeWidening": "true"})
+    dt.alter.set_table_properties({"delta.enableTypeWidening": "true"})
     assert "typeWidening" in dt.protocol.writer_features and "typeWidening" in dt.protocol.reader_features
 
 
@@ -580,5 +580,5 @@ def test_field_metadata_of_unwritable_features_is_refused(tmp_path: Path, key: s
     model = base(existing)
     before = log_files(existing)
     with pytest.raises(UnsupportedFeatureError):
-        lakehouse.DeltaTable(existing).add_columns([field])
+        lakehouse.DeltaTable(existing).alter.add_columns([field])
     _unchanged(existing, before, model)

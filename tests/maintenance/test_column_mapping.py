@@ -126,18 +126,18 @@ def test_every_write_and_dml_on_a_column_mapped_table(tmp_path: Path, mode: str,
     model.record(4, [{**r, "v": r["v"] + 1, "d": date(2020, 2, 2)} if (r["id"] == 5 or r["p"] == "a") else r
                      for r in model.latest()])
     src = tbl([{**rows(7, 1)[0], "v": -7}] + rows(200, 2))
-    m = (dt.merge(src, on="t.id = s.id").when_matched_update_all().when_not_matched_insert_all().execute())
+    m = (dt.merge(src, predicate="t.id = s.id").when_matched_update_all().when_not_matched_insert_all().execute())
     assert m.num_target_rows_updated == 1 and m.num_target_rows_inserted == 2
     model.record(5, [r for r in model.latest() if r["id"] != 7] + src.to_pylist())
     check_files(path)
     latest = 5
-    compacted = dt.optimize()  # copy-on-write may leave one file per partition already
+    compacted = dt.optimize.compact()  # copy-on-write may leave one file per partition already
     if compacted.version is not None:
         latest = compacted.version
         model.same_as(latest, 5)
     files = lakehouse.DeltaTable(path).files()
     assert files["deletion_vector"].null_count == files.num_rows
-    z = dt.optimize(z_order_by=["v", "d"])
+    z = dt.optimize.z_order(["v", "d"])
     assert z.version == latest + 1
     model.same_as(z.version, latest)
     check_files(path)
@@ -156,7 +156,7 @@ def test_merge_schema_adds_a_mapped_column(tmp_path: Path, mode: str) -> None:
     wide = pa.schema(list(SCHEMA) + [pa.field("extra", pa.string())])
     src = [{**rows(1, 1)[0], "extra": "changed"}, {**rows(50, 1)[0], "extra": "new"}]
     dt = lakehouse.DeltaTable(path)
-    dt.merge(tbl(src, wide), on="t.id = s.id", merge_schema=True).when_matched_update_all() \
+    dt.merge(tbl(src, wide), predicate="t.id = s.id", merge_schema=True).when_matched_update_all() \
         .when_not_matched_insert_all().execute()
     model.record(1, [{**r, "extra": None} for r in rows(0, 10) if r["id"] != 1] + src)
     after = lakehouse.DeltaTable(path)
@@ -245,7 +245,7 @@ def test_dml_on_column_mapped_tables_of_other_engines(tmp_path: Path, name: str,
     dt.update(upd_sql, set=upd_set)
     current = [upd_py(r) if upd_match(r) else r for r in current]
     expected[start + 3] = current
-    m = dt.optimize()
+    m = dt.optimize.compact()
     if m.version is not None:
         expected[m.version] = current
     for v, want in expected.items():
@@ -288,15 +288,15 @@ def test_optimize_after_enabling_mapping_and_renaming(tmp_path: Path, dv: bool) 
     lakehouse.write_delta(path, pa.Table.from_pylist(data[6:], schema=flat), mode="append")
     model.record(1, data)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.columnMapping.mode": "name"})
+    dt.alter.set_table_properties({"delta.columnMapping.mode": "name"})
     model.same_as(2, 1)
-    dt.rename_column("v", "value")
+    dt.alter.rename_column("v", "value")
     model.record(3, [{"id": r["id"], "value": r["v"], "w": r["w"], "p": r["p"]} for r in data])
-    dt.drop_columns(["w"])
+    dt.alter.drop_columns(["w"])
     model.record(4, [{"id": r["id"], "value": r["v"], "p": r["p"]} for r in data])
     dt.delete("value IN (2, 3)")
     model.record(5, [r for r in model.latest() if r["value"] not in (2, 3)])
-    m = dt.optimize()
+    m = dt.optimize.compact()
     assert m.version == 6
     model.same_as(6, 5)
     for a in actions_of(path, 6, "add"):

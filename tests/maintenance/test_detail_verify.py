@@ -78,11 +78,11 @@ def test_detail_after_maintenance_and_on_empty_tables(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     dv_table(path)
     dt = lakehouse.DeltaTable(path)
-    dt.optimize()
+    dt.optimize.compact()
     d = dt.detail()
     assert d.last_operation == "OPTIMIZE" and d.num_deletion_vectors == 0 and d.num_deleted_rows == 0
     assert d.num_rows == 219 and d.num_files == 2
-    dt.set_properties({"delta.columnMapping.mode": "name"})
+    dt.alter.set_table_properties({"delta.columnMapping.mode": "name"})
     assert dt.detail().column_mapping_mode == "name"
     assert dt.detail().last_operation == "SET TBLPROPERTIES"
     empty = str(tmp_path / "e")

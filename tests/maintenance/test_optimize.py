@@ -67,7 +67,7 @@ def test_compacts_small_files_and_commits_without_data_change(tmp_path: Path, pa
     before_files = active_paths(path)
     assert len(before_files) == (18 if partitioned else 6)
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize()
+    m = dt.optimize.compact()
     assert m.version == 6 and dt.version == 6
     model.same_as(6, 5)
     after_files = active_paths(path)
@@ -101,12 +101,12 @@ def test_compacts_small_files_and_commits_without_data_change(tmp_path: Path, pa
 def test_second_run_commits_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=3)
-    assert lakehouse.DeltaTable(path).optimize().version == 4
+    assert lakehouse.DeltaTable(path).optimize.compact().version == 4
     model.same_as(4, 3)
     log_before = log_files(path)
     disk_before = data_files_on_disk(path)
     dt = lakehouse.DeltaTable(path)
-    again = dt.optimize()
+    again = dt.optimize.compact()
     assert again.version is None and dt.version == 4
     assert again.num_files_added == 0 and again.num_files_removed == 0
     assert log_files(path) == log_before
@@ -117,7 +117,7 @@ def test_second_run_commits_nothing(tmp_path: Path) -> None:
 def test_single_small_file_per_partition_is_left_alone(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     lakehouse.write_delta(path, batch(0, 30), partition_by=["p"])
-    m = lakehouse.DeltaTable(path).optimize()
+    m = lakehouse.DeltaTable(path).optimize.compact()
     assert m.version is None and lakehouse.DeltaTable(path).version == 0
 
 
@@ -143,7 +143,7 @@ def test_target_size_is_respected_roughly(tmp_path: Path) -> None:
     total = sum(sizes)
     target = max(sizes) * 5  # about 5 input files per output file
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize(target_size=target)
+    m = dt.optimize.compact(target_size=target)
     model.same_as(m.version, m.version - 1)
     out = lakehouse.DeltaTable(path).files()["size"].to_pylist()
     assert m.num_files_removed == 24
@@ -160,8 +160,8 @@ def test_target_size_from_table_property(tmp_path: Path) -> None:
         lakehouse.write_delta(path, _noisy_batch(i * 100, 100, i), mode="append" if i else "error")
     size = max(lakehouse.DeltaTable(path).files()["size"].to_pylist())
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.targetFileSize": str(size * 3)})
-    m = dt.optimize()
+    dt.alter.set_table_properties({"delta.targetFileSize": str(size * 3)})
+    m = dt.optimize.compact()
     assert m.version is not None
     assert m.num_files_added >= 3, f"a 3-file target over 12 files gave {m.num_files_added} file(s)"
     assert lh_rows(path) == lh_rows(path, m.version - 1)
@@ -172,7 +172,7 @@ def test_bad_target_size_refused(tmp_path: Path, target_size) -> None:
     path = str(tmp_path / "t")
     small_files_table(path, appends=1)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).optimize(target_size=target_size)
+        lakehouse.DeltaTable(path).optimize.compact(target_size=target_size)
     assert lakehouse.DeltaTable(path).version == 1
 
 
@@ -194,7 +194,7 @@ def test_partition_filter_touches_only_matching_partitions(tmp_path: Path, parti
     model = small_files_table(path, appends=2)
     before = lakehouse.DeltaTable(path).files().to_pylist()
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize(partition_filter=partition_filter)
+    m = dt.optimize.compact(partition_filters=partition_filter)
     if not touched:
         assert m.version is None and dt.version == 2
         return
@@ -219,7 +219,7 @@ def test_partition_filter_on_data_columns_or_malformed_is_refused(tmp_path: Path
     small_files_table(path, appends=1)
     log_before = log_files(path)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).optimize(partition_filter=partition_filter)
+        lakehouse.DeltaTable(path).optimize.compact(partition_filters=partition_filter)
     assert log_files(path) == log_before
 
 
@@ -233,7 +233,7 @@ def test_partition_filter_with_null_partition(tmp_path: Path) -> None:
         rows += t.to_pylist()
         model.record(res.version, rows)
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize(partition_filter="p IS NULL")
+    m = dt.optimize.compact(partition_filters="p IS NULL")
     assert m.version == 3
     model.same_as(3, 2)
     assert files_per_partition(path) == {None: 1, "a": 3}
@@ -252,7 +252,7 @@ def test_files_with_deletion_vectors_are_rewritten_with_deletions_applied(tmp_pa
     model.record(3, [r for r in model.latest() if r["id"] not in doomed])
     assert lakehouse.DeltaTable(path).files()["deletion_vector"].null_count < len(active_paths(path))
     dvs_before = len(active_paths(path)) - lakehouse.DeltaTable(path).files()["deletion_vector"].null_count
-    m = dt.optimize()
+    m = dt.optimize.compact()
     assert m.version == 4
     model.same_as(4, 3)
     files = lakehouse.DeltaTable(path).files()
@@ -277,7 +277,7 @@ def test_one_large_file_with_a_deletion_vector_is_rewritten_alone(tmp_path: Path
     dt.delete("id < 10")
     model.record(1, [r for r in t.to_pylist() if r["id"] >= 10])
     assert len(active_paths(path)) == 1
-    m = dt.optimize(target_size=1, min_file_size=1)  # the file is "large": only its DV makes it a candidate
+    m = dt.optimize.compact(target_size=1, min_file_size=1)  # the file is "large": only its DV makes it a candidate
     assert m.version == 2 and m.num_files_removed == 1 and m.num_deletion_vectors_removed == 1
     model.same_as(2, 1)
     model.check()
@@ -287,7 +287,7 @@ def test_optimize_writes_no_change_data(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2, config={"delta.enableChangeDataFeed": "true"})
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize()
+    m = dt.optimize.compact()
     model.same_as(m.version, 2)
     assert not actions_of(path, m.version, "cdc")
     assert not any(p.startswith("_change_data") for p in data_files_on_disk(path))
@@ -299,7 +299,7 @@ def test_optimize_writes_no_change_data(tmp_path: Path) -> None:
 def test_optimize_is_allowed_on_append_only_tables(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2, config={"delta.appendOnly": "true"})
-    m = lakehouse.DeltaTable(path).optimize()
+    m = lakehouse.DeltaTable(path).optimize.compact()
     assert m.version == 3
     model.same_as(3, 2)
     model.check()
@@ -309,7 +309,7 @@ def test_metrics_match_the_commit(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     small_files_table(path, appends=3)
     before = lakehouse.DeltaTable(path).files()
-    m = lakehouse.DeltaTable(path).optimize(max_concurrent_tasks=1)
+    m = lakehouse.DeltaTable(path).optimize.compact(max_concurrent_tasks=1)
     after = lakehouse.DeltaTable(path).files()
     assert m.num_bytes_removed == sum(before["size"].to_pylist())
     assert m.num_bytes_added == sum(after["size"].to_pylist())
@@ -373,7 +373,7 @@ def test_delete_loses_to_a_concurrent_optimize_of_its_file(tmp_path: Path) -> No
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2)
     stale = lakehouse.DeltaTable(path).snapshot
-    m = lakehouse.DeltaTable(path).optimize()
+    m = lakehouse.DeltaTable(path).optimize.compact()
     assert m.version == 3
     model.same_as(3, 2)
     with pytest.raises(CommitError):
@@ -407,7 +407,7 @@ def test_two_concurrent_optimizes_of_the_same_files(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2)
     snap, plan, results = _planned(path)
-    assert lakehouse.DeltaTable(path).optimize().version == 3
+    assert lakehouse.DeltaTable(path).optimize.compact().version == 3
     model.same_as(3, 2)
     log_before = log_files(path)
     with pytest.raises(CommitError):
@@ -423,7 +423,7 @@ def test_two_concurrent_optimizes_of_the_same_files(tmp_path: Path) -> None:
 def test_rewritten_files_keep_the_table_stats_columns(tmp_path: Path, config: dict, columns: set) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2, config=config)
-    m = lakehouse.DeltaTable(path).optimize()
+    m = lakehouse.DeltaTable(path).optimize.compact()
     model.same_as(m.version, 2)
     for a in actions_of(path, m.version, "add"):
         stats = json.loads(a["stats"])
@@ -436,9 +436,9 @@ def test_partition_filter_on_a_renamed_partition_column(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = small_files_table(path, appends=2, config={"delta.columnMapping.mode": "name"})
     dt = lakehouse.DeltaTable(path)
-    dt.rename_column("p", "part")
+    dt.alter.rename_column("p", "part")
     model.record(3, [{"id": r["id"], "v": r["v"], "part": r["p"]} for r in model.latest()])
-    m = dt.optimize(partition_filter=[("part", "=", "a")])
+    m = dt.optimize.compact(partition_filters=[("part", "=", "a")])
     assert m.version == 4 and m.num_files_removed == 3
     model.same_as(4, 3)
     phys = lakehouse.DeltaTable(path).delta_schema.field("part").metadata["delta.columnMapping.physicalName"]

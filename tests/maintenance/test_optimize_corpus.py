@@ -32,7 +32,7 @@ def test_optimize_keeps_rows_or_refuses(tmp_path: Path, name: str) -> None:
         except LakehouseError:
             return
         try:
-            metrics = lakehouse.DeltaTable(path).optimize(min_file_size=1 << 40)
+            metrics = lakehouse.DeltaTable(path).optimize.compact(min_file_size=1 << 40)
         except LakehouseError:
             metrics = None
         assert metrics is None or metrics.version is None
@@ -40,7 +40,7 @@ def test_optimize_keeps_rows_or_refuses(tmp_path: Path, name: str) -> None:
         return
     version = table.version
     try:
-        metrics = table.optimize(min_file_size=1 << 40)
+        metrics = table.optimize.compact(min_file_size=1 << 40)
     except LakehouseError:
         assert lakehouse.DeltaTable(path).version == version
         return

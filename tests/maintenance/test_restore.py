@@ -61,7 +61,7 @@ def evolving_table(path: str) -> Model:
     new = [{**r, "w": f"w{r['id']}"} for r in rows(20, 2)]
     lakehouse.write_delta(path, tbl(new, wide), mode="append", schema_mode="merge")
     model.record(3, [{**r, "w": None} for r in model.versions[2]] + new)
-    lakehouse.DeltaTable(path).set_properties({"custom.owner": "bob", "delta.enableChangeDataFeed": "true"})
+    lakehouse.DeltaTable(path).alter.set_table_properties({"custom.owner": "bob", "delta.enableChangeDataFeed": "true"})
     model.same_as(4, 3)
     return model
 
@@ -120,7 +120,7 @@ def test_restore_to_the_current_state_commits_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     lakehouse.write_delta(path, tbl(rows(0, 4)))
     lakehouse.write_delta(path, tbl(rows(4, 4)), mode="append")
-    lakehouse.DeltaTable(path).set_properties({"custom.x": "1"})
+    lakehouse.DeltaTable(path).alter.set_table_properties({"custom.x": "1"})
     dt = lakehouse.DeltaTable(path)
     v = dt.version
     m = dt.restore(v)
@@ -149,7 +149,7 @@ def test_protocol_is_never_downgraded(tmp_path: Path) -> None:
     model.record(0, rows(0, 20))
     dt = lakehouse.DeltaTable(path)
     p0 = dt.protocol
-    dt.set_properties({"delta.enableDeletionVectors": "true"})
+    dt.alter.set_table_properties({"delta.enableDeletionVectors": "true"})
     model.same_as(1, 0)
     dt.delete("id IN (1, 2, 3)")
     model.record(2, [r for r in rows(0, 20) if r["id"] not in (1, 2, 3)])
@@ -203,7 +203,7 @@ def test_restore_a_table_with_deletion_vectors(tmp_path: Path) -> None:
     second = set(range(1, 200, 3))
     dt.delete(f"id IN ({', '.join(map(str, sorted(second)))})")
     model.record(2, [r for r in data if r["id"] not in first | second])
-    dt.optimize()
+    dt.optimize.compact()
     model.same_as(3, 2)
     m = dt.restore(1)  # the same data file, with the first DV
     assert m.version == 4
@@ -349,7 +349,7 @@ def test_restore_undoes_a_rename_on_a_column_mapped_table(tmp_path: Path) -> Non
     lakehouse.write_delta(path, tbl(rows(0, 5)), configuration={"delta.columnMapping.mode": "name"})
     model.record(0, rows(0, 5))
     dt = lakehouse.DeltaTable(path)
-    dt.rename_column("v", "value")
+    dt.alter.rename_column("v", "value")
     model.record(1, [{"id": r["id"], "value": r["v"], "p": r["p"]} for r in rows(0, 5)])
     dt.restore(0)
     model.same_as(2, 0)

@@ -16,7 +16,7 @@ def test_optimize_vacuum_restore_verify_on_s3(s3_bucket) -> None:
                               partition_by=["p"], storage_options=options)
     table = lakehouse.DeltaTable(uri, storage_options=options)
     rows = sorted(table.to_arrow().column("id").to_pylist())
-    metrics = table.optimize()
+    metrics = table.optimize.compact()
     assert metrics.num_files_removed == 12 and metrics.num_files_added == 2
     assert sorted(table.to_arrow().column("id").to_pylist()) == rows
     dry = table.vacuum(retention_hours=0, enforce_retention_duration=False)

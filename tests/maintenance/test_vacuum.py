@@ -134,7 +134,7 @@ def test_the_table_property_sets_the_minimum(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     history_table(path)
     dt = lakehouse.DeltaTable(path)
-    dt.set_properties({"delta.deletedFileRetentionDuration": "interval 2 hours"})
+    dt.alter.set_table_properties({"delta.deletedFileRetentionDuration": "interval 2 hours"})
     m = dt.vacuum(retention_hours=2)  # not below the table's own minimum
     assert m.retention_hours == 2
     with pytest.raises(InvalidArgumentError):
@@ -337,7 +337,7 @@ def test_stale_deletion_vector_files_are_removed(tmp_path: Path) -> None:
     dv1, dv2 = disk1 - disk0, disk2 - disk1
     assert len(dv1) == 1 and len(dv2) == 1, "each DELETE should write one deletion vector file"
     assert any(r.get("deletionVector") for r in actions_of(path, 2, "remove")), "the old DV is tombstoned"
-    dt.optimize()  # rewrites the file without DVs: the data file and dv2 are tombstoned now
+    dt.optimize.compact()  # rewrites the file without DVs: the data file and dv2 are tombstoned now
     model.same_as(3, 2)
     for v in range(3):
         age_commit(path, v, OLD - v)

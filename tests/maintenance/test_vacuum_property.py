@@ -77,7 +77,7 @@ class Writer:
             self.rows = [{**r, "v": r["v"] + 100} if r["v"] < arg else r for r in self.rows]
             return dt.version != before
         elif op == "optimize":
-            return dt.optimize().version is not None
+            return dt.optimize.compact().version is not None
         return True
 
 

@@ -70,7 +70,7 @@ def test_zorder_keeps_rows_and_tags_files(tmp_path: Path, columns: list[str], pa
     path = str(tmp_path / "t")
     model = mixed_table(path, partitioned=partitioned)
     dt = lakehouse.DeltaTable(path)
-    m = dt.optimize(z_order_by=columns)
+    m = dt.optimize.z_order(columns)
     assert m.version == 4 and m.z_order_by == tuple(columns)
     model.same_as(4, 3)
     tags = zorder_tags(path, 4)
@@ -91,18 +91,18 @@ def test_second_zorder_by_same_columns_is_skipped_and_other_columns_rewrite(tmp_
     path = str(tmp_path / "t")
     model = mixed_table(path)
     dt = lakehouse.DeltaTable(path)
-    assert dt.optimize(z_order_by=["s", "d"]).version == 4
+    assert dt.optimize.z_order(["s", "d"]).version == 4
     model.same_as(4, 3)
     before = log_files(path)
-    again = dt.optimize(z_order_by=["s", "d"])
+    again = dt.optimize.z_order(["s", "d"])
     assert again.version is None and dt.version == 4
     assert log_files(path) == before
     # the same columns in another order are another curve
-    other = dt.optimize(z_order_by=["d", "s"])
+    other = dt.optimize.z_order(["d", "s"])
     assert other.version == 5
     model.same_as(5, 4)
     assert all(json.loads(t[ZCUBE_ZORDER_BY]) == ["d", "s"] for t in zorder_tags(path, 5))
-    third = dt.optimize(z_order_by=["ts"])
+    third = dt.optimize.z_order(["ts"])
     assert third.version == 6
     model.same_as(6, 5)
     model.check()
@@ -112,12 +112,12 @@ def test_a_new_file_makes_a_zordered_partition_eligible_again(tmp_path: Path) ->
     path = str(tmp_path / "t")
     model = mixed_table(path)
     dt = lakehouse.DeltaTable(path)
-    dt.optimize(z_order_by=["s"])
+    dt.optimize.z_order(["s"])
     model.same_as(4, 3)
     extra = mixed_batch(1000, 10, 99).filter(pa.compute.equal(mixed_batch(1000, 10, 99)["p"], "a"))
     lakehouse.write_delta(path, extra, mode="append")
     model.record(5, model.latest() + extra.to_pylist())
-    m = dt.optimize(z_order_by=["s"])
+    m = dt.optimize.z_order(["s"])
     assert m.version == 6
     removed_parts = {r["partitionValues"]["p"] for r in actions_of(path, 6, "remove")}
     assert removed_parts == {"a"}, "only the partition that gained a file is re-clustered"
@@ -132,7 +132,7 @@ def test_zorder_applies_deletion_vectors(tmp_path: Path) -> None:
     dt.delete("id < 30 OR s IS NULL")
     model.record(4, [r for r in model.latest() if not (r["id"] < 30 or r["s"] is None)])
     assert lakehouse.DeltaTable(path).files()["deletion_vector"].null_count < len(lakehouse.DeltaTable(path).files())
-    m = dt.optimize(z_order_by=["dec", "d"])
+    m = dt.optimize.z_order(["dec", "d"])
     assert m.version == 5
     model.same_as(5, 4)
     files = lakehouse.DeltaTable(path).files()
@@ -144,11 +144,11 @@ def test_zordered_file_with_a_deletion_vector_is_not_skipped(tmp_path: Path) -> 
     path = str(tmp_path / "t")
     model = mixed_table(path, config={"delta.enableDeletionVectors": "true"})
     dt = lakehouse.DeltaTable(path)
-    dt.optimize(z_order_by=["id"])
+    dt.optimize.z_order(["id"])
     model.same_as(4, 3)
     dt.delete("id = 7")
     model.record(5, [r for r in model.latest() if r["id"] != 7])
-    m = dt.optimize(z_order_by=["id"])
+    m = dt.optimize.z_order(["id"])
     assert m.version == 6, "a deletion since the last Z-order makes the partition eligible again"
     model.same_as(6, 5)
     model.check()
@@ -160,7 +160,7 @@ def test_bad_zorder_columns_are_refused(tmp_path: Path, columns: list[str]) -> N
     mixed_table(path, writes=2)
     before = log_files(path)
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).optimize(z_order_by=columns)
+        lakehouse.DeltaTable(path).optimize.z_order(columns)
     assert log_files(path) == before
 
 
@@ -170,7 +170,7 @@ def test_zorder_of_an_unorderable_type_is_refused(tmp_path: Path) -> None:
     lakehouse.write_delta(path, t)
     lakehouse.write_delta(path, t, mode="append")
     with pytest.raises(InvalidArgumentError):
-        lakehouse.DeltaTable(path).optimize(z_order_by=["l"])
+        lakehouse.DeltaTable(path).optimize.z_order(["l"])
 
 
 def _overlap(ranges: list[tuple]) -> float:
@@ -201,7 +201,7 @@ def test_zorder_improves_clustering(tmp_path: Path) -> None:
     before_x, before_y = _overlap(_ranges(path, "x")), _overlap(_ranges(path, "y"))
     assert before_x > 0.95 and before_y > 0.95  # random files span everything
     total = sum(lakehouse.DeltaTable(path).files()["size"].to_pylist())
-    m = lakehouse.DeltaTable(path).optimize(z_order_by=["x", "y"], target_size=total // 8)
+    m = lakehouse.DeltaTable(path).optimize.z_order(["x", "y"], target_size=total // 8)
     assert m.version == 8
     model.same_as(8, 7)
     n_files = len(file_stats(path))
@@ -247,8 +247,8 @@ def test_zorder_of_all_null_binary_boolean_and_timestamp_ntz_columns(tmp_path: P
         rows += t.to_pylist()
         model.record(i, rows)
     dt = lakehouse.DeltaTable(path)
-    assert dt.optimize(z_order_by=["z"]).version == 3
+    assert dt.optimize.z_order(["z"]).version == 3
     model.same_as(3, 2)
-    assert dt.optimize(z_order_by=["b", "f", "t"]).version == 4
+    assert dt.optimize.z_order(["b", "f", "t"]).version == 4
     model.same_as(4, 3)
     model.check()

@@ -98,7 +98,7 @@ def via_create(path: str, name: str) -> pa.Table:
 
 def via_add_columns(path: str, name: str) -> pa.Table:
     lakehouse.write_delta(path, BASE)
-    lakehouse.DeltaTable(path).add_columns([pa.field(name, NESTED[name])])
+    lakehouse.DeltaTable(path).alter.add_columns([pa.field(name, NESTED[name])])
     return _null_column(BASE, name, 2)
 
 
@@ -140,11 +140,11 @@ def test_evolution_keeps_every_feature_the_table_had(table_path):
 def test_set_properties_and_add_features_use_the_same_rule(table_path):
     lakehouse.write_delta(table_path, BASE)
     dt = lakehouse.DeltaTable(table_path)
-    dt.set_properties({"delta.enableDeletionVectors": "true"})
+    dt.alter.set_table_properties({"delta.enableDeletionVectors": "true"})
     proto = latest_protocol(table_path)
     assert (proto["minReaderVersion"], proto["minWriterVersion"]) == (3, 7)
     assert "deletionVectors" in proto["readerFeatures"] and "deletionVectors" in proto["writerFeatures"]
-    dt.add_features(["timestampNtz"])
+    dt.alter.add_feature(["timestampNtz"], allow_protocol_versions_increase=True)
     assert "timestampNtz" in latest_protocol(table_path)["readerFeatures"]
     lakehouse.write_delta(table_path, with_column("in_map", [7]), mode="append", schema_mode="merge")
     assert_ntz_table(table_path, "in_map", pa.concat_tables([_null_column(BASE, "in_map", 2), with_column("in_map", [7])]))

@@ -78,7 +78,7 @@ def test_write_reopen_update_optimize_beyond_year_9999(tmp_path):
     dt = lakehouse.DeltaTable(path)
     dt.update("id = 0", set={"id": "100"})
     dt = lakehouse.DeltaTable(path)
-    metrics = dt.optimize()
+    metrics = dt.optimize.compact()
     assert metrics.num_files_removed == 2 and metrics.num_files_added == 1
     ids = [100] + IDS[1:]
     assert _ints(lakehouse.DeltaTable(path).to_arrow()) == _expected(ids, TIMES)

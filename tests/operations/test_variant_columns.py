@@ -204,7 +204,7 @@ def test_write_refuses_data_that_is_not_an_unshredded_variant(table, bad, error,
 
 def test_optimize_keeps_variants_byte_for_byte(table):
     before = _variant_bytes(table)
-    lakehouse.DeltaTable(table).optimize(min_file_size=1 << 30)
+    lakehouse.DeltaTable(table).optimize.compact(min_file_size=1 << 30)
     assert len(lakehouse.DeltaTable(table).snapshot.adds) == 1
     assert _variant_bytes(table) == before
     _check(table, "optimize")
@@ -264,12 +264,12 @@ def test_shredded_variant_is_refused_naming_the_column(table):
     # Columns that are not the shredded variant still read.
     assert sorted(dt.to_arrow(columns=["id", "n"]).column("id").to_pylist()) == list(range(12)) + [50]
     # A rewrite would drop typed_value: copy-on-write DELETE and OPTIMIZE refuse and change nothing.
-    dt.set_properties({"delta.enableDeletionVectors": "false"})
+    dt.alter.set_table_properties({"delta.enableDeletionVectors": "false"})
     before = snapshot_dir(table)
     with pytest.raises(UnsupportedFeatureError, match="'v' is shredded"):
         lakehouse.DeltaTable(table).delete("id = 50")
     with pytest.raises(UnsupportedFeatureError, match="'v' is shredded"):
-        lakehouse.DeltaTable(table).optimize(min_file_size=1 << 30)
+        lakehouse.DeltaTable(table).optimize.compact(min_file_size=1 << 30)
     assert snapshot_dir(table) == before
 
 

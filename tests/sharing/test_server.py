@@ -249,7 +249,7 @@ def test_changes_need_the_feed_enabled_on_the_table(tmp_path):
     config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
         {"name": "t", "location": str(tmp_path / "t"), "historyShared": True, "cdfEnabled": True}]}]}],
         "authorization": {"bearerToken": "cdf-token-0001"}}
-    DeltaTable(tmp_path / "t").set_properties({"delta.enableChangeDataFeed": "true"})  # version 2
+    DeltaTable(tmp_path / "t").alter.set_table_properties({"delta.enableChangeDataFeed": "true"})  # version 2
     DeltaTable(tmp_path / "t").delete("id = 2")  # version 3
     with ServerThread(app(config)) as server:
         url = f"http://127.0.0.1:{server.port}/delta-sharing/shares/s/schemas/d/tables/t/changes?startingVersion="
