@@ -60,7 +60,7 @@ class FaultyStorage(Storage):
     inner: Storage
     plan: FaultPlan = field(default_factory=FaultPlan)
     trace: list[tuple[str, str]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root_uri = self.inner.root_uri
