@@ -139,10 +139,10 @@ def _filter_expr(partition_filter: PartitionFilter) -> tuple[Expr | None, str | 
     parts = []
     for item in partition_filter:
         if not (isinstance(item, (tuple, list)) and len(item) == 3):
-            raise InvalidArgumentError(f"partition_filter entries must be (column, op, value) tuples, got {item!r}")
+            raise InvalidArgumentError(f"partition filter entries must be (column, op, value) tuples, got {item!r}")
         col, op, value = item
         if op not in ("=", "!=", "<", "<=", ">", ">=", "in", "not in"):
-            raise InvalidArgumentError(f"unsupported partition_filter operator {op!r} in {item!r}")
+            raise InvalidArgumentError(f"unsupported partition filter operator {op!r} in {item!r}")
         if op in ("in", "not in"):
             rendered = "(" + ", ".join(_sql_literal(v) for v in value) + ")"
         else:
@@ -231,7 +231,7 @@ def plan_optimize(snapshot: Snapshot, *, target_size: int | None = None, partiti
         unknown = columns(expr) - set(snapshot.partition_columns)
         if unknown:
             raise InvalidArgumentError(
-                f"partition_filter may only use partition columns {snapshot.partition_columns}; got {sorted(unknown)}")
+                f"partition filters may only use partition columns {snapshot.partition_columns}; got {sorted(unknown)}")
         values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
         mask = partition_mask(values, expr, snapshot.schema,
                               snapshot.partition_columns, snapshot.column_mapping_mode)
