@@ -315,7 +315,7 @@ def required_protocol(current: Protocol | None, schema: StructType, configuratio
     table (``current`` None), else ``current`` itself or an upgrade of it, never a downgrade.
 
     The single source of truth for every path that sets or changes a schema or configuration (create,
-    write_delta overwrite/merge, MERGE schema evolution, alter, set_properties, add_features, convert,
+    write_delta overwrite/merge, MERGE schema evolution, `dt.alter` (set_table_properties, add_feature, columns), convert,
     restore), so that no path records, say, a timestamp_ntz column without `timestampNtz`.
     """
     needed = required_features(schema, configuration) | extra

@@ -9,7 +9,7 @@ Two directions, two rules:
   keys `lakehouse` does not know or act on. A malformed value of a property that does not change how
   rows are read falls back to its default on the read path.
 - Setting (`validate_new_properties`, used by create, `write_delta(configuration=)` and
-  `set_properties`) refuses an unknown `delta.*` key (with a "did you mean"), a malformed value, a key
+  `alter.set_table_properties`) refuses an unknown `delta.*` key (with a "did you mean"), a malformed value, a key
   the engine maintains itself, and a value that turns on a table feature `lakehouse` cannot write yet
   (recording it without the feature would be a lie to every other engine). Keys without the `delta.`
   prefix stay free-form.
