@@ -205,6 +205,9 @@ def run_merge(cfg: Config) -> list[BenchResult]:
         call = f".merge(source, '{MERGE_ON}').when_matched_update_all().when_not_matched_insert_all().execute()"
         variants = [
             _variant("lakehouse", f"lakehouse.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
+            _variant("lakehouse", f"lakehouse.DeltaTable(path).merge(..., max_workers=1)...", plain,
+                     {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False,
+                     note="one worker: the per-core baseline of the parallel rewrite; for information"),
             _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, deletion vectors", dv, spec, scratch, verify, metrics,
                      compare=False, note="table with delta.enableDeletionVectors=true; for information"),
             _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
@@ -259,6 +262,9 @@ def run_delete(cfg: Config) -> list[BenchResult]:
                  note="table with delta.enableDeletionVectors=true"),
         _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, copy-on-write", plain, spec, scratch, verify, metrics,
                  compare=False, note="no deletion vectors: files rewritten; for information"),
+        _variant("lakehouse", f"lakehouse.DeltaTable(path).delete('{predicate}', max_workers=1), copy-on-write", plain,
+                 {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False,
+                 note="copy-on-write on one worker: the per-core baseline; for information"),
         _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics,
                  note="copy-on-write (deltalake 1.6 writes no deletion vectors)"),
     ]

@@ -50,10 +50,11 @@ def _lakehouse(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
     import lakehouse
 
     def delete() -> Any:
-        return lakehouse.DeltaTable(spec["table"]).delete(spec["predicate"])
+        return lakehouse.DeltaTable(spec["table"]).delete(spec["predicate"], max_workers=spec.get("max_workers"))
 
     def merge() -> Any:
-        return (lakehouse.DeltaTable(spec["table"]).merge(source, predicate=spec["on"], source_alias="s", target_alias="t")
+        return (lakehouse.DeltaTable(spec["table"]).merge(source, predicate=spec["on"], source_alias="s", target_alias="t",
+                                                          max_workers=spec.get("max_workers"))
                 .when_matched_update_all().when_not_matched_insert_all().execute())
 
     def optimize() -> Any:

@@ -84,6 +84,9 @@ def _write_variants(table: pa.Table, dirs: _Dirs, *, partitioned: bool) -> list[
 
     return [
         Variant("lakehouse", "lakehouse.write_delta(path, table)", runner(lambda p: lakehouse.write_delta(p, table, partition_by=part)), check_delta),
+        Variant("lakehouse", "lakehouse.write_delta(path, table, max_workers=1)",
+                runner(lambda p: lakehouse.write_delta(p, table, partition_by=part, max_workers=1)), check_delta,
+                note="one encode worker: the per-core baseline; for information", compare=False),
         Variant("deltalake", "deltalake.write_deltalake(path, table)", runner(lambda p: write_deltalake(p, table, partition_by=part)), check_delta),
         Variant("pyarrow", "pq.write_table / ds.write_dataset (zstd)", runner(raw), check_raw),
     ]

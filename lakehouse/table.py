@@ -239,7 +239,7 @@ class DeltaTable:
 
     # -- DML -----------------------------------------------------------------------------------------
     def delete(self, predicate: FilterLike | None = None, *,
-               commit_properties: CommitProperties | None = None) -> "DeleteMetrics":
+               commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> "DeleteMetrics":
         """Delete the rows matching ``predicate`` (a `FilterLike`: Spark SQL string, polars expression or
         DNF tuple filter; all rows when None).
 
@@ -247,28 +247,29 @@ class DeltaTable:
         object moves to the new version.
         """
         metrics = delete_rows(self._snapshot_for_write("DELETE"), predicate,
-                              commit_properties=commit_properties)
+                              commit_properties=commit_properties, max_workers=max_workers)
         self.refresh()
         return metrics
 
     def update(self, predicate: FilterLike | None = None, *, set: Mapping[str, Any],  # noqa: A002
-               commit_properties: CommitProperties | None = None) -> "UpdateMetrics":
+               commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> "UpdateMetrics":
         """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
         matching ``predicate`` (a `FilterLike`; all rows when None). The table object moves to the new version."""
         metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=set,
-                              commit_properties=commit_properties)
+                              commit_properties=commit_properties, max_workers=max_workers)
         self.refresh()
         return metrics
 
     def merge(self, source: Any, predicate: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
-              merge_schema: bool = False, commit_properties: "CommitProperties | None" = None) -> MergeBuilder:
+              merge_schema: bool = False, commit_properties: "CommitProperties | None" = None,
+              max_workers: int | None = None) -> MergeBuilder:
         """Start a MERGE of ``source`` (any data `write_delta` accepts) on the condition ``predicate`` (Spark
         SQL, or a polars expression naming columns with their alias: ``pl.col("t.id") == pl.col("s.id")``);
         add `when_*` clauses (conditions and values also SQL or polars) and call `execute()`, which returns
         `MergeMetrics`."""
         self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
         return MergeBuilder(self, source, predicate, source_alias=source_alias, target_alias=target_alias,
-                            merge_schema=merge_schema, commit_properties=commit_properties)
+                            merge_schema=merge_schema, commit_properties=commit_properties, max_workers=max_workers)
 
     def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
                  starting_timestamp: "datetime | str | None" = None, ending_timestamp: "datetime | str | None" = None,

@@ -47,8 +47,9 @@ class WriteSpec:
         return self.plan.schema
 
     def writer(self) -> DataFileWriter:
-        """A data file writer for this table in this process."""
-        return self.plan.writer(self.table.storage(), self.target_file_size)
+        """A data file writer for this table in this process: one encode thread, since Dask already runs a
+        task per core."""
+        return self.plan.writer(self.table.storage(), self.target_file_size, max_workers=1)
 
 
 def _to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:

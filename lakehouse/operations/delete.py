@@ -52,8 +52,10 @@ class DeleteMetrics:
     rewrite_time_ms: int
 
 
-def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None) -> DeleteMetrics:
-    """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``."""
+def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None,
+           max_workers: int | None = None) -> DeleteMetrics:
+    """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``;
+    files are read and rewritten on ``max_workers`` threads (default: the core count)."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     if already_applied(snapshot, commit_properties):
@@ -70,8 +72,8 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
     now = int(time.time() * 1000)
     removes, adds = [], []
     deleted_rows = 0
-    cdc = ChangeData.open(snapshot)
-    writer = DataFileWriter.for_snapshot(snapshot)
+    cdc = ChangeData.open(snapshot, max_workers=max_workers)
+    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
     try:
         if pred is None or is_partition_only(pred, snapshot.partition_columns):
             # Whole files go: no data is read (CDF readers derive the deletes from the removes). Planning
@@ -88,7 +90,7 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
             # Marking rows in a deletion vector needs only the predicate's columns; rewriting a file or
             # recording change data needs every column.
             needed = columns(pred) if use_dv and cdc.writer is None else None
-            for touched in touched_files(snapshot, files, needed):
+            for touched in touched_files(snapshot, files, needed, max_workers=max_workers):
                 match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
                 hits = int(match.sum())
                 if hits == 0:

@@ -394,9 +394,11 @@ def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: Touched
 
 
 def merge_target_files(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, writer: DataFileWriter,
-                       cdc: ChangeData) -> TargetChanges:
-    """`merge_target_file` for each of ``files`` (rows of ``snapshot.adds``), read one at a time."""
-    return TargetChanges.combine(merge_target_file(snapshot, merge, t, writer, cdc) for t in touched_files(snapshot, files))
+                       cdc: ChangeData, *, max_workers: int | None = None) -> TargetChanges:
+    """`merge_target_file` for each of ``files`` (rows of ``snapshot.adds``), in order, the next
+    ``max_workers`` read ahead while the writer encodes the current one's rows."""
+    touched = touched_files(snapshot, files, max_workers=max_workers)
+    return TargetChanges.combine(merge_target_file(snapshot, merge, t, writer, cdc) for t in touched)
 
 
 # -- 3. finish ------------------------------------------------------------------------------------------------
@@ -486,8 +488,9 @@ class MergeBuilder:
 
     def __init__(self, table: Any, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
                  merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
-                 commit_properties: CommitProperties | None = None):
+                 commit_properties: CommitProperties | None = None, max_workers: int | None = None):
         self._table, self._source, self._on = table, source, on
+        self._max_workers = max_workers
         self._aliases = (target_alias, source_alias)
         self._merge_schema = merge_schema
         self._clauses = clauses
@@ -531,15 +534,16 @@ class MergeBuilder:
         snapshot = self._table._snapshot_for_write("MERGE")
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
-                            commit_properties=self._commit_properties)
+                            commit_properties=self._commit_properties, max_workers=self._max_workers)
         self._table.refresh()
         return metrics
 
 
 def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
               source_alias: str = "s", merge_schema: bool = False,
-              commit_properties: CommitProperties | None = None) -> MergeMetrics:
-    """Execute a MERGE against ``snapshot`` in this process; see the module docstring."""
+              commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> MergeMetrics:
+    """Execute a MERGE against ``snapshot`` in this process; see the module docstring. Target files are
+    read and rewritten on ``max_workers`` threads (default: the core count)."""
     t0 = time.perf_counter()
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
@@ -550,10 +554,10 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
     snapshot = merge.target_snapshot(snapshot)
     files = merge.candidate_files(snapshot)
     # One writer for every file's new rows and the inserts, so small changes share files.
-    cdc = ChangeData.open(snapshot)
-    writer = DataFileWriter.for_snapshot(snapshot)
+    cdc = ChangeData.open(snapshot, max_workers=max_workers)
+    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
     try:
-        changes = merge_target_files(snapshot, merge, files, writer, cdc)
+        changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=max_workers)
         scanned = time.perf_counter()
         inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
         changes = changes.with_files(writer.close(), cdc.close())

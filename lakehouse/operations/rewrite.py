@@ -2,13 +2,14 @@
 rewriting them (copy-on-write) or by marking rows deleted with deletion vectors (merge-on-read), writing
 change data files when the change data feed is on (PROTOCOL.md "Deletion Vectors", "Add CDC File").
 
-Files are planned with the scan's partition pruning and stats skipping, then read one at a time with
-their rows in physical order, so memory holds one file, never the table.
+Files are planned with the scan's partition pruning and stats skipping, then read a bounded window ahead
+(``max_workers`` files) with their rows in physical order, so memory holds a few files, never the table.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -42,7 +43,7 @@ from lakehouse.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
 from lakehouse.transaction import CommitProperties, Hook, Transaction
-from lakehouse.write.files import DataFileWriter, FileWriteOptions
+from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 
 CHANGE_TYPE = "_change_type"
 
@@ -67,12 +68,15 @@ def candidates(snapshot: Snapshot, predicate: Expr | None) -> pa.Table:
     return adds.filter(pa.array(result.after_stats))
 
 
-def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None = None) -> Iterator[TouchedFile]:
-    """Read candidate files one by one, rows in physical order, with every column (or only ``columns``,
-    enough when the change is a deletion vector and no change data is written).
+def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None = None, *,
+                  max_workers: int | None = None) -> Iterator[TouchedFile]:
+    """Read candidate files, yielded one by one in ``files`` order, rows in physical order, with every
+    column (or only ``columns``, enough when the change is a deletion vector and no change data is written).
 
-    The next file is read on a background thread while the caller works on the current one (Arrow's
-    reader and writer release the GIL), so memory holds at most two files.
+    Up to ``max_workers`` (default: the core count) next files are read on background threads while the
+    caller rewrites the current one, whose new rows the writer encodes on its own pool (Arrow's reader and
+    writer release the GIL), so the rewrites of different files overlap; memory holds at most
+    ``max_workers + 1`` files.
     """
     fields = [f for f in snapshot.schema.fields if columns is None or f.name in columns]
     work = list(zip(files.to_pylist(), file_tasks(files)))
@@ -90,14 +94,21 @@ def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None 
 
     if not work:
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, work[0])
-        for i in range(len(work)):
-            current = pending.result()
-            if i + 1 < len(work):
-                pending = pool.submit(load, work[i + 1])
-            yield current
-            del current
+    window = min(resolve_max_workers(max_workers), len(work))
+    with ThreadPoolExecutor(max_workers=window) as pool:
+        ahead = deque(pool.submit(load, item) for item in work[:window])
+        following = iter(work[window:])
+        try:
+            while ahead:
+                current = ahead.popleft().result()
+                nxt = next(following, None)
+                if nxt is not None:
+                    ahead.append(pool.submit(load, nxt))
+                yield current
+                del current
+        finally:
+            for job in ahead:  # stopped early (an error, or the caller broke off): read nothing more
+                job.cancel()
 
 
 def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -> np.ndarray:
@@ -213,14 +224,15 @@ class ChangeData:
     rows: int = 0
 
     @staticmethod
-    def open(snapshot: Snapshot) -> "ChangeData":
-        """A collector, active only when `delta.enableChangeDataFeed` is on."""
+    def open(snapshot: Snapshot, *, max_workers: int | None = None) -> "ChangeData":
+        """A collector, active only when `delta.enableChangeDataFeed` is on (its files encoded on
+        ``max_workers`` threads)."""
         if not snapshot.properties.enable_change_data_feed:
             return ChangeData(None, snapshot.schema)
         schema = StructType(tuple(snapshot.schema.fields) + (StructField(CHANGE_TYPE, PrimitiveType("string")),))
         options = FileWriteOptions(data_change=False, prefix="_change_data", file_prefix="cdc")
         writer = DataFileWriter(snapshot.storage, schema, snapshot.partition_columns, snapshot.properties, options,
-                                mode=snapshot.column_mapping_mode)
+                                mode=snapshot.column_mapping_mode, max_workers=max_workers)
         return ChangeData(writer, schema)
 
     def add(self, table: pa.Table, change_type: str) -> None:

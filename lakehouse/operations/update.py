@@ -87,8 +87,9 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
 
 
 def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, Any],
-           commit_properties: CommitProperties | None = None) -> UpdateMetrics:
-    """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows."""
+           commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> UpdateMetrics:
+    """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows; files are
+    read and rewritten on ``max_workers`` threads (default: the core count)."""
     if not updates:
         raise InvalidArgumentError("UPDATE needs at least one column in set=")
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
@@ -117,10 +118,10 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     now = int(time.time() * 1000)
     removes, adds = [], []
     updated = copied = dvs = 0
-    cdc = ChangeData.open(snapshot)
-    writer = DataFileWriter.for_snapshot(snapshot)
+    cdc = ChangeData.open(snapshot, max_workers=max_workers)
+    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
     try:
-        for touched in touched_files(snapshot, files):
+        for touched in touched_files(snapshot, files, max_workers=max_workers):
             match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
             hits = int(match.sum())
             if hits == 0:

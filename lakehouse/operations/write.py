@@ -47,7 +47,7 @@ from lakehouse.transaction import (
     check_commit_safety,
 )
 from lakehouse.write.constraints import enforce, table_checks
-from lakehouse.write.files import DataFileWriter, FileWriteOptions
+from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 from lakehouse.write.sources import to_batches
 
 Mode = Literal["error", "append", "overwrite", "ignore"]
@@ -75,11 +75,14 @@ class WritePlan:
         """The column mapping mode in force after the write."""
         return column_mapping_mode(self.protocol, TableProperties.parse(self.metadata.configuration))
 
-    def writer(self, storage: Storage, target_file_size: int | None = None) -> DataFileWriter:
-        """A data file writer for the table this plan produces."""
+    def writer(self, storage: Storage, target_file_size: int | None = None, *,
+               max_workers: int | None = None) -> DataFileWriter:
+        """A data file writer for the table this plan produces, encoding on ``max_workers`` threads
+        (default: the core count)."""
         options = FileWriteOptions(target_file_size=target_file_size) if target_file_size else FileWriteOptions()
         return DataFileWriter(storage, self.schema, list(self.metadata.partition_columns),
-                              TableProperties.parse(self.metadata.configuration), options, mode=self.column_mapping)
+                              TableProperties.parse(self.metadata.configuration), options, mode=self.column_mapping,
+                              max_workers=max_workers)
 
 
 def normalize_schema(schema: pa.Schema) -> pa.Schema:
@@ -211,6 +214,7 @@ def write_delta(
     predicate: str | Expr | None = None,
     schema_mode: SchemaMode | None = None,
     target_file_size: int | None = None,
+    max_workers: int | None = None,
     configuration: Mapping[str, str] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     commit_properties: CommitProperties | None = None,
@@ -222,9 +226,12 @@ def write_delta(
     ``mode``: ``error`` (fail if the table exists), ``append``, ``overwrite`` or ``ignore`` (do nothing if
     it exists). ``predicate`` with ``overwrite`` replaces only the matching rows (replaceWhere) and every
     written row must match it. ``schema_mode="merge"`` adds new columns; ``"overwrite"`` (with
-    ``mode="overwrite"``) replaces schema and partitioning. Returns the `CommitResult`.
+    ``mode="overwrite"``) replaces schema and partitioning. ``max_workers`` (default: the core count) is
+    how many threads encode data files at once; a large write is cut into that many files, each of at
+    least 16 MB in memory. Returns the `CommitResult`.
     """
     validate_write_args(mode, schema_mode, predicate, target_file_size)
+    resolve_max_workers(max_workers)
     if isinstance(partition_by, str):
         partition_by = [partition_by]
     props = commit_properties or CommitProperties()
@@ -248,7 +255,7 @@ def write_delta(
     pred = parse_predicate(predicate) if predicate is not None else None
     text = predicate_text(predicate, pred)
     checks = table_checks(plan.schema, dict(plan.metadata.configuration))
-    writer = plan.writer(storage, target_file_size)
+    writer = plan.writer(storage, target_file_size, max_workers=max_workers)
     rows = copied = 0
     removes: list[Remove] = []
     try:

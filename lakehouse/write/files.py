@@ -2,13 +2,16 @@
 File", "Partition Value Serialization", "Per-file Statistics").
 
 Batches stream through: rows are split by partition value, buffered per partition up to a row-group size,
-written to Parquet (zstd) and rolled to a new file once a file reaches the target size. Memory is bounded
-by (open partitions x row-group buffer), never by the size of the input. Files are written under their
-final, unique names; a crash leaves at most unreferenced files, which VACUUM removes.
+written to Parquet (zstd) on a bounded pool of worker threads, and rolled to a new file once a file reaches
+the target size. Memory is bounded by (open partitions x row-group buffer + max_workers row groups in
+flight), never by the size of the input. Files are written under their final, unique names; a failed
+write removes its files, and a crash leaves at most unreferenced files, which VACUUM removes.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakehouse.errors import StorageError
+from lakehouse.errors import InvalidArgumentError, LakehouseError, StorageError
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_arrow_field, physical_name, to_physical
 from lakehouse.protocol.partitions import partition_dir, serialize_partition_value
@@ -33,6 +36,8 @@ from lakehouse.storage.base import Storage
 DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 ROW_GROUP_ROWS = 1 << 20
 ROW_GROUP_BYTES = 64 * 1024 * 1024
+#: In-memory bytes of the smallest file a single large write is cut into for parallel encoding.
+SPLIT_MIN_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,31 +110,46 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
 
 @dataclass
 class _OpenFile:
-    # Statistics are folded in on a background thread while Arrow encodes Parquet (both release the GIL);
-    # one worker per file keeps the collector's updates ordered and unshared.
+    # The file is opened, encoded and finished by jobs on the writer's pool, one job at a time per file
+    # (the caller waits for a file's previous job before submitting its next), so rows keep their order.
+    # Statistics are folded in on a separate thread while Arrow encodes Parquet (both release the GIL);
+    # one stats worker keeps each collector's updates ordered and unshared.
+    index: int  # creation order: the order of the `Add` actions returned
     rel: str
-    sink: pa.NativeFile
-    writer: pq.ParquetWriter
     stats: StatsCollector
     partition_values: dict[str, str | None]
+    sink: pa.NativeFile | None = None
+    writer: pq.ParquetWriter | None = None
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
     pending_bytes: int = 0
-    raw_written: int = 0  # in-memory bytes flushed so far, to learn this file's compression ratio
+    raw_submitted: int = 0  # in-memory bytes handed to encode jobs
+    raw_done: int = 0  # ... of which encoded: with `size`, this file's compression ratio
+    size: int = 0  # bytes in the file after the last finished job
+    job: Future | None = None
     stats_jobs: list[Future] = field(default_factory=list)
 
 
 class DataFileWriter:
-    """Writes logical rows of one table into Parquet data files and returns their `Add` actions."""
+    """Writes logical rows of one table into Parquet data files and returns their `Add` actions.
+
+    Encoding runs on a pool of ``max_workers`` threads (default: the core count; Arrow's Parquet writer
+    releases the GIL): several files are opened, encoded and finished at once, and a single write of at
+    least ``2 x SPLIT_MIN_BYTES`` for one partition is cut into up to ``max_workers`` files encoded in
+    parallel. At most ``max_workers`` row groups are in flight, so memory stays bounded by the workers,
+    not by the input. Rows keep their order within a file; the `Add` actions come back in the order the
+    files were started, whatever order they finish in. ``max_workers=1`` encodes one row group at a time.
+    """
 
     def __init__(self, storage: Storage, schema: StructType, partition_columns: list[str],
                  properties: TableProperties, options: FileWriteOptions = FileWriteOptions(),
-                 mode: ColumnMappingMode = "none"):
+                 mode: ColumnMappingMode = "none", *, max_workers: int | None = None):
         self.storage = storage
         self.schema = schema
         self.partition_columns = list(partition_columns)
         self.options = options
         self.mode = mode
+        self.max_workers = resolve_max_workers(max_workers)
         self.fs, self.root = storage.arrow_filesystem()
         self.data_fields = [f for f in schema.fields if f.name not in set(partition_columns)]
         self.file_schema = pa.schema([physical_arrow_field(f, mode) for f in self.data_fields])
@@ -140,15 +160,21 @@ class DataFileWriter:
         by_name = {f.name: f.type for f in schema.fields}
         self._partition_types = [by_name[c] for c in self.partition_columns]
         self._stats_pool = ThreadPoolExecutor(max_workers=1)
+        self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="lakehouse-encode")
+        self._slots = threading.Semaphore(self.max_workers)  # row groups in flight
+        self._closing: list[tuple[_OpenFile, Future]] = []
+        self._started: list[str] = []  # every file a job tried to create, for `abort` to remove
+        self._results: dict[int, Add] = {}
         self._counter = 0
         self.adds: list[Add] = []
         self.rows_written = 0
 
     @classmethod
-    def for_snapshot(cls, snapshot: Any, options: FileWriteOptions = FileWriteOptions()) -> "DataFileWriter":
+    def for_snapshot(cls, snapshot: Any, options: FileWriteOptions = FileWriteOptions(), *,
+                     max_workers: int | None = None) -> "DataFileWriter":
         """A writer for the table at ``snapshot`` (its schema, partitioning, properties, column mapping)."""
         return cls(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties, options,
-                   mode=snapshot.column_mapping_mode)
+                   mode=snapshot.column_mapping_mode, max_workers=max_workers)
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Add rows (already in the table's logical schema)."""
@@ -159,22 +185,35 @@ class DataFileWriter:
             # -0.0 and never find a NaN again (NaN != NaN).
             key = self._serialize(values)
             data = rows.drop_columns(self.partition_columns) if self.partition_columns else rows
-            per_row = max(1, data.nbytes // max(1, data.num_rows))
-            offset = 0
-            # Large batches are cut so that a row group (and so a file) never overshoots the target.
-            while offset < data.num_rows:
-                f = self._open.get(key) or self._new_file(key)
-                limit = self._flush_bytes(f)
-                take = max(1, min(data.num_rows - offset, (limit - f.pending_bytes) // per_row,
-                                  self.options.row_group_rows - f.pending_rows))
-                chunk = data.slice(offset, take)
-                offset += take
-                f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
-                f.pending.append(chunk)
-                f.pending_rows += chunk.num_rows
-                f.pending_bytes += take * per_row
-                if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
-                    self._flush(key, f)
+            pieces = min(self.max_workers, data.nbytes // SPLIT_MIN_BYTES)
+            if pieces < 2:
+                self._append(key, data)
+                continue
+            # One large write on several cores: every piece but the last is a file of its own, finished at
+            # once so that they encode in parallel; the last stays open for the rows that follow.
+            step = -(-data.num_rows // pieces)
+            for start in range(0, data.num_rows, step):
+                if start and key in self._open:
+                    self._close(key, self._open[key])
+                self._append(key, data.slice(start, step))
+
+    def _append(self, key: tuple, data: pa.Table) -> None:
+        per_row = max(1, data.nbytes // max(1, data.num_rows))
+        offset = 0
+        # Large batches are cut so that a row group (and so a file) never overshoots the target.
+        while offset < data.num_rows:
+            f = self._open.get(key) or self._new_file(key)
+            limit = self._flush_bytes(f)
+            take = max(1, min(data.num_rows - offset, (limit - f.pending_bytes) // per_row,
+                              self.options.row_group_rows - f.pending_rows))
+            chunk = data.slice(offset, take)
+            offset += take
+            f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
+            f.pending.append(chunk)
+            f.pending_rows += chunk.num_rows
+            f.pending_bytes += take * per_row
+            if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
+                self._flush(key, f)
 
     def _file_rows(self, pending: list[pa.Table]) -> pa.Table:
         """Buffered logical rows as the file stores them (physical names and field ids under column
@@ -185,8 +224,8 @@ class DataFileWriter:
     def _flush_bytes(self, f: _OpenFile) -> int:
         """In-memory bytes to buffer before the next row group: a row group never overshoots the target
         file size by much, estimated with the compression ratio this file has shown so far."""
-        room = self.options.target_file_size - f.sink.tell()
-        ratio = f.sink.tell() / f.raw_written if f.raw_written else 1.0
+        ratio = f.size / f.raw_done if f.raw_done else 1.0
+        room = self.options.target_file_size - f.size - int((f.raw_submitted - f.raw_done) * ratio)
         return max(1, min(self.options.row_group_bytes, int(room / max(ratio, 0.01))))
 
     def _serialize(self, values: tuple) -> tuple[str | None, ...]:
@@ -198,15 +237,8 @@ class DataFileWriter:
         fields = {f.name: f for f in self.schema.fields}
         directory = partition_dir(self.partition_columns, list(serialized)) if self.partition_columns else ""
         name = f"{self.options.file_prefix}-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
-        self._counter += 1
         directory = "/".join(p for p in (self.options.prefix, directory) if p)
         rel = f"{directory}/{name}" if directory else name
-        try:
-            self.storage.prepare_dir(directory)
-            sink = self.fs.open_output_stream(f"{self.root}/{rel}")
-            writer = pq.ParquetWriter(sink, self.file_schema, compression=self.options.compression)
-        except (OSError, pa.ArrowException) as e:
-            raise StorageError(f"cannot create data file {rel}: {e}", path=rel, operation="write") from None
         stats = StatsCollector.for_schema(
             StructType(tuple(self.data_fields)), self._physical,
             num_indexed=self._properties.data_skipping_num_indexed_cols,
@@ -214,75 +246,152 @@ class DataFileWriter:
             bounds_from_parquet=True,
         )
         pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}
-        f = _OpenFile(rel, sink, writer, stats, pv)
+        f = _OpenFile(self._counter, rel, stats, pv)
+        self._counter += 1
         self._open[serialized] = f
         return f
 
+    def _submit(self, f: _OpenFile, fn: Any, *args: Any) -> Future:
+        """Run ``fn`` for file ``f`` on the pool after its previous job, holding one in-flight slot."""
+        if f.job is not None:
+            f.job.result()  # one job at a time per file: its row groups are written in order
+        self._check_closing()
+        self._slots.acquire()
+        try:
+            f.job = self._pool.submit(self._in_slot, fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        return f.job
+
+    def _in_slot(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            self._slots.release()
+
+    def _check_closing(self) -> None:
+        """Raise the first failure of a file already being finished, so a write stops early."""
+        for _, job in self._closing:
+            if job.done() and job.exception() is not None:
+                job.result()
+
+    def _opened(self, f: _OpenFile) -> None:
+        """Create ``f``'s file (on a worker: opening is I/O too)."""
+        if f.writer is not None:
+            return
+        directory = f.rel.rpartition("/")[0]
+        self._started.append(f.rel)
+        try:
+            self.storage.prepare_dir(directory)
+            f.sink = self.fs.open_output_stream(f"{self.root}/{f.rel}")
+            f.writer = pq.ParquetWriter(f.sink, self.file_schema, compression=self.options.compression)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"cannot create data file {f.rel}: {e}", path=f.rel, operation="write") from None
+
+    def _encode(self, f: _OpenFile, pending: list[pa.Table], raw: int) -> None:
+        self._opened(f)
+        assert f.writer is not None and f.sink is not None
+        try:
+            f.writer.write_table(self._file_rows(pending), row_group_size=self.options.row_group_rows)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
+        f.size = f.sink.tell()
+        f.raw_done += raw
+
     def _flush(self, key: tuple, f: _OpenFile) -> None:
         if f.pending:
-            try:
-                f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
-            except (OSError, pa.ArrowException) as e:
-                raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
-            f.raw_written += f.pending_bytes
-            f.pending.clear()
+            pending, raw = f.pending, f.pending_bytes
+            f.pending = []
+            f.raw_submitted += raw
             f.pending_rows = f.pending_bytes = 0
-        if f.sink.tell() >= self.options.target_file_size:
+            job = self._submit(f, self._encode, f, pending, raw)
+            if not f.raw_done:
+                job.result()  # the file's first row group: learn its real size and compression ratio
+        ratio = f.size / f.raw_done if f.raw_done else 1.0
+        if f.size + (f.raw_submitted - f.raw_done) * ratio >= self.options.target_file_size:
             self._close(key, f)
 
     def _close(self, key: tuple, f: _OpenFile) -> None:
+        """Finish ``f`` on the pool; its `Add` is collected by `close`."""
+        del self._open[key]
+        pending, raw = f.pending, f.pending_bytes
+        f.pending = []
+        self._closing.append((f, self._submit(f, self._finish, f, pending, raw)))
+
+    def _finish(self, f: _OpenFile, pending: list[pa.Table], raw: int) -> None:
+        if pending:
+            self._encode(f, pending, raw)
+        for job in f.stats_jobs:
+            job.result()
+        if f.stats.num_records == 0:
+            if f.writer is not None:  # nothing to keep (cannot happen with rows; kept for safety)
+                f.writer.close()
+                f.sink.close()  # type: ignore[union-attr]  # opened with the writer
+            return
+        assert f.writer is not None and f.sink is not None
         try:
-            if f.pending:
-                f.writer.write_table(self._file_rows(f.pending), row_group_size=self.options.row_group_rows)
             f.writer.close()
             size = f.sink.tell()
             f.sink.close()
             footer = f.writer.writer.metadata
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"finishing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
-        del self._open[key]
-        for job in f.stats_jobs:
-            job.result()
-        if f.stats.num_records == 0:
-            return
         f.stats.absorb_parquet(footer)
-        self.adds.append(
-            Add(
-                path=quote(f.rel, safe="/=+-_.~!$&'()*,;:@"),
-                partition_values=f.partition_values,
-                size=size,
-                modification_time=int(time.time() * 1000),
-                data_change=self.options.data_change,
-                stats=f.stats.to_json(),
-            )
+        self._results[f.index] = Add(
+            path=quote(f.rel, safe="/=+-_.~!$&'()*,;:@"),
+            partition_values=f.partition_values,
+            size=size,
+            modification_time=int(time.time() * 1000),
+            data_change=self.options.data_change,
+            stats=f.stats.to_json(),
         )
 
     def close(self) -> list[Add]:
-        """Finish every open file; returns all `Add` actions written.
+        """Finish every open file; returns all `Add` actions written, in the order the files were started.
 
-        Files are finished concurrently: most of a partitioned write's encoding happens here, and Arrow's
-        Parquet writer releases the GIL.
+        Files are finished concurrently on the pool: most of a partitioned write's encoding happens here.
         """
-        items = list(self._open.items())
-        if len(items) > 1:
-            with ThreadPoolExecutor(max_workers=min(4, len(items))) as pool:
-                list(pool.map(lambda kv: self._close(*kv), items))
-        else:
-            for key, f in items:
-                self._close(key, f)
+        for key, f in list(self._open.items()):
+            self._close(key, f)
+        for _, job in self._closing:
+            job.result()
+        self._closing.clear()
+        self._pool.shutdown()
         self._stats_pool.shutdown()
+        self.adds = [self._results[i] for i in sorted(self._results)]
         return self.adds
 
     def abort(self) -> None:
-        """Close open files after a failure (they stay unreferenced, for VACUUM to remove)."""
-        for f in list(self._open.values()):
+        """After a failure: stop the workers, close open files and remove every file this writer created,
+        so that a failed write leaves nothing behind (best effort: VACUUM removes what a crash leaves)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stats_pool.shutdown(wait=True, cancel_futures=True)
+        files = list(self._open.values()) + [f for f, _ in self._closing]
+        for f in files:
             try:
-                f.writer.close()
-                f.sink.close()
+                if f.writer is not None:
+                    f.writer.close()
+                if f.sink is not None:
+                    f.sink.close()
             except (OSError, pa.ArrowException):
                 pass
         self._open.clear()
-        self._stats_pool.shutdown(cancel_futures=True)
+        self._closing.clear()
+        for rel in self._started:
+            try:
+                self.storage.delete(rel)
+            except (LakehouseError, OSError):
+                pass
+
+
+def resolve_max_workers(max_workers: int | None) -> int:
+    """The number of encode/rewrite workers: ``max_workers``, or the core count when None."""
+    if max_workers is None:
+        return max(1, os.cpu_count() or 1)
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise InvalidArgumentError(f"max_workers must be a positive int, got {max_workers!r}")
+    return max_workers
 
 
 def write_batches(storage: Storage, batches: Iterable[pa.RecordBatch | pa.Table], schema: StructType,
