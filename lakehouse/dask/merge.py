@@ -59,10 +59,11 @@ def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: in
     if task_hook is not None:
         task_hook(index)
     snapshot = merge.target_snapshot(table.snapshot())
-    writer = DataFileWriter.for_snapshot(snapshot)
-    cdc = ChangeData.open(snapshot)
+    # One thread for reading and encoding: Dask already runs a task per core.
+    writer = DataFileWriter.for_snapshot(snapshot, max_workers=1)
+    cdc = ChangeData.open(snapshot, max_workers=1)
     try:
-        changes = merge_target_files(snapshot, merge, files, writer, cdc)
+        changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=1)
         return changes.with_files(writer.close(), cdc.close())
     except BaseException:
         writer.abort()
