@@ -114,7 +114,7 @@ class _OpenFile:
     # (the caller waits for a file's previous job before submitting its next), so rows keep their order.
     # Statistics are folded in on a separate thread while Arrow encodes Parquet (both release the GIL);
     # one stats worker keeps each collector's updates ordered and unshared.
-    index: int  # creation order: the order of the `Add` actions returned
+    index: tuple[int, int, int]  # the order of the `Add` actions returned: the input order of the rows
     rel: str
     stats: StatsCollector
     partition_values: dict[str, str | None]
@@ -128,6 +128,7 @@ class _OpenFile:
     size: int = 0  # bytes in the file after the last finished job
     job: Future | None = None
     stats_jobs: list[Future] = field(default_factory=list)
+    closed: bool = False
 
 
 class DataFileWriter:
@@ -164,7 +165,7 @@ class DataFileWriter:
         self._slots = threading.Semaphore(self.max_workers)  # row groups in flight
         self._closing: list[tuple[_OpenFile, Future]] = []
         self._started: list[str] = []  # every file a job tried to create, for `abort` to remove
-        self._results: dict[int, Add] = {}
+        self._results: dict[tuple[int, int, int], Add] = {}
         self._counter = 0
         self.adds: list[Add] = []
         self.rows_written = 0
@@ -188,14 +189,45 @@ class DataFileWriter:
             pieces = min(self.max_workers, data.nbytes // SPLIT_MIN_BYTES)
             if pieces < 2:
                 self._append(key, data)
-                continue
-            # One large write on several cores: every piece but the last is a file of its own, finished at
-            # once so that they encode in parallel; the last stays open for the rows that follow.
-            step = -(-data.num_rows // pieces)
-            for start in range(0, data.num_rows, step):
-                if start and key in self._open:
-                    self._close(key, self._open[key])
-                self._append(key, data.slice(start, step))
+            else:
+                self._append_split(key, data, pieces)
+
+    def _append_split(self, key: tuple, data: pa.Table, pieces: int) -> None:
+        """One large write on several cores: the rows are cut into ``pieces`` consecutive parts, each
+        written to files of its own, and the parts' row groups are handed out in turn, so that every
+        worker encodes one while the others encode theirs. The last part's file stays open for the rows
+        that follow; the `Add` order is the input order of the rows."""
+        if key in self._open:  # earlier rows of this partition keep their own file
+            self._close(key, self._open[key])
+        step = -(-data.num_rows // pieces)
+        parts = [data.slice(start, step) for start in range(0, data.num_rows, step)]
+        base = self._counter
+        lanes = [self._new_file(key, index=(base, i, 0), register=False) for i in range(len(parts))]
+        rolls = [0] * len(parts)
+        offsets = [0] * len(parts)
+        per_row = max(1, data.nbytes // max(1, data.num_rows))
+        while any(o < p.num_rows for o, p in zip(offsets, parts)):
+            for i, part in enumerate(parts):
+                if offsets[i] >= part.num_rows:
+                    continue
+                if lanes[i].closed:  # this part's file reached the target size: the part goes on in a new one
+                    rolls[i] += 1
+                    lanes[i] = self._new_file(key, index=(base, i, rolls[i]), register=False)
+                f = lanes[i]
+                take = max(1, min(part.num_rows - offsets[i], self._flush_bytes(f) // per_row,
+                                  self.options.row_group_rows))
+                chunk = part.slice(offsets[i], take)
+                offsets[i] += take
+                f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
+                f.pending.append(chunk)
+                f.pending_rows += chunk.num_rows
+                f.pending_bytes += take * per_row
+                self._flush(None, f)
+        for f in lanes[:-1]:
+            if not f.closed:
+                self._close(None, f)
+        if not lanes[-1].closed:
+            self._open[key] = lanes[-1]
 
     def _append(self, key: tuple, data: pa.Table) -> None:
         per_row = max(1, data.nbytes // max(1, data.num_rows))
@@ -233,7 +265,8 @@ class DataFileWriter:
         types = self._partition_types
         return tuple(serialize_partition_value(v, t, column=c) for c, t, v in zip(self.partition_columns, types, values))
 
-    def _new_file(self, serialized: tuple[str | None, ...]) -> _OpenFile:
+    def _new_file(self, serialized: tuple[str | None, ...], *, index: tuple[int, int, int] | None = None,
+                  register: bool = True) -> _OpenFile:
         fields = {f.name: f for f in self.schema.fields}
         directory = partition_dir(self.partition_columns, list(serialized)) if self.partition_columns else ""
         name = f"{self.options.file_prefix}-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
@@ -246,9 +279,10 @@ class DataFileWriter:
             bounds_from_parquet=True,
         )
         pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}
-        f = _OpenFile(self._counter, rel, stats, pv)
+        f = _OpenFile(index or (self._counter, 0, 0), rel, stats, pv)
         self._counter += 1
-        self._open[serialized] = f
+        if register:
+            self._open[serialized] = f
         return f
 
     def _submit(self, f: _OpenFile, fn: Any, *args: Any) -> Future:
@@ -299,22 +333,24 @@ class DataFileWriter:
         f.size = f.sink.tell()
         f.raw_done += raw
 
-    def _flush(self, key: tuple, f: _OpenFile) -> None:
+    def _flush(self, key: tuple | None, f: _OpenFile) -> None:
         if f.pending:
             pending, raw = f.pending, f.pending_bytes
             f.pending = []
             f.raw_submitted += raw
             f.pending_rows = f.pending_bytes = 0
             job = self._submit(f, self._encode, f, pending, raw)
-            if not f.raw_done:
-                job.result()  # the file's first row group: learn its real size and compression ratio
+            if not f.raw_done and f.raw_submitted >= self.options.target_file_size:
+                job.result()  # the file may be full and its compression ratio is not known yet: learn it
         ratio = f.size / f.raw_done if f.raw_done else 1.0
         if f.size + (f.raw_submitted - f.raw_done) * ratio >= self.options.target_file_size:
             self._close(key, f)
 
-    def _close(self, key: tuple, f: _OpenFile) -> None:
+    def _close(self, key: tuple | None, f: _OpenFile) -> None:
         """Finish ``f`` on the pool; its `Add` is collected by `close`."""
-        del self._open[key]
+        if key is not None and self._open.get(key) is f:
+            del self._open[key]
+        f.closed = True
         pending, raw = f.pending, f.pending_bytes
         f.pending = []
         self._closing.append((f, self._submit(f, self._finish, f, pending, raw)))

@@ -126,3 +126,16 @@ def test_bad_max_workers_is_refused_before_writing(tmp_path, bad):
     with pytest.raises(InvalidArgumentError, match="max_workers must be a positive int"):
         lakehouse.write_delta(path, _data(10), max_workers=bad)
     assert not os.path.exists(os.path.join(path, "_delta_log"))
+
+
+def test_split_parts_roll_at_the_target_size_and_keep_input_order(tmp_path, monkeypatch):
+    """Each part of a split write rolls to new files at target_file_size; the `Add` actions still list the
+    files in the input order of their rows (part by part), and every file's stats are exact."""
+    monkeypatch.setattr(files_mod, "SPLIT_MIN_BYTES", 256 * 1024)
+    data = _data().drop_columns(["p"])
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, data, target_file_size=48 * 1024, max_workers=4)
+    assert len(actions_of(path, 0, "add")) > 8
+    assert pa.concat_tables(_files_in_add_order(path, 0)).equals(data)
+    _check_exact_stats(path, 0)
+    assert_version(path, 0, data)
