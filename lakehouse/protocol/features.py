@@ -15,7 +15,7 @@ from typing import Literal, Mapping
 from lakehouse.errors import InvalidArgumentError, InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
-from lakehouse.protocol.schema import ArrayType, DataType, MapType, PrimitiveType, StructType, parse_schema
+from lakehouse.protocol.schema import PrimitiveType, StructType, parse_schema, walk_types
 
 MAX_READER_VERSION = 3
 MAX_WRITER_VERSION = 7
@@ -168,21 +168,7 @@ def minimal_protocol(features: frozenset[str]) -> Protocol:
 
 
 def _field_metadata_keys(schema: StructType) -> set[str]:
-    keys: set[str] = set()
-
-    def walk(t: DataType) -> None:
-        if isinstance(t, StructType):
-            for f in t.fields:
-                keys.update(f.metadata)
-                walk(f.type)
-        elif isinstance(t, ArrayType):
-            walk(t.element_type)
-        elif isinstance(t, MapType):
-            walk(t.key_type)
-            walk(t.value_type)
-
-    walk(schema)
-    return keys
+    return {key for field, _ in walk_types(schema) if field is not None for key in field.metadata}
 
 
 def active_features(protocol: Protocol, metadata: Metadata) -> frozenset[str]:
@@ -262,22 +248,11 @@ _PREVIEW_OF = {"typeWidening": "typeWidening-preview", "variantType": "variantTy
 def _schema_needs(schema: StructType) -> set[str]:
     """Features the column types and column metadata of ``schema`` need, at any depth."""
     needed: set[str] = set()
-
-    def walk(t: DataType) -> None:
-        if isinstance(t, StructType):
-            for f in t.fields:
-                if "delta.invariants" in f.metadata:
-                    needed.add("invariants")
-                walk(f.type)
-        elif isinstance(t, ArrayType):
-            walk(t.element_type)
-        elif isinstance(t, MapType):
-            walk(t.key_type)
-            walk(t.value_type)
-        elif isinstance(t, PrimitiveType) and t.name in _TYPE_FEATURES:
+    for field, t in walk_types(schema):
+        if field is not None and "delta.invariants" in field.metadata:
+            needed.add("invariants")
+        if isinstance(t, PrimitiveType) and t.name in _TYPE_FEATURES:
             needed.add(_TYPE_FEATURES[t.name])
-
-    walk(schema)
     return needed
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 import orjson
 import pyarrow as pa
@@ -116,6 +116,21 @@ class StructType(_SqlTyped):
 
 
 DataType = Union[PrimitiveType, DecimalType, ArrayType, MapType, StructType]
+
+def walk_types(dtype: "DataType") -> Iterator[tuple["StructField | None", "DataType"]]:
+    """Every type nested in ``dtype`` (itself included), each with the struct field that holds it (None
+    for the root, array elements and map keys/values); iterative, so deep schemas cannot overflow."""
+    stack: list[tuple[StructField | None, DataType]] = [(None, dtype)]
+    while stack:
+        holder, t = stack.pop()
+        yield holder, t
+        if isinstance(t, StructType):
+            stack.extend((f, f.type) for f in reversed(t.fields))
+        elif isinstance(t, ArrayType):
+            stack.append((None, t.element_type))
+        elif isinstance(t, MapType):
+            stack.extend(((None, t.value_type), (None, t.key_type)))
+
 
 _SQL_NAMES = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
 
