@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -27,6 +28,7 @@ from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType
 # Parenthesis nesting a predicate may have. sqlglot's parser recurses about a dozen frames per level;
 # machine-built predicates are wide (long OR chains, handled iteratively), not deep.
 MAX_NESTING = 100
+_PARSE_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -78,16 +80,19 @@ def parse(text: str) -> Expr:
         raise InvalidArgumentError(
             f"expression nests parentheses {_nesting(text)} deep; the limit is {MAX_NESTING}\n"
             "Help: flatten it (long OR chains of `=` are better written as `col IN (...)`)")
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 12_000))
-    try:
+    # The recursion limit is process-wide: one parse at a time raises and restores it, so a concurrent
+    # parse never finds it lowered under its feet.
+    with _PARSE_LOCK:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 12_000))
         try:
-            tree = sqlglot.parse_one(text, read=_dialect())
-        except (ParseError, TokenError) as e:
-            raise InvalidArgumentError(_parse_message(text, e)) from None
-        return _Converter(text).convert(tree)
-    finally:
-        sys.setrecursionlimit(limit)
+            try:
+                tree = sqlglot.parse_one(text, read=_dialect())
+            except (ParseError, TokenError) as e:
+                raise InvalidArgumentError(_parse_message(text, e)) from None
+            return _Converter(text).convert(tree)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def _parse_message(text: str, error: Exception) -> str:
