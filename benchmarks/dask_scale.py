@@ -1,4 +1,4 @@
-"""Dask scaling: `lakehouse.dask` read and write of a large table on 1 and 2 worker processes, against
+"""Dask scaling: `lakehouse.integrations.dask` read and write of a large table on 1 and 2 worker processes, against
 Dask's own Parquet reader and writer on the same files.
 
 Standalone (not in ``python -m benchmarks``'s list yet)::
@@ -9,10 +9,10 @@ Standalone (not in ``python -m benchmarks``'s list yet)::
 What is timed, per cluster size (a `distributed.LocalCluster` of N processes x 1 thread, started once per
 size; the client process plans and commits):
 
-- ``read``: `lakehouse.dask.read_delta(uri)` materialising every partition as pandas on the workers
+- ``read``: `lakehouse.integrations.dask.read_delta(uri)` materialising every partition as pandas on the workers
   (``map_partitions(len).sum()``: all columns, nothing but counts sent back), planning included; the peer
   is `dask.dataframe.read_parquet` of the table's active data files, with its defaults.
-- ``write``: `lakehouse.dask.write_delta` of a generated Dask DataFrame (the rows are made on the workers,
+- ``write``: `lakehouse.integrations.dask.write_delta` of a generated Dask DataFrame (the rows are made on the workers,
   one 1M-row partition per task) into a new table, commit included; the peer is the same frame's
   ``to_parquet`` (zstd, as lakehouse writes). ``generate`` times the generation alone, so the write cost
   is the difference.
@@ -116,7 +116,7 @@ def variants(uri: str, rows: int, seed: int, scratch: Path) -> list[Variant]:
     import dask.dataframe as dd
 
     import lakehouse
-    import lakehouse.dask as ldd
+    import lakehouse.integrations.dask as ldd
 
     files = data_files(uri)
     meta = make_chunk(0, 1, seed).iloc[:0]
@@ -135,10 +135,10 @@ def variants(uri: str, rows: int, seed: int, scratch: Path) -> list[Variant]:
         _expect(pads.dataset(str(out_pq)).count_rows() == rows, "parquet write lost rows")
 
     return [
-        Variant("read", "lakehouse.dask", lambda: ldd.read_delta(uri).map_partitions(len).sum().compute(), count),
+        Variant("read", "lakehouse.integrations.dask", lambda: ldd.read_delta(uri).map_partitions(len).sum().compute(), count),
         Variant("read", "dask.read_parquet", lambda: dd.read_parquet(files).map_partitions(len).sum().compute(), count),
         Variant("generate", "dask (no I/O)", lambda: generated().map_partitions(len).sum().compute(), count),
-        Variant("write", "lakehouse.dask", lambda: ldd.write_delta(str(out_lh), generated()), written,
+        Variant("write", "lakehouse.integrations.dask", lambda: ldd.write_delta(str(out_lh), generated()), written,
                 cleanup=lambda: shutil.rmtree(out_lh, ignore_errors=True)),
         Variant("write", "dask.to_parquet", lambda: generated().to_parquet(str(out_pq), compression="zstd",
                                                                           write_index=False), parquet_written,
@@ -189,9 +189,9 @@ def derived(results: list[dict[str, Any]], worker_counts: list[int]) -> list[dic
                 out.append({"what": f"{op}, {engine}: speed-up {lo} -> {hi} workers", "value": a["median_s"] / b["median_s"]})
     for op, peer in (("read", "dask.read_parquet"), ("write", "dask.to_parquet")):
         for w in worker_counts:
-            ours, theirs = _find(results, op, "lakehouse.dask", w), _find(results, op, peer, w)
+            ours, theirs = _find(results, op, "lakehouse.integrations.dask", w), _find(results, op, peer, w)
             if ours and theirs:
-                out.append({"what": f"{op}, {w} worker(s): lakehouse.dask / {peer}", "value": ours["median_s"] / theirs["median_s"]})
+                out.append({"what": f"{op}, {w} worker(s): lakehouse.integrations.dask / {peer}", "value": ours["median_s"] / theirs["median_s"]})
     return out
 
 

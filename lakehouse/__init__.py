@@ -10,7 +10,7 @@ it committed, None when nothing was committed: `CommitResult`, `DeleteMetrics`, 
 
 from lakehouse import errors
 from lakehouse.errors import LakehouseError
-from lakehouse.history import HistoryEntry
+from lakehouse.snapshot.history import HistoryEntry
 from lakehouse.namespaces import AlterResult, TableAlterer, TableOptimizer
 from lakehouse.operations.delete import DeleteMetrics
 from lakehouse.operations.merge import MergeMetrics
@@ -19,12 +19,12 @@ from lakehouse.operations.restore import RestoreMetrics
 from lakehouse.operations.update import UpdateMetrics
 from lakehouse.operations.vacuum import VacuumMetrics
 from lakehouse.operations.write import write_delta
-from lakehouse.polars_io import scan_delta
+from lakehouse.integrations.polars import scan_delta
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.variant import variant_to_json
 from lakehouse.scan import Scan, ScanMetrics
 from lakehouse.table import DeltaTable, read_delta
-from lakehouse.transaction import AppTransaction, CommitProperties, CommitResult
+from lakehouse.write.transaction import AppTransaction, CommitProperties, CommitResult
 
 from lakehouse._version import __version__
 

@@ -16,7 +16,7 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations import alter
 from lakehouse.operations.alter import AlterResult
 from lakehouse.operations.optimize import OptimizeMetrics, PartitionFilter, optimize as optimize_table
-from lakehouse.transaction import CommitProperties
+from lakehouse.write.transaction import CommitProperties
 
 if TYPE_CHECKING:
     from lakehouse.table import DeltaTable

@@ -8,25 +8,25 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import pyarrow as pa
 
-from lakehouse.cdf import load_cdf
-from lakehouse.checkpoint import cleanup_expired_logs, write_checkpoint
+from lakehouse.scan.cdf import load_cdf
+from lakehouse.snapshot.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, MissingDependencyError, TableExistsError, TableNotFoundError
 from lakehouse.operations.convert import convert_to_delta
 from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
-from lakehouse.detail import TableDetail, table_detail
-from lakehouse.verify import VerifyReport, verify_table
+from lakehouse.operations.detail import TableDetail, table_detail
+from lakehouse.operations.verify import VerifyReport, verify_table
 from lakehouse.operations.merge import MergeBuilder
 from lakehouse.operations.restore import RestoreMetrics, restore as restore_table
 from lakehouse.namespaces import TableAlterer, TableOptimizer
 from lakehouse.operations.vacuum import VacuumMetrics, vacuum as vacuum_table
 from lakehouse.operations.update import UpdateMetrics, update as update_rows
-from lakehouse.transaction import CommitProperties, Transaction
-from lakehouse.history import HistoryEntry, history, version_for_timestamp
+from lakehouse.write.transaction import CommitProperties, Transaction
+from lakehouse.snapshot.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
-from lakehouse.read import file_tasks, plain_dataset
+from lakehouse.scan.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot, latest_snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
@@ -318,7 +318,7 @@ class DeltaTable:
         return metrics
 
     def verify(self, *, progress: Any = None) -> "VerifyReport":
-        """Check the log and files of the table (fsck; see `lakehouse.verify`); changes nothing."""
+        """Check the log and files of the table (fsck; see `lakehouse.operations.verify`); changes nothing."""
         return verify_table(self._storage, progress=progress)
 
     def detail(self) -> TableDetail:

@@ -248,7 +248,7 @@ def test_merge_takes_predicate(tmp_path):
 
 
 def test_dask_merge_takes_predicate_too():
-    ldd = pytest.importorskip("lakehouse.dask")
+    ldd = pytest.importorskip("lakehouse.integrations.dask")
     assert list(inspect.signature(ldd.merge).parameters)[:3] == ["uri", "source", "predicate"]
 
 

@@ -45,7 +45,7 @@ from lakehouse.protocol.expr import parse_predicate
 from lakehouse.protocol.pruning import may_match
 from lakehouse.snapshot import load_snapshot
 from lakehouse.storage import fsspec_store, open_storage
-from lakehouse.transaction import Transaction, commit_hook
+from lakehouse.write.transaction import Transaction, commit_hook
 from lakehouse.write.files import DataFileWriter
 from tests.conftest import S3_ENV
 

@@ -1,7 +1,8 @@
 """Architecture checks with `ast`: data flows one way and `lakehouse.protocol` does no I/O.
 
-Layers, lowest first: errors -> protocol -> storage -> log -> snapshot (+ deletion_vectors) -> (read,
-history, checkpoint, write) -> transaction -> operations -> table -> package API / demo -> cli. A module may import only from its own layer or lower ones.
+Layers, lowest first: errors -> protocol -> storage -> log -> snapshot -> (scan, write) -> operations ->
+table -> package API / demo / integrations -> cli. A module may import only from its own layer or lower
+ones; the folders under lakehouse/ are the layers.
 """
 
 from __future__ import annotations
@@ -17,25 +18,15 @@ LAYERS = {
     "lakehouse.protocol": 1,
     "lakehouse.storage": 2,
     "lakehouse.log": 3,
-    "lakehouse.snapshot": 4,
-    "lakehouse.deletion_vectors": 4,
-    "lakehouse.read": 5,
-    "lakehouse.history": 5,
-    "lakehouse.checkpoint": 5,
-    "lakehouse.cdf": 6,
-    "lakehouse.detail": 6,
-    "lakehouse.verify": 6,
-    "lakehouse.write": 5,
-    "lakehouse.scan": 6,
-    "lakehouse.transaction": 6,
+    "lakehouse.snapshot": 4,  # Snapshot, history and time travel, checkpoints written from a snapshot
+    "lakehouse.scan": 5,  # planning, reading, deletion vectors, change data reads
+    "lakehouse.write": 5,  # data files, stats, constraints, the transaction
     "lakehouse.operations": 7,
     "lakehouse.table": 8,
     "lakehouse.namespaces": 8,  # dt.optimize and dt.alter: part of the facade
-    "lakehouse.polars_io": 9,
-    "lakehouse.dask": 9,  # the optional Dask engine: plans with scan/operations, commits with transaction
     "lakehouse.demo": 9,
-    "lakehouse.sharing": 9,  # Delta Sharing server and client: on snapshot/scan/cdf and the public API
     "lakehouse": 9,
+    "lakehouse.integrations": 9,  # polars, Dask, Delta Sharing: on the public API and the layers below
     "lakehouse.cli": 10,
 }
 

@@ -46,7 +46,7 @@ Errors print one line ``error: <message>`` on stderr, followed by the message's 
 has one; ``--debug`` adds the traceback. Human-readable output is drawn by rich, which emits no colour
 codes when stdout is not a terminal; progress bars go to stderr and only when it is a terminal.
 
-This package uses only the public API (`DeltaTable`, `lakehouse.verify`, `lakehouse.errors`, and
+This package uses only the public API (`DeltaTable`, `lakehouse.operations.verify`, `lakehouse.errors`, and
 `type_to_json` to print the `StructType` that `DeltaTable.delta_schema` returns) and is the top layer:
 nothing in `lakehouse` imports it.
 """

@@ -13,7 +13,7 @@ from lakehouse import errors
 from lakehouse.cli.common import (
     FAILED, OK, Cli, key_value_table, parse_assignments, plural, table_command, text,
 )
-from lakehouse.verify import verify_table
+from lakehouse.operations.verify import verify_table
 
 
 @table_command("properties")

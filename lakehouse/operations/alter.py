@@ -25,7 +25,7 @@ from lakehouse.protocol.schema import StructField, StructType, from_arrow_field,
 from lakehouse.protocol.schema_evolution import check_unique_names
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
+from lakehouse.write.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
 from lakehouse.write.constraints import CONSTRAINT_PREFIX
 
 _FEATURE_PREFIX = "delta.feature."

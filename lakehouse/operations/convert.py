@@ -28,7 +28,7 @@ from lakehouse.protocol.partitions import serialize_partition_value
 from lakehouse.protocol.schema import StructField, StructType, from_arrow_field, from_arrow_schema
 from lakehouse.protocol.stats import StatsCollector, physical_paths
 from lakehouse.storage.base import FileInfo, Storage
-from lakehouse.transaction import Transaction
+from lakehouse.write.transaction import Transaction
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 

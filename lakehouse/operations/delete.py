@@ -33,7 +33,7 @@ from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import exact_partition_matches, is_partition_only
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.files import DataFileWriter
 
 

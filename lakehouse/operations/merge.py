@@ -9,7 +9,7 @@ dropped from the file by a deletion vector (`delta.enableDeletionVectors=true`) 
 their new versions are written to new files. Source rows that matched nothing take the first WHEN NOT
 MATCHED clause. A target row matched by two source rows is an error naming the key.
 
-Three steps over plain data, so that a distributed engine (`lakehouse.dask.merge`) runs the middle one
+Three steps over plain data, so that a distributed engine (`lakehouse.integrations.dask.merge`) runs the middle one
 as tasks and the single-process `run_merge` runs the very same functions in a loop:
 
 1. `prepare_merge`: the source, the compiled clauses, the schemas and the pruning predicate, planned once
@@ -58,7 +58,7 @@ from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_fi
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches

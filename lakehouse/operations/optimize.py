@@ -1,7 +1,7 @@
 """OPTIMIZE: compact small files (bin-packing) or cluster a partition's rows along a Z-order curve.
 
 Plan, execute, commit are separate steps over plain data so that a distributed engine can run the bins
-as tasks and commit once (`lakehouse.dask`):
+as tasks and commit once (`lakehouse.integrations.dask`):
 
 - `plan_optimize` groups candidate files per partition into `Bin`s. Bin-packing takes files below
   ``min_file_size`` (first-fit decreasing up to ``target_size``) and every file with a deletion vector
@@ -46,9 +46,9 @@ from lakehouse.protocol.expr import EXPR_TYPES, Expr, columns, parse_predicate
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.pruning import partition_mask
 from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructField
-from lakehouse.read import FileTask, iter_tables, plain_dataset, read_file
+from lakehouse.scan.read import FileTask, iter_tables, plain_dataset, read_file
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import (
+from lakehouse.write.transaction import (
     CommitProperties,
     Hook,
     Transaction,

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from lakehouse.deletion_vectors import dv_file_path
+from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import AppendOnlyError, DataFileNotFoundError, InvalidArgumentError
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.protocol.actions import Add, file_key
@@ -28,7 +28,7 @@ from lakehouse.protocol.features import (
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, Transaction, already_applied, check_commit_safety, records_app_transactions
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
+from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
 from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import decode_deletion_vector
@@ -39,10 +39,10 @@ from lakehouse.protocol.schema import (
 )
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.protocol.store_assignment import assign_array
-from lakehouse.read import FileTask, file_tasks, read_file
+from lakehouse.scan.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
-from lakehouse.transaction import CommitProperties, Hook, Transaction
+from lakehouse.write.transaction import CommitProperties, Hook, Transaction
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 
 CHANGE_TYPE = "_change_type"

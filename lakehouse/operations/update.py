@@ -34,7 +34,7 @@ from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
-from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Callable, Literal, Mapping
 
-from lakehouse.deletion_vectors import dv_file_path
+from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import AddCDCFile
@@ -45,7 +45,7 @@ from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.paths import is_inside_root, resolve_relative
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage.base import FileInfo, Storage
-from lakehouse.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
+from lakehouse.write.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
 
 Mode = Literal["lite", "full"]
 #: 1,000 years: anything longer is a mistake, and far longer overflows `timedelta`.

@@ -35,10 +35,10 @@ from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schem
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.protocol.store_assignment import assign_array
 from lakehouse.operations.rewrite import remove_action
-from lakehouse.read import FileTask, file_tasks, read_file
+from lakehouse.scan.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
-from lakehouse.transaction import (
+from lakehouse.write.transaction import (
     CommitProperties,
     CommitResult,
     Hook,

@@ -5,7 +5,7 @@ paths are URIs relative to the table root, or absolute URIs).
 `..` (also percent-encoded, `%2E%2E`) or an absolute URI pointing elsewhere is refused, so a hostile log
 cannot make the reader or VACUUM touch other data. Every path derived from the log goes through
 `resolve_relative`: data files of add/remove, change data files, deletion vector files of both on-disk
-storage types (see `lakehouse.deletion_vectors.dv_file_path`); sidecars have their own, stricter rule
+storage types (see `lakehouse.scan.deletion_vectors.dv_file_path`); sidecars have their own, stricter rule
 (`lakehouse.log.checkpoints`); `is_inside_root` is the last check before a delete.
 """
 

@@ -58,7 +58,7 @@ def main() -> int:
     from lakehouse.errors import LakehouseError, ObjectExistsError
     from lakehouse.storage import open_storage
     from lakehouse.storage.fsspec_store import FsspecStorage
-    from lakehouse.transaction import commit_hook
+    from lakehouse.write.transaction import commit_hook
 
     # Traced storage (patched on the class, in this process only): every commit put-if-absent is recorded
     # with its outcome and wall-clock interval, and so is the read-back S3 does after a refused put

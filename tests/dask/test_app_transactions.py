@@ -13,7 +13,7 @@ pytest.importorskip("dask.dataframe")
 import dask.dataframe as dd  # noqa: E402
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
 from lakehouse import AppTransaction, CommitProperties  # noqa: E402
 from tests.dml.dml_support import SCHEMA, assert_same_rows, dl_read, rows_table, snapshot_dir  # noqa: E402
 from tests.operations.support import actions_of  # noqa: E402

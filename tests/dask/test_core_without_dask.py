@@ -1,4 +1,4 @@
-"""The core (`lakehouse` outside `lakehouse.dask`) never imports Dask: Dask is an optional extra."""
+"""The core (`lakehouse` outside `lakehouse.integrations.dask`) never imports Dask: Dask is an optional extra."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def test_importing_every_core_module_loads_no_dask():
         import lakehouse
         failed = []
 
-        def walk(package):  # not pkgutil.walk_packages: it imports every package it finds, lakehouse.dask too
+        def walk(package):  # not pkgutil.walk_packages: it imports every package it finds, lakehouse.integrations.dask too
             for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
-                if info.name == "lakehouse.dask" or info.name.endswith(".__main__"):
+                if info.name == "lakehouse.integrations.dask" or info.name.endswith(".__main__"):
                     continue
                 try:
                     module = importlib.import_module(info.name)

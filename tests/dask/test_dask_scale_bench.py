@@ -17,15 +17,15 @@ def test_chunks_are_deterministic_and_ids_sorted_across_chunks():
 
 def test_report_derives_speed_ups_and_ratios():
     results = [
-        {"op": "read", "engine": "lakehouse.dask", "workers": 1, "runs_s": [4.0], "median_s": 4.0, "min_s": 4.0},
-        {"op": "read", "engine": "lakehouse.dask", "workers": 2, "runs_s": [2.0], "median_s": 2.0, "min_s": 2.0},
+        {"op": "read", "engine": "lakehouse.integrations.dask", "workers": 1, "runs_s": [4.0], "median_s": 4.0, "min_s": 4.0},
+        {"op": "read", "engine": "lakehouse.integrations.dask", "workers": 2, "runs_s": [2.0], "median_s": 2.0, "min_s": 2.0},
         {"op": "read", "engine": "dask.read_parquet", "workers": 2, "runs_s": [2.5], "median_s": 2.5, "min_s": 2.5},
     ]
     derived = {d["what"]: d["value"] for d in dask_scale.derived(results, [1, 2])}
-    assert derived["read, lakehouse.dask: speed-up 1 -> 2 workers"] == 2.0
-    assert derived["read, 2 worker(s): lakehouse.dask / dask.read_parquet"] == 0.8
+    assert derived["read, lakehouse.integrations.dask: speed-up 1 -> 2 workers"] == 2.0
+    assert derived["read, 2 worker(s): lakehouse.integrations.dask / dask.read_parquet"] == 0.8
     doc = {"config": {"rows": 10, "repeat": 1}, "started_at": "t", "machine": {}, "loadavg_start": [1, 1, 1],
            "loadavg_end": [2, 2, 2], "results": results, "derived": dask_scale.derived(results, [1, 2]),
            "versions": {"dask": "x"}}
-    assert "| read | lakehouse.dask | 2 | 2.00 s | 2.00 s |" in dask_scale.markdown(doc)
+    assert "| read | lakehouse.integrations.dask | 2 | 2.00 s | 2.00 s |" in dask_scale.markdown(doc)
     assert dask_scale.parse_args(["--workers", "2,1", "--rows", "5"]).worker_counts == [1, 2]

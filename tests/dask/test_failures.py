@@ -19,7 +19,7 @@ import dask.dataframe as dd  # noqa: E402
 from distributed import KilledWorker  # noqa: E402
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
 from tests.dask.support import (  # noqa: E402
     assert_no_missing_file,
     assert_same_rows,

@@ -1,4 +1,4 @@
-"""`lakehouse.dask.merge` on a two-process cluster gives what `DeltaTable.merge` gives: the same rows,
+"""`lakehouse.integrations.dask.merge` on a two-process cluster gives what `DeltaTable.merge` gives: the same rows,
 counts, change data and commit (one version, operation MERGE) for update / delete / insert /
 not-matched-by-source clauses, copy-on-write and deletion vectors, partitioned, with the change data
 feed on; deltalake reads the results the same. A task that raises or whose worker is killed leaves the
@@ -24,8 +24,8 @@ import dask.dataframe as dd  # noqa: E402
 from distributed import KilledWorker  # noqa: E402
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
-from lakehouse.dask.jobs import task_hook  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
+from lakehouse.integrations.dask.jobs import task_hook  # noqa: E402
 from lakehouse.errors import InvalidArgumentError  # noqa: E402
 from tests.dask.support import assert_no_missing_file, parquet_files, referenced_files  # noqa: E402
 from tests.dml.dml_support import SCHEMA, assert_same_rows, config, dl_read, rows_table, snapshot_dir  # noqa: E402

@@ -1,4 +1,4 @@
-"""`lakehouse.dask.optimize` on a two-process cluster commits what `DeltaTable.optimize` commits: the same
+"""`lakehouse.integrations.dask.optimize` on a two-process cluster commits what `DeltaTable.optimize` commits: the same
 bins, the same output files (row for row, in order), `dataChange=false`, one commit; bin-packing and
 Z-order, partitioned, with deletion vectors. A task that fails leaves the table unchanged.
 
@@ -21,8 +21,8 @@ import pytest
 pytest.importorskip("dask.dataframe")
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
-from lakehouse.dask.jobs import task_hook  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
+from lakehouse.integrations.dask.jobs import task_hook  # noqa: E402
 from lakehouse.operations.optimize import ZCUBE_ZORDER_BY, OptimizeMetrics  # noqa: E402
 from tests.dask.support import assert_no_missing_file, assert_same_rows, parquet_files, referenced_files  # noqa: E402
 from tests.dml.dml_support import dl_read  # noqa: E402

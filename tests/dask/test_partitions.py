@@ -1,4 +1,4 @@
-"""The pure planning of `lakehouse.dask.partitions`: grouping files and proving divisions (no cluster)."""
+"""The pure planning of `lakehouse.integrations.dask.partitions`: grouping files and proving divisions (no cluster)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("dask.dataframe")
 
 import lakehouse  # noqa: E402
-from lakehouse.dask.partitions import group_in_order, index_bounds, plan_partitions, sorted_units  # noqa: E402
+from lakehouse.integrations.dask.partitions import group_in_order, index_bounds, plan_partitions, sorted_units  # noqa: E402
 
 
 def test_grouping_closes_a_partition_at_the_byte_or_row_threshold():

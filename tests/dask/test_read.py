@@ -1,4 +1,4 @@
-"""`lakehouse.dask.read_delta` on a two-process cluster returns exactly what `DeltaTable.to_arrow` returns:
+"""`lakehouse.integrations.dask.read_delta` on a two-process cluster returns exactly what `DeltaTable.to_arrow` returns:
 filters, columns, time travel, deletion vectors, partitions, column-mapped corpus tables, divisions."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dask.dataframe as dd  # noqa: E402
 import polars as pl  # noqa: E402
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError  # noqa: E402
 from tests.conformance_support import MISSING, corpus_dir  # noqa: E402
 from tests.dask.support import assert_same_rows, to_arrow  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("dask.dataframe")
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
 
 
 def test_optimize_then_merge_on_s3(client, s3_bucket):
@@ -50,6 +50,6 @@ def test_workers_take_delta_rs_storage_options(client, s3_bucket, s3_server):
                     storage_options=options)
     got = ldd.read_delta(uri, storage_options=options).compute()
     want = pa.table({"id": list(range(40)), "p": ["a" if i % 2 else "b" for i in range(40)]})
-    assert_same_rows(pa.Table.from_pandas(got, preserve_index=False).select(["id", "p"]), want, "lakehouse.dask")
+    assert_same_rows(pa.Table.from_pandas(got, preserve_index=False).select(["id", "p"]), want, "lakehouse.integrations.dask")
     from deltalake import DeltaTable as DlTable
     assert_same_rows(DlTable(uri, storage_options=options).to_pyarrow_table().select(["id", "p"]), want, "deltalake")

@@ -1,4 +1,4 @@
-"""`lakehouse.dask.write_delta` on a two-process cluster commits what `lakehouse.write_delta` commits:
+"""`lakehouse.integrations.dask.write_delta` on a two-process cluster commits what `lakehouse.write_delta` commits:
 every mode, partitions, replaceWhere on partition and data columns, schema evolution, conflicts, S3.
 Results are read back by lakehouse and by deltalake."""
 
@@ -17,8 +17,8 @@ import dask.dataframe as dd  # noqa: E402
 from tests.dml.dml_support import dl_read  # noqa: E402
 
 import lakehouse  # noqa: E402
-import lakehouse.dask as ldd  # noqa: E402
-from lakehouse.transaction import commit_hook  # noqa: E402
+import lakehouse.integrations.dask as ldd  # noqa: E402
+from lakehouse.write.transaction import commit_hook  # noqa: E402
 from lakehouse.errors import (  # noqa: E402
     ConcurrentModificationError,
     ConstraintViolationError,

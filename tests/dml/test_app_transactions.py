@@ -17,7 +17,7 @@ from lakehouse.errors import CommitError, ConcurrentModificationError, Concurren
 from lakehouse.operations.delete import delete as delete_op
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import Transaction, commit_hook
+from lakehouse.write.transaction import Transaction, commit_hook
 from tests.dml.dml_support import MODES, SCHEMA, assert_same_rows, config, dl_read, lh_read, rows_table, snapshot_dir
 from tests.operations.support import actions_of
 

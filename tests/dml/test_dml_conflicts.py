@@ -23,7 +23,7 @@ from lakehouse.operations.merge import run_merge
 from lakehouse.operations.merge_plan import Clause
 from lakehouse.operations.update import update
 from lakehouse.protocol.actions import Remove
-from lakehouse.transaction import Transaction, commit_hook
+from lakehouse.write.transaction import Transaction, commit_hook
 from tests.dml.dml_support import MODES, assert_same_rows, assert_versions_agree, config, lh_read, rows_table, snapshot_dir
 from tests.operations.support import actions_of
 

@@ -274,7 +274,7 @@ def test_unknown_columns_in_polars_dml_say_did_you_mean(tmp_path: Path) -> None:
 def test_dask_merge_takes_polars_conditions_and_values(tmp_path: Path) -> None:
     import dask
 
-    import lakehouse.dask as ldd
+    import lakehouse.integrations.dask as ldd
 
     a = str(tmp_path / "dask")
     make(a, "dv")

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import lakehouse
-from lakehouse.deletion_vectors import dv_file_path
+from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.protocol.codec import decode_deletion_vector
-from lakehouse.verify import verify_table
+from lakehouse.operations.verify import verify_table
 from tests.conformance_support import MISSING, corpus_dir
 from tests.maintenance.support import data_files_on_disk, log_files
 

@@ -151,7 +151,7 @@ def test_dnf_filters_read_the_rows_deltalake_reads(table):
 
 
 def test_dask_read_takes_every_form(table):
-    from lakehouse.dask import read_delta as dask_read
+    from lakehouse.integrations.dask import read_delta as dask_read
 
     sql = "id IN (1, 2, 40) OR p = 'b'"
     want = sorted(lakehouse.DeltaTable(table).to_arrow(filter=sql).column("id").to_pylist())

@@ -19,7 +19,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.read import read_file
+from lakehouse.scan.read import read_file
 from tests.conformance_support import canonical_rows, describe_difference
 from tests.scan import sqlpred as sp
 

@@ -19,7 +19,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.read import FileTask, read_file
+from lakehouse.scan.read import FileTask, read_file
 from tests.conformance_support import MISSING, canonical_rows, corpus_dir, describe_difference
 from tests.scan import sqlpred as sp
 

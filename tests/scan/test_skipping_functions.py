@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import lakehouse
 from lakehouse.protocol.expr import evaluate, parse_sql
-from lakehouse.read import read_file
+from lakehouse.scan.read import read_file
 
 BASE = datetime(2019, 6, 1, tzinfo=timezone.utc)
 

@@ -11,7 +11,7 @@ comparisons) are rendered as SQL; the expected rows come from `tests.scan.sqlpre
 three-valued evaluator with Arrow's IEEE NaN semantics.
 
 Per example:
-- every file holding a matching row (each file read alone with `lakehouse.read.read_file`) is in
+- every file holding a matching row (each file read alone with `lakehouse.scan.read.read_file`) is in
   ``scan(filter).files()``;
 - ``to_arrow(filter=...)`` and ``scan(filter).to_batches()`` equal the evaluator's rows as multisets;
 - the scan metrics agree with ``files()`` (counts, bytes, monotone stages).
@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import lakehouse
-from lakehouse.read import read_file
+from lakehouse.scan.read import read_file
 from tests.conformance_support import canonical_rows, describe_difference
 from tests.scan import sqlpred as sp
 

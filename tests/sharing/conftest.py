@@ -25,7 +25,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import DeltaTable, write_delta
-from lakehouse.sharing.config import sha256_hex
+from lakehouse.integrations.sharing.config import sha256_hex
 
 ALICE, BOB, OLD = "alice-token-0001", "bob-token-00002", "old-token-00003"
 SECRET = b"test-signing-secret-0123456789ab"
@@ -160,7 +160,7 @@ def make_config(root: Path, audit: Path) -> dict:
 @pytest.fixture(scope="session")
 def shared(tmp_path_factory) -> Any:
     """The session's server and what the tests need to know about it."""
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
 
     root = tmp_path_factory.mktemp("sharing")
     stamps = build_tables(root)

@@ -11,8 +11,8 @@ import pytest
 
 from lakehouse import DeltaTable
 from lakehouse.errors import InvalidArgumentError, SharingError
-from lakehouse.sharing import SharingClient, load, load_cdf, load_pandas, load_polars
-from lakehouse.sharing.client import Schema, parse_url
+from lakehouse.integrations.sharing import SharingClient, load, load_cdf, load_pandas, load_polars
+from lakehouse.integrations.sharing.client import Schema, parse_url
 from tests.sharing.conftest import BOB
 
 
@@ -84,7 +84,7 @@ def test_partition_values_with_slashes_percent_and_dots_are_served(tmp_path):
     import pyarrow as pa
 
     from lakehouse import write_delta
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
     from tests.sharing.conftest import ServerThread
 
     write_delta(tmp_path / "t", pa.table({"id": [1, 2, 3, 4], "p": ["x/y%z", "/", "..", "a b=c"]}), partition_by=["p"])
@@ -99,7 +99,7 @@ def test_partition_values_with_slashes_percent_and_dots_are_served(tmp_path):
 
 def test_client_fetches_only_http_urls(tmp_path):
     """A server's response must not make the client read local files (file://) or other schemes."""
-    from lakehouse.sharing.client import _download
+    from lakehouse.integrations.sharing.client import _download
 
     secret = tmp_path / "secret.txt"
     secret.write_text("do not copy")
@@ -110,7 +110,7 @@ def test_client_fetches_only_http_urls(tmp_path):
 
 
 def test_server_file_ids_cannot_place_downloads_outside_the_temporary_table(tmp_path):
-    from lakehouse.sharing.client import _Localizer
+    from lakehouse.integrations.sharing.client import _Localizer
 
     loc = _Localizer(str(tmp_path / "tbl"))
     action = loc.action({"url": "http://127.0.0.1:1/x", "id": "../../../evil", "size": 1, "partitionValues": {}},

@@ -11,7 +11,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import LakehouseError
-from lakehouse.sharing import SharingClient
+from lakehouse.integrations.sharing import SharingClient
 from tests.conformance_support import MISSING, canonical_rows, corpus_dir, describe_difference
 from tests.sharing.conftest import ServerThread
 
@@ -32,7 +32,7 @@ CASES = [pytest.param(t, e, id=f"{t['name']}@v{e['version']}") for t in MANIFEST
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
 
     tables = [{"name": _name(t), "location": str(CORPUS / t["table_path"]), "historyShared": True}
               for t in MANIFEST["tables"]]

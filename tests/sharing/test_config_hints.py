@@ -10,10 +10,10 @@ import pytest
 
 from lakehouse.errors import InvalidArgumentError, SharingError
 from lakehouse.protocol.expr_ast import And, Cmp, Col, IsNull, Lit, Not, Or
-from lakehouse.sharing.auth import authenticate
-from lakehouse.sharing.config import load_config, name_problem, parse_config, sha256_hex
-from lakehouse.sharing.hints import json_hint, sql_hints
-from lakehouse.sharing.protocol import Capabilities
+from lakehouse.integrations.sharing.auth import authenticate
+from lakehouse.integrations.sharing.config import load_config, name_problem, parse_config, sha256_hex
+from lakehouse.integrations.sharing.hints import json_hint, sql_hints
+from lakehouse.integrations.sharing.protocol import Capabilities
 
 REFERENCE_YAML = """
 version: 1
@@ -158,7 +158,7 @@ def test_capabilities_header():
 
 
 def test_response_lines_are_chunked_after_the_first_two():
-    from lakehouse.sharing.server import _chunks
+    from lakehouse.integrations.sharing.server import _chunks
 
     lines = [b"p\n", b"m\n"] + [b"f%d\n" % i for i in range(1000)]
     chunks = list(_chunks(iter(lines), size=1024))

@@ -46,7 +46,7 @@ def _first_byte(port: int, body: dict) -> tuple[float, float, int]:
 
 
 def test_many_file_table_first_bytes_and_concurrent_clients(tmp_path):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
 
     root = tmp_path / "big"
     root.mkdir()

@@ -8,12 +8,12 @@ import urllib.parse
 import pyarrow as pa
 
 from lakehouse import DeltaTable, write_delta
-from lakehouse.sharing import SharingClient
+from lakehouse.integrations.sharing import SharingClient
 from tests.sharing.conftest import ServerThread, call
 
 
 def test_s3_table_is_shared_with_presigned_urls(s3_bucket):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
 
     bucket, options, _fs = s3_bucket
     uri = f"s3a://{bucket}/tbl"  # the reference server's spelling; served as s3://

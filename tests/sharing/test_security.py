@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lakehouse.sharing.urls import UrlSigner
+from lakehouse.integrations.sharing.urls import UrlSigner
 from tests.sharing.conftest import ALICE, BOB, OLD, SECRET, call
 
 ROUTES = ["/shares", "/shares/s1", "/shares/s1/schemas", "/shares/s1/schemas/sc/tables", "/shares/s1/all-tables",
@@ -104,7 +104,7 @@ def test_expired_file_url_is_403(shared):
 
 
 def test_urls_from_a_response_expire(shared):
-    from lakehouse.sharing.urls import UrlSigner as Signer
+    from lakehouse.integrations.sharing.urls import UrlSigner as Signer
 
     lines = call(shared.url("/shares/s1/schemas/sc/tables/parts/query"), ALICE, body={}).lines()
     url = lines[2]["file"]["url"]
@@ -185,7 +185,7 @@ def test_audit_log_records_requests_without_secrets(shared):
 
 
 def test_audit_file_holds_only_its_own_server(shared, tmp_path):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
     from tests.sharing.conftest import ServerThread
 
     other_log = tmp_path / "other.log"
@@ -204,8 +204,8 @@ def test_tokens_are_compared_with_every_recipient(monkeypatch):
     """Constant time: the digest is compared with every recipient's, whichever matches (no early exit)."""
     import hmac
 
-    from lakehouse.sharing import auth
-    from lakehouse.sharing.config import parse_config
+    from lakehouse.integrations.sharing import auth
+    from lakehouse.integrations.sharing.config import parse_config
 
     cfg = parse_config({"shares": [], "recipients": [{"name": f"r{i}", "bearerToken": f"token-{i:04d}"} for i in range(5)]})
     calls = []

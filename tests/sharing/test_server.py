@@ -241,7 +241,7 @@ def test_changes_need_the_feed_enabled_on_the_table(tmp_path):
     import pyarrow as pa
 
     from lakehouse import write_delta
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
     from tests.sharing.conftest import ServerThread
 
     write_delta(tmp_path / "t", pa.table({"id": [1, 2]}))
@@ -269,7 +269,7 @@ def test_changes_send_one_metadata_line_for_the_starting_version(shared):
 
 
 def test_start_version_hides_older_history(shared):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
     from tests.sharing.conftest import ServerThread
 
     config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [
@@ -285,7 +285,7 @@ def test_start_version_hides_older_history(shared):
 
 
 def test_missing_table_location_is_500_without_the_path(tmp_path):
-    from lakehouse.sharing import app
+    from lakehouse.integrations.sharing import app
     from tests.sharing.conftest import ServerThread
 
     config = {"shares": [{"name": "s", "schemas": [{"name": "d", "tables": [

@@ -1,4 +1,4 @@
-"""`lakehouse.dask`: read and write Delta tables with Dask, planned and committed on the client.
+"""`lakehouse.integrations.dask`: read and write Delta tables with Dask, planned and committed on the client.
 
 - `read_delta(uri, ...)`: a lazy `dask.dataframe.DataFrame`, one partition per data file (small files
   grouped), read on the workers with deletion vectors and column mapping applied.
@@ -8,7 +8,7 @@
 - `merge(uri, source, predicate, ...)`: `DeltaTable.merge`'s builder; the source is broadcast, each candidate
   target file (small ones grouped) is rewritten by a task, the client inserts and commits once.
 
-(`lakehouse.dask.optimize` and `lakehouse.dask.merge` are these functions; their modules stay in
+(`lakehouse.integrations.dask.optimize` and `lakehouse.integrations.dask.merge` are these functions; their modules stay in
 ``sys.modules`` under the same names.)
 
 This subpackage is the only part of `lakehouse` that imports Dask (the optional extra
@@ -21,13 +21,13 @@ try:
     import dask.dataframe  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the installation
     raise ImportError(
-        f"lakehouse.dask needs Dask ({e}).\nHelp: pip install 'lakehouse-delta[dask]'"
+        f"lakehouse.integrations.dask needs Dask ({e}).\nHelp: pip install 'lakehouse-delta[dask]'"
     ) from e
 
-from lakehouse.dask.jobs import TableRef, TaskOutput
-from lakehouse.dask.merge import DaskMergeBuilder, merge
-from lakehouse.dask.optimize import optimize
-from lakehouse.dask.read import read_delta
-from lakehouse.dask.write import write_delta
+from lakehouse.integrations.dask.jobs import TableRef, TaskOutput
+from lakehouse.integrations.dask.merge import DaskMergeBuilder, merge
+from lakehouse.integrations.dask.optimize import optimize
+from lakehouse.integrations.dask.read import read_delta
+from lakehouse.integrations.dask.write import write_delta
 
 __all__ = ["DaskMergeBuilder", "TableRef", "TaskOutput", "merge", "optimize", "read_delta", "write_delta"]

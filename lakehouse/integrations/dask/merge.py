@@ -3,7 +3,7 @@ files grouped), one commit on the client.
 
 1. Client: materialise the source and plan with the single-process `prepare_merge` against the latest
    snapshot (clauses, schemas, pruning of target files by the source's keys), then group the candidate
-   files into tasks (`lakehouse.dask.partitions.group_in_order`: a file is never split; small files are
+   files into tasks (`lakehouse.integrations.dask.partitions.group_in_order`: a file is never split; small files are
    grouped up to ``min_task_bytes`` / ``min_task_rows``).
 2. Workers: each task loads the snapshot of the planned version (once per process), and runs the
    single-process `merge_target_file` on each of its files with its own writers: rewritten rows or a
@@ -28,9 +28,9 @@ import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
-from lakehouse.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
-from lakehouse.dask.write import index_is_data
-from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
+from lakehouse.integrations.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
+from lakehouse.integrations.dask.write import index_is_data
+from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.merge import (
     MergeBuilder,
@@ -49,7 +49,7 @@ from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 from lakehouse.write.files import DataFileWriter
 
 

@@ -96,7 +96,7 @@ def load_snapshot(storage: Storage, version: int | None = None, *,
     """Load the snapshot at ``version`` (None = latest) from storage.
 
     ``exclude_checkpoints`` (checkpoint keys) makes the load ignore those checkpoints, so that state can
-    be rebuilt from older files (what `lakehouse.verify` compares a checkpoint with).
+    be rebuilt from older files (what `lakehouse.operations.verify` compares a checkpoint with).
     """
     excluded: frozenset = frozenset(exclude_checkpoints)
     checkpoint = CheckpointData()

@@ -5,9 +5,9 @@
    overwrite removes.
 2. Workers: every Dask partition becomes one task that writes its rows to new Parquet files and returns
    their `Add` actions (with stats); replaceWhere on data columns adds one task per candidate file that
-   rewrites the rows it keeps (`lakehouse.dask.write_tasks`).
+   rewrites the rows it keeps (`lakehouse.integrations.dask.write_tasks`).
 3. Client: gather the outputs and commit them all in one `Transaction` with the single-process write's
-   read set, removes, commitInfo (operation ``WRITE``) and conflict checks (`lakehouse.dask.jobs`).
+   read set, removes, commitInfo (operation ``WRITE``) and conflict checks (`lakehouse.integrations.dask.jobs`).
 
 A failed task fails the whole job before the transaction exists, so nothing is committed; files of
 failed or retried attempts stay unreferenced until VACUUM.
@@ -23,9 +23,9 @@ import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
-from lakehouse.dask._pandas import frame_schema
-from lakehouse.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
-from lakehouse.dask.write_tasks import WriteSpec, rewrite_file, write_partition
+from lakehouse.integrations.dask._pandas import frame_schema
+from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
+from lakehouse.integrations.dask.write_tasks import WriteSpec, rewrite_file, write_partition
 from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, TableExistsError
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.operations.write import (
@@ -44,10 +44,10 @@ from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import from_arrow_schema, to_arrow_field
 from lakehouse.protocol.schema_evolution import check_unique_names
-from lakehouse.read import FileTask
+from lakehouse.scan.read import FileTask
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, CommitResult, already_applied, check_commit_safety
+from lakehouse.write.transaction import CommitProperties, CommitResult, already_applied, check_commit_safety
 from lakehouse.write.constraints import table_checks
 
 

@@ -6,7 +6,7 @@ Routes under ``{endpoint}`` (default ``/delta-sharing``): ``/shares``, ``/shares
 ``/files/{payload}?sp=r&sig={signature}`` for the bytes of local tables (signed, expiring; see `urls`).
 
 Every request but ``/files`` needs a recipient's bearer token. Every request is written to the audit log
-(logger ``lakehouse.sharing.audit``, JSON lines): recipient, route, share.schema.table, version, files,
+(logger ``lakehouse.integrations.sharing.audit``, JSON lines): recipient, route, share.schema.table, version, files,
 status; never the token nor a file URL's signature. Blocking work (log replay, planning) runs in Starlette's
 bounded thread pool, so the event loop keeps answering while a large query streams.
 """
@@ -23,11 +23,11 @@ import time
 from typing import Any, Callable, Iterator
 
 from lakehouse.errors import LakehouseError, MissingDependencyError, SharingError
-from lakehouse.sharing.auth import authenticate
-from lakehouse.sharing.config import Recipient, SharingConfig, load_config
-from lakehouse.sharing.protocol import Capabilities
-from lakehouse.sharing.service import QueryResult, SharingService, bad_request
-from lakehouse.sharing.urls import UrlSigner, forbidden, local_file
+from lakehouse.integrations.sharing.auth import authenticate
+from lakehouse.integrations.sharing.config import Recipient, SharingConfig, load_config
+from lakehouse.integrations.sharing.protocol import Capabilities
+from lakehouse.integrations.sharing.service import QueryResult, SharingService, bad_request
+from lakehouse.integrations.sharing.urls import UrlSigner, forbidden, local_file
 
 try:
     from starlette.applications import Starlette
@@ -38,7 +38,7 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     Starlette = None  # type: ignore[assignment,misc]  # optional extra: None marks starlette missing
 
-AUDIT = logging.getLogger("lakehouse.sharing.audit")
+AUDIT = logging.getLogger("lakehouse.integrations.sharing.audit")
 _APP_IDS = itertools.count(1)
 NDJSON = "application/x-ndjson; charset=utf-8"
 MAX_PAGE = 1000
@@ -100,7 +100,7 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> Any:
     service = SharingService(cfg, signer)
     prefix = cfg.endpoint
     # A child logger per app: its `auditLog` file receives this app's records only, while handlers on
-    # `lakehouse.sharing.audit` itself still see every app's.
+    # `lakehouse.integrations.sharing.audit` itself still see every app's.
     audit_log = AUDIT.getChild(f"app{next(_APP_IDS)}")
     audit_log.setLevel(logging.INFO)
     if cfg.audit_log:
@@ -210,7 +210,7 @@ def app(config: "str | Any", *, signing_secret: bytes | None = None) -> Any:
         return service.query(t, caps, body, base(request))
 
     def changes(request: Request, r: Recipient, _b: Any, _i: dict) -> QueryResult:
-        from lakehouse.sharing.service import _int
+        from lakehouse.integrations.sharing.service import _int
 
         t = _table(request, r)
         q = request.query_params

@@ -11,26 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.sharing.config import SharingConfig, load_config
+from lakehouse.integrations.sharing.config import SharingConfig, load_config
 
 
 def app(config: Any, **kwargs: Any) -> Any:
-    """The ASGI app serving ``config`` (see `lakehouse.sharing.server.app`)."""
-    from lakehouse.sharing.server import app as _app
+    """The ASGI app serving ``config`` (see `lakehouse.integrations.sharing.server.app`)."""
+    from lakehouse.integrations.sharing.server import app as _app
 
     return _app(config, **kwargs)
 
 
 def serve(config: Any, **kwargs: Any) -> None:
-    """Run the server with uvicorn (see `lakehouse.sharing.server.serve`)."""
-    from lakehouse.sharing.server import serve as _serve
+    """Run the server with uvicorn (see `lakehouse.integrations.sharing.server.serve`)."""
+    from lakehouse.integrations.sharing.server import serve as _serve
 
     return _serve(config, **kwargs)
 
 
 def __getattr__(name: str):  # the client imports lazily, so the server works without its extras and back
     if name in ("SharingClient", "load", "load_cdf", "load_polars", "load_pandas", "Profile"):
-        from lakehouse.sharing import client
+        from lakehouse.integrations.sharing import client
 
         return getattr(client, name)
     raise AttributeError(name)

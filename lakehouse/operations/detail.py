@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 
-from lakehouse.history import history
+from lakehouse.snapshot.history import history
 from lakehouse.protocol.features import active_features, reader_features_in_use, writer_features_in_use
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot

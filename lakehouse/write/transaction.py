@@ -39,7 +39,7 @@ from lakehouse.protocol.actions import Action, Add, AddCDCFile, CommitInfo, Meta
 from lakehouse.protocol.codec import encode_commit, parse_commit_bytes
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
-from lakehouse.checkpoint import maybe_checkpoint
+from lakehouse.snapshot.checkpoint import maybe_checkpoint
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.log_path import LOG_DIR, LogFile, commit_name
 from lakehouse.protocol.properties import TableProperties

@@ -1,7 +1,7 @@
 """`read_delta`: a Delta table as a Dask DataFrame, planned once on the client and read on the workers.
 
 The client loads the snapshot, plans a `Scan` (partition pruning and stats skipping), groups the
-selected files into partitions (`lakehouse.dask.partitions`) and builds one `ReadPart` per partition:
+selected files into partitions (`lakehouse.integrations.dask.partitions`) and builds one `ReadPart` per partition:
 plain data (a `TableRef`, the partition's `FileTask`s, the filter, the columns). A worker loads the
 snapshot at the pinned version once per process and reads its files with a `Scan` over just those
 files, so deletion vectors, column mapping, type widening and the filter's exact semantics are the
@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError, SchemaMismatchError
-from lakehouse.dask._pandas import DtypeBackend, check_backend, empty_frame, pandas_values, to_pandas
-from lakehouse.dask.jobs import TableRef
-from lakehouse.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, division_type, plan_partitions
-from lakehouse.read import FileTask
+from lakehouse.integrations.dask._pandas import DtypeBackend, check_backend, empty_frame, pandas_values, to_pandas
+from lakehouse.integrations.dask.jobs import TableRef
+from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, division_type, plan_partitions
+from lakehouse.scan.read import FileTask
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot
 from lakehouse.table import DeltaTable, FilterLike, VersionLike
@@ -94,8 +94,8 @@ def read_delta(
     expression or DNF tuple filter) and ``columns`` mean what they mean for `lakehouse.read_delta`; the rows are the same.
     Files the filter cannot match are pruned on the client; the filter itself runs on the workers.
     ``index`` names a column to use as the index: divisions are known when the files' statistics prove
-    them sorted and non-overlapping on it (see `lakehouse.dask.partitions`), unknown otherwise.
-    ``dtype_backend``: ``numpy_nullable`` (default) or ``pyarrow`` (see `lakehouse.dask._pandas`).
+    them sorted and non-overlapping on it (see `lakehouse.integrations.dask.partitions`), unknown otherwise.
+    ``dtype_backend``: ``numpy_nullable`` (default) or ``pyarrow`` (see `lakehouse.integrations.dask._pandas`).
     Files are grouped so a partition holds at least ``min_partition_bytes`` or ``min_partition_rows``
     (by the add actions' stats); a file is never split. ``storage_options`` also travel to the workers,
     which open storage themselves.

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from lakehouse.deletion_vectors import keep_mask, load_deleted_rows
+from lakehouse.scan.deletion_vectors import keep_mask, load_deleted_rows
 from lakehouse.errors import InvalidArgumentError, DataFileNotFoundError, InvalidLogError, SchemaMismatchError, StorageError
 from lakehouse.protocol.arrow_conform import conform_table, match_field, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector

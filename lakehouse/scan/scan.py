@@ -23,7 +23,7 @@ from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_column_error
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.skipping import skip_files
-from lakehouse.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
+from lakehouse.scan.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
 from lakehouse.snapshot import Snapshot
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import hmac
 from datetime import datetime, timezone
 
 from lakehouse.errors import SharingError
-from lakehouse.sharing.config import Recipient, SharingConfig, sha256_hex
+from lakehouse.integrations.sharing.config import Recipient, SharingConfig, sha256_hex
 
 
 def unauthenticated(message: str = "missing or invalid bearer token") -> SharingError:

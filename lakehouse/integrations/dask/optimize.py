@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from dask import delayed
 
-from lakehouse.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
+from lakehouse.integrations.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.optimize import (
     Bin,
@@ -37,7 +37,7 @@ from lakehouse.operations.optimize import (
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
-from lakehouse.transaction import CommitProperties, already_applied, check_commit_safety
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 
 def run_bin(table: TableRef, plan: OptimizePlan, item: Bin, index: int, task_hook: TaskHook | None = None) -> BinResult:

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from lakehouse.deletion_vectors import dv_file_path, load_deleted_rows
+from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
 from lakehouse.errors import DataFileNotFoundError, LakehouseError, TableNotFoundError
 from lakehouse.log.checkpoints import read_checkpoint
 from lakehouse.log.commits import read_log_files

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from lakehouse.dask.jobs import TableRef, TaskOutput
+from lakehouse.integrations.dask.jobs import TableRef, TaskOutput
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.write import WritePlan, check_replace_where, conform_batches, rewrite_kept_rows
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.expr import Expr
 from lakehouse.protocol.schema import StructType
-from lakehouse.read import FileTask
+from lakehouse.scan.read import FileTask
 from lakehouse.write.constraints import Check, enforce
 from lakehouse.write.files import DataFileWriter
 

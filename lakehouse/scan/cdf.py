@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, UnsupportedFeatureError, VersionNotFoundError
-from lakehouse.deletion_vectors import load_deleted_rows
-from lakehouse.history import commit_timestamps, version_for_timestamp
+from lakehouse.scan.deletion_vectors import load_deleted_rows
+from lakehouse.snapshot.history import commit_timestamps, version_for_timestamp
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
 from lakehouse.protocol.log_path import LogFile, commit_name
@@ -28,7 +28,7 @@ from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import PrimitiveType, StructField, parse_schema, to_arrow_field
 from lakehouse.protocol.timetravel import datetime_to_ms, ms_to_datetime
-from lakehouse.read import FileTask, read_file
+from lakehouse.scan.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot, load_snapshot
 
 CHANGE_TYPE = "_change_type"

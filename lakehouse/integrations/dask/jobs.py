@@ -32,7 +32,7 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.snapshot import Snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
-from lakehouse.transaction import Transaction
+from lakehouse.write.transaction import Transaction
 
 _CACHE_SIZE = 8
 _snapshots: "OrderedDict[tuple[str, int, str], Snapshot]" = OrderedDict()

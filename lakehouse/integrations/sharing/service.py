@@ -1,7 +1,7 @@
 """What the sharing server does for each endpoint, with no HTTP in it: resolve a recipient's share, schema
 and table (unknown and not-granted look the same), load the snapshot at the asked version or time, plan the
 files (partition pruning and stats skipping from the hints, `limitHint` from live row counts), and stream the
-response lines of `lakehouse.sharing.protocol`.
+response lines of `lakehouse.integrations.sharing.protocol`.
 
 Errors are `SharingError` with the protocol's status; messages name the shared table, never its location.
 """
@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.deletion_vectors import dv_file_path
+from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import LakehouseError, SharingError, VersionNotFoundError
-from lakehouse.history import commit_timestamps, version_for_timestamp
+from lakehouse.snapshot.history import commit_timestamps, version_for_timestamp
 from lakehouse.log.commits import read_log_files
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.codec import encode_action
@@ -27,13 +27,13 @@ from lakehouse.protocol.log_path import LogFile, commit_name
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.skipping import live_rows, skip_files
-from lakehouse.sharing import hints
-from lakehouse.sharing.auth import may_read
-from lakehouse.sharing.config import Recipient, ShareConfig, SharingConfig, TableConfig, name_problem
-from lakehouse.sharing.protocol import (
+from lakehouse.integrations.sharing import hints
+from lakehouse.integrations.sharing.auth import may_read
+from lakehouse.integrations.sharing.config import Recipient, ShareConfig, SharingConfig, TableConfig, name_problem
+from lakehouse.integrations.sharing.protocol import (
     Capabilities, dv_descriptor, end_stream_line, file_line, metadata_line, needs_delta_format, protocol_line, rows_of,
 )
-from lakehouse.sharing.urls import S3Presigner, UrlSigner, local_root
+from lakehouse.integrations.sharing.urls import S3Presigner, UrlSigner, local_root
 from lakehouse.snapshot import Snapshot, latest_snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
 
