@@ -1,8 +1,6 @@
-"""Architecture checks with `ast`: data flows one way and `lakehouse.protocol` does no I/O.
-
-Layers, lowest first: errors -> protocol -> storage -> log -> snapshot -> (scan, write) -> operations ->
-table -> package API / demo / integrations -> cli. A module may import only from its own layer or lower
-ones; the folders under lakehouse/ are the layers.
+"""Architecture checks with `ast`, generated from the layer table of spec/architecture.md: data flows one
+way (a module imports only from its own layer or lower ones), `lakehouse.protocol` does no I/O, nothing
+imports deltalake, modules stay small.
 """
 
 from __future__ import annotations
@@ -12,23 +10,20 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "lakehouse"
 
-LAYERS = {
-    "lakehouse._version": 0,
-    "lakehouse.errors": 0,
-    "lakehouse.protocol": 1,
-    "lakehouse.storage": 2,
-    "lakehouse.log": 3,
-    "lakehouse.snapshot": 4,  # Snapshot, history and time travel, checkpoints written from a snapshot
-    "lakehouse.scan": 5,  # planning, reading, deletion vectors, change data reads
-    "lakehouse.write": 5,  # data files, stats, constraints, the transaction
-    "lakehouse.operations": 7,
-    "lakehouse.table": 8,
-    "lakehouse.namespaces": 8,  # dt.optimize and dt.alter: part of the facade
-    "lakehouse.demo": 9,
-    "lakehouse": 9,
-    "lakehouse.integrations": 9,  # polars, Dask, Delta Sharing: on the public API and the layers below
-    "lakehouse.cli": 10,
-}
+ARCHITECTURE = PKG.parent / "spec" / "architecture.md"
+
+
+def _layers_from_spec() -> dict[str, int]:
+    """The layer table of spec/architecture.md: rows `| <number> | `<module prefix>` | ... |`."""
+    layers: dict[str, int] = {}
+    for line in ARCHITECTURE.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].isdigit():
+            layers[cells[1].strip("`")] = int(cells[0])
+    return layers
+
+
+LAYERS = _layers_from_spec()
 
 IO_MODULES = {"os", "io", "fsspec", "s3fs", "pyarrow.parquet", "pyarrow.fs", "pyarrow.dataset", "shutil", "pathlib",
               "socket", "urllib.request", "requests", "boto3", "botocore", "concurrent.futures"}
@@ -66,9 +61,14 @@ def _modules() -> list[Path]:
     return [p for p in PKG.rglob("*.py") if "demo_table" not in p.parts]
 
 
+def test_the_architecture_table_is_read():
+    assert LAYERS["lakehouse.protocol"] == 1 and LAYERS["lakehouse.cli"] == max(LAYERS.values())
+    assert len(LAYERS) >= 10
+
+
 def test_every_module_has_a_layer():
     missing = [_module_name(p) for p in _modules() if _layer(_module_name(p)) is None]
-    assert not missing, f"modules without a layer in tests/test_layering.py: {missing}"
+    assert not missing, f"modules without a layer in spec/architecture.md: {missing}"
 
 
 def test_lower_layers_never_import_higher_ones():
