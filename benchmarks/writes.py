@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
 import lakehouse
-from lakehouse import snapshot as lakehouse_snapshot
+from lakehouse.snapshot import snapshot as lakehouse_snapshot
 from benchmarks.common import BenchResult, Config, Target, Variant, expect, measure
 from benchmarks.datagen import _full_read_chunk, commit_log_table
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 import lakehouse
-from lakehouse import snapshot as snapshot_module
+from lakehouse.snapshot import snapshot as snapshot_module
 from lakehouse.errors import LakehouseError
 from lakehouse.storage import open_storage
 from lakehouse.storage.faulty import FaultPlan, FaultyStorage, SimulatedCrash
