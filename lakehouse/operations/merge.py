@@ -430,6 +430,22 @@ def insert_not_matched(merge: PreparedMerge, matched_sources: np.ndarray, writer
     return inserted
 
 
+def finish_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, changes: TargetChanges,
+                 writer: DataFileWriter, cdc: ChangeData, *, started: float, scanned: float,
+                 commit_properties: CommitProperties | None = None) -> MergeMetrics:
+    """The end every MERGE shares (in this process or after Dask tasks): insert the unmatched source rows
+    through ``writer``, close the writers (abort them on failure: no file is left behind) and commit."""
+    try:
+        inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
+        changes = changes.with_files(writer.close(), cdc.close())
+    except BaseException:
+        writer.abort()
+        cdc.abort()
+        raise
+    return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(started, scanned, time.perf_counter()),
+                        commit_properties=commit_properties)
+
+
 @dataclass(frozen=True)
 class MergeTimes:
     """`time.perf_counter()` at the start, after the target files were merged and after the inserts."""
@@ -558,14 +574,11 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
     writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
     try:
         changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=max_workers)
-        scanned = time.perf_counter()
-        inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
-        changes = changes.with_files(writer.close(), cdc.close())
     except BaseException:
         writer.abort()
         cdc.abort()
         raise
-    return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(t0, scanned, time.perf_counter()),
+    return finish_merge(snapshot, merge, files, changes, writer, cdc, started=t0, scanned=time.perf_counter(),
                         commit_properties=commit_properties)
 
 

@@ -123,7 +123,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         """(column, literal) expressions; an integer column against a fractional literal compares as
         float64, so that `i < 1.5` keeps `i = 1` instead of truncating the literal to 1."""
         column = conv(col_side)
-        if isinstance(col_side, Col) and _fractional_for_int(lit_side.value, field_type(schema, col_side.path)):
+        if isinstance(col_side, Col) and _int_cannot_hold(lit_side.value, field_type(schema, col_side.path)):
             # Unsafe cast: only the order matters, and large int64 values are not exact doubles.
             return column.cast(pa.float64(), safe=False), pc.scalar(float(lit_side.value))
         if isinstance(col_side, Col) and field_type(schema, col_side.path) == PrimitiveType("float") and \
@@ -316,7 +316,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             values = [v for v in e.values if v.value is not None]
             item_type = field_type(schema, e.item.path) if isinstance(e.item, Col) else type_of(e.item, schema)
             if isinstance(item_type, PrimitiveType) and item_type.name in ("float", "double") or any(
-                    _fractional_for_int(v.value, item_type) or _decimal_widening(item_type, v.value) for v in values):
+                    _int_cannot_hold(v.value, item_type) or _decimal_widening(item_type, v.value) for v in values):
                 # Spark equality (-0.0 = 0.0, NaN = NaN) and exact numeric comparison: IN is an OR of `=`,
                 # which Arrow's is_in is not for floats; for a column and a computed value alike.
                 equal = Or(tuple(Cmp("=", e.item, v) for v in values)) if values else Lit(False)
@@ -516,7 +516,7 @@ def _decimal_widening(dtype: DataType | None, value: Any) -> DecimalType | None:
     return DecimalType(max(whole, dtype.precision - dtype.scale) + new_scale, new_scale)
 
 
-def _fractional_for_int(value: Any, dtype: DataType | None) -> bool:
+def _int_cannot_hold(value: Any, dtype: DataType | None) -> bool:
     """A literal an integer column cannot hold (a fraction, NaN or an infinity): Spark compares the two
     as doubles, so `v < CAST('NaN' AS DOUBLE)` holds for every number."""
     if not (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")

@@ -9,9 +9,8 @@ files grouped), one commit on the client.
    single-process `merge_target_file` on each of its files with its own writers: rewritten rows or a
    deletion vector, change data, and the source rows each file matched (`TargetChanges`). A target row
    matched by two source rows fails its task with the error naming the key.
-3. Client: gather the changes, insert the source rows no task matched (`insert_not_matched`: the union of
-   the matched rows over all tasks decides) and commit everything with `commit_merge`, the single-process
-   MERGE's transaction: read set, conflict checks, metrics, operation ``MERGE``.
+3. Client: gather the changes, then `finish_merge`, the single-process MERGE's end: insert the source rows
+   no task matched (the union of the matched rows over all tasks decides) and commit in its transaction: read set, conflict checks, metrics, operation ``MERGE``.
 
 The `PreparedMerge` (with the source rows) is one graph node that every task depends on, so it is sent
 once to each worker, and must fit in a worker's memory. A failed task fails the job before the
@@ -35,11 +34,9 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations.merge import (
     MergeBuilder,
     MergeMetrics,
-    MergeTimes,
     PreparedMerge,
     TargetChanges,
-    commit_merge,
-    insert_not_matched,
+    finish_merge,
     merge_target_files,
     prepare_merge,
     skipped_merge,
@@ -125,16 +122,8 @@ class DaskMergeBuilder(MergeBuilder):
                  for i, group in enumerate(_groups(files, *self._min_task))]
         changes = TargetChanges.combine(compute_outputs(tasks))
         scanned = time.perf_counter()
-        writer = DataFileWriter.for_snapshot(snapshot)
-        cdc = ChangeData.open(snapshot)
-        try:
-            inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
-            changes = changes.with_files(writer.close(), cdc.close())
-        except BaseException:
-            writer.abort()
-            cdc.abort()
-            raise
-        return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(t0, scanned, time.perf_counter()),
+        return finish_merge(snapshot, merge, files, changes, DataFileWriter.for_snapshot(snapshot),
+                            ChangeData.open(snapshot), started=t0, scanned=scanned,
                             commit_properties=self._commit_properties)
 
 
