@@ -16,7 +16,7 @@ from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
 from lakehouse.operations.detail import TableDetail, table_detail
 from lakehouse.operations.verify import VerifyReport, verify_table
-from lakehouse.operations.merge import MergeBuilder
+from lakehouse.operations.merge_builder import MergeBuilder
 from lakehouse.operations.restore import RestoreMetrics, restore as restore_table
 from lakehouse.namespaces import TableAlterer, TableOptimizer
 from lakehouse.operations.vacuum import VacuumMetrics, vacuum as vacuum_table

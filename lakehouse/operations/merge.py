@@ -9,8 +9,9 @@ dropped from the file by a deletion vector (`delta.enableDeletionVectors=true`) 
 their new versions are written to new files. Source rows that matched nothing take the first WHEN NOT
 MATCHED clause. A target row matched by two source rows is an error naming the key.
 
-Three steps over plain data, so that a distributed engine (`lakehouse.integrations.dask.merge`) runs the middle one
-as tasks and the single-process `run_merge` runs the very same functions in a loop:
+Three steps over plain data, so that a distributed engine (`lakehouse.integrations.dask.merge`) runs the
+middle one as tasks and the single-process `run_merge` (`merge_builder.py`, with the `MergeBuilder`) runs
+the very same functions in a loop:
 
 1. `prepare_merge`: the source, the compiled clauses, the schemas and the pruning predicate, planned once
    against a snapshot (`PreparedMerge`; it pickles). `PreparedMerge.candidate_files` are the target files
@@ -26,10 +27,9 @@ as tasks and the single-process `run_merge` runs the very same functions in a lo
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -53,18 +53,17 @@ from lakehouse.operations.rewrite import (
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import EXPR_TYPES, And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
-from lakehouse.protocol.features import active_features, check_writable, required_protocol
+from lakehouse.protocol.features import required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot
-from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, records_app_transactions
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches
 
 _PARTITION_IN_LIMIT = 1000
-_B = TypeVar("_B", bound="MergeBuilder")
 
 
 @dataclass(frozen=True)
@@ -493,93 +492,6 @@ def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, chan
 def skipped_merge() -> MergeMetrics:
     """The metrics of a MERGE skipped as a replay of an applied app transaction (version None)."""
     return MergeMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-
-
-# -- the builder and the single-process MERGE ------------------------------------------------------------------
-class MergeBuilder:
-    """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it.
-
-    Subclasses (the Dask MERGE) keep the clause methods and override `execute`.
-    """
-
-    def __init__(self, table: Any, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
-                 merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
-                 commit_properties: CommitProperties | None = None, max_workers: int | None = None):
-        self._table, self._source, self._on = table, source, on
-        self._max_workers = max_workers
-        self._aliases = (target_alias, source_alias)
-        self._merge_schema = merge_schema
-        self._clauses = clauses
-        self._commit_properties = commit_properties
-
-    def _with(self: _B, clause: Clause) -> _B:
-        new = copy.copy(self)
-        new._clauses = self._clauses + (clause,)
-        return new
-
-    def when_matched_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
-        """WHEN MATCHED [AND condition] THEN UPDATE SET ..."""
-        return self._with(Clause("matched", "update", condition, dict(set)))
-
-    def when_matched_update_all(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN MATCHED [AND condition] THEN UPDATE SET * (every target column from the source)."""
-        return self._with(Clause("matched", "update", condition, all_columns=True))
-
-    def when_matched_delete(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN MATCHED [AND condition] THEN DELETE."""
-        return self._with(Clause("matched", "delete", condition))
-
-    def when_not_matched_insert(self: _B, values: Mapping[str, Any], condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED [AND condition] THEN INSERT (values)."""
-        return self._with(Clause("not_matched", "insert", condition, dict(values)))
-
-    def when_not_matched_insert_all(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED [AND condition] THEN INSERT * (every target column from the source)."""
-        return self._with(Clause("not_matched", "insert", condition, all_columns=True))
-
-    def when_not_matched_by_source_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
-        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN UPDATE SET ..."""
-        return self._with(Clause("not_matched_by_source", "update", condition, dict(set)))
-
-    def when_not_matched_by_source_delete(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN DELETE."""
-        return self._with(Clause("not_matched_by_source", "delete", condition))
-
-    def execute(self) -> MergeMetrics:
-        """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
-        snapshot = self._table._snapshot_for_write("MERGE")
-        metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
-                            source_alias=self._aliases[1], merge_schema=self._merge_schema,
-                            commit_properties=self._commit_properties, max_workers=self._max_workers)
-        self._table.refresh()
-        return metrics
-
-
-def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
-              source_alias: str = "s", merge_schema: bool = False,
-              commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> MergeMetrics:
-    """Execute a MERGE against ``snapshot`` in this process; see the module docstring. Target files are
-    read and rewritten on ``max_workers`` threads (default: the core count)."""
-    t0 = time.perf_counter()
-    check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
-    check_commit_safety(snapshot.storage)
-    if already_applied(snapshot, commit_properties):
-        return skipped_merge()
-    merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
-                          merge_schema=merge_schema)
-    snapshot = merge.target_snapshot(snapshot)
-    files = merge.candidate_files(snapshot)
-    # One writer for every file's new rows and the inserts, so small changes share files.
-    cdc = ChangeData.open(snapshot, max_workers=max_workers)
-    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
-    try:
-        changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=max_workers)
-    except BaseException:
-        writer.abort()
-        cdc.abort()
-        raise
-    return finish_merge(snapshot, merge, files, changes, writer, cdc, started=t0, scanned=time.perf_counter(),
-                        commit_properties=commit_properties)
 
 
 def _match(plan: MergePlan, t_alive: pa.Table, src: pa.Table, target: StructType, source: StructType,

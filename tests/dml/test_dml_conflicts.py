@@ -19,7 +19,7 @@ from lakehouse.errors import (
     ConcurrentModificationError,
 )
 from lakehouse.operations.delete import delete
-from lakehouse.operations.merge import run_merge
+from lakehouse.operations.merge_builder import run_merge
 from lakehouse.operations.merge_plan import Clause
 from lakehouse.operations.update import update
 from lakehouse.protocol.actions import Remove

@@ -31,8 +31,8 @@ from lakehouse.integrations.dask.jobs import TableRef, TaskHook, compute_outputs
 from lakehouse.integrations.dask.write import index_is_data
 from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.operations.merge_builder import MergeBuilder
 from lakehouse.operations.merge import (
-    MergeBuilder,
     MergeMetrics,
     PreparedMerge,
     TargetChanges,

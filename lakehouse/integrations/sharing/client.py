@@ -71,18 +71,24 @@ class Profile:
 
 @dataclass(frozen=True)
 class Share:
+    """A share the profile may read (``id`` when the server gives one)."""
+
     name: str
     id: str | None = None
 
 
 @dataclass(frozen=True)
 class Schema:
+    """A schema of a share."""
+
     name: str
     share: str
 
 
 @dataclass(frozen=True)
 class Table:
+    """A shared table, named ``share.schema.name`` in a `load` URL."""
+
     name: str
     share: str
     schema: str
