@@ -48,33 +48,40 @@ class MergeBuilder:
         new._clauses = self._clauses + (clause,)
         return new
 
-    def when_matched_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
-        """WHEN MATCHED [AND condition] THEN UPDATE SET ..."""
-        return self._with(Clause("matched", "update", condition, dict(set)))
+    def when_matched_update(self: _B, updates: Mapping[str, Any], predicate: FilterLike | None = None) -> _B:
+        """WHEN MATCHED [AND predicate] THEN UPDATE SET column = expression, ... (deltalake's signature)."""
+        return self._with(Clause("matched", "update", predicate, dict(updates)))
 
-    def when_matched_update_all(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN MATCHED [AND condition] THEN UPDATE SET * (every target column from the source)."""
-        return self._with(Clause("matched", "update", condition, all_columns=True))
+    def when_matched_update_all(self: _B, predicate: FilterLike | None = None,
+                                except_cols: Sequence[str] | None = None) -> _B:
+        """WHEN MATCHED [AND predicate] THEN UPDATE SET * : every target column from the source column of the
+        same name, except ``except_cols``."""
+        return self._with(Clause("matched", "update", predicate, all_columns=True,
+                                 except_columns=tuple(except_cols or ())))
 
-    def when_matched_delete(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN MATCHED [AND condition] THEN DELETE."""
-        return self._with(Clause("matched", "delete", condition))
+    def when_matched_delete(self: _B, predicate: FilterLike | None = None) -> _B:
+        """WHEN MATCHED [AND predicate] THEN DELETE."""
+        return self._with(Clause("matched", "delete", predicate))
 
-    def when_not_matched_insert(self: _B, values: Mapping[str, Any], condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED [AND condition] THEN INSERT (values)."""
-        return self._with(Clause("not_matched", "insert", condition, dict(values)))
+    def when_not_matched_insert(self: _B, updates: Mapping[str, Any], predicate: FilterLike | None = None) -> _B:
+        """WHEN NOT MATCHED [AND predicate] THEN INSERT (column = expression, ...); unnamed columns get null."""
+        return self._with(Clause("not_matched", "insert", predicate, dict(updates)))
 
-    def when_not_matched_insert_all(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED [AND condition] THEN INSERT * (every target column from the source)."""
-        return self._with(Clause("not_matched", "insert", condition, all_columns=True))
+    def when_not_matched_insert_all(self: _B, predicate: FilterLike | None = None,
+                                    except_cols: Sequence[str] | None = None) -> _B:
+        """WHEN NOT MATCHED [AND predicate] THEN INSERT * : every target column from the source, except
+        ``except_cols`` (which get null)."""
+        return self._with(Clause("not_matched", "insert", predicate, all_columns=True,
+                                 except_columns=tuple(except_cols or ())))
 
-    def when_not_matched_by_source_update(self: _B, set: Mapping[str, Any], condition: FilterLike | None = None) -> _B:  # noqa: A002
-        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN UPDATE SET ..."""
-        return self._with(Clause("not_matched_by_source", "update", condition, dict(set)))
+    def when_not_matched_by_source_update(self: _B, updates: Mapping[str, Any],
+                                          predicate: FilterLike | None = None) -> _B:
+        """WHEN NOT MATCHED BY SOURCE [AND predicate] THEN UPDATE SET column = expression, ..."""
+        return self._with(Clause("not_matched_by_source", "update", predicate, dict(updates)))
 
-    def when_not_matched_by_source_delete(self: _B, condition: FilterLike | None = None) -> _B:
-        """WHEN NOT MATCHED BY SOURCE [AND condition] THEN DELETE."""
-        return self._with(Clause("not_matched_by_source", "delete", condition))
+    def when_not_matched_by_source_delete(self: _B, predicate: FilterLike | None = None) -> _B:
+        """WHEN NOT MATCHED BY SOURCE [AND predicate] THEN DELETE."""
+        return self._with(Clause("not_matched_by_source", "delete", predicate))
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""

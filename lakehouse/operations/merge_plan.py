@@ -35,6 +35,7 @@ class Clause:
     condition: FilterLike | None = None
     assignments: Mapping[str, Any] = field(default_factory=dict)
     all_columns: bool = False
+    except_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,11 @@ def compile_merge(on: FilterLike, clauses: Sequence[Clause], *, target: StructTy
         if clause.action == "delete":
             assignments: Mapping[str, Any] = {}
         elif clause.all_columns:
-            assignments = {f.name: Col((s, f.name)) for f in target.fields if f.name in source.names}
+            unknown = [c for c in clause.except_columns if c not in target.names]
+            if unknown:
+                raise InvalidArgumentError(f"MERGE except_cols names unknown target column(s) {unknown}")
+            assignments = {f.name: Col((s, f.name)) for f in target.fields
+                           if f.name in source.names and f.name not in clause.except_columns}
         else:
             unknown = [k for k in clause.assignments if k not in target.names]
             if unknown:

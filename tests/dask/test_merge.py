@@ -58,12 +58,12 @@ Clauses = Callable[[Any], Any]
 CLAUSES: dict[str, Clauses] = {
     "upsert": lambda b: b.when_matched_update_all().when_not_matched_insert_all(),
     "update-delete-insert": lambda b: (b.when_matched_delete("s.v = 0")
-                                       .when_matched_update({"v": "t.v + s.v"}, condition="t.id > 40")
+                                       .when_matched_update({"v": "t.v + s.v"}, predicate="t.id > 40")
                                        .when_not_matched_insert({"id": "s.id", "v": "s.v * 2", "p": "s.p"},
-                                                                condition="s.v > 0")),
+                                                                predicate="s.v > 0")),
     "by-source": lambda b: (b.when_matched_update_all()
                             .when_not_matched_by_source_delete("t.v >= 1500")
-                            .when_not_matched_by_source_update({"v": "t.v + 1"}, condition="t.id < 20")),
+                            .when_not_matched_by_source_update({"v": "t.v + 1"}, predicate="t.id < 20")),
 }
 
 CASES = [

@@ -66,7 +66,7 @@ def run_update(path: str, p: CommitProperties):
 def run_merge(path: str, p: CommitProperties):
     src = rows_table([{"id": 4, "v": -4, "p": "b"}, {"id": 100, "v": 100, "p": "a"}])
     return (lakehouse.DeltaTable(path).merge(src, "t.id = s.id", commit_properties=p)
-            .when_matched_update(set={"v": "t.v + s.v"}).when_not_matched_insert_all().execute())
+            .when_matched_update(updates={"v": "t.v + s.v"}).when_not_matched_insert_all().execute())
 
 
 def run_write(path: str, p: CommitProperties):

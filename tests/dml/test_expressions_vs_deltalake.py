@@ -156,8 +156,8 @@ def test_merge_agrees_with_deltalake(base: str, tmp_path: Path, condition: str, 
     source = pa.table({"id": pa.array([0, 1, 4, 5, 6, 9], pa.int64()), "d": pa.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])})
     column = "d" if "s.d * 2" in value else "l"
     lakehouse.DeltaTable(ours).merge(source, "t.id = s.id", source_alias="s", target_alias="t") \
-        .when_matched_update(set={column: value}, condition=condition) \
-        .when_not_matched_insert(values={"id": "s.id", column: insert}).execute()
+        .when_matched_update(updates={column: value}, predicate=condition) \
+        .when_not_matched_insert(updates={"id": "s.id", column: insert}).execute()
     deltalake.DeltaTable(theirs).merge(source, "t.id = s.id", source_alias="s", target_alias="t") \
         .when_matched_update(updates={column: value}, predicate=condition) \
         .when_not_matched_insert(updates={"id": "s.id", column: insert}).execute()
@@ -247,8 +247,8 @@ def test_merge_on_expression_agrees_with_deltalake(base: str, tmp_path: Path, on
     ours, theirs = _copies(base, tmp_path)
     source = pa.table({"k": pa.array(["hello world", "padded", "zz", None, "a_b"]), "w": pa.array([10, 20, 30, 40, 50])})
     lakehouse.DeltaTable(ours).merge(source, on, source_alias="s", target_alias="t") \
-        .when_matched_update(set={"l": "s.w + coalesce(t.l, 0)"}) \
-        .when_not_matched_insert(values={"id": "s.w", "s": "s.k"}).execute()
+        .when_matched_update(updates={"l": "s.w + coalesce(t.l, 0)"}) \
+        .when_not_matched_insert(updates={"id": "s.w", "s": "s.k"}).execute()
     deltalake.DeltaTable(theirs).merge(source, on, source_alias="s", target_alias="t") \
         .when_matched_update(updates={"l": "s.w + coalesce(t.l, 0)"}) \
         .when_not_matched_insert(updates={"id": "s.w", "s": "s.k"}).execute()

@@ -57,7 +57,7 @@ def expected_upsert(target: list[dict], source: list[dict]) -> list[dict]:
 def upsert(path: str, source: pa.Table) -> Any:
     """WHEN MATCHED UPDATE SET v = s.v WHEN NOT MATCHED INSERT * on t.k = s.k."""
     return (lakehouse.DeltaTable(path).merge(source, "t.k = s.k")
-            .when_matched_update(set={"v": "s.v"}).when_not_matched_insert_all().execute())
+            .when_matched_update(updates={"v": "s.v"}).when_not_matched_insert_all().execute())
 
 
 def make(tmp_path, name: str, rows: list[dict], schema: pa.Schema, mode: str, partition: bool) -> str:
@@ -158,7 +158,7 @@ def test_decimal_keys_of_different_scales(tmp_path, mode):
     path = make(tmp_path, "t", target, schema, mode, False)
     src_schema = pa.schema([("k", pa.decimal128(10, 3)), ("v", pa.int64())])
     source = pa.Table.from_pylist([{"k": Decimal("1.200"), "v": 10}, {"k": Decimal("2.001"), "v": 20}], schema=src_schema)
-    lakehouse.DeltaTable(path).merge(source, "t.k = s.k").when_matched_update(set={"v": "s.v"}).execute()
+    lakehouse.DeltaTable(path).merge(source, "t.k = s.k").when_matched_update(updates={"v": "s.v"}).execute()
     assert_same_rows(lh_read(path), [{"k": Decimal("1.20"), "v": 10}, {"k": Decimal("2.00"), "v": 2}], "after MERGE")
 
 
@@ -246,7 +246,7 @@ def test_residual_conditions_use_the_same_equality(tmp_path, mode, on):
     source = [{"k": {"a": -0.0}, "v": 10}, {"k": {"a": NAN}, "v": 20}, {"k": {"a": None}, "v": 30}]
     path = make(tmp_path, "t", target, schema, mode, False)
     (lakehouse.DeltaTable(path).merge(pa.Table.from_pylist(source, schema=schema), on)
-     .when_matched_update(set={"v": "s.v"}).when_not_matched_insert_all().execute())
+     .when_matched_update(updates={"v": "s.v"}).when_not_matched_insert_all().execute())
     want = [{"k": {"a": 0.0}, "v": 10}, {"k": {"a": NAN}, "v": 20}, {"k": {"a": None}, "v": 3}, {"k": {"a": 1.0}, "v": 4},
             {"k": {"a": None}, "v": 30}]
     assert_same_rows(lh_read(path), want, f"after MERGE ON {on}")

@@ -162,10 +162,10 @@ def _merge_expected() -> list[dict]:
 
 def _run_merge(dt: lakehouse.DeltaTable, forms: dict[str, Any]) -> Any:
     return (dt.merge(SOURCE, forms["on"])
-            .when_matched_update(set=forms["update"], condition=forms["update_if"])
-            .when_matched_delete(condition=forms["delete_if"])
-            .when_not_matched_insert(values=forms["insert"], condition=forms["insert_if"])
-            .when_not_matched_by_source_update(set=forms["nmbs"], condition=forms["nmbs_if"])
+            .when_matched_update(updates=forms["update"], predicate=forms["update_if"])
+            .when_matched_delete(predicate=forms["delete_if"])
+            .when_not_matched_insert(updates=forms["insert"], predicate=forms["insert_if"])
+            .when_not_matched_by_source_update(updates=forms["nmbs"], predicate=forms["nmbs_if"])
             .execute())
 
 
@@ -214,7 +214,7 @@ def test_merge_qualifies_columns_inside_functions(tmp_path: Path) -> None:
     make(path, "cow")
     src = pa.table({"id": pa.array([1, 5], pa.int64()), "w": pa.array([-3, 4], pa.int64())})
     (lakehouse.DeltaTable(path).merge(src, "t.id = s.id")
-     .when_matched_update(set={"v": "abs(w)", "name": "upper(name)"}).execute())
+     .when_matched_update(updates={"v": "abs(w)", "name": "upper(name)"}).execute())
     want = [{**r, "v": 3, "name": "ALICE"} if r["id"] == 1 else {**r, "v": 4, "name": "CARL"} if r["id"] == 5 else r
             for r in ROWS]
     check(path, pa.Table.from_pylist(want, schema=SCHEMA), "MERGE with unqualified columns in functions")
@@ -246,7 +246,7 @@ def test_unconvertible_polars_predicates_are_refused(tmp_path: Path) -> None:
              f'cannot convert polars expression [([(col("v")) // (dyn int: 2)]) == (dyn int: 1)]: the operator '
              f"FloorDivide (floor division: `div` or floor(a / b) in SQL) is not supported\n{HELP}")
     _refused(path, lambda dt: dt.merge(SOURCE, pl.col("t.id") == pl.col("s.id"))
-             .when_matched_update(set={"v": pl.col("s.v").rank()}).execute(),
+             .when_matched_update(updates={"v": pl.col("s.v").rank()}).execute(),
              f'cannot convert polars expression col("s.v").rank(): the function rank is not supported\n{HELP}')
     _refused(path, lambda dt: dt.delete((pl.col("f") == float("nan")) | (pl.col("f") == float("inf"))),
              'cannot convert polars expression [([(col("f")) == (dyn float: NaN)]) | ([(col("f")) == (dyn float: '
@@ -280,9 +280,9 @@ def test_dask_merge_takes_polars_conditions_and_values(tmp_path: Path) -> None:
     make(a, "dv")
     with dask.config.set(scheduler="sync"):
         builder = ldd.merge(a, SOURCE, POLARS_MERGE["on"])
-        (builder.when_matched_update(set=POLARS_MERGE["update"], condition=POLARS_MERGE["update_if"])
-         .when_matched_delete(condition=POLARS_MERGE["delete_if"])
-         .when_not_matched_insert(values=POLARS_MERGE["insert"], condition=POLARS_MERGE["insert_if"])
-         .when_not_matched_by_source_update(set=POLARS_MERGE["nmbs"], condition=POLARS_MERGE["nmbs_if"])
+        (builder.when_matched_update(updates=POLARS_MERGE["update"], predicate=POLARS_MERGE["update_if"])
+         .when_matched_delete(predicate=POLARS_MERGE["delete_if"])
+         .when_not_matched_insert(updates=POLARS_MERGE["insert"], predicate=POLARS_MERGE["insert_if"])
+         .when_not_matched_by_source_update(updates=POLARS_MERGE["nmbs"], predicate=POLARS_MERGE["nmbs_if"])
          .execute())
     check(a, pa.Table.from_pylist(_merge_expected(), schema=SCHEMA), "Dask MERGE with polars")

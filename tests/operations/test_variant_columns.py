@@ -234,7 +234,7 @@ def test_dml_keeps_variants(tmp_path, dv, partitioned):
     source = _rows([4, 5, 20], "m")
     source = source.set_column(2, "v", pa.array([_variant(3), _variant(0), _variant(4)], VARIANT))
     lakehouse.DeltaTable(path).merge(source, "t.id = s.id") \
-        .when_matched_update(set={"v": "s.v", "st": "s.st"}).when_not_matched_insert_all().execute()
+        .when_matched_update(updates={"v": "s.v", "st": "s.st"}).when_not_matched_insert_all().execute()
     _check(path, "merge")
     rows = _by_id(lh_read(path))
     assert rows[4]["v"] == _variant(3) and rows[5]["v"] == _variant(0) and rows[20]["v"] == _variant(4)
@@ -279,7 +279,7 @@ def test_writes_that_omit_variant_columns_store_null_variants(table):
     lakehouse.write_delta(table, pa.table({"id": pa.array([30], pa.int64())}), mode="append")
     source = pa.table({"id": pa.array([0, 31], pa.int64()), "n": ["m0", "m31"]})
     lakehouse.DeltaTable(table).merge(source, "t.id = s.id") \
-        .when_matched_update(set={"n": "s.n"}).when_not_matched_insert_all().execute()
+        .when_matched_update(updates={"n": "s.n"}).when_not_matched_insert_all().execute()
     rows = _by_id(lh_read(table))
     assert rows[30] == {"id": 30, "n": None, "v": None, "st": None, "arr": None}
     assert rows[31] == {"id": 31, "n": "m31", "v": None, "st": None, "arr": None}
