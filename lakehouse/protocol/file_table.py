@@ -18,9 +18,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.protocol.actions import Add
+from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.arrow_conform import conform_array
-from lakehouse.protocol.codec import encode_action
+from lakehouse.protocol.codec import decode_deletion_vector, encode_action
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
 from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
@@ -98,6 +98,37 @@ def adds_to_table(adds: Iterable[Add]) -> pa.Table:
         pa.array([a.clustering_provider for a in adds], pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=ADD_SCHEMA)
+
+
+def table_to_adds(table: pa.Table) -> list[Add]:
+    """The typed view of file-table rows: one `Add` per row, built here and nowhere else.
+
+    Operations plan on the Arrow table (filters, sorts, joins at Arrow speed) and turn only the rows they act
+    on into actions, so no operation handles camelCase dict rows.
+    """
+    out = []
+    for row in table.select([f.name for f in ADD_TYPE.fields]).to_pylist():
+        dv = row["deletionVector"]
+        tags = row["tags"]
+        out.append(Add(
+            path=row["path"], partition_values=dict(row["partitionValues"] or []), size=row["size"],
+            modification_time=row["modificationTime"] or 0, data_change=bool(row["dataChange"]),
+            stats=row["stats"], tags=dict(tags) if tags else None,
+            deletion_vector=decode_deletion_vector(dv) if dv else None, base_row_id=row["baseRowId"],
+            default_row_commit_version=row["defaultRowCommitVersion"],
+            clustering_provider=row["clusteringProvider"],
+        ))
+    return out
+
+
+def remove_for(add: Add, deletion_timestamp: int, *, data_change: bool = True) -> Remove:
+    """The tombstone that removes the logical file ``add`` (its DV included, so the right file goes)."""
+    return Remove(
+        path=add.path, data_change=data_change, deletion_timestamp=deletion_timestamp,
+        extended_file_metadata=True, partition_values=dict(add.partition_values), size=add.size,
+        stats=add.stats, tags=dict(add.tags) if add.tags else None, deletion_vector=add.deletion_vector,
+        base_row_id=add.base_row_id, default_row_commit_version=add.default_row_commit_version,
+    )
 
 
 def removes_to_table(removes: Iterable[Any]) -> pa.Table:

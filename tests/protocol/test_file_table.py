@@ -98,3 +98,21 @@ def test_struct_rows_to_table_from_checkpoint_like_column():
     assert t.column("stats").to_pylist() == [None]
     assert t.column("deletionVector").to_pylist() == [None]
     assert paths(drop_seen(t, {("a", None)})) == []
+
+
+def test_table_to_adds_is_the_inverse_of_adds_to_table_and_remove_for_keeps_the_logical_file():
+    from lakehouse.protocol.actions import Add, DeletionVectorDescriptor
+    from lakehouse.protocol.file_table import adds_to_table, remove_for, table_to_adds
+
+    adds = [
+        Add("p=1/a%20b.parquet", {"p": "1", "q": None}, 10, 5, True, '{"numRecords":3}', {"k": "v"},
+            DeletionVectorDescriptor("u", "ab^-aqEH.-t@S}K{vb[*k^", 40, 2, 1, 7), 11, 4, "liquid"),
+        Add("c.parquet", {}, 1, 0, False),
+    ]
+    back = table_to_adds(adds_to_table(adds))
+    assert back == adds
+    tomb = remove_for(back[0], 99)
+    assert (tomb.path, tomb.deletion_timestamp, tomb.deletion_vector, tomb.size) == (
+        adds[0].path, 99, adds[0].deletion_vector, 10)
+    assert (tomb.base_row_id, tomb.default_row_commit_version, tomb.data_change) == (11, 4, True)
+    assert remove_for(back[1], 1, data_change=False).data_change is False
