@@ -20,8 +20,9 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, UnsupportedFeatureError
-from tests.dml.dml_support import assert_same_rows, dl_read, lh_read, rows_table, snapshot_dir
-from tests.operations.support import actions_of
+from tests.support.dml import rows_table, snapshot_dir
+from tests.support.rows import assert_same_rows, dl_read, lh_read
+from tests.support.log import actions_of
 
 ROWS = [{"id": i, "v": i * 10, "p": "a" if i % 2 else "b"} for i in range(12)]
 

@@ -17,7 +17,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import DataFileNotFoundError, LakehouseError
-from tests.conformance_support import (
+from tests.support.conformance import (
     MISSING,
     canonical_rows,
     corpus_dir,

@@ -30,7 +30,7 @@ from lakehouse.errors import (
     UnsupportedFeatureError,
 )
 from lakehouse.protocol.dv import encode_bitmap
-from tests.conformance_support import canonical_rows, corpus_dir
+from tests.support.conformance import canonical_rows, corpus_dir
 
 CORPUS = corpus_dir()
 if CORPUS is None:

@@ -52,7 +52,7 @@ pl = pytest.importorskip("polars")
 
 import lakehouse  # noqa: E402
 from lakehouse.errors import LakehouseError, VersionNotFoundError  # noqa: E402
-from tests.conformance_support import canonical_rows, describe_difference  # noqa: E402
+from tests.support.conformance import canonical_rows, describe_difference  # noqa: E402
 
 write_deltalake = deltalake.write_deltalake
 DLTable = deltalake.DeltaTable

@@ -16,7 +16,7 @@ from lakehouse.errors import (
     TableNotFoundError,
     VersionNotFoundError,
 )
-from tests.conformance_support import corpus_dir
+from tests.support.conformance import corpus_dir
 
 CORPUS = corpus_dir()
 if CORPUS is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lakehouse
-from tests.cli.support import write_table
+from tests.support.cli import write_table
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lakehouse
-from tests.cli.support import lakehouse_cli, visible, write_table
+from tests.support.cli import lakehouse_cli, visible, write_table
 
 
 def test_version_option():

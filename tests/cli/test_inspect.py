@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 import lakehouse
-from tests.cli.support import lakehouse_cli, write_table
+from tests.support.cli import lakehouse_cli, write_table
 
 
 def test_describe_json_equals_detail(events):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 import lakehouse
-from tests.cli.support import encoded_rows, lakehouse_cli, sorted_rows, visible, write_table
+from tests.support.cli import encoded_rows, lakehouse_cli, sorted_rows, visible, write_table
 
 
 def rows(uri: str, version: int | None = None) -> list[dict]:

@@ -4,7 +4,7 @@ projections, time travel, limits, and the readable table."""
 from __future__ import annotations
 
 import lakehouse
-from tests.cli.support import encoded_rows as api_rows, lakehouse_cli, sorted_rows
+from tests.support.cli import encoded_rows as api_rows, lakehouse_cli, sorted_rows
 
 
 def test_scan_json_lines_equal_the_api_rows(events):

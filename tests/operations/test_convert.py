@@ -15,7 +15,7 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, TableExistsError
-from tests.operations.support import assert_rows, dl_read
+from tests.support.rows import assert_rows, dl_read
 
 PARTS = pa.schema([("day", pa.date32()), ("k", pa.string())])
 

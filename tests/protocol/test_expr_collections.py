@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocol.expr_support import ROWS, check
+from tests.support.expressions import ROWS, check
 
 T, F, N = True, False, None
 

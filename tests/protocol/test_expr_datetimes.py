@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tests.protocol.expr_support import ROWS, check, per_row, run
+from tests.support.expressions import ROWS, check, per_row, run
 
 T, F, N = True, False, None
 UTC = timezone.utc

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.errors import InvalidArgumentError, LakehouseError
-from tests.protocol.expr_support import run
+from tests.support.expressions import run
 
 REFUSED = [
     # subqueries, aggregates, window functions

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.protocol.expr_support import check, per_row
+from tests.support.expressions import check, per_row
 
 T, F, N = True, False, None
 

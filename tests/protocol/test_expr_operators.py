@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from lakehouse.errors import InvalidArgumentError
-from tests.protocol.expr_support import check, run
+from tests.support.expressions import check, run
 
 T, F, N = True, False, None
 nan, inf = float("nan"), float("inf")

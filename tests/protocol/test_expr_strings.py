@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocol.expr_support import check, per_row
+from tests.support.expressions import check, per_row
 
 T, F, N = True, False, None
 # s: 'Hello World', 'ünïcödé', '', '  padded  ', 'a_b%c', NULL

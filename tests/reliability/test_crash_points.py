@@ -21,7 +21,7 @@ from lakehouse.snapshot import snapshot as snapshot_module
 from lakehouse.errors import LakehouseError
 from lakehouse.storage import open_storage
 from lakehouse.storage.faulty import FaultPlan, FaultyStorage, SimulatedCrash
-from tests.conformance_support import canonical_rows
+from tests.support.conformance import canonical_rows
 
 Op = Callable[[object], object]
 

@@ -1,6 +1,6 @@
 """Real crashes: writer processes SIGKILLed at random moments, on local disk and on the moto S3 server.
 
-Each trial lets `tests/concurrency_workers/killable_writer.py` loop over appends and MERGE upserts on one
+Each trial lets `tests/write/workers/killable_writer.py` loop over appends and MERGE upserts on one
 table (checkpoint every 3 commits, so kills also land in checkpoint writes) and SIGKILLs it: half the
 trials after a seeded random delay of a few operations, the other half a seeded random fraction of a
 millisecond-scale step (data-file write, commit put, checkpoint write) after it starts, which only a timer
@@ -45,11 +45,11 @@ import pytest
 
 from lakehouse import DeltaTable
 from lakehouse.storage import Storage, open_storage
-from tests.concurrency_workers import killable_writer as kw
+from tests.write.workers import killable_writer as kw
 from tests.conftest import S3_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "tests" / "concurrency_workers" / "killable_writer.py"
+WORKER = ROOT / "tests" / "write" / "workers" / "killable_writer.py"
 FULL = os.environ.get("LAKEHOUSE_FULL") == "1"
 TRIALS = {"local": 100 if FULL else 12, "s3": 100 if FULL else 6}
 # A fresh table every few trials keeps re-reading every version cheap (each read opens every live file,

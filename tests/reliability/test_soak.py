@@ -1,4 +1,4 @@
-"""Mixed-workload soak: N processes (`tests/concurrency_workers/soak_worker.py`) run random appends,
+"""Mixed-workload soak: N processes (`tests/write/workers/soak_worker.py`) run random appends,
 replaceWhere overwrites, DELETEs, UPDATEs, MERGE upserts, checkpoints and OPTIMIZEs against one table.
 
 Conflicts (`CommitError` subclasses) are expected outcomes, counted by type; any other exception fails.
@@ -44,11 +44,11 @@ import pytest
 
 from lakehouse import CommitProperties, DeltaTable, write_delta
 from lakehouse.storage import Storage, open_storage
-from tests.concurrency_workers import soak_worker as sw
+from tests.write.workers import soak_worker as sw
 from tests.conftest import S3_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "tests" / "concurrency_workers" / "soak_worker.py"
+WORKER = ROOT / "tests" / "write" / "workers" / "soak_worker.py"
 FULL = os.environ.get("LAKEHOUSE_FULL") == "1"
 PROCS = 4
 OPS = {"local": 150 if FULL else 20, "local-dv": 150 if FULL else 20, "s3": 8}

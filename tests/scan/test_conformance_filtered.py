@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import lakehouse
-from tests.conformance_support import MISSING, canonical_rows, corpus_dir, describe_difference
-from tests.scan import sqlpred as sp
+from tests.support.conformance import MISSING, canonical_rows, corpus_dir, describe_difference
+from tests.support import sqlpred as sp
 
 CORPUS = corpus_dir()
 

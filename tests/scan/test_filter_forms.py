@@ -20,7 +20,7 @@ import pytest
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr import columns, parse_predicate
-from tests.dml.dml_support import rows_of
+from tests.support.rows import rows_of
 
 SCHEMA = pa.schema([
     ("id", pa.int64()), ("name", pa.string()), ("v", pa.float64()), ("d", pa.date32()),

@@ -20,8 +20,8 @@ import pytest
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.scan.read import read_file
-from tests.conformance_support import canonical_rows, describe_difference
-from tests.scan import sqlpred as sp
+from tests.support.conformance import canonical_rows, describe_difference
+from tests.support import sqlpred as sp
 
 I64, I32, F64, S = pa.int64(), pa.int32(), pa.float64(), pa.string()
 

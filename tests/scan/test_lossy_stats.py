@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import lakehouse
 from lakehouse.protocol.schema import DecimalType
 from lakehouse.protocol.skipping import widen_decimal
-from tests.dml.dml_support import assert_same_rows, dl_read, lh_read
+from tests.support.rows import assert_same_rows, dl_read, lh_read
 
 D = Decimal
 BIG = [D("12345678901234567890.123456789012345678"), D("-12345678901234567890.123456789012345678"),

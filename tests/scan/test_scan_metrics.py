@@ -20,8 +20,8 @@ import pytest
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.scan.read import FileTask, read_file
-from tests.conformance_support import MISSING, canonical_rows, corpus_dir, describe_difference
-from tests.scan import sqlpred as sp
+from tests.support.conformance import MISSING, canonical_rows, corpus_dir, describe_difference
+from tests.support import sqlpred as sp
 
 CORPUS = corpus_dir()
 needs_corpus = pytest.mark.skipif(CORPUS is None, reason=MISSING)  # never skips under CI: corpus_dir() raises

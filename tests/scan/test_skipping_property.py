@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 
 import lakehouse
 from lakehouse.scan.read import read_file
-from tests.conformance_support import canonical_rows, describe_difference
-from tests.scan import sqlpred as sp
+from tests.support.conformance import canonical_rows, describe_difference
+from tests.support import sqlpred as sp
 
 # -- column kinds -------------------------------------------------------------------------------------
 

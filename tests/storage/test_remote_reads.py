@@ -15,7 +15,7 @@ import pytest
 import lakehouse
 from lakehouse.demo import DEMO_TABLE
 from lakehouse.errors import TableNotFoundError
-from tests.conformance_support import canonical_rows, corpus_dir
+from tests.support.conformance import canonical_rows, corpus_dir
 
 CORPUS = corpus_dir()
 

@@ -18,9 +18,9 @@ import lakehouse
 import lakehouse.storage.options as storage_options_module
 from lakehouse.errors import BucketNotFoundError, InvalidArgumentError, TableNotFoundError
 from lakehouse.errors import StorageOptionWarning
-from tests.cli.support import lakehouse_cli
+from tests.support.cli import lakehouse_cli
 from tests.conftest import S3_ENV
-from tests.dml.dml_support import assert_same_rows
+from tests.support.rows import assert_same_rows
 
 # The tests that check the warning reset its once-per-process memory and catch it themselves.
 pytestmark = pytest.mark.filterwarnings("ignore::lakehouse.errors.StorageOptionWarning")
