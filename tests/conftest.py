@@ -108,3 +108,12 @@ def s3_bucket(s3_server):
         "use_listings_cache": False,
     }
     yield bucket, options, fs
+
+
+@pytest.fixture
+def table_path(tmp_path):
+    """An existing, empty directory for a new table (see test_first_write_creates_missing_directory
+    for writes to a directory that does not exist yet)."""
+    p = tmp_path / "t"
+    p.mkdir()
+    return str(p)

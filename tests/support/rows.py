@@ -42,6 +42,12 @@ def dl_read(path: str, version: int | None = None, storage_options: Mapping[str,
         return pa.table(deltalake.QueryBuilder().register("t", dt).execute("SELECT * FROM t").read_all())
 
 
+def dl_sql_read(path: str, version: int | None = None) -> pa.Table:
+    """deltalake's read through its DataFusion engine always (it applies deletion vectors and reads dates and
+    timestamps of any year, which its pyarrow path cannot)."""
+    return dl_read(path, version, sql=True)
+
+
 def as_table(data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
         return data

@@ -21,9 +21,8 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgumentError
-from tests.support.rows import dl_read as dl_sql_read
 from tests.support.log import actions_of, log_state
-from tests.support.rows import assert_rows, dl_read
+from tests.support.rows import assert_rows, dl_read, dl_sql_read
 
 NAN_OTHER_PAYLOAD = np.array([0x7FF8_0000_0000_0001], dtype=np.uint64).view(np.float64)[0]
 FLOATS = [0.0, -0.0, float("nan"), float(NAN_OTHER_PAYLOAD), float("inf"), float("-inf"), None, 1e20, 1e-7, 0.1,
