@@ -9,20 +9,22 @@ dropped from the file by a deletion vector (`delta.enableDeletionVectors=true`) 
 their new versions are written to new files. Source rows that matched nothing take the first WHEN NOT
 MATCHED clause. A target row matched by two source rows is an error naming the key.
 
-Three steps over plain data, so that a distributed engine (`lakehouse.integrations.dask.merge`) runs the
-middle one as tasks and the single-process `run_merge` (`merge_builder.py`, with the `MergeBuilder`) runs
-the very same functions in a loop:
+Three steps over plain data, on the DML engine (`operations/rewrite.py`), so that a distributed engine
+(`lakehouse.integrations.dask.merge`) runs the middle one as tasks and the single-process `run_merge`
+(`merge_builder.py`, with the `MergeBuilder`) runs the very same functions in a loop:
 
 1. `prepare_merge`: the source, the compiled clauses, the schemas and the pruning predicate, planned once
-   against a snapshot (`PreparedMerge`; it pickles). `PreparedMerge.candidate_files` are the target files
-   the MERGE reads.
-2. `merge_target_file`: one candidate file, joined with the whole source; its changed rows go to the
-   caller's writers, and it returns a `TargetChanges` (removes, deletion-vector adds, the source rows it
-   matched, counts). Duplicate matches are found here: a target row lives in exactly one file, so the
-   file that holds it sees every source row it matches. One source row matching rows of several files is
-   fine (each of those target rows has one match).
-3. `insert_not_matched` for the source rows no file matched (the union over all files), then
-   `commit_merge`: one transaction whose read set is the pruning predicate and the candidate files.
+   against a snapshot (`PreparedMerge`; it pickles). `PreparedMerge.plan_files` plans the candidate
+   target files on a `FileRewriter`.
+2. `merge_target_files`: each candidate file is joined with the whole source by `merge_target_file` on the
+   engine's read-ahead workers (a pure `MergeOutcome`: changed rows, their new versions, change data, the
+   source rows it matched); the engine applies it (deletion vector or copy-on-write). Duplicate matches
+   are found here: a target row lives in exactly one file, so the file that holds it sees every source
+   row it matches. One source row matching rows of several files is fine (each of those target rows has
+   one match). The result, `TargetChanges`, is plain data a Dask task returns.
+3. `finish_merge`: `insert_not_matched` for the source rows no file matched (the union over all files),
+   then the engine's commit: one transaction whose read set is the pruning predicate and the candidate
+   files.
 """
 
 from __future__ import annotations
@@ -38,19 +40,9 @@ import pyarrow.compute as pc
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.merge_keys import common_key_type, join_keys, normalise_floats
 from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
-from lakehouse.operations.rewrite import (
-    assigned_values,
-    ChangeData,
-    TouchedFile,
-    candidates,
-    commit_rewrite,
-    evaluate_mask,
-    remove_action,
-    store_cast,
-    touched_files,
-    with_deletion_vector,
-)
-from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
+from lakehouse.operations.rewrite import ChangeType, FileChanges, FileOutcome, FileRewriter, TouchedFile
+from lakehouse.operations.values import assigned_values, evaluate_mask, store_cast
+from lakehouse.protocol.actions import Metadata, Protocol
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import EXPR_TYPES, And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
 from lakehouse.protocol.features import required_protocol
@@ -59,8 +51,6 @@ from lakehouse.protocol.schema_evolution import merge_schemas
 from lakehouse.operations.create import with_schema
 from lakehouse.snapshot import Snapshot
 from lakehouse.write.transaction import CommitProperties, records_app_transactions
-from lakehouse.write.constraints import Check, enforce, table_checks
-from lakehouse.write.files import DataFileWriter
 from lakehouse.write.sources import to_batches
 
 _PARTITION_IN_LIMIT = 1000
@@ -181,27 +171,24 @@ def _route(joined: pa.Table, clauses: list[CompiledClause], jschema: StructType)
 
 
 def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.Table, idx: np.ndarray,
-                   changed: np.ndarray, counts: dict[str, int], cdc: ChangeData, target: StructType,
-                   jschema: StructType) -> list[pa.Table]:
-    """Route target rows (``t_rows``, physical indexes ``idx``) through update/delete clauses; marks them
-    in ``changed``, records change data, and returns the updated rows."""
+                   outcome: "MergeOutcome", target: StructType, jschema: StructType) -> None:
+    """Route target rows (``t_rows``, physical indexes ``idx``) through update/delete clauses: marks them
+    in ``outcome.changed``, adds their new versions and change data to ``outcome``."""
     names = [f.name for f in target.fields]
-    outputs = []
     for clause, take in zip(clauses, _route(joined, clauses, jschema)):
         if not take.any():
             continue
-        changed[idx[take]] = True
+        outcome.changed[idx[take]] = True
         before = t_rows.filter(pa.array(take))
         if clause.action == "delete":
-            counts["deleted"] += int(take.sum())
-            cdc.add(before.select(names), "delete")
+            outcome.deleted += int(take.sum())
+            outcome.change(before.select(names), "delete")
         else:
             after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
-            outputs.append(after)
-            counts["updated"] += int(take.sum())
-            cdc.add(before.select(names), "update_preimage")
-            cdc.add(after, "update_postimage")
-    return outputs
+            outcome.updated.append(after)
+            outcome.num_updated += int(take.sum())
+            outcome.change(before.select(names), "update_preimage")
+            outcome.change(after, "update_postimage")
 
 
 # -- 1. prepare -------------------------------------------------------------------------------------------
@@ -210,7 +197,7 @@ class PreparedMerge:
     """A MERGE planned against one table version, as plain data (it pickles, so a distributed engine ships
     it to its workers): the ON condition's text, the compiled clauses, the target schema the MERGE writes
     (after ``merge_schema``), the source schema and rows (keys cast to the target's types, rows numbered
-    in column ``__s``), the table's constraints, the target pruning predicate and the new metadata when
+    in column ``__s``), the target pruning predicate and the new metadata when
     ``merge_schema`` changed the schema."""
 
     on: str
@@ -219,7 +206,6 @@ class PreparedMerge:
     source_schema: StructType
     joined_schema: StructType
     source: pa.Table
-    checks: tuple[Check, ...]
     prune: Expr | None
     new_metadata: Metadata | None = None
     new_protocol: Protocol | None = None
@@ -245,11 +231,10 @@ class PreparedMerge:
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
         return _unpickle_prepared, (rest, sink.getvalue().to_pybytes())
 
-    def candidate_files(self, snapshot: Snapshot) -> pa.Table:
-        """The active files (rows of ``snapshot.adds``) that may hold a target row the MERGE changes."""
-        if isinstance(self.prune, Lit) and self.prune.value is False:
-            return snapshot.adds.slice(0, 0)
-        return candidates(snapshot, self.prune) if self.prune is not None else snapshot.adds
+    def plan_files(self, rewriter: FileRewriter) -> pa.Table:
+        """Plan the candidate target files on ``rewriter`` (of ``target_snapshot``): the active files that
+        may hold a target row the MERGE changes."""
+        return rewriter.plan(self.prune)
 
 
 def _unpickle_prepared(rest: Mapping[str, Any], source: bytes) -> PreparedMerge:
@@ -273,7 +258,6 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequ
             target = merged
             snapshot = replace(snapshot, schema=merged, metadata=new_metadata)
     plan = compile_merge(on, clauses, target=target, source=src_schema, target_alias=target_alias, source_alias=source_alias)
-    checks = table_checks(target, dict(snapshot.metadata.configuration))
     for tcol, scol in plan.keys:
         want = to_arrow_type(target.field(tcol).type)
         if pa.types.is_float32(want) and pa.types.is_float64(src.column(scol).type):
@@ -297,26 +281,36 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequ
     src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
     # The ON condition as commitInfo records it: the SQL text, or the printed polars expression.
-    return PreparedMerge(on if isinstance(on, str) else str(on), plan, target, src_schema, jschema, src, tuple(checks), prune, new_metadata, new_protocol)
+    return PreparedMerge(on if isinstance(on, str) else str(on), plan, target, src_schema, jschema, src, prune, new_metadata, new_protocol)
 
 
-# -- 2. one target file -------------------------------------------------------------------------------------
+# -- 2. target files ------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class MergeOutcome(FileOutcome):
+    """What the MERGE does to one target file (computed on a read-ahead worker): the engine's
+    `FileOutcome` plus the source rows the file matched and the rows updated and deleted."""
+
+    matched: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    num_updated: int = 0
+    deleted: int = 0
+    cdc: bool = False
+
+    def change(self, rows: pa.Table, change_type: ChangeType) -> None:
+        """Record change data rows (only when the table writes change data)."""
+        if self.cdc:
+            self.changes.append((rows, change_type))
+
+
 @dataclass(frozen=True, eq=False)
 class TargetChanges:
-    """What the MERGE did to some target files (plain data: a task returns it to the client).
+    """What the MERGE did to some target files (plain data: a Dask task returns it to the client): the
+    engine's `FileChanges` (with the closed writers' files once closed), the sorted numbers of the source
+    rows that matched a target row, and the rows updated and deleted."""
 
-    ``adds`` are deletion-vector re-adds and, once the writers are closed, the new data files;
-    ``matched_sources`` the sorted numbers of the source rows that matched a target row.
-    """
-
-    removes: tuple[Remove, ...] = ()
-    adds: tuple[Add, ...] = ()
-    cdc_files: tuple[AddCDCFile, ...] = ()
+    files: FileChanges = FileChanges()
     matched_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     updated: int = 0
     deleted: int = 0
-    copied: int = 0
-    dvs: int = 0
 
     @staticmethod
     def combine(parts: Iterable["TargetChanges"]) -> "TargetChanges":
@@ -324,30 +318,23 @@ class TargetChanges:
         parts = list(parts)
         matched = [p.matched_sources for p in parts if len(p.matched_sources)]
         return TargetChanges(
-            removes=tuple(r for p in parts for r in p.removes), adds=tuple(a for p in parts for a in p.adds),
-            cdc_files=tuple(c for p in parts for c in p.cdc_files),
+            files=FileChanges.combine(p.files for p in parts),
             matched_sources=np.unique(np.concatenate(matched)) if matched else np.zeros(0, dtype=np.int64),
-            updated=sum(p.updated for p in parts), deleted=sum(p.deleted for p in parts),
-            copied=sum(p.copied for p in parts), dvs=sum(p.dvs for p in parts))
-
-    def with_files(self, adds: Sequence[Add], cdc_files: Sequence[AddCDCFile]) -> "TargetChanges":
-        """These changes plus the files a closed writer (and change data writer) wrote."""
-        return replace(self, adds=self.adds + tuple(adds), cdc_files=self.cdc_files + tuple(cdc_files))
+            updated=sum(p.updated for p in parts), deleted=sum(p.deleted for p in parts))
 
 
-def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: TouchedFile, writer: DataFileWriter,
-                      cdc: ChangeData) -> TargetChanges:
-    """Join one candidate file (read by `touched_files` from ``merge.target_snapshot(...)``) with the
-    source and apply the matched and not-matched-by-source clauses: changed rows are written to
-    ``writer`` (and change data to ``cdc``); the file is removed and its kept rows copied to ``writer``,
-    or it gets a deletion vector (``delta.enableDeletionVectors``). Raises when a target row of this file
-    matches several source rows (naming its key)."""
+def merge_target_file(merge: PreparedMerge, touched: TouchedFile, *, cdc: bool) -> MergeOutcome:
+    """Join one candidate file (read by the engine from ``merge.target_snapshot(...)``) with the source
+    and apply the matched and not-matched-by-source clauses: the changed rows, their new versions and
+    the change data (when ``cdc``), as an outcome the engine applies (pure: nothing is written here).
+    Raises when a target row of this file matches several source rows (naming its key)."""
     plan, target = merge.plan, merge.target
     matched_clauses, nmbs_clauses = plan.of("matched"), plan.of("not_matched_by_source")
     tgt = touched.table
     for f in target.fields:
         if f.name not in tgt.column_names:
             tgt = tgt.append_column(to_arrow_field(f), null_array(tgt.num_rows, to_arrow_type(f.type)))
+    touched.table = tgt  # the file's rows in the schema the MERGE writes (copied rows included)
     alive_idx = np.flatnonzero(touched.alive)
     t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
     pairs_t, pairs_s = _match(plan, t_alive, merge.source, target, merge.source_schema, merge.joined_schema)
@@ -358,51 +345,40 @@ def merge_target_file(snapshot: Snapshot, merge: PreparedMerge, touched: Touched
             f"MERGE matched target row with key {keys} to several source rows; a target row may be "
             "updated or deleted by one source row only.\nHelp: deduplicate the source on the join keys."
         )
-    matched = np.unique(pairs_s)
-    counts = dict(updated=0, deleted=0)
-    changed = np.zeros(tgt.num_rows, dtype=bool)
-    outputs: list[pa.Table] = []
+    outcome = MergeOutcome(np.zeros(tgt.num_rows, dtype=bool), matched=np.unique(pairs_s), cdc=cdc)
     if len(pairs_t) and matched_clauses:
         t_rows = tgt.take(pa.array(pairs_t))
         joined = _joined(plan, t_rows, merge.source.take(pa.array(pairs_s)), target, merge.source_schema)
-        outputs += _apply_clauses(matched_clauses, joined, t_rows, pairs_t, changed, counts, cdc, target, merge.joined_schema)
+        _apply_clauses(matched_clauses, joined, t_rows, pairs_t, outcome, target, merge.joined_schema)
     if nmbs_clauses:
         unmatched = np.setdiff1d(alive_idx, pairs_t)
         if len(unmatched):
             t_rows = tgt.take(pa.array(unmatched))
             joined = _joined(plan, t_rows, None, target, merge.source_schema)
-            outputs += _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, changed, counts, cdc, target, merge.joined_schema)
-    if not changed.any():
-        return TargetChanges(matched_sources=matched)
-    exact = merge.exact
-    for out in outputs:
-        enforce(out, target, list(merge.checks))
-        writer.write(out.cast(exact))
-    keep = touched.alive & ~changed
-    if snapshot.properties.enable_deletion_vectors and keep.any():
-        rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(changed))
-        return TargetChanges(removes=(rm,), adds=(add,), matched_sources=matched, dvs=1,
-                             updated=counts["updated"], deleted=counts["deleted"])
-    copied = 0
-    if keep.any():
-        kept = tgt.filter(pa.array(keep)).select(exact.names)
-        writer.write(kept.cast(exact))
-        copied = kept.num_rows
-    return TargetChanges(removes=(remove_action(touched.row, int(time.time() * 1000)),), matched_sources=matched,
-                         copied=copied, updated=counts["updated"], deleted=counts["deleted"])
+            _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, outcome, target, merge.joined_schema)
+    return outcome
 
 
-def merge_target_files(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, writer: DataFileWriter,
-                       cdc: ChangeData, *, max_workers: int | None = None) -> TargetChanges:
-    """`merge_target_file` for each of ``files`` (rows of ``snapshot.adds``), in order, the next
-    ``max_workers`` read ahead while the writer encodes the current one's rows."""
-    touched = touched_files(snapshot, files, max_workers=max_workers)
-    return TargetChanges.combine(merge_target_file(snapshot, merge, t, writer, cdc) for t in touched)
+def merge_target_files(rewriter: FileRewriter, merge: PreparedMerge, files: pa.Table | None = None) -> TargetChanges:
+    """`merge_target_file` for each of ``files`` (default: the files planned on ``rewriter``), joined on
+    the rewriter's read-ahead workers and applied in file order (changed rows leave their file by the
+    engine's branch; new rows go to its writer). Returns the matched source rows and counts; the actions
+    stay in the rewriter until it is closed."""
+    cdc = rewriter.cdc.active
+    matched: list[np.ndarray] = []
+    updated = deleted = 0
+    for _, outcome in rewriter.rewrite(lambda touched: merge_target_file(merge, touched, cdc=cdc), files):
+        assert isinstance(outcome, MergeOutcome)
+        if len(outcome.matched):
+            matched.append(outcome.matched)
+        updated += outcome.num_updated
+        deleted += outcome.deleted
+    return TargetChanges(matched_sources=np.unique(np.concatenate(matched)) if matched else np.zeros(0, dtype=np.int64),
+                         updated=updated, deleted=deleted)
 
 
 # -- 3. finish ------------------------------------------------------------------------------------------------
-def insert_not_matched(merge: PreparedMerge, matched_sources: np.ndarray, writer: DataFileWriter,
-                       cdc: ChangeData) -> int:
+def insert_not_matched(rewriter: FileRewriter, merge: PreparedMerge, matched_sources: np.ndarray) -> int:
     """Write the source rows that matched no target row (``matched_sources``: the union over every
     target file) through the WHEN NOT MATCHED clauses; returns the number of rows inserted."""
     plan, target = merge.plan, merge.target
@@ -415,77 +391,51 @@ def insert_not_matched(merge: PreparedMerge, matched_sources: np.ndarray, writer
     if not len(pending):
         return 0
     inserted = 0
-    exact = merge.exact
     s_rows = merge.source.take(pa.array(pending))
     joined = _joined(plan, None, s_rows, target, merge.source_schema)
     for clause, take in zip(nm_clauses, _route(joined, nm_clauses, merge.joined_schema)):
         if not take.any():
             continue
         rows = _assign(joined.filter(pa.array(take)), clause, None, target, merge.joined_schema)
-        enforce(rows, target, list(merge.checks))
-        writer.write(rows.cast(exact))
+        rewriter.write_inserted(rows)
         inserted += rows.num_rows
-        cdc.add(rows, "insert")
     return inserted
 
 
-def finish_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, changes: TargetChanges,
-                 writer: DataFileWriter, cdc: ChangeData, *, started: float, scanned: float,
+def finish_merge(rewriter: FileRewriter, merge: PreparedMerge, changes: TargetChanges, *, scanned: float,
                  commit_properties: CommitProperties | None = None) -> MergeMetrics:
-    """The end every MERGE shares (in this process or after Dask tasks): insert the unmatched source rows
-    through ``writer``, close the writers (abort them on failure: no file is left behind) and commit."""
-    try:
-        inserted = insert_not_matched(merge, changes.matched_sources, writer, cdc)
-        changes = changes.with_files(writer.close(), cdc.close())
-    except BaseException:
-        writer.abort()
-        cdc.abort()
-        raise
-    return commit_merge(snapshot, merge, files, changes, inserted, MergeTimes(started, scanned, time.perf_counter()),
-                        commit_properties=commit_properties)
-
-
-@dataclass(frozen=True)
-class MergeTimes:
-    """`time.perf_counter()` at the start, after the target files were merged and after the inserts."""
-
-    start: float
-    scanned: float
-    rewritten: float
-
-
-def commit_merge(snapshot: Snapshot, merge: PreparedMerge, files: pa.Table, changes: TargetChanges, inserted: int,
-                 times: MergeTimes, *, commit_properties: CommitProperties | None = None) -> MergeMetrics:
-    """Commit the MERGE (nothing when nothing changed) in one transaction and return its metrics.
-
-    ``snapshot`` is ``merge.target_snapshot(...)`` of the planned version; ``files`` the candidate files
-    (the read set); ``changes`` every target file's changes with the closed writers' files.
-    """
+    """The end every MERGE shares (in this process, or on the client after Dask tasks whose files
+    ``rewriter`` absorbed): insert the unmatched source rows, close the writers and commit (on any
+    failure the rewriter removes every file written)."""
+    inserted = insert_not_matched(rewriter, merge, changes.matched_sources)
+    files = rewriter.close()
+    rewritten = time.perf_counter()
     plan = merge.plan
-    removes, adds, cdc_files = list(changes.removes), list(changes.adds), list(changes.cdc_files)
+    snapshot = rewriter.snapshot
     version = None
+    removes, adds = files.removes, files.adds
     if removes or adds or merge.new_metadata is not None or records_app_transactions(commit_properties):
         params = {"predicate": merge.on, "matchedPredicates": [c.action for c in plan.of("matched")],
                   "notMatchedPredicates": [c.action for c in plan.of("not_matched")],
                   "notMatchedBySourcePredicates": [c.action for c in plan.of("not_matched_by_source")]}
-        version = commit_rewrite(
-            snapshot, operation="MERGE", parameters=params, read=merge.prune, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, metadata=merge.new_metadata,
-            protocol=merge.new_protocol, metrics={
+        version = rewriter.commit(
+            operation="MERGE", parameters=params, read=merge.prune, commit_properties=commit_properties,
+            metadata=merge.new_metadata, protocol=merge.new_protocol, metrics={
                 "numSourceRows": merge.source.num_rows, "numTargetRowsInserted": inserted,
                 "numTargetRowsUpdated": changes.updated, "numTargetRowsDeleted": changes.deleted,
-                "numTargetRowsCopied": changes.copied, "numTargetFilesRemoved": len(removes),
-                "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": changes.dvs,
+                "numTargetRowsCopied": files.copied, "numTargetFilesRemoved": len(removes),
+                "numTargetFilesAdded": len(adds), "numTargetDeletionVectorsAdded": files.dvs,
             })
     end = time.perf_counter()
+    scanned_files = rewriter.files.num_rows
     return MergeMetrics(
         version=version, num_source_rows=merge.source.num_rows, num_target_rows_inserted=inserted,
         num_target_rows_updated=changes.updated, num_target_rows_deleted=changes.deleted,
-        num_target_rows_copied=changes.copied, num_target_files_scanned=files.num_rows,
-        num_target_files_skipped=snapshot.adds.num_rows - files.num_rows, num_target_files_removed=len(removes),
-        num_target_files_added=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=changes.dvs,
-        num_added_change_files=len(cdc_files), scan_time_ms=int((times.scanned - times.start) * 1000),
-        rewrite_time_ms=int((times.rewritten - times.scanned) * 1000), commit_time_ms=int((end - times.rewritten) * 1000),
+        num_target_rows_copied=files.copied, num_target_files_scanned=scanned_files,
+        num_target_files_skipped=snapshot.adds.num_rows - scanned_files, num_target_files_removed=len(removes),
+        num_target_files_added=files.num_added_files, num_deletion_vectors_added=files.dvs,
+        num_added_change_files=len(files.cdc_files), scan_time_ms=int((scanned - rewriter.started) * 1000),
+        rewrite_time_ms=int((rewritten - scanned) * 1000), commit_time_ms=int((end - rewritten) * 1000),
     )
 
 

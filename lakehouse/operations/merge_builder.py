@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from lakehouse.operations.merge import (
-    MergeMetrics,
-    finish_merge,
-    merge_target_files,
-    prepare_merge,
-    skipped_merge,
-)
+from lakehouse.operations.merge import MergeMetrics, finish_merge, merge_target_files, prepare_merge, skipped_merge
 from lakehouse.operations.merge_plan import Clause
-from lakehouse.operations.rewrite import ChangeData
+from lakehouse.operations.rewrite import FileRewriter
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import Snapshot
-from lakehouse.write.files import DataFileWriter
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 _B = TypeVar("_B", bound="MergeBuilder")
@@ -30,18 +23,29 @@ _B = TypeVar("_B", bound="MergeBuilder")
 class MergeBuilder:
     """Fluent, immutable MERGE builder: each `when_*` returns a new builder; `execute()` runs it.
 
+    ``snapshot_for_write`` gives the snapshot `execute()` starts from (the facade's latest, refused on a
+    time-travelled table) and ``on_commit`` runs after it (the facade moves to the new version).
     Subclasses (the Dask MERGE) keep the clause methods and override `execute`.
     """
 
-    def __init__(self, table: Any, source: Any, on: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
-                 merge_schema: bool = False, clauses: tuple[Clause, ...] = (),
-                 commit_properties: CommitProperties | None = None, max_workers: int | None = None):
-        self._table, self._source, self._on = table, source, on
+    def __init__(self, snapshot_for_write: Callable[[], Snapshot] | None, source: Any, on: FilterLike, *,
+                 source_alias: str = "s", target_alias: str = "t", merge_schema: bool = False,
+                 clauses: tuple[Clause, ...] = (), commit_properties: CommitProperties | None = None,
+                 max_workers: int | None = None, on_commit: Callable[[], object] | None = None):
+        self._snapshot_for_write, self._on_commit = snapshot_for_write, on_commit
+        self._source, self._on = source, on
         self._max_workers = max_workers
         self._aliases = (target_alias, source_alias)
         self._merge_schema = merge_schema
         self._clauses = clauses
         self._commit_properties = commit_properties
+
+    def __repr__(self) -> str:
+        target_alias, source_alias = self._aliases
+        clauses = ", ".join(_clause_text(c) for c in self._clauses) or "no clauses"
+        on = self._on if isinstance(self._on, str) else str(self._on)
+        return (f"MergeBuilder(source_alias={source_alias!r}, target_alias={target_alias!r}, predicate={on!r}, "
+                f"clauses=[{clauses}])")
 
     def _with(self: _B, clause: Clause) -> _B:
         new = copy.copy(self)
@@ -85,12 +89,33 @@ class MergeBuilder:
 
     def execute(self) -> MergeMetrics:
         """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
-        snapshot = self._table._snapshot_for_write("MERGE")
+        if self._snapshot_for_write is None:
+            raise TypeError(f"{type(self).__name__} has no table to start from; override execute()")
+        snapshot = self._snapshot_for_write()
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
                             commit_properties=self._commit_properties, max_workers=self._max_workers)
-        self._table.refresh()
+        if self._on_commit is not None:
+            self._on_commit()
         return metrics
+
+
+def _clause_text(clause: Clause) -> str:
+    """One clause as `when_matched_update(...)` reads, for the builder's repr."""
+    parts = []
+    if clause.all_columns:
+        name = f"when_{clause.kind}_{clause.action}_all"
+        if clause.except_columns:
+            parts.append(f"except_cols={list(clause.except_columns)!r}")
+    else:
+        name = f"when_{clause.kind}_{clause.action}"
+        if clause.action != "delete":
+            parts.append(repr({k: v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+                               for k, v in clause.assignments.items()}))
+    if clause.condition is not None:
+        cond = clause.condition if isinstance(clause.condition, str) else str(clause.condition)
+        parts.append(f"predicate={cond!r}")
+    return f"{name}({', '.join(parts)})"
 
 
 def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
@@ -106,15 +131,10 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
     merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
                           merge_schema=merge_schema)
     snapshot = merge.target_snapshot(snapshot)
-    files = merge.candidate_files(snapshot)
-    # One writer for every file's new rows and the inserts, so small changes share files.
-    cdc = ChangeData.open(snapshot, max_workers=max_workers)
-    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
-    try:
-        changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=max_workers)
-    except BaseException:
-        writer.abort()
-        cdc.abort()
-        raise
-    return finish_merge(snapshot, merge, files, changes, writer, cdc, started=t0, scanned=time.perf_counter(),
-                        commit_properties=commit_properties)
+    # One rewriter (one writer) for every file's new rows and the inserts, so small changes share files.
+    with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
+        rewriter.started = t0  # the scan time counts the source's preparation, as it always has
+        merge.plan_files(rewriter)
+        changes = merge_target_files(rewriter, merge)
+        return finish_merge(rewriter, merge, changes, scanned=time.perf_counter(),
+                            commit_properties=commit_properties)

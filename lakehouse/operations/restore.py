@@ -19,9 +19,8 @@ from typing import Any, Mapping
 
 from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import AppendOnlyError, DataFileNotFoundError, InvalidArgumentError
-from lakehouse.operations.rewrite import remove_action
 from lakehouse.protocol.actions import Add, file_key
-from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.file_table import remove_for, table_to_adds
 from lakehouse.protocol.features import (
     active_features, check_writable, reader_features_in_use, required_protocol, writer_features_in_use,
 )
@@ -46,20 +45,10 @@ class RestoreMetrics:
     num_missing_files_skipped: int = 0
 
 
-def _key(row: Mapping[str, Any]) -> tuple[str, str | None]:
-    dv = row.get("deletionVector")
-    return file_key(canonical_path(row["path"]), decode_deletion_vector(dv, path=row["path"]) if dv else None)
-
-
-def _add_of(row: Mapping[str, Any]) -> Add:
-    dv = row.get("deletionVector")
-    return Add(
-        path=row["path"], partition_values=dict(row.get("partitionValues") or []), size=row["size"],
-        modification_time=row["modificationTime"], data_change=True, stats=row.get("stats"),
-        tags=dict(row["tags"]) if row.get("tags") else None,
-        deletion_vector=decode_deletion_vector(dv, path=row["path"]) if dv else None,
-        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
-    )
+def _by_key(snapshot: Snapshot) -> dict[tuple[str, str | None], Add]:
+    """The snapshot's active files by (canonical path, deletion vector id): a file whose DV changed is a
+    different logical file."""
+    return {file_key(canonical_path(a.path), a.deletion_vector): a for a in table_to_adds(snapshot.adds)}
 
 
 def _missing(target: Snapshot, add: Add) -> str | None:
@@ -84,10 +73,10 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     check_commit_safety(latest.storage)
     if already_applied(latest, commit_properties):
         return RestoreMetrics(None, target.version, 0, 0, 0, 0, 0, 0)  # a replay: skipped
-    now_rows = {_key(r): r for r in latest.adds.to_pylist()}
-    then_rows = {_key(r): r for r in target.adds.to_pylist()}
-    to_add = [_add_of(r) for k, r in then_rows.items() if k not in now_rows]
-    to_remove = [r for k, r in now_rows.items() if k not in then_rows]
+    now_files, then_files = _by_key(latest), _by_key(target)
+    # Re-added files are data changes, whatever the add that first wrote them said (OPTIMIZE's say false).
+    to_add = [replace(a, data_change=True) for k, a in then_files.items() if k not in now_files]
+    to_remove = [a for k, a in now_files.items() if k not in then_files]
     skipped = skipped_bytes = 0
     kept_adds = []
     for add in to_add:
@@ -104,7 +93,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
                 "Help: restore to a newer version, or pass ignore_missing_files=True to restore without it.",
                 path=gone)
     now = int(time.time() * 1000)
-    removes = [remove_action(r, now) for r in to_remove]
+    removes = [remove_for(a, now) for a in to_remove]
     metadata_changed = target.metadata != latest.metadata
     after = target.adds.num_rows - skipped
     metrics = RestoreMetrics(

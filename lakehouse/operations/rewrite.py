@@ -1,9 +1,23 @@
-"""Shared machinery of DELETE and UPDATE: find the files a predicate touches, and change them either by
-rewriting them (copy-on-write) or by marking rows deleted with deletion vectors (merge-on-read), writing
-change data files when the change data feed is on (PROTOCOL.md "Deletion Vectors", "Add CDC File").
+"""The one DML engine: `FileRewriter` changes the rows of a snapshot's data files for DELETE, UPDATE and
+MERGE (PROTOCOL.md "Add File and Remove File", "Deletion Vectors", "Add CDC File").
 
-Files are planned with the scan's partition pruning and stats skipping, then read a bounded window ahead
-(``max_workers`` files) with their rows in physical order, so memory holds a few files, never the table.
+One rewriter is one change of one snapshot, in three steps (iceberg-python's `_SnapshotProducer` is the
+model; each operation says only which rows go and which rows come):
+
+1. plan: the candidate files, through `Scan` (partition pruning and stats skipping);
+2. execute: `rewrite` reads the candidate files (rows in physical order, deletion vectors not applied)
+   a bounded window ahead on ``max_workers`` threads and runs the operation's per-file function there
+   (mask, join, new values: Arrow releases the GIL, so several files are worked on at once); the caller
+   applies each file's `FileOutcome` in file order: its new rows go to the writer, its change data to
+   `_change_data/`, and its changed rows leave the file -- the deletion-vector-or-copy-on-write branch,
+   written once, in `FileRewriter.drop_rows`;
+3. commit: `close` the writers, then `commit` one transaction (read set, removes, adds, cdc, metrics).
+
+A failure before the commit is decided (an error, a conflict the checks refuse, an append-only refusal)
+deletes every file the rewriter wrote (data, change data, deletion vectors): nothing is left behind.
+
+Memory: at most ``max_workers`` candidate files are read ahead, each with its outcome, plus the writer's
+``max_workers`` row groups in flight: the bound is (read-ahead window x workers) files, never the table.
 """
 
 from __future__ import annotations
@@ -12,171 +26,137 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
-from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
-from lakehouse.protocol.actions import Add, AddCDCFile, DeletionVectorDescriptor, Metadata, Protocol, Remove
-from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.errors import AppendOnlyError, ConcurrentModificationError, LakehouseError, MaxCommitRetriesError
+from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.dv import descriptor_for
-from lakehouse.protocol.expr import Col, Expr, Lit, coerce_literal, evaluate, to_arrow
-from lakehouse.protocol.expr_types import unknown_column_error
+from lakehouse.protocol.expr import Expr, Lit
+from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.file_table import remove_for, table_to_adds
+from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.pruning import may_match
-from lakehouse.protocol.schema import (
-    PrimitiveType,
-    StructField,
-    StructType,
-    from_arrow_type,
-    to_arrow_field,
-    to_arrow_type,
-    type_name,
-)
-from lakehouse.protocol.skipping import skip_files
-from lakehouse.protocol.store_assignment import assign_array
-from lakehouse.scan.read import FileTask, file_tasks, read_file
+from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_field
+from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
+from lakehouse.scan.read import FileTask, read_file
+from lakehouse.scan.scan import Scan
 from lakehouse.snapshot import Snapshot
-from lakehouse.storage.base import Storage
-from lakehouse.write.transaction import CommitProperties, Hook, Transaction
+from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
+from lakehouse.write.transaction import CommitProperties, Transaction
 
 CHANGE_TYPE = "_change_type"
+ChangeType = Literal["insert", "delete", "update_preimage", "update_postimage"]
+_T = TypeVar("_T")
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class RewriteMetrics:
+    """What a DELETE or UPDATE did (`DeleteMetrics` and `UpdateMetrics` add their row count):
+    ``version`` is the commit made, None when nothing was committed."""
+
+    version: int | None = None
+    num_copied_rows: int = 0
+    num_removed_files: int = 0
+    num_added_files: int = 0
+    num_deletion_vectors_added: int = 0
+    num_added_change_files: int = 0
+    scan_time_ms: int = 0
+    rewrite_time_ms: int = 0
+
+
+@dataclass(eq=False)
 class TouchedFile:
-    """One candidate file: its active-file row, all its physical rows, and which rows are alive."""
+    """One candidate file: its `Add`, all its physical rows, which are alive (not deleted by its DV) and
+    the row indexes its DV deleted."""
 
-    row: Mapping[str, Any]
-    task: FileTask
+    add: Add
     table: pa.Table
     alive: np.ndarray
     deleted: np.ndarray
 
 
-def candidates(snapshot: Snapshot, predicate: Expr | None) -> pa.Table:
-    """Active files that may hold rows matching ``predicate`` (all files when None)."""
-    adds = snapshot.adds
-    if predicate is None or adds.num_rows == 0:
-        return adds
-    result = skip_files(adds, predicate, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)
-    return adds.filter(pa.array(result.after_stats))
+@dataclass(eq=False)
+class FileOutcome:
+    """What an operation does to one file, computed on a read-ahead worker: ``changed`` (a mask over the
+    file's physical rows) leave it; ``updated`` are their new versions (the table's logical schema,
+    checked and cast by the engine); ``changes`` the change data rows. ``kept`` is filled by the engine
+    on the worker: the rows a copy-on-write rewrite keeps."""
+
+    changed: np.ndarray
+    updated: list[pa.Table] = field(default_factory=list)
+    changes: list[tuple[pa.Table, ChangeType]] = field(default_factory=list)
+    kept: pa.Table | None = None
 
 
-def touched_files(snapshot: Snapshot, files: pa.Table, columns: set[str] | None = None, *,
-                  max_workers: int | None = None) -> Iterator[TouchedFile]:
-    """Read candidate files, yielded one by one in ``files`` order, rows in physical order, with every
-    column (or only ``columns``, enough when the change is a deletion vector and no change data is written).
+@dataclass(frozen=True, eq=False)
+class FileChanges:
+    """The actions of a rewrite (plain data: a Dask task returns it to the client): removes, adds
+    (deletion-vector re-adds and new data files), change data files, and the rows copied and deletion
+    vectors written."""
 
-    Up to ``max_workers`` (default: the core count) next files are read on background threads while the
-    caller rewrites the current one, whose new rows the writer encodes on its own pool (Arrow's reader and
-    writer release the GIL), so the rewrites of different files overlap; memory holds at most
-    ``max_workers + 1`` files.
-    """
-    fields = [f for f in snapshot.schema.fields if columns is None or f.name in columns]
-    work = list(zip(files.to_pylist(), file_tasks(files)))
+    removes: tuple[Remove, ...] = ()
+    adds: tuple[Add, ...] = ()
+    cdc_files: tuple[AddCDCFile, ...] = ()
+    dv_files: tuple[str, ...] = ()
+    copied: int = 0
+    dvs: int = 0
 
-    def load(item: tuple[Mapping[str, Any], FileTask]) -> TouchedFile:
-        row, task = item
-        table = read_file(snapshot, task, fields, apply_dv=False)
-        deleted = np.zeros(0, dtype=np.uint64)
-        alive = np.ones(table.num_rows, dtype=bool)
-        if task.deletion_vector is not None:
-            deleted = load_deleted_rows(snapshot.storage, task.deletion_vector, data_path=task.path,
-                                        version=snapshot.version)
-            alive[deleted.astype(np.int64)] = False
-        return TouchedFile(row, task, table, alive, deleted)
+    @staticmethod
+    def combine(parts: Iterable["FileChanges"]) -> "FileChanges":
+        """Several rewrites' changes together, actions in order."""
+        parts = list(parts)
+        return FileChanges(
+            removes=tuple(r for p in parts for r in p.removes), adds=tuple(a for p in parts for a in p.adds),
+            cdc_files=tuple(c for p in parts for c in p.cdc_files), dv_files=tuple(d for p in parts for d in p.dv_files),
+            copied=sum(p.copied for p in parts), dvs=sum(p.dvs for p in parts))
 
-    if not work:
-        return
-    window = min(resolve_max_workers(max_workers), len(work))
-    with ThreadPoolExecutor(max_workers=window) as pool:
-        ahead = deque(pool.submit(load, item) for item in work[:window])
-        following = iter(work[window:])
-        try:
-            while ahead:
-                current = ahead.popleft().result()
-                nxt = next(following, None)
-                if nxt is not None:
-                    ahead.append(pool.submit(load, nxt))
-                yield current
-                del current
-        finally:
-            for job in ahead:  # stopped early (an error, or the caller broke off): read nothing more
-                job.cancel()
+    @property
+    def num_added_files(self) -> int:
+        """New data files (the deletion-vector re-adds of existing files not counted)."""
+        return sum(1 for a in self.adds if a.deletion_vector is None)
 
 
-def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -> np.ndarray:
-    """Rows for which the predicate is TRUE (all rows when None)."""
-    if predicate is None:
-        return np.ones(table.num_rows, dtype=bool)
-    values = ds.dataset(table).to_table(columns={"m": to_arrow(predicate, schema)}).column("m")
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+class ChangeData:
+    """Collects change data rows (`_change_type` insert / delete / update_preimage / update_postimage)
+    into `_change_data/` files, partitioned like the data; inactive unless `delta.enableChangeDataFeed`."""
 
+    def __init__(self, snapshot: Snapshot, *, max_workers: int | None = None):
+        self.writer: DataFileWriter | None = None
+        self.schema = StructType(tuple(snapshot.schema.fields) + (StructField(CHANGE_TYPE, PrimitiveType("string")),))
+        if snapshot.properties.enable_change_data_feed:
+            options = FileWriteOptions(data_change=False, prefix="_change_data", file_prefix="cdc")
+            self.writer = DataFileWriter(snapshot.storage, self.schema, snapshot.partition_columns,
+                                         snapshot.properties, options, mode=snapshot.column_mapping_mode,
+                                         max_workers=max_workers)
+        self._arrow = pa.schema([to_arrow_field(f) for f in self.schema.fields])
 
-def assigned_values(table: pa.Table, value: Expr, schema: StructType, target: StructField) -> pa.ChunkedArray | pa.Array:
-    """The values an UPDATE SET or MERGE assignment stores into column ``target``, evaluated over
-    ``table`` (whose logical schema is ``schema``), then store-assigned: cast to the column's type, an
-    arithmetic overflow or a value that does not fit being one error naming the column and the value."""
-    if isinstance(value, Lit):
-        # A literal takes the column's type directly: a decimal literal for a double column is the
-        # correctly rounded double (as Spark casts it), not a decimal-to-float64 approximation.
-        try:
-            coerced = coerce_literal(value.value, target.type, column=target.name)
-            return pa.array([coerced] * table.num_rows, type=to_arrow_type(target.type))
-        except (InvalidArgumentError, pa.ArrowException, OverflowError) as e:
-            raise SchemaMismatchError(str(e).splitlines()[0]) from None
-    values = evaluate(table, value, schema, what=f"value for column '{target.name}' ({type_name(target.type)})")
-    if isinstance(value, Col):
-        # A column stored as it is (MERGE's update_all/insert_all, `s.x`, UPDATE `SET a = b`) is data moved,
-        # not computed: it converts as write_delta's input does, every value exactly (store_assignment).
-        return assign_array(values, target.type, target.name)
-    return store_cast(values, target)
+    @property
+    def active(self) -> bool:
+        """Whether change data is written at all."""
+        return self.writer is not None
 
+    def add(self, table: pa.Table, change_type: ChangeType) -> None:
+        """Record rows (in the table's logical schema) as changes of ``change_type``."""
+        if self.writer is None or table.num_rows == 0:
+            return
+        tagged = table.append_column(CHANGE_TYPE, pa.array([change_type] * table.num_rows, pa.string()))
+        self.writer.write(tagged.cast(self._arrow))
 
-def store_cast(values: pa.ChunkedArray | pa.Array, target: StructField) -> pa.ChunkedArray | pa.Array:
-    """``values`` cast to ``target``'s type, refusing (SchemaMismatchError) a value that would not fit."""
-    want = to_arrow_type(target.type)
-    if values.type == want:
-        return values
-    try:
-        return values.cast(want)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
-        reason = str(e).splitlines()[0]
-    flat = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    lo, hi = 0, len(flat)
-    while hi - lo > 1:  # the first value that does not cast, for the message
-        mid = (lo + hi) // 2
-        try:
-            flat.slice(lo, mid - lo).cast(want)
-            lo = mid
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            hi = mid
-    shown = flat[lo].as_py() if len(flat) else None
-    try:
-        given = type_name(from_arrow_type(values.type))
-    except (InvalidArgumentError, UnsupportedFeatureError, ValueError, KeyError):
-        given = str(values.type)
-    raise SchemaMismatchError(
-        f"value {shown!r} ({given}) does not fit column '{target.name}' of type "
-        f"{type_name(target.type)}: {reason}") from None
+    def close(self) -> list[AddCDCFile]:
+        """The `cdc` actions of the files written."""
+        if self.writer is None:
+            return []
+        return [AddCDCFile(a.path, a.partition_values, a.size, False) for a in self.writer.close()]
 
-
-def remove_action(row: Mapping[str, Any], now: int) -> Remove:
-    """The tombstone for an active-file row (its DV included, so the right logical file is removed)."""
-    dv = row.get("deletionVector")
-    return Remove(
-        path=row["path"], data_change=True, deletion_timestamp=now, extended_file_metadata=True,
-        partition_values=dict(row.get("partitionValues") or []), size=row.get("size"), stats=row.get("stats"),
-        tags=dict(row["tags"]) if row.get("tags") else None,
-        deletion_vector=decode_deletion_vector(dv) if dv else None,
-        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
-    )
+    def abort(self) -> None:
+        """Remove the files written so far (after a failure)."""
+        if self.writer is not None:
+            self.writer.abort()
 
 
 def _loose_stats(stats: str | None) -> str | None:
@@ -191,86 +171,7 @@ def _loose_stats(stats: str | None) -> str | None:
     return orjson.dumps(parsed).decode()
 
 
-def with_deletion_vector(storage: Storage, touched: TouchedFile, newly_deleted: np.ndarray) -> tuple[Remove, Add]:
-    """Remove + add of one file with its deletion vector extended by ``newly_deleted`` row indexes."""
-    rows = np.union1d(touched.deleted.astype(np.uint64), newly_deleted.astype(np.uint64))
-    descriptor, content = descriptor_for(rows)
-    if content is not None:
-        storage.write_bytes(_dv_rel(descriptor, storage), content)
-    now = int(time.time() * 1000)
-    row = touched.row
-    add = Add(
-        path=row["path"], partition_values=dict(row.get("partitionValues") or []), size=row["size"],
-        modification_time=row["modificationTime"], data_change=True, stats=_loose_stats(row.get("stats")),
-        tags=dict(row["tags"]) if row.get("tags") else None, deletion_vector=descriptor,
-        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
-    )
-    return remove_action(row, now), add
-
-
-def _dv_rel(descriptor: DeletionVectorDescriptor, storage: Storage) -> str:
-    rel = dv_file_path(descriptor, storage.root_uri)
-    assert rel is not None
-    return rel
-
-
-@dataclass
-class ChangeData:
-    """Collects change data rows (`_change_type` insert / delete / update_preimage / update_postimage)
-    into `_change_data/` files, partitioned like the data."""
-
-    writer: DataFileWriter | None
-    schema: StructType
-    rows: int = 0
-
-    @staticmethod
-    def open(snapshot: Snapshot, *, max_workers: int | None = None) -> "ChangeData":
-        """A collector, active only when `delta.enableChangeDataFeed` is on (its files encoded on
-        ``max_workers`` threads)."""
-        if not snapshot.properties.enable_change_data_feed:
-            return ChangeData(None, snapshot.schema)
-        schema = StructType(tuple(snapshot.schema.fields) + (StructField(CHANGE_TYPE, PrimitiveType("string")),))
-        options = FileWriteOptions(data_change=False, prefix="_change_data", file_prefix="cdc")
-        writer = DataFileWriter(snapshot.storage, schema, snapshot.partition_columns, snapshot.properties, options,
-                                mode=snapshot.column_mapping_mode, max_workers=max_workers)
-        return ChangeData(writer, schema)
-
-    def add(self, table: pa.Table, change_type: str) -> None:
-        """Record rows (in the table's logical schema) as changes of ``change_type``."""
-        if self.writer is None or table.num_rows == 0:
-            return
-        tagged = table.append_column(CHANGE_TYPE, pa.array([change_type] * table.num_rows, pa.string()))
-        self.writer.write(tagged.cast(pa.schema([to_arrow_field(f) for f in self.schema.fields])))
-        self.rows += table.num_rows
-
-    def close(self) -> list[AddCDCFile]:
-        """The `cdc` actions of the files written."""
-        if self.writer is None:
-            return []
-        return [AddCDCFile(a.path, a.partition_values, a.size, False) for a in self.writer.close()]
-
-    def abort(self) -> None:
-        """Close files after a failure (they stay unreferenced)."""
-        if self.writer is not None:
-            self.writer.abort()
-
-
-@dataclass
-class RewriteMetrics:
-    """Counters shared by DELETE and UPDATE."""
-
-    num_removed_files: int = 0
-    num_added_files: int = 0
-    num_deletion_vectors_added: int = 0
-    num_copied_rows: int = 0
-    num_changed_rows: int = 0
-    num_cdc_rows: int = 0
-    scan_seconds: float = 0.0
-    rewrite_seconds: float = 0.0
-    extra: dict[str, int] = field(default_factory=dict)
-
-
-def partition_may_match(snapshot: Snapshot):
+def partition_may_match(snapshot: Snapshot) -> Callable[[Add, Expr], bool]:
     """The conflict checker's file test for this table: partition values decide (disjoint partitions
     never conflict), data columns count as "may match"."""
     def check(add: Add, predicate: Expr) -> bool:
@@ -279,51 +180,276 @@ def partition_may_match(snapshot: Snapshot):
     return check
 
 
-def commit_rewrite(snapshot: Snapshot, *, operation: str, parameters: Mapping[str, Any], read: Expr | None,
-                   files: pa.Table, removes: list[Remove], adds: list[Add], cdc_files: list[AddCDCFile],
-                   metrics: Mapping[str, int], commit_properties: CommitProperties | None = None,
-                   hook: Hook | None = None, metadata: Metadata | None = None,
-                   protocol: Protocol | None = None) -> int:
-    """Commit a DELETE/UPDATE/MERGE: append-only check, read set (``read`` predicate and the candidate
-    ``files`` scanned, or the whole table), partition-aware conflict checks, actions and metrics.
+class FileRewriter:
+    """One DML change of ``snapshot``: plan candidate files, rewrite them, commit (see the module
+    docstring). Use it as a context manager: an exception inside aborts it (every written file removed).
 
-    The append-only check comes here, once the changes are known: an operation that removes nothing is
-    allowed on an append-only table.
+    ``max_workers`` (default: the core count; 1 inside a Dask task) bounds the read-ahead threads and the
+    writers' encoding threads.
     """
-    if removes and snapshot.properties.append_only:
-        raise AppendOnlyError(
-            f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); this {operation} would remove data"
-        )
-    txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=parameters,
-                      properties=commit_properties, hook=hook, may_match=partition_may_match(snapshot))
-    if read is None:
-        txn.read_whole_table()
-    else:
-        txn.read_predicate(read, read_set_files(files))
-    if protocol is not None:
-        txn.update_protocol(protocol)
-    if metadata is not None:
-        txn.update_metadata(metadata)
-    txn.remove_files(removes)
-    txn.add_files(adds)
-    txn.add_cdc_files(cdc_files)
-    txn.metrics.update(metrics)
-    return txn.commit().version
+
+    def __init__(self, snapshot: Snapshot, *, max_workers: int | None = None):
+        self.snapshot = snapshot
+        self.max_workers = resolve_max_workers(max_workers)
+        self.use_dv = snapshot.properties.enable_deletion_vectors
+        self.writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
+        self.cdc = ChangeData(snapshot, max_workers=max_workers)
+        self.files: pa.Table = snapshot.adds.slice(0, 0)
+        self.started = time.perf_counter()
+        self.scanned: float | None = None
+        self._checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
+        self._exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
+        self._now = int(time.time() * 1000)
+        self._removes: list[Remove] = []
+        self._adds: list[Add] = []
+        self._dv_files: list[str] = []
+        self._parts: list[FileChanges] = []
+        self._copied = 0
+        self._dvs = 0
+        self._closed: FileChanges | None = None
+
+    def __enter__(self) -> "FileRewriter":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if error is not None:
+            self.abort()
+
+    # -- 1. plan ---------------------------------------------------------------------------------------
+    def plan(self, predicate: Expr | None) -> pa.Table:
+        """The candidate files (rows of ``snapshot.adds``) that may hold a row matching ``predicate`` (all
+        files when None), planned by `Scan`; they are the read set the commit records. The literal FALSE
+        (a MERGE whose source has no key) selects none."""
+        if isinstance(predicate, Lit) and predicate.value is False:
+            self.files = self.snapshot.adds.slice(0, 0)
+        else:
+            self.files = Scan(self.snapshot, filter=predicate).add_rows()
+        return self.files
+
+    # -- 2. execute ------------------------------------------------------------------------------------
+    def rewrite(self, work: Callable[[TouchedFile], FileOutcome | None], files: pa.Table | None = None, *,
+                columns: set[str] | None = None) -> Iterator[tuple[TouchedFile, FileOutcome | None]]:
+        """Read ``files`` (default: the planned ones) and run ``work`` on each, on the read-ahead threads;
+        yields each file with its outcome in file order, after applying it (`apply`). ``columns`` reads
+        only those columns (enough for a deletion vector when no change data is written)."""
+        for touched, outcome in self.map_files(work, files, columns=columns):
+            if outcome is not None:
+                self.apply(touched, outcome)
+            yield touched, outcome
+
+    def map_files(self, work: Callable[[TouchedFile], _T], files: pa.Table | None = None, *,
+                  columns: set[str] | None = None) -> Iterator[tuple[TouchedFile, _T]]:
+        """``work`` over each file read, on up to ``max_workers`` threads; results in file order.
+
+        At most ``max_workers`` files (and their results) are held ahead of the consumer, who works on
+        the current one (the writer encodes its rows on its own pool), so memory holds a bounded window
+        of files, never the table.
+        """
+        files = self.files if files is None else files
+        fields = [f for f in self.snapshot.schema.fields if columns is None or f.name in columns]
+        adds = table_to_adds(files)
+        snapshot = self.snapshot
+
+        def job(add: Add) -> tuple[TouchedFile, _T]:
+            task = FileTask(add.path, add.partition_values, add.deletion_vector)
+            table = read_file(snapshot, task, fields, apply_dv=False)
+            deleted = np.zeros(0, dtype=np.uint64)
+            alive = np.ones(table.num_rows, dtype=bool)
+            if add.deletion_vector is not None:
+                deleted = load_deleted_rows(snapshot.storage, add.deletion_vector, data_path=add.path,
+                                            version=snapshot.version)
+                alive[deleted.astype(np.int64)] = False
+            touched = TouchedFile(add, table, alive, deleted)
+            result = work(touched)
+            if isinstance(result, FileOutcome):
+                self._prepare_outcome(touched, result)
+            return touched, result
+
+        if not adds:
+            return
+        window = min(self.max_workers, len(adds))
+        with ThreadPoolExecutor(max_workers=window, thread_name_prefix="lakehouse-rewrite") as pool:
+            ahead = deque(pool.submit(job, a) for a in adds[:window])
+            following = iter(adds[window:])
+            try:
+                while ahead:
+                    current = ahead.popleft().result()
+                    nxt = next(following, None)
+                    if nxt is not None:
+                        ahead.append(pool.submit(job, nxt))
+                    yield current
+                    del current
+            finally:
+                for pending in ahead:  # stopped early (an error, or the caller broke off): read nothing more
+                    pending.cancel()
+
+    def _prepare_outcome(self, touched: TouchedFile, outcome: FileOutcome) -> None:
+        """The Arrow work of applying an outcome, done on the worker: new rows checked and cast, and the
+        rows a copy-on-write rewrite keeps."""
+        outcome.updated = [self.rows_to_write(rows, "update") for rows in outcome.updated if rows.num_rows]
+        if outcome.changed.any() and not self._dv_for(touched, outcome.changed):
+            keep = touched.alive & ~outcome.changed
+            if keep.any():
+                kept = touched.table.filter(keep)
+                outcome.kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+
+    def rows_to_write(self, rows: pa.Table, kind: Literal["insert", "update"]) -> pa.Table:
+        """The one place new rows pass before they are written: inserted rows (``kind="insert"``) and the
+        new versions of updated rows (``"update"``), in the table's logical schema. They are checked
+        against the table's constraints (NOT NULL, CHECK) and cast to its exact schema."""
+        enforce(rows, self.snapshot.schema, self._checks)
+        return rows.cast(self._exact) if rows.schema != self._exact else rows
+
+    def _dv_for(self, touched: TouchedFile, changed: np.ndarray) -> bool:
+        """The branch: a deletion vector when the table enables them and some row of the file stays;
+        otherwise the file is removed and its kept rows copied (copy-on-write)."""
+        return self.use_dv and bool((touched.alive & ~changed).any())
+
+    def apply(self, touched: TouchedFile, outcome: FileOutcome) -> None:
+        """Apply one file's outcome: change data, new rows written, changed rows dropped from the file."""
+        if not outcome.changed.any():
+            return
+        for rows, change_type in outcome.changes:
+            self.cdc.add(rows, change_type)
+        for rows in outcome.updated:
+            self.writer.write(rows)
+        self.drop_rows(touched, outcome.changed, kept=outcome.kept)
+
+    def drop_rows(self, touched: TouchedFile, changed: np.ndarray, *, kept: pa.Table | None = None) -> None:
+        """Remove the ``changed`` rows (a mask over the file's physical rows) from the file: by extending
+        its deletion vector, or by removing the file and copying its other alive rows (``kept``, when the
+        caller computed them already) to new files."""
+        if self._dv_for(touched, changed):
+            rows = np.union1d(touched.deleted.astype(np.uint64), np.flatnonzero(changed).astype(np.uint64))
+            descriptor, content = descriptor_for(rows)
+            if content is not None:
+                rel = dv_file_path(descriptor, self.snapshot.storage.root_uri)
+                assert rel is not None  # a DV that is not inline lives in a file
+                self._dv_files.append(rel)
+                self.snapshot.storage.write_bytes(rel, content)
+            add = touched.add
+            self._removes.append(remove_for(add, self._now))
+            self._adds.append(Add(
+                path=add.path, partition_values=dict(add.partition_values), size=add.size,
+                modification_time=add.modification_time, data_change=True, stats=_loose_stats(add.stats),
+                tags=dict(add.tags) if add.tags else None, deletion_vector=descriptor, base_row_id=add.base_row_id,
+                default_row_commit_version=add.default_row_commit_version))
+            self._dvs += 1
+            return
+        self._removes.append(remove_for(touched.add, self._now))
+        if kept is None:
+            keep = touched.alive & ~changed
+            if keep.any():
+                kept = touched.table.filter(keep)
+                kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+        if kept is not None and kept.num_rows:
+            self.writer.write(kept)
+            self._copied += kept.num_rows
+
+    def remove_files(self, adds: Sequence[Add]) -> None:
+        """Remove whole files without reading them (a partition predicate selected every row)."""
+        self._removes += [remove_for(a, self._now) for a in adds]
+
+    def write_inserted(self, rows: pa.Table) -> None:
+        """Write new rows (MERGE's inserts) with their `insert` change data."""
+        if rows.num_rows == 0:
+            return
+        rows = self.rows_to_write(rows, "insert")
+        self.writer.write(rows)
+        self.cdc.add(rows, "insert")
+
+    def absorb(self, changes: FileChanges) -> None:
+        """Take in the changes a rewriter made elsewhere (a Dask task), so that this one commits them and
+        removes their files if the commit fails."""
+        self._parts.append(changes)
+
+    # -- 3. commit -------------------------------------------------------------------------------------
+    def close(self) -> FileChanges:
+        """Close the writers (aborting on failure) and return every change; idempotent."""
+        if self._closed is None:
+            if self.scanned is None:
+                self.scanned = time.perf_counter()
+            try:
+                adds = self.writer.close()
+                cdc_files = self.cdc.close()
+            except BaseException:
+                self.abort()
+                raise
+            own = FileChanges(tuple(self._removes), tuple(self._adds) + tuple(adds), tuple(cdc_files),
+                              tuple(self._dv_files), self._copied, self._dvs)
+            self._closed = FileChanges.combine(self._parts + [own])
+        return self._closed
+
+    def abort(self) -> None:
+        """Remove every file this rewriter wrote or took in (data, change data, deletion vectors); best
+        effort (VACUUM removes what a crash leaves)."""
+        self.writer.abort()
+        self.cdc.abort()
+        storage = self.snapshot.storage
+        taken = FileChanges.combine(self._parts + ([self._closed] if self._closed is not None else []))
+        written = [a.path for a in taken.adds if a.deletion_vector is None] + [c.path for c in taken.cdc_files]
+        rels = [resolve_relative(p, storage.root_uri) for p in written] + list(taken.dv_files) + self._dv_files
+        for rel in rels:
+            try:
+                storage.delete(rel)
+            except (LakehouseError, OSError):
+                pass
+
+    def commit(self, *, operation: str, parameters: Mapping[str, Any], read: Expr | None,
+               metrics: Mapping[str, int], commit_properties: CommitProperties | None = None,
+               metadata: Metadata | None = None, protocol: Protocol | None = None) -> int:
+        """Commit the changes in one transaction: append-only check, read set (``read`` and the planned
+        files, or the whole table when ``read`` is None), partition-aware conflict checks, actions,
+        metrics. A refusal (append-only, conflict, retries exhausted) removes the written files.
+
+        The append-only check comes here, once the changes are known: an operation that removes nothing
+        is allowed on an append-only table.
+        """
+        changes = self.close()
+        snapshot = self.snapshot
+        try:
+            if changes.removes and snapshot.properties.append_only:
+                raise AppendOnlyError(f"{snapshot.storage.root_uri} is append-only (delta.appendOnly=true); "
+                                      f"this {operation} would remove data")
+            txn = Transaction(snapshot.storage, snapshot, operation=operation, parameters=parameters,
+                              properties=commit_properties, may_match=partition_may_match(snapshot))
+            if read is None:
+                txn.read_whole_table()
+            else:
+                txn.read_predicate(read, table_to_adds(self.files))
+            if protocol is not None:
+                txn.update_protocol(protocol)
+            if metadata is not None:
+                txn.update_metadata(metadata)
+            txn.remove_files(list(changes.removes))
+            txn.add_files(list(changes.adds))
+            txn.add_cdc_files(list(changes.cdc_files))
+            txn.metrics.update(metrics)
+            return txn.commit().version
+        except (AppendOnlyError, ConcurrentModificationError, MaxCommitRetriesError):
+            self.abort()  # definitely not committed: the files are nobody's
+            raise
+
+    def metrics(self, version: int | None) -> RewriteMetrics:
+        """The shared DELETE/UPDATE metrics of this rewrite (after `close`)."""
+        changes = self.close()
+        scanned = self.scanned if self.scanned is not None else self.started
+        return RewriteMetrics(
+            version=version, num_copied_rows=changes.copied, num_removed_files=len(changes.removes),
+            num_added_files=changes.num_added_files, num_deletion_vectors_added=changes.dvs,
+            num_added_change_files=len(changes.cdc_files), scan_time_ms=int((scanned - self.started) * 1000),
+            rewrite_time_ms=int((time.perf_counter() - self.started) * 1000))
 
 
-def read_set_files(files: pa.Table) -> list[Add]:
-    """The candidate files a DML operation scanned, as the transaction's read set."""
-    out = []
-    for row in files.to_pylist():
-        dv = row.get("deletionVector")
-        out.append(Add(row["path"], dict(row.get("partitionValues") or []), row["size"], 0, True,
-                       deletion_vector=decode_deletion_vector(dv) if dv else None))
-    return out
-
-
-def require_existing_columns(snapshot: Snapshot, names: set[str], *, where: str = "") -> None:
-    """Unknown columns in a DML predicate or SET clause are an error naming the first, with "did you mean"."""
-    unknown = sorted(names - set(snapshot.schema.names))
-    if unknown:
-        raise unknown_column_error(unknown[0], snapshot.schema.names, where=where)
-
+def remove_action(row: Mapping[str, Any], now: int) -> Remove:
+    """The tombstone for one row of the file table as a dict. Transitional: DML no longer uses it; it
+    stays until OPTIMIZE (`optimize.py`) and the overwrite planner (`write.py`) hand over typed `Add`s
+    (`table_to_adds`) and call `remove_for` themselves."""
+    dv = row.get("deletionVector")
+    return Remove(
+        path=row["path"], data_change=True, deletion_timestamp=now, extended_file_metadata=True,
+        partition_values=dict(row.get("partitionValues") or []), size=row.get("size"), stats=row.get("stats"),
+        tags=dict(row["tags"]) if row.get("tags") else None,
+        deletion_vector=decode_deletion_vector(dv) if dv else None,
+        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
+    )

@@ -1,57 +1,37 @@
 """UPDATE: set new values on the rows matching a predicate (PROTOCOL.md "Add File and Remove File",
 "Deletion Vectors", "Add CDC File").
 
-Each candidate file is read with its rows in physical order. Matching rows get their new values and are
-written to new files (a changed partition column moves them to their new partition). The old rows are
-dropped by rewriting the file without them (copy-on-write) or, with `delta.enableDeletionVectors=true`,
-by a deletion vector on the old file. With the change data feed on, old and new rows go to
+A small plan over the DML engine (`operations/rewrite.py`): each candidate file is read with its rows in
+physical order; matching rows get their new values (computed on the engine's read-ahead workers) and are
+written to new files (a changed partition column moves them to their new partition). The old rows leave
+the file by the engine's branch: a deletion vector (`delta.enableDeletionVectors=true`) or a copy-on-write
+rewrite. With the change data feed on, old and new rows go to
 `_change_data/` as `update_preimage` and `update_postimage`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
-from lakehouse.operations.rewrite import (
-    assigned_values,
-    commit_rewrite,
-    ChangeData,
-    candidates,
-    evaluate_mask,
-    remove_action,
-    require_existing_columns,
-    touched_files,
-    with_deletion_vector,
-)
+from lakehouse.operations.rewrite import ChangeType, FileOutcome, FileRewriter, RewriteMetrics, TouchedFile
+from lakehouse.operations.values import assigned_values, evaluate_mask, require_existing_columns
 from lakehouse.protocol.expr import Expr, Lit, check_expression, parse_predicate, parse_sql
 from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
-from lakehouse.write.constraints import enforce, table_checks
-from lakehouse.write.files import DataFileWriter
 
 
-@dataclass(frozen=True)
-class UpdateMetrics:
-    """What an UPDATE did."""
+@dataclass(frozen=True, kw_only=True)
+class UpdateMetrics(RewriteMetrics):
+    """What an UPDATE did: the rows updated, with the fields every rewrite reports."""
 
-    version: int | None
-    num_updated_rows: int
-    num_copied_rows: int
-    num_removed_files: int
-    num_added_files: int
-    num_deletion_vectors_added: int
-    num_added_change_files: int
-    scan_time_ms: int
-    rewrite_time_ms: int
+    num_updated_rows: int = 0
 
 
 def _is_polars(value: Any) -> bool:
@@ -95,8 +75,8 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     if already_applied(snapshot, commit_properties):
-        return UpdateMetrics(None, 0, 0, 0, 0, 0, 0, 0, 0)  # a replay: skipped, nothing written
-    require_existing_columns(snapshot, set(updates), where=" in UPDATE set=")
+        return UpdateMetrics()  # a replay: skipped, nothing written
+    require_existing_columns(snapshot.schema, set(updates), where=" in UPDATE set=")
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         text = predicate if isinstance(predicate, str) else ""
@@ -109,61 +89,31 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
             check_expression(parsed, snapshot.schema, boolean=False, text=value)
         elif _is_polars(value):
             # polars computes these values itself; its own errors would not be lakehouse errors.
-            require_existing_columns(snapshot, set(value.meta.root_names()), where=f" in the value for {name}")
-    use_dv = snapshot.properties.enable_deletion_vectors
-    checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
-    exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
-    start = time.perf_counter()
-    files = candidates(snapshot, pred)
-    now = int(time.time() * 1000)
-    removes, adds = [], []
-    updated = copied = dvs = 0
-    cdc = ChangeData.open(snapshot, max_workers=max_workers)
-    writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
-    try:
-        for touched in touched_files(snapshot, files, max_workers=max_workers):
-            match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
-            hits = int(match.sum())
-            if hits == 0:
-                continue
-            before = touched.table.filter(match)
-            after = compute_values(before, updates, snapshot)
-            enforce(after, snapshot.schema, checks)
-            writer.write(after.cast(exact))
-            updated += hits
-            cdc.add(before, "update_preimage")
-            cdc.add(after, "update_postimage")
-            keep = touched.alive & ~match
-            if use_dv and keep.any():
-                rm, add = with_deletion_vector(snapshot.storage, touched, np.flatnonzero(match))
-                removes.append(rm)
-                adds.append(add)
-                dvs += 1
-            else:
-                removes.append(remove_action(touched.row, now))
-                if keep.any():
-                    kept = touched.table.filter(keep)
-                    writer.write(kept)
-                    copied += kept.num_rows
-        scan_done = time.perf_counter()
-        adds += writer.close()
-        cdc_files = cdc.close()
-    except BaseException:
-        writer.abort()
-        cdc.abort()
-        raise
-    version = None
-    if removes or records_app_transactions(commit_properties):
-        params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
-        version = commit_rewrite(
-            snapshot, operation="UPDATE", parameters=params, read=pred, files=files, removes=removes, adds=adds,
-            cdc_files=cdc_files, commit_properties=commit_properties, metrics={
-                "numUpdatedRows": updated, "numCopiedRows": copied, "numRemovedFiles": len(removes),
-                "numAddedFiles": len(adds), "numDeletionVectorsAdded": dvs, "numAddedChangeFiles": len(cdc_files),
-            })
-    return UpdateMetrics(
-        version=version, num_updated_rows=updated, num_copied_rows=copied, num_removed_files=len(removes),
-        num_added_files=len([a for a in adds if a.deletion_vector is None]), num_deletion_vectors_added=dvs,
-        num_added_change_files=len(cdc_files), scan_time_ms=int((scan_done - start) * 1000) if removes else 0,
-        rewrite_time_ms=int((time.perf_counter() - start) * 1000),
-    )
+            require_existing_columns(snapshot.schema, set(value.meta.root_names()), where=f" in the value for {name}")
+    cdc = snapshot.properties.enable_change_data_feed
+
+    def updating(touched: TouchedFile) -> FileOutcome | None:
+        match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
+        if not match.any():
+            return None
+        before = touched.table.filter(match)
+        after = compute_values(before, updates, snapshot)
+        changes: list[tuple[pa.Table, ChangeType]] = (
+            [(before, "update_preimage"), (after, "update_postimage")] if cdc else [])
+        return FileOutcome(match, updated=[after], changes=changes)
+
+    with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
+        rewriter.plan(pred)
+        updated = sum(int(outcome.changed.sum()) for _, outcome in rewriter.rewrite(updating)
+                      if outcome is not None)
+        changes = rewriter.close()
+        version = None
+        if changes.removes or records_app_transactions(commit_properties):
+            params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
+            version = rewriter.commit(
+                operation="UPDATE", parameters=params, read=pred, commit_properties=commit_properties, metrics={
+                    "numUpdatedRows": updated, "numCopiedRows": changes.copied,
+                    "numRemovedFiles": len(changes.removes), "numAddedFiles": len(changes.adds),
+                    "numDeletionVectorsAdded": changes.dvs, "numAddedChangeFiles": len(changes.cdc_files),
+                })
+        return UpdateMetrics(**vars(rewriter.metrics(version)), num_updated_rows=updated)

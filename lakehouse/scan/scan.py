@@ -154,6 +154,11 @@ class Scan:
             "deletion_vector": adds.column("deletionVector"),
         })
 
+    def add_rows(self) -> pa.Table:
+        """The selected rows of the snapshot's file table (`protocol.file_table.ADD_SCHEMA`), for the
+        operations that act on files (DML plans its candidate files here)."""
+        return self._planned()[0]
+
     def tasks(self) -> list[FileTask]:
         """Plain, picklable read tasks, one per selected file."""
         return file_tasks(self._planned()[0])

@@ -6,10 +6,12 @@ files grouped), one commit on the client.
    files into tasks (`lakehouse.integrations.dask.partitions.group_in_order`: a file is never split; small files are
    grouped up to ``min_task_bytes`` / ``min_task_rows``).
 2. Workers: each task loads the snapshot of the planned version (once per process), and runs the
-   single-process `merge_target_file` on each of its files with its own writers: rewritten rows or a
-   deletion vector, change data, and the source rows each file matched (`TargetChanges`). A target row
+   single-process `merge_target_files` on its files with a `FileRewriter` of its own (``max_workers=1``):
+   rewritten rows or a deletion vector, change data, and the source rows each file matched
+   (`TargetChanges`, with the rewriter's closed `FileChanges`). A target row
    matched by two source rows fails its task with the error naming the key.
-3. Client: gather the changes, then `finish_merge`, the single-process MERGE's end: insert the source rows
+3. Client: gather the changes into its own rewriter (`absorb`: a refused commit removes the tasks'
+   files too), then `finish_merge`, the single-process MERGE's end: insert the source rows
    no task matched (the union of the matched rows over all tasks decides) and commit in its transaction: read set, conflict checks, metrics, operation ``MERGE``.
 
 The `PreparedMerge` (with the source rows) is one graph node that every task depends on, so it is sent
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any, Mapping
 
 import dask.dataframe as dd
@@ -41,13 +44,12 @@ from lakehouse.operations.merge import (
     prepare_merge,
     skipped_merge,
 )
-from lakehouse.operations.rewrite import ChangeData
+from lakehouse.operations.rewrite import FileRewriter
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
-from lakehouse.write.files import DataFileWriter
 
 
 def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: int,
@@ -57,15 +59,9 @@ def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: in
         task_hook(index)
     snapshot = merge.target_snapshot(table.snapshot())
     # One thread for reading and encoding: Dask already runs a task per core.
-    writer = DataFileWriter.for_snapshot(snapshot, max_workers=1)
-    cdc = ChangeData.open(snapshot, max_workers=1)
-    try:
-        changes = merge_target_files(snapshot, merge, files, writer, cdc, max_workers=1)
-        return changes.with_files(writer.close(), cdc.close())
-    except BaseException:
-        writer.abort()
-        cdc.abort()
-        raise
+    with FileRewriter(snapshot, max_workers=1) as rewriter:
+        changes = merge_target_files(rewriter, merge, files)
+        return replace(changes, files=rewriter.close())
 
 
 def _groups(files: pa.Table, min_bytes: int, min_rows: int) -> list[pa.Table]:
@@ -114,17 +110,19 @@ class DaskMergeBuilder(MergeBuilder):
         merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
                               source_alias=source_alias, merge_schema=self._merge_schema)
         snapshot = merge.target_snapshot(snapshot)
-        files = merge.candidate_files(snapshot)
+        rewriter = FileRewriter(snapshot)
+        rewriter.started = t0
+        files = merge.plan_files(rewriter)
         ref = TableRef(storage.root_uri, self._storage_options, snapshot.version)
         shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
         hook = current_task_hook()
         tasks = [delayed(merge_task, pure=False)(ref, shared, group, i, hook)
                  for i, group in enumerate(_groups(files, *self._min_task))]
-        changes = TargetChanges.combine(compute_outputs(tasks))
-        scanned = time.perf_counter()
-        return finish_merge(snapshot, merge, files, changes, DataFileWriter.for_snapshot(snapshot),
-                            ChangeData.open(snapshot), started=t0, scanned=scanned,
-                            commit_properties=self._commit_properties)
+        with rewriter:
+            changes = TargetChanges.combine(compute_outputs(tasks))
+            rewriter.absorb(changes.files)  # the tasks' files: committed here, or removed on failure
+            return finish_merge(rewriter, merge, changes, scanned=time.perf_counter(),
+                                commit_properties=self._commit_properties)
 
 
 def merge(uri: str | os.PathLike[str], source: Any, predicate: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
