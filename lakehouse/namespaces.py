@@ -16,6 +16,7 @@ from lakehouse.errors import InvalidArgumentError
 from lakehouse.operations import alter
 from lakehouse.operations.alter import AlterResult
 from lakehouse.operations.optimize import OptimizeMetrics, PartitionFilter, optimize as optimize_table
+from lakehouse.progress import Progress, reporter
 from lakehouse.write.transaction import CommitProperties
 
 if TYPE_CHECKING:
@@ -48,12 +49,13 @@ class TableOptimizer:
 
     def _run(self, z_order_by: Sequence[str], partition_filters: PartitionFilter, target_size: int | None,
              max_concurrent_tasks: int | None, min_file_size: int | None, commit_properties: CommitProperties | None,
-             progress: Callable[[int, int], None] | None) -> OptimizeMetrics:
+             progress: Progress | None) -> OptimizeMetrics:
         table = self._table
+        counter = reporter(progress, "OPTIMIZE", "bins")
         metrics = optimize_table(
             table._snapshot_for_write("OPTIMIZE"), target_size=target_size, partition_filter=partition_filters,
             min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
-            commit_properties=commit_properties, progress=progress)
+            commit_properties=commit_properties, progress=counter)
         table.refresh()
         return metrics
 
@@ -62,14 +64,15 @@ class TableOptimizer:
                 max_temp_directory_size: int | None = None, min_commit_interval: int | timedelta | None = None,
                 writer_properties: Any = None, commit_properties: CommitProperties | None = None,
                 min_file_size: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
+                progress: Progress | None = None) -> OptimizeMetrics:
         """Bin-pack small files (and files with deletion vectors) of each partition into files of about
         ``target_size`` bytes (default `delta.targetFileSize`, else 100 MiB).
 
         ``partition_filters`` limits the run to matching partitions: deltalake's ``[(column, op, value)]``
         tuples, or a SQL predicate over partition columns. Files of at least ``min_file_size`` bytes
         (default: ``target_size``) without deletion vectors are left alone. Bins run on
-        ``max_concurrent_tasks`` threads; ``progress(done, total)`` is called after each bin.
+        ``max_concurrent_tasks`` threads; ``progress`` receives a `ProgressEvent` (operation ``OPTIMIZE``,
+        unit ``bins``) before the first bin and after each one.
         """
         _refuse_unsupported(max_spill_size=max_spill_size, max_temp_directory_size=max_temp_directory_size,
                             min_commit_interval=min_commit_interval, writer_properties=writer_properties)
@@ -81,7 +84,7 @@ class TableOptimizer:
                 max_spill_size: int | None = None, max_temp_directory_size: int | None = None,
                 min_commit_interval: int | timedelta | None = None, writer_properties: Any = None,
                 commit_properties: CommitProperties | None = None,
-                progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
+                progress: Progress | None = None) -> OptimizeMetrics:
         """Rewrite each partition's rows clustered along a Z-order curve of ``columns`` (data columns), into
         files of about ``target_size`` bytes; other arguments as for `compact`."""
         _refuse_unsupported(max_spill_size=max_spill_size, max_temp_directory_size=max_temp_directory_size,

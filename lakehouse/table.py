@@ -21,6 +21,7 @@ from lakehouse.operations.restore import RestoreMetrics, restore as restore_tabl
 from lakehouse.namespaces import TableAlterer, TableOptimizer
 from lakehouse.operations.vacuum import VacuumMetrics, vacuum as vacuum_table
 from lakehouse.operations.update import UpdateMetrics, update as update_rows
+from lakehouse.progress import Progress, reporter
 from lakehouse.write.transaction import CommitProperties, Transaction
 from lakehouse.snapshot.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
@@ -229,12 +230,14 @@ class DeltaTable:
         name: str | None = None,
         description: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
-        progress: Any = None,
+        progress: Progress | None = None,
     ) -> "DeltaTable":
         """Make the Parquet files under ``uri`` (Hive-partitioned by ``partition_by`` when given) a Delta
-        table in place: version 0 adds every file as it is, with statistics from the footers."""
+        table in place: version 0 adds every file as it is, with statistics from the footers.
+        ``progress`` receives a `ProgressEvent` (operation ``CONVERT``, unit ``files``) per footer read."""
+        counter = reporter(progress, "CONVERT", "files")
         convert_to_delta(open_storage(uri, storage_options), partition_by=partition_by, configuration=configuration,
-                         name=name, description=description, progress=progress)
+                         name=name, description=description, progress=counter)
         return cls(uri, storage_options=storage_options)
 
     # -- DML -----------------------------------------------------------------------------------------
@@ -268,9 +271,8 @@ class DeltaTable:
         add `when_*` clauses (conditions and values also SQL or polars) and call `execute()`, which returns
         `MergeMetrics`."""
         self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
-        return MergeBuilder(lambda: self._snapshot_for_write("MERGE"), source, predicate, source_alias=source_alias,
-                            target_alias=target_alias, merge_schema=merge_schema, commit_properties=commit_properties,
-                            max_workers=max_workers, on_commit=self.refresh)
+        return MergeBuilder(self, source, predicate, source_alias=source_alias, target_alias=target_alias,
+                            merge_schema=merge_schema, commit_properties=commit_properties, max_workers=max_workers)
 
     def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
                  starting_timestamp: "datetime | str | None" = None, ending_timestamp: "datetime | str | None" = None,
@@ -290,15 +292,17 @@ class DeltaTable:
 
     def vacuum(self, *, retention_hours: float | None = None, dry_run: bool = True,
                enforce_retention_duration: bool = True, mode: Literal["lite", "full"] = "full",
-               commit_properties: CommitProperties | None = None, progress: Any = None) -> VacuumMetrics:
+               commit_properties: CommitProperties | None = None, progress: Progress | None = None) -> VacuumMetrics:
         """Delete files that no version inside the retention window needs (``dry_run=True``, the
         default, only lists them). Retention defaults to `delta.deletedFileRetentionDuration` (7 days);
         a shorter one is refused unless ``enforce_retention_duration=False``. ``mode="full"`` also removes
-        files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones."""
+        files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones.
+        ``progress`` receives a `ProgressEvent` (operation ``VACUUM``, unit ``files``) per file deleted."""
+        counter = reporter(progress, "VACUUM", "files")
         latest = latest_snapshot(self._storage, self._snapshot) if dry_run else self._snapshot_for_write("VACUUM")
         metrics = vacuum_table(latest, retention_hours=retention_hours, dry_run=dry_run,
                                enforce_retention_duration=enforce_retention_duration, mode=mode,
-                               commit_properties=commit_properties, progress=progress)
+                               commit_properties=commit_properties, progress=counter)
         if not dry_run:
             self.refresh()
         return metrics
@@ -318,8 +322,9 @@ class DeltaTable:
         self.refresh()
         return metrics
 
-    def verify(self, *, progress: Any = None) -> "VerifyReport":
-        """Check the log and files of the table (fsck; see `lakehouse.operations.verify`); changes nothing."""
+    def verify(self, *, progress: Progress | None = None) -> "VerifyReport":
+        """Check the log and files of the table (fsck; see `lakehouse.operations.verify`); changes nothing.
+        ``progress`` receives a `ProgressEvent` (operation ``VERIFY``, unit ``files``) as data files are checked."""
         return verify_table(self._storage, progress=progress)
 
     def detail(self) -> TableDetail:

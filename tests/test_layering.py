@@ -86,6 +86,33 @@ def test_lower_layers_never_import_higher_ones():
     assert not violations, "\n".join(violations)
 
 
+#: What the command line may import besides itself: the public API and the sharing server's package.
+CLI_MAY_IMPORT = {"lakehouse", "lakehouse.errors", "lakehouse.integrations.sharing"}
+
+
+def test_cli_uses_only_the_public_api():
+    """The CLI is a user of `lakehouse` like any other: what it needs, a user can have too."""
+    offenders = []
+    for path in (PKG / "cli").rglob("*.py"):
+        for imp in _imports(path):
+            inside = imp == "lakehouse.cli" or imp.startswith("lakehouse.cli.")
+            if imp.split(".")[0] == "lakehouse" and not inside and imp not in CLI_MAY_IMPORT:
+                offenders.append(f"{_module_name(path)} imports {imp}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_cli_names_are_exported_by_lakehouse():
+    """Every name the CLI takes from `lakehouse` is in its ``__all__`` (public, not an accident of imports)."""
+    import lakehouse
+
+    taken = set()
+    for path in (PKG / "cli").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "lakehouse" and node.level == 0:
+                taken |= {a.name for a in node.names}
+    assert taken and not taken - set(lakehouse.__all__), sorted(taken - set(lakehouse.__all__))
+
+
 def test_protocol_does_no_io():
     offenders = []
     for path in (PKG / "protocol").rglob("*.py"):

@@ -46,16 +46,20 @@ Errors print one line ``error: <message>`` on stderr, followed by the message's 
 has one; ``--debug`` adds the traceback. Human-readable output is drawn by rich, which emits no colour
 codes when stdout is not a terminal; progress bars go to stderr and only when it is a terminal.
 
-This package uses only the public API (`DeltaTable`, `lakehouse.operations.verify`, `lakehouse.errors`, and
-`type_to_json` to print the `StructType` that `DeltaTable.delta_schema` returns) and is the top layer:
-nothing in `lakehouse` imports it.
+Options of the long commands (optimize, vacuum, convert, verify):
+
+    --no-progress            draw no progress bar (by default one is drawn on stderr when it is a terminal).
+
+This package uses only the public API: names exported by `lakehouse` (`DeltaTable`, `verify_table`,
+`type_to_json`, `Progress`, ...), `lakehouse.errors`, and `lakehouse.integrations.sharing` for `share
+serve` (checked by tests/test_layering.py). It is the top layer: nothing in `lakehouse` imports it.
 """
 
 from __future__ import annotations
 
 import click
 
-from lakehouse._version import __version__
+from lakehouse import __version__
 from lakehouse.cli import inspection, maintenance, manage, rows, share
 
 

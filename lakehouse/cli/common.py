@@ -24,11 +24,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from lakehouse import DeltaTable, errors
+from lakehouse import DeltaTable, Progress, ProgressEvent, errors
 
 #: Exit codes (also documented in the package docstring and the README).
 OK, FAILED, BAD_INPUT = 0, 1, 2
@@ -252,6 +252,8 @@ class Cli:
     storage_options: dict[str, Any]
     debug: bool
     console: Console = dataclasses.field(default_factory=_stdout_console)
+    show_progress: bool = True  # False under --no-progress
+    err_console: Console = dataclasses.field(default_factory=lambda: Console(stderr=True))
 
     def open(self, uri: str, version: int | str | None = None) -> DeltaTable:
         """The table at ``uri`` (at ``version``: an int, digits or an ISO-8601 time)."""
@@ -265,19 +267,19 @@ class Cli:
             render(self.console)
 
     @contextmanager
-    def progress(self, description: str) -> Iterator[Callable[[int, int], None] | None]:
-        """A ``progress(done, total)`` callback drawing a bar on stderr, or None when stderr is not a
-        terminal or output is JSON (a bar in a log file or a script's stderr is noise)."""
-        err = Console(stderr=True)
-        if self.as_json or not err.is_terminal:
+    def progress(self, description: str) -> Iterator[Progress | None]:
+        """A `lakehouse.Progress` callback drawing a bar on stderr, or None under ``--no-progress``, with
+        ``--json``, or when stderr is not a terminal (a bar in a log file or a script's stderr is noise)."""
+        err = self.err_console
+        if not self.show_progress or self.as_json or not err.is_terminal:
             yield None
             return
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err) as bar:
+        with RichProgress(*columns, console=err) as bar:
             task = bar.add_task(description, total=None)
 
-            def update(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+            def update(event: ProgressEvent) -> None:
+                bar.update(task, completed=event.done, total=event.total)
 
             yield update
 
@@ -305,15 +307,16 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
         _SHOW_WARNING(message, category, *args, **kwargs)
 
 
-def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Command]:
+def table_command(name: str, *, progress: bool = False) -> Callable[[Callable[..., int | None]], click.Command]:
     """Make ``fn(cli, uri, **options)`` a click command with the URI argument, ``--json``,
-    ``--storage-option`` and ``--debug``; its return value (None = 0) is the exit code, and errors
-    become one ``error:`` line and an exit code (`EXIT_CODES`). ``fn``'s docstring is the command's help."""
+    ``--storage-option`` and ``--debug`` (and ``--no-progress`` when ``progress``: the command draws a
+    bar through `Cli.progress`); its return value (None = 0) is the exit code, and errors become one
+    ``error:`` line and an exit code (`EXIT_CODES`). ``fn``'s docstring is the command's help."""
 
     def decorate(fn: Callable[..., int | None]) -> click.Command:
         @functools.wraps(fn)
         def run(uri: str, as_json: bool, storage_options: dict[str, Any], debug: bool, **kwargs: Any) -> None:
-            cli = Cli(as_json, storage_options, debug)
+            cli = Cli(as_json, storage_options, debug, show_progress=not kwargs.pop("no_progress", False))
             try:
                 with warnings.catch_warnings():
                     warnings.showwarning = _show_warning
@@ -325,6 +328,9 @@ def table_command(name: str) -> Callable[[Callable[..., int | None]], click.Comm
             raise click.exceptions.Exit(code)
 
         run = click.option("--debug", is_flag=True, help="Show the traceback of an error.")(run)
+        if progress:
+            run = click.option("--no-progress", "no_progress", is_flag=True,
+                               help="Draw no progress bar (one is drawn on stderr only when it is a terminal).")(run)
         run = click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
                            callback=_storage_options,
                            help="A storage option (repeatable): fsspec/s3fs keys or delta-rs keys such as "

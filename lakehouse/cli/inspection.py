@@ -8,6 +8,7 @@ as rich tables for people. Column types are printed from the Delta schema's own 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import click
@@ -15,9 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lakehouse import type_to_json
 from lakehouse.cli.common import Cli, human_bytes, key_value_table, ms_to_iso, plural, table_command, text
-from lakehouse.protocol.schema import type_to_json
-from lakehouse.protocol.skipping import live_rows
 
 VERSION_HELP = "Read this version: a number or an ISO-8601 time such as 2024-05-01T12:00:00Z."
 PHYSICAL_NAME = "delta.columnMapping.physicalName"
@@ -98,17 +98,28 @@ def _pairs(mapping: dict[str, Any]) -> Text:
 @click.option("--version", "version", default=None, metavar="V", help=VERSION_HELP)
 def files(cli: Cli, uri: str, version: str | None) -> None:
     """Active data files: path, size, partition values, rows, deletion vector."""
-    table = cli.open(uri, version).files()
-    rows = live_rows(table.column("stats"), table.column("deletion_vector")).to_pylist()
-    records = [_file_record(row, n) for row, n in zip(table.to_pylist(), rows)]
+    records = [_file_record(row) for row in cli.open(uri, version).files().to_pylist()]
     cli.emit(records, lambda console: _render_files(console, records))
 
 
-def _file_record(row: dict[str, Any], live: int | None) -> dict[str, Any]:
+def _num_records(stats: str | None) -> int | None:
+    """``numRecords`` of a file's statistics (JSON text), None when it has none."""
+    if not stats:
+        return None
+    try:
+        value = json.loads(stats).get("numRecords")
+    except (ValueError, AttributeError):
+        return None  # unreadable statistics say nothing about the rows; the table still reads
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _file_record(row: dict[str, Any]) -> dict[str, Any]:
     """One file as the JSON record: ``rows`` counts live rows (numRecords minus deleted rows), null when
     the file has no statistics."""
     dv = row["deletion_vector"]
     deleted = int(dv["cardinality"]) if dv else 0
+    records = _num_records(row["stats"])
+    live = None if records is None else records - deleted
     return {
         "path": row["path"],
         "size": row["size"],

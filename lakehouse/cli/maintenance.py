@@ -2,14 +2,14 @@
 `convert`.
 
 Each calls one `DeltaTable` method and prints what it returns (metrics dataclasses as JSON objects with
-the dataclass's field names as keys). Long ones draw a progress bar on stderr from the method's
-``progress(done, total)`` callback.
+the dataclass's field names as keys). Long ones (optimize, vacuum, convert) draw a progress bar on
+stderr from the method's ``progress=`` events when stderr is a terminal; ``--no-progress`` turns it off.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import click
@@ -21,7 +21,6 @@ from lakehouse import DeltaTable
 from lakehouse.cli.common import (
     ISO_TIME, ByteSize, Cli, human_bytes, key_value_table, plural, split_columns, table_command,
 )
-from lakehouse.protocol.properties import format_duration
 
 RETENTION_HELP = "Retention in hours (default: the table's {}; fractions allowed)."
 
@@ -45,7 +44,7 @@ def metrics_table(metrics: dict[str, Any], *, skip: tuple[str, ...] = ()) -> Any
 
 
 # -- optimize ----------------------------------------------------------------------------------------------
-@table_command("optimize")
+@table_command("optimize", progress=True)
 @click.option("--target-size", type=ByteSize(), default=None,
               help="Target file size (default: delta.targetFileSize, else 100MiB); e.g. 134217728 or 128MiB.")
 @click.option("--min-file-size", type=ByteSize(), default=None,
@@ -80,7 +79,7 @@ def _render_optimize(console: Console, m: dict[str, Any]) -> None:
 
 
 # -- vacuum ------------------------------------------------------------------------------------------------
-@table_command("vacuum")
+@table_command("vacuum", progress=True)
 @click.option("--retention-hours", type=click.FloatRange(min=0), default=None, metavar="H",
               help=RETENTION_HELP.format("delta.deletedFileRetentionDuration, 7 days"))
 @click.option("--mode", type=click.Choice(["full", "lite"]), default="full", show_default=True,
@@ -99,9 +98,14 @@ def vacuum(cli: Cli, uri: str, retention_hours: float | None, mode: Literal["lit
     cli.emit(record, lambda console: _render_vacuum(console, record))
 
 
+def _hours(hours: float) -> str:
+    """``168.0`` -> ``168 hours``; ``1`` -> ``1 hour``; ``0.5`` -> ``0.5 hours``."""
+    return f"{hours:g} hour" + ("" if hours == 1 else "s")
+
+
 def _render_vacuum(console: Console, m: dict[str, Any]) -> None:
     summary = (f"{plural(m['num_files'], 'file')}, {human_bytes(m['num_bytes'])} "
-               f"(mode {m['mode']}, retention {format_duration(timedelta(hours=m['retention_hours']))})")
+               f"(mode {m['mode']}, retention {_hours(m['retention_hours'])})")
     if m["dry_run"]:
         console.print(Text(f"Dry run: would delete {summary}."))
     else:
@@ -185,7 +189,7 @@ def _partition_schema(value: str | None) -> Any:
     return pa.schema(fields)
 
 
-@table_command("convert")
+@table_command("convert", progress=True)
 @click.option("--partition-by", default=None, metavar="col:type,...",
               help="Partition schema of a Hive-partitioned folder, e.g. day:date32,region:string.")
 def convert(cli: Cli, uri: str, partition_by: str | None) -> None:

@@ -9,11 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lakehouse import errors
+from lakehouse import errors, verify_table
 from lakehouse.cli.common import (
     FAILED, OK, Cli, key_value_table, parse_assignments, plural, table_command, text,
 )
-from lakehouse.operations.verify import verify_table
 
 
 @table_command("properties")
@@ -42,7 +41,7 @@ def _render_properties(console: Console, record: dict[str, Any], *, changed: boo
         console.print(Text(f"No properties are set (version {record['version']})."))
 
 
-@table_command("verify")
+@table_command("verify", progress=True)
 def verify(cli: Cli, uri: str) -> int:
     """Check the log, checkpoints, data files and deletion vectors (fsck); changes nothing.
     Exits 1 when a problem is found."""

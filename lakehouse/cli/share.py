@@ -24,8 +24,7 @@ def serve(config: str, host: str | None, port: int | None, debug: bool) -> None:
     """Serve the shares of CONFIG (the reference server's YAML format, plus `recipients`) until
     interrupted. Exits 2 on a bad config."""
     try:
-        from lakehouse.integrations.sharing import load_config
-        from lakehouse.integrations.sharing.server import serve as run
+        from lakehouse.integrations.sharing import load_config, serve as run
 
         cfg = load_config(config)
         click.echo(f"serving {len(cfg.shares)} share(s) on http://{host or cfg.host}:{port or cfg.port}{cfg.endpoint}",

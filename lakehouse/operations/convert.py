@@ -86,7 +86,9 @@ def convert_to_delta(storage: Storage, *, partition_by: pa.Schema | None = None,
                      configuration: Mapping[str, str] | None = None, name: str | None = None,
                      description: str | None = None,
                      progress: Callable[[int, int], None] | None = None) -> int:
-    """Write version 0 over the Parquet files under ``storage``'s root; returns the number of files."""
+    """Write version 0 over the Parquet files under ``storage``'s root; returns the number of files.
+    ``progress(done, total)`` counts footers read (`lakehouse.progress.reporter` makes one from a
+    user's `Progress`)."""
     if storage.list_dir(LOG_DIR):
         raise TableExistsError(f"{storage.root_uri} already has a _delta_log; it is a Delta table (or part of one)")
     partition_by = partition_by if partition_by is not None else pa.schema([])
@@ -96,6 +98,8 @@ def convert_to_delta(storage: Storage, *, partition_by: pa.Schema | None = None,
         raise InvalidArgumentError(f"no Parquet files under {storage.root_uri} to convert")
     fs, root = storage.arrow_filesystem()
     footers = []
+    if progress:
+        progress(0, len(listed))
     for i, f in enumerate(listed):
         try:
             footers.append(pq.ParquetFile(f"{root}/{f.path}", filesystem=fs).metadata)

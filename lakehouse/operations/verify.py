@@ -24,14 +24,12 @@ from lakehouse.errors import DataFileNotFoundError, LakehouseError, TableNotFoun
 from lakehouse.log.checkpoints import read_checkpoint
 from lakehouse.log.commits import read_log_files
 from lakehouse.log.listing import list_log, read_last_checkpoint
+from lakehouse.progress import Progress, reporter
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.segment import complete_checkpoints
 from lakehouse.snapshot import Snapshot, load_snapshot
 from lakehouse.storage import Storage, open_storage
-
-Progress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -113,10 +111,12 @@ def _check_checkpoints(storage: Storage, checkpoints: list, report: VerifyReport
                                            f"checkpoint {cp.version} does not match the replay of the log"))
 
 
-def _check_files(snapshot: Snapshot, report: VerifyReport, progress: Progress | None) -> None:
+def _check_files(snapshot: Snapshot, report: VerifyReport, progress: Callable[[int, int], None] | None) -> None:
     storage = snapshot.storage
     listed = {f.path: f.size for f in storage.list_tree("")}
     rows = snapshot.adds.select(["path", "size", "deletionVector"]).to_pylist()
+    if progress:
+        progress(0, len(rows))
     for i, row in enumerate(rows):
         rel = resolve_relative(row["path"], storage.root_uri)
         size = listed.get(rel)
@@ -153,7 +153,9 @@ def _check_dv(storage: Storage, row: Mapping[str, Any], rel: str, listed: Mappin
 def verify_table(uri: str | os.PathLike[str] | Storage, *, storage_options: Mapping[str, Any] | None = None,
                  progress: Progress | None = None) -> VerifyReport:
     """Check the table at ``uri`` (see the module docstring). Damage is reported, not raised; only a
-    missing table raises (`TableNotFoundError`)."""
+    missing table raises (`TableNotFoundError`). ``progress`` receives a `ProgressEvent` (operation
+    ``VERIFY``, unit ``files``) as the data files of the latest version are checked."""
+    counter = reporter(progress, "VERIFY", "files")
     storage = uri if isinstance(uri, Storage) else open_storage(uri, storage_options)
     report = VerifyReport(storage.root_uri, None)
     checkpoints = _check_log(storage, report)
@@ -164,5 +166,5 @@ def verify_table(uri: str | os.PathLike[str] | Storage, *, storage_options: Mapp
         report.problems.append(Problem("unreadable", None, None, str(e).splitlines()[0]))
         return report
     report.version = snapshot.version
-    _check_files(snapshot, report, progress)
+    _check_files(snapshot, report, counter)
     return report

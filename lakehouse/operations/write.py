@@ -33,6 +33,7 @@ from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
 from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
+from lakehouse.progress import Progress, reporter
 from lakehouse.protocol.store_assignment import assign_array
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.scan.read import FileTask, file_tasks, read_file
@@ -220,6 +221,7 @@ def write_delta(
     commit_properties: CommitProperties | None = None,
     name: str | None = None,
     description: str | None = None,
+    progress: Progress | None = None,
 ) -> CommitResult:
     """Write ``data`` to the Delta table at ``uri`` (created by the first write).
 
@@ -228,9 +230,13 @@ def write_delta(
     written row must match it. ``schema_mode="merge"`` adds new columns; ``"overwrite"`` (with
     ``mode="overwrite"``) replaces schema and partitioning. ``max_workers`` (default: the core count) is
     how many threads encode data files at once; a large write is cut into that many files, each of at
-    least 16 MB in memory. Returns the `CommitResult`.
+    least 16 MB in memory. ``progress`` receives a `ProgressEvent` (operation ``WRITE``, unit ``rows``)
+    after each input batch is handed to the writers (``total`` is the input's row count when the input
+    knows it: a Table, RecordBatch or DataFrame; None for a stream until the files are finished).
+    Returns the `CommitResult`.
     """
     validate_write_args(mode, schema_mode, predicate, target_file_size)
+    counter = reporter(progress, "WRITE", "rows")
     resolve_max_workers(max_workers)
     if isinstance(partition_by, str):
         partition_by = [partition_by]
@@ -258,14 +264,19 @@ def write_delta(
     writer = plan.writer(storage, target_file_size, max_workers=max_workers)
     rows = copied = 0
     removes: list[Remove] = []
+    total = known_rows(data) if counter else None
     try:
         exact = plan.arrow_schema
+        if counter:
+            counter(0, total)
         for table in conform_batches(batches, plan.schema):
             enforce(table, plan.schema, checks)
             table = table.cast(exact)
             check_replace_where(table, pred, plan.schema, text)
             writer.write(table)
             rows += table.num_rows
+            if counter:
+                counter(rows, total)
         if snapshot is not None and mode == "overwrite":
             removes, rewrites = overwrite_plan(snapshot, pred)
             for row, task in rewrites:
@@ -277,8 +288,25 @@ def write_delta(
     except BaseException:
         writer.abort()
         raise
+    if counter:
+        counter(rows, rows)  # every file is finished: a stream's total is now known
     return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds, removes=removes,
                         rows=rows, copied=copied, properties=props)
+
+
+def known_rows(data: Any) -> int | None:
+    """How many rows ``data`` holds when it knows without being read (a Table, RecordBatch, list of
+    batches, polars or pandas DataFrame); None for streams (readers, LazyFrames)."""
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
+        return data.num_rows
+    if isinstance(data, (list, tuple)) and all(isinstance(b, pa.RecordBatch) for b in data):
+        return sum(b.num_rows for b in data)
+    module = type(data).__module__.split(".")[0]
+    if module == "polars" and type(data).__name__ == "DataFrame":
+        return int(data.height)
+    if module == "pandas" and type(data).__name__ == "DataFrame":
+        return len(data)
+    return None
 
 
 def existing_snapshot(storage: Storage) -> Snapshot | None:

@@ -116,3 +116,16 @@ def test_convert_makes_a_partitioned_parquet_folder_a_table(tmp_path):
     again = lakehouse_cli("convert", str(folder), expect=2)
     assert again.err.startswith("error:") and "_delta_log" in again.err
     lakehouse_cli("convert", str(tmp_path / "other"), "--partition-by", "day:nosuchtype", expect=2)
+
+
+def test_no_progress_bar_without_a_terminal_or_with_no_progress(tmp_path):
+    uri = write_table(tmp_path / "t", batches=3)
+    # stderr is a pipe here: a bar would be noise in a log, so nothing is drawn.
+    plain = lakehouse_cli("optimize", uri, "--target-size", "64MiB")
+    assert plain.err == "" and "OPTIMIZE committed version 3." in plain.out
+    # On a terminal (TTY_COMPATIBLE makes rich treat stderr as one) --no-progress still draws nothing.
+    for args in (("vacuum", uri, "--retention-hours", "0", "--no-enforce-retention", "--yes"), ("verify", uri)):
+        quiet = lakehouse_cli(*args, "--no-progress", env={"TTY_COMPATIBLE": "1"})
+        assert quiet.err == "" and quiet.out
+    drawn = lakehouse_cli("verify", uri, env={"TTY_COMPATIBLE": "1"})
+    assert "verify: data files checked" in visible(drawn.err) and "2/2" in visible(drawn.err)
