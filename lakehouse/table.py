@@ -271,8 +271,9 @@ class DeltaTable:
         add `when_*` clauses (conditions and values also SQL or polars) and call `execute()`, which returns
         `MergeMetrics`."""
         self._snapshot_for_write("MERGE")  # refused early too; execute() checks again
-        return MergeBuilder(self, source, predicate, source_alias=source_alias, target_alias=target_alias,
-                            merge_schema=merge_schema, commit_properties=commit_properties, max_workers=max_workers)
+        return MergeBuilder(lambda: self._snapshot_for_write("MERGE"), source, predicate, source_alias=source_alias,
+                            target_alias=target_alias, merge_schema=merge_schema, commit_properties=commit_properties,
+                            max_workers=max_workers, on_commit=self.refresh)
 
     def load_cdf(self, starting_version: int | None = None, ending_version: int | None = None, *,
                  starting_timestamp: "datetime | str | None" = None, ending_timestamp: "datetime | str | None" = None,
