@@ -8,7 +8,6 @@ own (pure) collector: a file holding a matching row is never pruned.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
