@@ -141,8 +141,27 @@ class TableAlterer:
 
     def drop_constraint(self, name: str, *, raise_if_not_exists: bool = True,
                         commit_properties: CommitProperties | None = None) -> AlterResult:
-        """Drop a CHECK constraint (version None when it did not exist and ``raise_if_not_exists`` is False)."""
+        """Drop a CHECK constraint (version None when it did not exist and ``raise_if_not_exists`` is False),
+        as deltalake's ``drop_constraint``."""
         return self._apply("DROP CONSTRAINT", alter.drop_constraint, name, raise_if_not_exists=raise_if_not_exists,
+                           commit_properties=commit_properties)
+
+    def drop_constraints(self, names: Sequence[str], *, raise_if_not_exists: bool = True,
+                         commit_properties: CommitProperties | None = None) -> AlterResult:
+        """Drop several CHECK constraints in one commit (a list of names). A missing name raises before
+        anything is dropped unless ``raise_if_not_exists`` is False; version None when none existed."""
+        return self._apply("DROP CONSTRAINT", alter.drop_constraints, names, raise_if_not_exists=raise_if_not_exists,
+                           commit_properties=commit_properties)
+
+    def set_table_name(self, name: str, *, commit_properties: CommitProperties | None = None) -> AlterResult:
+        """Set the table's name (`metaData.name`), as deltalake's ``set_table_name``."""
+        return self._apply("UPDATE TABLE METADATA", alter.set_table_metadata, name=name,
+                           commit_properties=commit_properties)
+
+    def set_table_description(self, description: str, *,
+                              commit_properties: CommitProperties | None = None) -> AlterResult:
+        """Set the table's description (`metaData.description`), as deltalake's ``set_table_description``."""
+        return self._apply("UPDATE TABLE METADATA", alter.set_table_metadata, description=description,
                            commit_properties=commit_properties)
 
     def set_table_properties(self, properties: Mapping[str, str | None], *, raise_if_not_exists: bool = True,

@@ -44,9 +44,9 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
             schema: StructType | None = None, partition_columns: Sequence[str] | None = None,
             extra_features: frozenset[str] = frozenset(), read_whole_table: bool = False,
             versions: tuple[int | None, int | None] = (None, None),
-            commit_properties: CommitProperties | None = None) -> int:
+            commit_properties: CommitProperties | None = None, names: Mapping[str, str | None] | None = None) -> int:
     """Commit new metadata (and the protocol it needs, raised to ``versions`` = requested (reader, writer)
-    versions); returns the version."""
+    versions; with ``names``: a new ``name`` and/or ``description``); returns the version."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     config = dict(snapshot.metadata.configuration if configuration is None else configuration)
@@ -54,6 +54,9 @@ def _commit(snapshot: Snapshot, operation: str, params: Mapping[str, Any], *, co
     metadata = replace(snapshot.metadata, configuration=config, schema_string=schema_to_json(new_schema),
                        partition_columns=tuple(partition_columns if partition_columns is not None
                                                else snapshot.metadata.partition_columns))
+    if names:
+        metadata = replace(metadata, name=names.get("name", metadata.name),
+                           description=names.get("description", metadata.description))
     try:
         TableProperties.parse(config)
         required = required_protocol(snapshot.protocol, new_schema, config, extra_features)
@@ -208,16 +211,48 @@ def add_constraints(snapshot: Snapshot, constraints: Mapping[str, str], *,
 def drop_constraint(snapshot: Snapshot, name: str, *, raise_if_not_exists: bool = True,
                     commit_properties: CommitProperties | None = None) -> int | None:
     """Drop a CHECK constraint; None when it did not exist and ``raise_if_not_exists`` is False."""
+    return drop_constraints(snapshot, [name], raise_if_not_exists=raise_if_not_exists,
+                            commit_properties=commit_properties)
+
+
+def drop_constraints(snapshot: Snapshot, names: Sequence[str], *, raise_if_not_exists: bool = True,
+                     commit_properties: CommitProperties | None = None) -> int | None:
+    """Drop CHECK constraints in one commit. A name that does not exist raises before anything is
+    committed (unless ``raise_if_not_exists`` is False: it is skipped); None when none was dropped."""
+    if isinstance(names, str) or not names:
+        raise InvalidArgumentError(f"drop_constraints takes a non-empty list of constraint names, got {names!r}")
     if already_applied(snapshot, commit_properties):
         return None  # a replay of an applied app transaction: skipped
-    key = CONSTRAINT_PREFIX + str(name).lower()
-    if key not in snapshot.metadata.configuration:
-        if raise_if_not_exists:
-            raise InvalidArgumentError(f"constraint {name!r} does not exist")
-        return None
     config = dict(snapshot.metadata.configuration)
-    expr = config.pop(key)
-    return _commit(snapshot, "DROP CONSTRAINT", {"name": str(name).lower(), "expr": expr}, configuration=config,
+    dropped: list[dict[str, str]] = []
+    for name in names:
+        key = CONSTRAINT_PREFIX + str(name).lower()
+        if key not in config:
+            if raise_if_not_exists and not any(d["name"] == str(name).lower() for d in dropped):
+                raise InvalidArgumentError(f"constraint {name!r} does not exist (nothing was dropped)")
+            continue
+        dropped.append({"name": str(name).lower(), "expr": config.pop(key)})
+    if not dropped:
+        return None
+    # One constraint: Spark's parameters; several in one commit: a list, as ADD CONSTRAINT records them.
+    params: dict[str, Any] = dropped[0] if len(dropped) == 1 else {"constraints": json.dumps(dropped)}
+    return _commit(snapshot, "DROP CONSTRAINT", params, configuration=config, commit_properties=commit_properties)
+
+
+def set_table_metadata(snapshot: Snapshot, *, name: str | None = None, description: str | None = None,
+                       commit_properties: CommitProperties | None = None) -> int | None:
+    """Set the table's name and/or description (operation ``UPDATE TABLE METADATA``, as delta-rs
+    records it); None when both already have these values."""
+    changes = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    for key, value in changes.items():
+        if not isinstance(value, str):
+            raise InvalidArgumentError(f"table {key} must be a string, got {type(value).__name__}")
+    if already_applied(snapshot, commit_properties):
+        return None  # a replay of an applied app transaction: skipped
+    if all(getattr(snapshot.metadata, k) == v for k, v in changes.items()):
+        return None
+    update = json.dumps({"name": changes.get("name"), "description": changes.get("description")})
+    return _commit(snapshot, "UPDATE TABLE METADATA", {"metadataUpdate": update}, names=changes,
                    commit_properties=commit_properties)
 
 
