@@ -1,5 +1,8 @@
 """Command line: ``python -m benchmarks [--rows N] [--big-rows N] [--commits N] [--compact-files N]
-[--vacuum-files N] [--repeat N] [--only NAME] [--out DIR]``.
+[--vacuum-files N] [--repeat N] [--only NAME] [--out DIR] [--chart] [--scale]``.
+
+``--scale`` runs the scale curves (`benchmarks.scale`) instead of the suite; ``--chart`` draws
+``docs/img/benchmarks.svg`` from the results when the run is done (`benchmarks.chart`).
 
 Run from the repository root. Exit status 1 when any benchmark failed its correctness guard or crashed
 (it is then listed under ``errors`` in the JSON and the other benchmarks still run); missed performance
@@ -44,7 +47,10 @@ BENCHMARKS: dict[str, Callable[[Config], list[BenchResult]]] = {
     "optimize_zorder": maintenance.run_optimize_zorder,
     "vacuum_10k_dry_run": maintenance.run_vacuum_dry_run,
     "vacuum_10k": maintenance.run_vacuum,
+    "dml_position_check": dml.run_position_check,
 }
+#: Benchmarks that run only when ``--only`` names them: diagnostics of the harness, not of lakehouse.
+OPT_IN = {"dml_position_check"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,13 +74,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=HERE / "results", help="results directory (default benchmarks/results)")
     p.add_argument("--data", type=Path, default=HERE / "data", help="generated tables (default benchmarks/data)")
     p.add_argument("--seed", type=int, default=42, help="seed of all generated data (default 42)")
+    p.add_argument("--chart", action="store_true", help="draw docs/img/benchmarks.svg from the results (needs matplotlib)")
+    p.add_argument("--chart-out", type=Path, default=None, help="where --chart writes (default docs/img/benchmarks.svg)")
+    p.add_argument("--scale", action="store_true",
+                   help="run the scale curves instead (python -m benchmarks.scale; --repeat, --out, --data, --seed apply)")
     args = p.parse_args(argv)
     if args.rows < 10 or args.commits < 12 or args.repeat < 1 or args.big_rows < 1000:
         p.error("need --rows >= 10, --commits >= 12 (time travel reaches version 11), --repeat >= 1 and "
                 "--big-rows >= 1000 (every file of every partition gets rows)")
     if args.compact_files < 2 or args.vacuum_files < 2 or args.vacuum_files % 2:
         p.error("need --compact-files >= 2 and an even --vacuum-files >= 2")
-    args.selected = select([n for item in args.only or [] for n in item.split(",") if n]) if args.only else list(BENCHMARKS)
+    args.selected = (select([n for item in args.only or [] for n in item.split(",") if n]) if args.only
+                     else [b for b in BENCHMARKS if b not in OPT_IN])
     if not args.selected:
         p.error(f"--only matched nothing; names are {', '.join(BENCHMARKS)}")
     return args
@@ -88,6 +99,11 @@ def select(names: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks, write the results, print the summary; returns the exit status."""
     args = parse_args(argv)
+    if args.scale:
+        from benchmarks import scale
+
+        return scale.main(["--repeat", str(min(args.repeat, scale.DEFAULT_REPEAT)), "--out", str(args.out),
+                           "--data", str(args.data), "--seed", str(args.seed)] + (["--chart"] if args.chart else []))
     cfg = Config(rows=args.rows, commits=args.commits, repeat=args.repeat, seed=args.seed, data_dir=args.data.resolve(),
                  big_rows=args.big_rows, compact_files=args.compact_files, vacuum_files=args.vacuum_files)
     started = datetime.now(timezone.utc)
@@ -124,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     js, md = report.write(args.out, doc, results)
     print(md.read_text())
     print(f"[benchmarks] wrote {js} and {md}", file=sys.stderr)
+    if args.chart:
+        from benchmarks import chart
+
+        svg = chart.draw(js, args.chart_out or chart.DEFAULT_OUT)
+        print(f"[benchmarks] wrote {svg}", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -8,7 +8,12 @@ next to the time. Heavy operations get at most `DML_REPEAT` timed runs (after on
 
 Every result is checked, first with the engine that wrote it, and on a variant's first call also with
 the other engine (``deltalake`` through its DataFusion engine, which applies deletion vectors): a wrong
-result raises instead of posting a time.
+result raises instead of posting a time. The raw pyarrow baseline (``pyarrow_1t``: read every file,
+rewrite every file, on one thread, zstd) leaves plain Parquet files under ``_raw``, which pyarrow reads
+back for the same checks.
+
+`run_position_check` (``--only dml_position_check``, not in the default run) shows that a variant's place
+in the round no longer matters (see `benchmarks.common.measure`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, QueryBuilder
 
@@ -43,11 +50,15 @@ SAMPLE = 100
 # -- reading results back, with either engine ---------------------------------------------------------
 @dataclass(frozen=True)
 class Reader:
-    """How one engine counts a table's rows and reads the rows matching a SQL condition."""
+    """How one engine counts a table's rows and reads the rows whose ``column`` is one of ``values``."""
 
     engine: str
     count: Callable[[str], int]
-    rows: Callable[[str, str, list[str]], pa.Table]
+    rows: Callable[[str, str, list[int], list[str]], pa.Table]
+
+
+def _in_sql(column: str, values: list[int]) -> str:
+    return f"{column} = {values[0]}" if len(values) == 1 else f"{column} IN ({', '.join(map(str, values))})"
 
 
 def _lakehouse_count(path: str) -> int:
@@ -55,8 +66,8 @@ def _lakehouse_count(path: str) -> int:
     return lakehouse.DeltaTable(path).to_pyarrow_dataset().count_rows()
 
 
-def _lakehouse_rows(path: str, where: str, columns: list[str]) -> pa.Table:
-    return lakehouse.DeltaTable(path).to_arrow(columns=columns, filter=where)
+def _lakehouse_rows(path: str, column: str, values: list[int], columns: list[str]) -> pa.Table:
+    return lakehouse.DeltaTable(path).to_arrow(columns=columns, filter=_in_sql(column, values))
 
 
 def _deltalake_sql(path: str, sql: str) -> pa.Table:
@@ -68,14 +79,25 @@ def _deltalake_count(path: str) -> int:
     return int(_deltalake_sql(path, "SELECT count(*) AS n FROM t").column("n")[0].as_py())
 
 
-def _deltalake_rows(path: str, where: str, columns: list[str]) -> pa.Table:
-    return _deltalake_sql(path, f"SELECT {', '.join(columns)} FROM t WHERE {where}")
+def _deltalake_rows(path: str, column: str, values: list[int], columns: list[str]) -> pa.Table:
+    return _deltalake_sql(path, f"SELECT {', '.join(columns)} FROM t WHERE {_in_sql(column, values)}")
+
+
+def _raw_dataset(path: str) -> ds.Dataset:
+    # The raw baseline's output: plain Parquet files, no log.
+    return ds.dataset(str(Path(path) / "_raw"), format="parquet")
+
+
+def _raw_rows(path: str, column: str, values: list[int], columns: list[str]) -> pa.Table:
+    return _raw_dataset(path).to_table(columns=columns, filter=pc.field(column).isin(values))
 
 
 READERS = {
     "lakehouse": Reader("lakehouse", _lakehouse_count, _lakehouse_rows),
     "deltalake": Reader("deltalake", _deltalake_count, _deltalake_rows),
+    "pyarrow": Reader("pyarrow", lambda path: _raw_dataset(path).count_rows(), _raw_rows),
 }
+RAW_NOTE = "raw pyarrow: read every file, rewrite every file (zstd) on one thread, no log; the floor of copy-on-write"
 
 
 # -- fresh copies and child processes ------------------------------------------------------------------
@@ -127,8 +149,9 @@ def run_child(spec: dict[str, Any]) -> ChildRun:
 
 def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch: Scratch,
              verify: Callable[[Reader, str], None], metrics: dict[str, Any], **kw: Any) -> Variant:
-    """A variant that runs ``spec`` with ``engine`` on a fresh copy of ``base`` and verifies the result."""
-    other = "deltalake" if engine == "lakehouse" else "lakehouse"
+    """A variant that runs ``spec`` with ``engine`` on a fresh copy of ``base`` and verifies the result
+    (the raw ``pyarrow`` engine's output is read back by pyarrow only: it is no table)."""
+    other = {"lakehouse": "deltalake", "deltalake": "lakehouse", "pyarrow": "pyarrow"}[engine]
     crossed = []
 
     def fn(path: Path) -> ChildRun:
@@ -147,7 +170,7 @@ def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch:
 
 def _checks(variants: list[Variant], what: str) -> list[str]:
     others = {"lakehouse": "deltalake", "deltalake": "lakehouse"}
-    cross = ", ".join(sorted({f"{v.engine}'s result read by {others[v.engine]}" for v in variants}))
+    cross = ", ".join(sorted({f"{v.engine}'s result read by {others[v.engine]}" for v in variants if v.engine in others}))
     return [f"every result checked by the engine that wrote it: {what}", f"first result of each variant cross-read ({cross})"]
 
 
@@ -179,12 +202,11 @@ def _sample(ids: np.ndarray) -> np.ndarray:
 
 def _verify_merge(rows: int, updated: np.ndarray, inserted: np.ndarray) -> Callable[[Reader, str], None]:
     sample = np.unique(np.concatenate([_sample(updated), _sample(inserted)]))
-    where = f"id IN ({', '.join(map(str, sample.tolist()))})"
 
     def verify(reader: Reader, path: str) -> None:
         n = reader.count(path)
         expect(n == rows + len(inserted), f"{reader.engine}: {n} rows after MERGE, expected {rows + len(inserted)}")
-        got = reader.rows(path, where, ["id", "value"]).sort_by("id")
+        got = reader.rows(path, "id", sample.tolist(), ["id", "value"]).sort_by("id")
         ids, values = got.column("id").to_numpy(), got.column("value").to_numpy()
         expect(np.array_equal(ids, sample), f"{reader.engine}: sampled keys not present exactly once after MERGE")
         expect(np.array_equal(values, SENTINEL + sample), f"{reader.engine}: sampled keys lack the source's values")
@@ -204,13 +226,17 @@ def run_merge(cfg: Config) -> list[BenchResult]:
         verify = _verify_merge(cfg.rows, updated, inserted)
         call = f".merge(source, '{MERGE_ON}').when_matched_update_all().when_not_matched_insert_all().execute()"
         variants = [
-            _variant("lakehouse", f"lakehouse.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
+            _variant("lakehouse", f"lakehouse.DeltaTable(path){call}", plain, spec, scratch, verify, metrics,
+                     note="copy-on-write"),
             _variant("lakehouse", f"lakehouse.DeltaTable(path).merge(..., max_workers=1)...", plain,
-                     {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False,
-                     note="one worker: the per-core baseline of the parallel rewrite; for information"),
+                     {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False, key="lakehouse_1w",
+                     note="copy-on-write on one worker: the per-core baseline of the parallel rewrite; for information"),
             _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, deletion vectors", dv, spec, scratch, verify, metrics,
-                     compare=False, note="table with delta.enableDeletionVectors=true; for information"),
-            _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics),
+                     compare=False, key="lakehouse_dv", note="table with delta.enableDeletionVectors=true; for information"),
+            _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics,
+                     note="copy-on-write"),
+            _variant("pyarrow", "read every file, replace matched ids, write every file + inserts (zstd, 1 thread)",
+                     plain, spec, scratch, verify, metrics, key="pyarrow_1t", note=RAW_NOTE),
         ]
         measurements = measure(variants, _repeat(cfg))
     finally:
@@ -222,8 +248,10 @@ def run_merge(cfg: Config) -> list[BenchResult]:
         params={"rows": cfg.rows, "files": dml_data.DML_FILES, "source_rows": source.num_rows, "on": MERGE_ON,
                 "repeat": _repeat(cfg), "engine_metrics": metrics},
         measurements=measurements,
-        target=Target("vs_deltalake", 0.5, "lakehouse <= 0.5x deltalake"),
+        target=Target("vs_peer", 0.9, "copy-on-write <= 0.9x raw rewrite", peer="pyarrow_1t"),
         rss_target=Target("rss_vs_deltalake", 1.0, "lakehouse peak RSS <= deltalake's"),
+        extra_targets=[Target("vs_deltalake", 0.6, "copy-on-write <= 0.6x deltalake"),
+                       Target("vs_deltalake", 0.25, "with deletion vectors <= 0.25x deltalake", subject="lakehouse_dv")],
         checks=_checks(variants, f"row count {cfg.rows:,} + inserts, {min(SAMPLE, len(updated))} updated and "
                                  f"{min(SAMPLE, len(inserted))} inserted keys present once with the source's values"),
     )]
@@ -241,7 +269,8 @@ def _verify_delete(rows: int, predicate: str) -> Callable[[Reader, str], None]:
     def verify(reader: Reader, path: str) -> None:
         n = reader.count(path)
         expect(n == expected, f"{reader.engine}: {n} rows after DELETE, expected {expected}")
-        left = reader.rows(path, predicate, ["id"]).num_rows
+        column, value = (x.strip() for x in predicate.split("="))
+        left = reader.rows(path, column, [int(value)], ["id"]).num_rows
         expect(left == 0, f"{reader.engine}: {left} rows still match {predicate!r} after DELETE")
 
     return verify
@@ -259,14 +288,16 @@ def run_delete(cfg: Config) -> list[BenchResult]:
     call = f".delete('{predicate}')"
     variants = [
         _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, deletion vectors", dv, spec, scratch, verify, metrics,
-                 note="table with delta.enableDeletionVectors=true"),
+                 key="lakehouse_dv", note="table with delta.enableDeletionVectors=true"),
         _variant("lakehouse", f"lakehouse.DeltaTable(path){call}, copy-on-write", plain, spec, scratch, verify, metrics,
-                 compare=False, note="no deletion vectors: files rewritten; for information"),
+                 compare=False, key="lakehouse_cow", note="no deletion vectors: files rewritten"),
         _variant("lakehouse", f"lakehouse.DeltaTable(path).delete('{predicate}', max_workers=1), copy-on-write", plain,
-                 {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False,
+                 {**spec, "max_workers": 1}, scratch, verify, metrics, compare=False, key="lakehouse_1w",
                  note="copy-on-write on one worker: the per-core baseline; for information"),
         _variant("deltalake", f"deltalake.DeltaTable(path){call}", plain, spec, scratch, verify, metrics,
                  note="copy-on-write (deltalake 1.6 writes no deletion vectors)"),
+        _variant("pyarrow", "read every file, drop matching rows, write every file (zstd, 1 thread)", plain, spec,
+                 scratch, verify, metrics, key="pyarrow_1t", note=RAW_NOTE),
     ]
     try:
         measurements = measure(variants, _repeat(cfg))
@@ -279,7 +310,12 @@ def run_delete(cfg: Config) -> list[BenchResult]:
         params={"rows": cfg.rows, "files": dml_data.DML_FILES, "predicate": predicate,
                 "deleted_rows": deleted_rows(cfg.rows), "repeat": _repeat(cfg), "engine_metrics": metrics},
         measurements=measurements,
-        target=Target("vs_deltalake", 0.2, "lakehouse with deletion vectors <= 0.2x deltalake"),
+        target=Target("vs_deltalake", 0.1, "with deletion vectors <= 0.1x deltalake", subject="lakehouse_dv"),
+        rss_target=Target("rss_vs_deltalake", 1.0, "copy-on-write peak RSS <= deltalake's", subject="lakehouse_cow"),
+        extra_targets=[
+            Target("vs_peer", 0.9, "copy-on-write <= 0.9x raw rewrite", subject="lakehouse_cow", peer="pyarrow_1t"),
+            Target("vs_deltalake", 0.6, "copy-on-write <= 0.6x deltalake", subject="lakehouse_cow"),
+        ],
         checks=_checks(variants, "row count = rows - deleted, no row left matching the predicate"),
     )]
 
@@ -304,7 +340,7 @@ def _verify_upsert(rows: int, source: pa.Table) -> Callable[[Reader, str], None]
     def verify(reader: Reader, path: str) -> None:
         n = reader.count(path)
         expect(n == rows, f"{reader.engine}: {n} rows after the upsert of an existing key, expected {rows}")
-        got = reader.rows(path, f"id = {key}", ["id", "day", "value"])
+        got = reader.rows(path, "id", [key], ["id", "day", "value"])
         expect(got.num_rows == 1, f"{reader.engine}: key {key} present {got.num_rows} times after the upsert")
         expect(got.column("day")[0].as_py() == day and got.column("value")[0].as_py() == SENTINEL + key,
                f"{reader.engine}: key {key} does not carry the upserted values")
@@ -341,3 +377,42 @@ def run_upsert_large(cfg: Config) -> list[BenchResult]:
         rss_target=Target("rss_absolute_mb", 1024.0, "lakehouse peak RSS < 1 GiB"),
         checks=_checks(variants, "row count unchanged, the key present once with the new value in its day"),
     )]
+
+
+# -- position check ----------------------------------------------------------------------------------------
+def run_position_check(cfg: Config) -> list[BenchResult]:
+    """The same copy-on-write DELETE timed first and last in every round (no rotation), around deltalake's,
+    with and without the page-cache `settle` before each call: with it, both positions must give the same
+    median; without it, the call after a rewrite pays for that rewrite's write-back."""
+    plain = dml_data.dml_table(cfg.data_dir, cfg.rows, cfg.seed).path
+    predicate = f"bucket = {DELETE_BUCKET}"
+    spec = {"op": "delete", "predicate": predicate}
+    verify = _verify_delete(cfg.rows, predicate)
+    results = []
+    for sync in (True, False):
+        scratch = Scratch(cfg.data_dir)
+        metrics: dict[str, Any] = {}
+        label = f"lakehouse.DeltaTable(path).delete('{predicate}'), copy-on-write"
+        variants = [
+            _variant("lakehouse", f"{label} [first in the round]", plain, spec, scratch, verify, metrics, key="first"),
+            _variant("deltalake", f"deltalake.DeltaTable(path).delete('{predicate}')", plain, spec, scratch, verify, metrics),
+            _variant("lakehouse", f"{label} [last in the round]", plain, spec, scratch, verify, metrics, key="last",
+                     compare=False),
+        ]
+        try:
+            measurements = measure(variants, max(3, min(cfg.repeat, 5)), rotate=False, sync=sync)
+        finally:
+            scratch.close()
+        first, last = measurements[0], measurements[2]
+        results.append(BenchResult(
+            name=f"dml_position_check{'' if sync else '_nosync'}",
+            description=f"one copy-on-write DELETE of {cfg.rows:,} rows timed first and last in each round, fixed "
+                        f"order, {'with' if sync else 'WITHOUT'} the sync before each call",
+            params={"rows": cfg.rows, "sync": sync, "first_median_s": first.median, "last_median_s": last.median,
+                    "last_over_first": last.median / first.median},
+            measurements=measurements,
+            target=Target("vs_peer", 1.15, "last <= 1.15x first (position does not matter)", subject="last",
+                          peer="first") if sync else None,
+            checks=_checks(variants, "row count = rows - deleted, no row left matching the predicate"),
+        ))
+    return results

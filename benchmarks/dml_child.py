@@ -1,16 +1,24 @@
 """Child process of the DML and maintenance benchmarks: one operation by one engine, timed and measured alone.
 
-``python -m benchmarks.dml_child '<json spec>'`` with spec keys ``engine`` (``lakehouse`` or
-``deltalake``), ``op`` and ``table`` (path), plus per ``op``:
+``python -m benchmarks.dml_child '<json spec>'`` with spec keys ``engine`` (``lakehouse``, ``deltalake``
+or ``pyarrow``: raw Parquet I/O with the same codec, no table), ``op`` and ``table`` (path), plus per ``op``:
 
 * ``delete``: ``predicate``; ``merge``: ``on`` and ``source`` (the condition and a Parquet file of source
-  rows);
+  rows); lakehouse takes ``max_workers`` too. The raw ``pyarrow`` engine does the least a copy-on-write
+  engine must do, on one thread: read every data file of ``table`` (``*.parquet`` at its root), drop or
+  replace the affected rows, write each file anew (zstd) under ``table/_raw``, and the MERGE's inserts as
+  one more file; its DELETE predicate is ``column = integer`` and its MERGE key is ``id``;
+* ``write``: ``source`` (a Parquet file of the rows to write), ``partition_by`` (a list or null) and
+  ``max_workers`` (lakehouse); for ``pyarrow``, ``threads`` picks ``pq.write_table`` per file on one
+  thread (``1``) or ``pyarrow.dataset.write_dataset`` on all cores (``0``), both zstd;
+* ``read``: read the whole table into one Arrow table; ``pyarrow`` reads ``files`` with ``pq.read_table``
+  (``threads`` ``1``: ``use_threads=False``; ``0``: all cores);
 * ``optimize``: ``z_order_by`` (a list of columns, or null for bin-packing) and ``target_size`` (bytes, or
   null for the engine's default);
 * ``vacuum``: ``dry_run`` and ``full`` (lakehouse ``mode="full"``/``"lite"``, deltalake ``full=``), always
   with retention 0 and the retention check off; the report adds ``files``, the paths the engine listed.
 
-It imports only that engine (and pyarrow to load a MERGE source), runs the operation once and prints one
+It imports only that engine (and pyarrow to load a source), runs the operation once and prints one
 JSON line: ``elapsed_s`` (open the table, plan, write, commit), ``peak_rss_kib`` (this process's peak
 resident size, imports included), ``baseline_rss_kib`` (resident size just before the operation),
 ``ru_maxrss_kib`` and the engine's own ``metrics``.
@@ -96,6 +104,111 @@ def _deltalake(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
     return {"delete": delete, "merge": merge, "optimize": optimize, "vacuum": vacuum}[spec["op"]]
 
 
+def _lakehouse_io(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
+    import lakehouse
+
+    def write() -> Any:
+        return {"version": lakehouse.write_delta(spec["table"], source, partition_by=spec.get("partition_by"),
+                                                 max_workers=spec.get("max_workers")).version}
+
+    def read() -> Any:
+        return {"rows": lakehouse.read_delta(spec["table"]).num_rows}
+
+    return {"write": write, "read": read}[spec["op"]]
+
+
+def _deltalake_io(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
+    import deltalake
+
+    def write() -> Any:
+        deltalake.write_deltalake(spec["table"], source, partition_by=spec.get("partition_by"))
+        return {}
+
+    def read() -> Any:
+        return {"rows": deltalake.DeltaTable(spec["table"]).to_pyarrow_table().num_rows}
+
+    return {"write": write, "read": read}[spec["op"]]
+
+
+def _pyarrow(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
+    """Raw Parquet I/O: the floor an engine that writes the same files can approach."""
+    import os
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    root = spec["table"]
+    one_thread = spec.get("threads", 1) == 1
+
+    def put(table: Any, directory: str) -> str:
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"part-{uuid.uuid4()}.zstd.parquet")
+        pq.write_table(table, path, compression="zstd")
+        return path
+
+    def targets() -> list[str]:
+        return sorted(os.path.join(root, f) for f in os.listdir(root) if f.endswith(".parquet"))
+
+    def write() -> Any:
+        by = spec.get("partition_by")
+        if not one_thread:
+            fmt = ds.ParquetFileFormat()
+            ds.write_dataset(source, root, format="parquet", partitioning=by, partitioning_flavor="hive" if by else None,
+                             file_options=fmt.make_write_options(compression="zstd"), use_threads=True)
+            return {}
+        if not by:
+            put(source, root)
+            return {}
+        # One thread, one file per partition value: what a single-core partitioned writer must do.
+        keys = source.column(by[0])
+        for value in pc.unique(keys).to_pylist():
+            put(source.filter(pc.equal(keys, value)).drop_columns(by), os.path.join(root, f"{by[0]}={value}"))
+        return {}
+
+    def read() -> Any:
+        return {"rows": pq.read_table(spec["files"], use_threads=not one_thread).num_rows}
+
+    def delete() -> Any:
+        column, value = (x.strip() for x in spec["predicate"].split("="))
+        out, rows = os.path.join(root, "_raw"), 0
+        for f in targets():
+            t = pq.read_table(f, use_threads=False)
+            kept = t.filter(pc.not_equal(t.column(column), pa.scalar(int(value), t.schema.field(column).type)))
+            put(kept, out)
+            rows += kept.num_rows
+        return {"rows": rows}
+
+    def merge() -> Any:
+        out, rows, matched = os.path.join(root, "_raw"), 0, []
+        src_ids = source.column("id")
+        for f in targets():
+            t = pq.read_table(f, use_threads=False)
+            hit = pc.is_in(t.column("id"), value_set=src_ids)
+            ids = t.column("id").filter(hit)
+            new = pa.concat_tables([t.filter(pc.invert(hit)), source.filter(pc.is_in(src_ids, value_set=ids))
+                                    .select(t.column_names).cast(t.schema)])
+            put(new, out)
+            rows += new.num_rows
+            matched.append(ids)
+        inserts = source.filter(pc.invert(pc.is_in(src_ids, value_set=pa.chunked_array(matched, src_ids.type))))
+        put(inserts, out)
+        return {"rows": rows + inserts.num_rows}
+
+    return {"write": write, "read": read, "delete": delete, "merge": merge}[spec["op"]]
+
+
+def _operation(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
+    """The engine's callable for ``spec``."""
+    if spec["engine"] == "pyarrow":
+        return _pyarrow(spec, source)
+    if spec["op"] in ("write", "read"):
+        return {"lakehouse": _lakehouse_io, "deltalake": _deltalake_io}[spec["engine"]](spec, source)
+    return {"lakehouse": _lakehouse, "deltalake": _deltalake}[spec["engine"]](spec, source)
+
+
 def _metrics(result: Any) -> dict[str, Any]:
     # lakehouse returns a metrics dataclass, deltalake a dict: both become plain JSON.
     raw = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result or {})
@@ -110,7 +223,7 @@ def main(argv: list[str]) -> None:
         import pyarrow.parquet as pq
 
         source = pq.read_table(spec["source"])
-    operation = {"lakehouse": _lakehouse, "deltalake": _deltalake}[spec["engine"]](spec, source)
+    operation = _operation(spec, source)
     baseline = _status_kib("VmRSS")
     start = time.perf_counter()
     result = operation()

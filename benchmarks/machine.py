@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("lakehouse", "deltalake", "pyarrow", "polars", "numpy", "orjson")
+PACKAGES = ("lakehouse", "deltalake", "pyarrow", "polars", "numpy", "orjson", "matplotlib")
 
 
 def _cpu_model() -> str:
@@ -64,7 +64,13 @@ def _source_sha256() -> str:
 def versions() -> dict[str, str | None]:
     """Installed versions of the packages that matter to the numbers."""
     out: dict[str, str | None] = {}
-    for name in PACKAGES:
+    try:  # the source tree's version: the distribution's name (lakehouse-delta) is not the import name
+        from lakehouse._version import __version__
+
+        out["lakehouse"] = __version__
+    except ImportError:
+        out["lakehouse"] = None
+    for name in PACKAGES[1:]:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

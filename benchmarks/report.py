@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ENGINES, BenchResult, Measurement, Target
+from benchmarks.common import ENGINES, PEER_KEYS, BenchResult, Measurement, Target
 
 
 def _measurement_json(m: Measurement) -> dict[str, Any]:
@@ -23,6 +23,8 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
         "runs_s": m.runs,
         "note": m.note or None,
         "compare": m.compare,
+        "key": m.key,
+        "positions": m.positions,
     }
     if m.peak_rss_kib:
         out |= {"peak_rss_mib": m.peak_rss_mib, "peak_rss_kib": m.peak_rss_kib, "baseline_rss_kib": m.baseline_rss_kib}
@@ -32,7 +34,8 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
 def _target_json(r: BenchResult, t: Target | None) -> dict[str, Any] | None:
     if t is None:
         return None
-    return {"kind": t.kind, "threshold": t.threshold, "text": t.text, "met": r.meets(t)}
+    out = {"kind": t.kind, "threshold": t.threshold, "text": t.text, "met": r.meets(t), "ratio": r.target_ratio(t)}
+    return out | {k: v for k, v in (("peer", t.peer), ("subject", t.subject)) if v}
 
 
 def result_json(r: BenchResult) -> dict[str, Any]:
@@ -47,25 +50,28 @@ def result_json(r: BenchResult) -> dict[str, Any]:
         "ratios": {"lakehouse/pyarrow": r.ratio("pyarrow"), "lakehouse/deltalake": r.ratio("deltalake")},
         "paired_ratios": {"lakehouse/pyarrow": r.paired_ratio("pyarrow"), "lakehouse/deltalake": r.paired_ratio("deltalake")},
         "rss_ratios": {"lakehouse/deltalake": r.rss_ratio("deltalake")},
+        "peer_ratios": r.peer_ratios(),
         "target": _target_json(r, r.target),
         "rss_target": _target_json(r, r.rss_target),
+        "extra_targets": [_target_json(r, t) for t in r.extra_targets],
         "checks": r.checks,
     }
 
 
 def _target_from_json(t: dict[str, Any] | None) -> Target | None:
-    return None if t is None else Target(t["kind"], t["threshold"], t["text"])
+    return None if t is None else Target(t["kind"], t["threshold"], t["text"], t.get("peer", ""), t.get("subject", ""))
 
 
 def result_from_json(b: dict[str, Any]) -> BenchResult:
     """The inverse of `result_json` (older files lack the memory fields: they read as unmeasured)."""
     ms = [
         Measurement(m["engine"], m["call"], m["runs_s"], m.get("note") or "", m.get("peak_rss_kib", []),
-                    m.get("baseline_rss_kib", []), m.get("compare", True))
+                    m.get("baseline_rss_kib", []), m.get("compare", True), m.get("key", ""), m.get("positions", []))
         for m in b["measurements"]
     ]
+    extra = [t for t in (_target_from_json(x) for x in b.get("extra_targets", [])) if t is not None]
     return BenchResult(b["name"], b["description"], b["params"], ms, _target_from_json(b.get("target")),
-                       b.get("checks", []), _target_from_json(b.get("rss_target")))
+                       b.get("checks", []), _target_from_json(b.get("rss_target")), extra)
 
 
 def _run_header(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -131,7 +137,29 @@ def _met(r: BenchResult) -> str:
         return "n/a"
     if len(targets) == 1:
         return _yes(r.meets(targets[0]))
-    return ", ".join(f"{'RSS' if t.kind.startswith('rss') else 'time'} {_yes(r.meets(t))}" for t in targets)
+    return f"{sum(r.meets(t) for t in targets)}/{len(targets)}" + ("" if all(r.meets(t) for t in targets) else " **no**")
+
+
+def _targets(results: list[BenchResult]) -> list[str]:
+    """Every target with the figure it is judged on."""
+    rows = [(r, t) for r in results for t in r.targets()]
+    if not rows:
+        return []
+    out = ["", "## Targets", "", "Each target with the figure it is judged on: a ratio of medians (time) or of median "
+           "peak RSS (memory) of the two variants it names (default: lakehouse's fastest compared variant against "
+           "the peer engine's fastest), or an absolute median.", "",
+           "| benchmark | target | figure | met |", "|---|---|---|---|"]
+    for r, t in rows:
+        if t.kind in ("absolute_ms", "rss_absolute_mb"):
+            lh = r.best("lakehouse")
+            if t.kind == "absolute_ms":
+                fig = _ms(lh)
+            else:
+                fig = f"{lh.peak_rss_mib:.0f} MiB" if lh is not None and lh.peak_rss_mib is not None else "—"
+        else:
+            fig = _ratio(r.target_ratio(t))
+        out.append(f"| {r.name} | {t.text} | {fig} | {_yes(r.meets(t))} |")
+    return out
 
 
 def _target_text(r: BenchResult) -> str:
@@ -148,12 +176,14 @@ def _memory(results: list[BenchResult]) -> list[str]:
     if not rows:
         return []
     out = ["", "## Peak memory", "",
-           "Each call ran in a fresh process that loaded only its engine; peak RSS is that process's high-water "
-           "mark (`VmHWM`, imports included; see `benchmarks/dml_child.py` for why not `ru_maxrss`), the median over "
-           "timed runs; \"before\" is its resident size just before the operation.",
+           "Measured in a fresh process that loaded only its engine (DML and maintenance: every timed call; "
+           "reads and writes: one extra call of the same work after the timed rounds, input loaded first); peak "
+           "RSS is that process's high-water mark (`VmHWM`, imports and input included; see "
+           "`benchmarks/dml_child.py` for why not `ru_maxrss`), the median over its runs; \"before\" is its "
+           "resident size just before the operation, so the operation's own share is the difference.",
            "", "| benchmark | engine | call | peak RSS | max | before | lakehouse/deltalake |", "|---|---|---|---|---|---|---|"]
     for r, m in rows:
-        ratio = _ratio(r.rss_ratio("deltalake")) if m is r.best("lakehouse") else ""
+        ratio = _ratio(r.rss_ratio("deltalake")) if m is r.best_measured("lakehouse") else ""
         out.append(f"| {r.name} | {m.engine} | `{m.label}` | {_mib(m.peak_rss_kib)} | {max(m.peak_rss_kib) / 1024:.0f} MiB | "
                    f"{_mib(m.baseline_rss_kib)} | {ratio} |")
     return out
@@ -190,7 +220,8 @@ def markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "Targets are judged on the ratio of medians. DML and maintenance benchmarks run each call in a fresh "
         "child process (time of the operation alone), with at most 3 timed runs for DML and Z-order "
         "(`benchmarks.dml.DML_REPEAT`, `benchmarks.maintenance.ZORDER_REPEAT`) and 5 for OPTIMIZE compaction "
-        "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`).",
+        "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`). Round r starts at variant r mod n, and the "
+        "page cache is flushed (`sync`) before every timed call, so no variant pays for another's write-back.",
         "",
         "| benchmark | lakehouse | deltalake (fastest) | pyarrow (fastest) | lakehouse/pyarrow | lakehouse/deltalake | target | met |",
         "|---|---|---|---|---|---|---|---|",
@@ -203,15 +234,22 @@ def markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
             f"{_ratio(r.ratio('deltalake'), r.paired_ratio('deltalake'))} | "
             f"{_target_text(r)} | {_met(r)} |"
         )
-    out += ["", "## All variants", "", "| benchmark | engine | call | median | min | note |", "|---|---|---|---|---|---|"]
+    out += _targets(results)
+    out += ["", "## All variants", "",
+            "| benchmark | engine | key | call | median | min | peak RSS | lakehouse ★ / this | note |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        peers = r.peer_ratios()
         for m in sorted(r.measurements, key=lambda m: (ENGINES.index(m.engine), m.median)):
             star = " ★" if m is r.best(m.engine) else (" (info)" if not m.compare else "")
+            rss = f"{m.peak_rss_mib:.0f} MiB" if m.peak_rss_mib is not None else "—"
             out.append(
-                f"| {r.name} | {m.engine}{star} | `{m.label}` | {m.median * 1000:.1f} ms | {m.min * 1000:.1f} ms | {m.note} |"
+                f"| {r.name} | {m.engine}{star} | {m.key} | `{m.label}` | {m.median * 1000:.1f} ms | {m.min * 1000:.1f} ms | "
+                f"{rss} | {_ratio(peers.get(m.label))} | {m.note} |"
             )
-    out += ["", "★ = the engine's fastest variant, used for the ratios; (info) = reported for information, never "
-            "used for ratios or targets."]
+    out += ["", "★ = the engine's fastest variant, used for the engine-level ratios; (info) = reported for "
+            "information, never the engine's best (a target may still name it by key). Keys: "
+            + "; ".join(f"`{k}` {v}" for k, v in PEER_KEYS.items()) + "."]
     out += _memory(results)
     out += ["", "## What each benchmark verified", ""]
     for r in results:
