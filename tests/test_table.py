@@ -233,3 +233,22 @@ def test_a_checkpoint_of_a_time_travelled_version_is_allowed(tmp_path):
     before = _state(path)
     assert DeltaTable(path, version=1).create_checkpoint() == f"{1:020d}.checkpoint.parquet"
     assert _state(path)[0] == before[0] and _state(path)[2] == before[2]
+
+
+def test_reprs_name_the_table_version_filter_and_columns(tmp_path):
+    import polars as pl
+
+    path = tmp_path / "t"
+    lakehouse.write_delta(path, pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}))
+    lakehouse.write_delta(path, pa.table({"id": [4], "v": ["d"]}), mode="append")
+    dt = DeltaTable(path)
+    uri = dt.snapshot.storage.root_uri
+    assert repr(dt) == f"DeltaTable({str(path)!r}, version=1)"
+    assert repr(dt.optimize) == f"TableOptimizer({str(path)!r})" and repr(dt.alter) == f"TableAlterer({str(path)!r})"
+    assert repr(dt.scan("id > 1", ["id"])) == f"Scan({uri!r}, version=1, filter='id > 1', columns=['id'])"
+    assert repr(DeltaTable(path, version=0).scan()) == f"Scan({uri!r}, version=0, filter=None, columns=None)"
+    assert repr(dt.scan([("id", "=", 1)])) == f"Scan({uri!r}, version=1, filter=[('id', '=', 1)], columns=None)"
+    polars_scan = repr(dt.scan(pl.col("id") > 2, ["v"]))
+    assert polars_scan.startswith(f"Scan({uri!r}, version=1, filter='") and 'col("id")' in polars_scan
+    assert polars_scan.endswith("columns=['v'])")
+    assert sorted(dt.scan("id > 1", ["id"]).to_arrow().column("id").to_pylist()) == [2, 3, 4]  # a repr changes nothing

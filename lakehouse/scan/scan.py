@@ -96,6 +96,7 @@ class Scan:
                  columns: Sequence[str] | None = None):
         self.snapshot = snapshot
         self.fields = select_fields(snapshot, columns)
+        self._filter, self._columns = filter, (list(columns) if columns is not None else None)  # for __repr__
         self._polars_filter = filter if is_polars_expr(filter) else None
         self.predicate: Expr | None = None
         if self._polars_filter is not None:
@@ -114,6 +115,14 @@ class Scan:
                     raise
                 raise InvalidArgumentError(f"filter {filter!r} cannot be evaluated: {e}") from None
         self._plan: tuple[pa.Table, ScanMetrics] | None = None
+
+    def __repr__(self) -> str:
+        """``Scan('file:///data/t', version=3, filter="id > 2", columns=['id'])``: the filter as given
+        (SQL text, a polars expression, DNF tuples), None when there is none."""
+        plain = self._filter is None or isinstance(self._filter, (str, list, tuple))
+        shown = self._filter if plain else str(self._filter)  # a polars expression or a parsed tree
+        return (f"Scan({self.snapshot.storage.root_uri!r}, version={self.snapshot.version}, "
+                f"filter={shown!r}, columns={self._columns!r})")
 
     # -- planning ------------------------------------------------------------------------------------
     def _planned(self) -> tuple[pa.Table, ScanMetrics]:
