@@ -17,6 +17,7 @@ Rules (docs/index.md tells writers the same):
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -115,7 +116,12 @@ def test_page_code_blocks_run(page, tmp_path, monkeypatch, request):
             fs.mkdir("lakehouse-docs")
         for key, value in S3_ENV.items():
             monkeypatch.setenv(key, value)
-    ran = run_page(page, tmp_path, endpoint)
+    saved = dict(os.environ)  # a page may set AWS_* variables (the environment section): undo them
+    try:
+        ran = run_page(page, tmp_path, endpoint)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert ran > 0, f"{page} has no runnable example"
 
 
