@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-scale clean
 
 # `pip uninstall lakehouse` first: the distribution was once named `lakehouse` (now `lakehouse-delta`), and
 # the index's unrelated `lakehouse` would shadow the `lakehouse` import package; neither may stay in .venv.
@@ -32,8 +32,16 @@ test: $(VENV)/.dev
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
+# The suite at its default sizes (about 15 minutes on 2 cores once the tables exist; the first run also
+# generates them), then the chart docs/img/benchmarks.svg. BENCH_ARGS passes options through, e.g.
+# `make bench BENCH_ARGS="--only bulk_write,merge_upsert"` or `make bench BENCH_ARGS="--rows 1000000"`;
+# `make bench-scale` runs the scale curves (1M/5M/20M rows, 1k/10k/100k files) and their chart.
+BENCH_ARGS ?=
 bench: $(VENV)/.dev
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --chart $(BENCH_ARGS)
+
+bench-scale: $(VENV)/.dev
+	$(PY) -m benchmarks.scale --chart $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) benchmarks/data .pytest_cache .hypothesis .mypy_cache

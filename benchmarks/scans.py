@@ -125,9 +125,11 @@ def run_partition(cfg: Config) -> list[BenchResult]:
     )]
 
 
-def _planning_log(cfg: Config) -> Path:
-    path = cfg.data_dir / f"plan_{PLAN_FILES}"
-    params = {"files": PLAN_FILES, "gen": 1}
+def planning_log(data_dir: Path, files: int = PLAN_FILES) -> Path:
+    """A log of one commit adding ``files`` files of 100 rows (``id`` ``100 i`` .. ``100 i + 99`` in file
+    ``i``, partition ``p{i % 20}``) with stats; the data files do not exist (only planning reads it)."""
+    path = data_dir / f"plan_{files}"
+    params = {"files": files, "gen": 1}
     if _marker(path, params):
         return path
     shutil.rmtree(path, ignore_errors=True)
@@ -143,7 +145,7 @@ def _planning_log(cfg: Config) -> Path:
                                  "schemaString": json.dumps(schema), "partitionColumns": ["part"],
                                  "configuration": {}, "createdTime": now}}),
     ]
-    for i in range(PLAN_FILES):
+    for i in range(files):
         stats = json.dumps({"numRecords": 100, "minValues": {"id": i * 100}, "maxValues": {"id": i * 100 + 99}, "nullCount": {"id": 0}})
         lines.append(json.dumps({"add": {"path": f"part=p{i % PARTITIONS:02d}/f{i}.parquet", "partitionValues": {"part": f"p{i % PARTITIONS:02d}"},
                                          "size": 1000, "modificationTime": now, "dataChange": True, "stats": stats}}))
@@ -152,9 +154,17 @@ def _planning_log(cfg: Config) -> Path:
     return path
 
 
+def planning_filter(files: int) -> tuple[str, int]:
+    """A filter on one partition and the ids of files 5%..15% of the way through, and how many of the
+    ``files`` files of `planning_log` it keeps (500 of 100,000)."""
+    lo, hi = files * 100 // 20, files * 100 * 3 // 20
+    kept = sum(1 for i in range(lo // 100, hi // 100 + 1) if i % PARTITIONS == 3 and i < files)
+    return f"part = 'p03' AND id BETWEEN {lo} AND {hi}", kept
+
+
 def run_planning(cfg: Config) -> list[BenchResult]:
     """Plan a selective filter over 100,000 files (snapshot loaded once, untimed)."""
-    path = _planning_log(cfg)
+    path = planning_log(cfg.data_dir)
     table = lakehouse.DeltaTable(path)
     sql = "part = 'p03' AND id BETWEEN 500000 AND 1500000"
 

@@ -22,7 +22,7 @@ import lakehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "lakehouse-delta"
-EXTRAS = {"pandas", "dask", "sharing", "dev"}
+EXTRAS = {"pandas", "dask", "sharing", "bench", "dev"}
 
 
 def _copy_sources(base: Path) -> Path:
