@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-scale clean
+.PHONY: demo test bench bench-scale docs clean
 
 # `pip uninstall lakehouse` first: the distribution was once named `lakehouse` (now `lakehouse-delta`), and
 # the index's unrelated `lakehouse` would shadow the `lakehouse` import package; neither may stay in .venv.
@@ -42,6 +42,11 @@ bench: $(VENV)/.dev
 
 bench-scale: $(VENV)/.dev
 	$(PY) -m benchmarks.scale --chart $(BENCH_ARGS)
+
+# The guide is Markdown read on the forge (no site generator: mkdocs is not a dependency). `make docs` runs
+# every example of README.md and docs/ as written and checks every relative link (tests/docs/).
+docs: $(VENV)/.dev
+	$(PY) -m pytest -q -p no:cacheprovider tests/docs
 
 clean:
 	rm -rf $(VENV) benchmarks/data .pytest_cache .hypothesis .mypy_cache
