@@ -40,6 +40,7 @@ from lakehouse.protocol.expr_ast import (
     Or,
     children,
     columns,
+    is_literal,
 )
 from lakehouse.protocol.expr_dnf import from_dnf, is_dnf
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
@@ -127,11 +128,11 @@ def _fold_case(expr: Case) -> Expr:
     whens: list[tuple[Expr, Expr]] = []
     for cond, value in expr.whens:
         cond, value = simplify(cond), simplify(value)
-        if cond == TRUE:
+        if is_literal(cond, True):
             if not whens:
                 return value
             return Case(tuple(whens), value)
-        if isinstance(cond, Lit):  # FALSE or NULL: the branch never runs
+        if is_literal(cond, False) or is_literal(cond, None):  # the branch never runs
             continue
         whens.append((cond, value))
     default = simplify(expr.default)
@@ -139,16 +140,18 @@ def _fold_case(expr: Case) -> Expr:
 
 
 def _fold_junction(expr: And | Or) -> Expr:
-    absorbing, neutral = (FALSE, TRUE) if isinstance(expr, And) else (TRUE, FALSE)
+    absorbing, neutral = (False, True) if isinstance(expr, And) else (True, False)
     items: list[Expr] = []
+    seen: set[str] = set()  # by repr: dataclass equality would merge `x = 1` with `x = true`
     for item in (simplify(i) for i in expr.items):
         for part in item.items if type(item) is type(expr) else (item,):
-            if part == absorbing:
-                return absorbing
-            if part != neutral and part not in items:
+            if is_literal(part, absorbing):
+                return Lit(absorbing)
+            if not is_literal(part, neutral) and repr(part) not in seen:
+                seen.add(repr(part))
                 items.append(part)
     if not items:
-        return neutral
+        return Lit(neutral)
     return items[0] if len(items) == 1 else type(expr)(tuple(items))
 
 
@@ -228,11 +231,11 @@ def restrict(expr: Expr, allowed: set[str]) -> Expr:
 
 def _restrict(expr: Expr, allowed: set[str]) -> Expr:
     if isinstance(expr, And):
-        items = tuple(i for i in (_restrict(x, allowed) for x in expr.items) if i != TRUE)
+        items = tuple(i for i in (_restrict(x, allowed) for x in expr.items) if not is_literal(i, True))
         return TRUE if not items else items[0] if len(items) == 1 else And(items)
     if isinstance(expr, Or):
         items = tuple(_restrict(x, allowed) for x in expr.items)
-        return TRUE if TRUE in items else Or(items)
+        return TRUE if any(is_literal(i, True) for i in items) else Or(items)
     return expr if columns(expr) <= allowed else TRUE
 
 

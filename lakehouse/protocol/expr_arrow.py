@@ -117,6 +117,15 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             # Text meets a computed value on its terms too (`dt + INTERVAL 1 DAY > '2024-02-29'`), as Spark.
             value = coerce_literal(lit.value, computed, column="expression")
             return pc.scalar(_scalar(value, computed, "expression"))
+        if isinstance(computed, DecimalType) and isinstance(lit.value, (int, Decimal)) and \
+                not isinstance(lit.value, bool):
+            # An exact literal meets a decimal expression as the narrowest decimal that holds it: as an
+            # int64 scalar Arrow would widen it to decimal(19 + scale), past 38 digits for most results.
+            exact = _as_decimal(lit.value)
+            scale = max(0, -int(exact.as_tuple().exponent))
+            precision = max(max(exact.adjusted() + 1, 1) + scale, 1)
+            if precision <= 38:
+                return pc.scalar(pa.scalar(exact, pa.decimal128(precision, scale)))
         return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
@@ -154,9 +163,17 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
                 # Spark compares timestamp_ntz with timestamp (or date) as timestamps in the session zone
                 # (UTC); Arrow refuses to compare zoned with zone-less values.
                 left, right = (_as_utc_timestamp(x, t) for x, t in ((left, lt), (right, rt)))
-        left_float, right_float = is_floating(type_of(lhs, schema)), is_floating(type_of(rhs, schema))
+        lt, rt = type_of(lhs, schema), type_of(rhs, schema)
+        left_float, right_float = is_floating(lt), is_floating(rt)
         if not (left_float or right_float):
             return _CMP[op](left, right)
+        if left_float != right_float and not (isinstance(lhs, Lit) or isinstance(rhs, Lit)):
+            # A double meets an exact number as doubles (Spark's implicit cast); unsafe, because Arrow's
+            # own widening refuses a bigint beyond 2^53 instead of rounding it.
+            if is_integer(rt) or isinstance(rt, DecimalType):
+                right = right.cast(pa.float64(), safe=False)
+            if is_integer(lt) or isinstance(lt, DecimalType):
+                left = left.cast(pa.float64(), safe=False)
         if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
             value = rhs.value
             if isinstance(lhs, Col) and left_float:  # 'NaN' meets a double column as the double NaN
@@ -265,7 +282,10 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if is_floating(other) or is_floating(own):
             if isinstance(side, Lit) and isinstance(side.value, Decimal):
                 return pc.scalar(float(side.value))  # the correctly rounded double, as Spark's cast
-            return conv(side).cast(pa.float64()) if isinstance(own, DecimalType) else conv(side)
+            if isinstance(own, DecimalType) or (is_integer(own) and not isinstance(side, Lit)):
+                # Unsafe: a bigint beyond 2^53 becomes the nearest double, as Spark's implicit cast.
+                return conv(side).cast(pa.float64(), safe=False)
+            return conv(side)
         if isinstance(other, DecimalType) and is_integer(own):
             decimal = INTEGER_DECIMALS[own.name]
             if isinstance(side, Lit):
@@ -517,14 +537,17 @@ def _decimal_widening(dtype: DataType | None, value: Any) -> DecimalType | None:
 
 
 def _int_cannot_hold(value: Any, dtype: DataType | None) -> bool:
-    """A literal an integer column cannot hold (a fraction, NaN or an infinity): Spark compares the two
-    as doubles, so `v < CAST('NaN' AS DOUBLE)` holds for every number."""
+    """A literal an integer column cannot hold (a fraction, NaN, an infinity or a number beyond the
+    column's range): Spark compares the two as doubles, so `v < CAST('NaN' AS DOUBLE)` holds for every number."""
     if not (isinstance(dtype, PrimitiveType) and dtype.name in ("long", "integer", "short", "byte")
             and isinstance(value, (float, Decimal)) and not isinstance(value, bool)):
         return False
     if value != value or value in (float("inf"), float("-inf")):
         return True
-    return bool(value != int(value))
+    if value != int(value):
+        return True
+    bits = {"long": 64, "integer": 32, "short": 16, "byte": 8}[dtype.name]
+    return not -(2 ** (bits - 1)) <= int(value) < 2 ** (bits - 1)  # 1e19 against a bigint: as doubles
 
 
 def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:

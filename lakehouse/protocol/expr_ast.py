@@ -126,6 +126,12 @@ FALSE = Lit(False)
 NULL = Lit(None)
 
 
+def is_literal(expr: "Expr", value: bool | None) -> bool:
+    """``expr`` is the literal TRUE, FALSE or NULL (``value``). Not ``==``: in Python ``1 == True``, so an
+    integer literal would pass for a condition that SQL refuses."""
+    return isinstance(expr, Lit) and expr.value is value
+
+
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of ``expr``."""
     if isinstance(expr, (Cmp, Arith)):

@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_name
-from lakehouse.protocol.expr import TRUE, Expr, columns, partition_table, restrict, to_arrow
+from lakehouse.protocol.expr import Expr, columns, partition_table, restrict, to_arrow
+from lakehouse.protocol.expr_ast import is_literal
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.schema import StructType
 
@@ -29,7 +30,7 @@ def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predica
     """For each file's partition values: True when the file may hold a matching row."""
     n = len(partition_values)
     restricted = restrict(predicate, set(partition_columns))
-    if restricted == TRUE or n == 0:
+    if is_literal(restricted, True) or n == 0:
         return np.ones(n, dtype=bool)
     fields = [schema.field(c) for c in partition_columns]
     table = partition_table(list(partition_values), fields, key=lambda f: physical_name(f, mode))

@@ -271,10 +271,12 @@ def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: boo
     if (upper and x == _INT64_MAX) or (not upper and x == _INT64_MIN):
         return None
     significant = len(bytes(x.as_tuple().digits).rstrip(b"\0"))  # trailing zeros carry no digits
-    exact = (scale == 0 and abs(x) < 2**53) or (significant > 17 and Decimal(float(x)) != x
+    exact = (scale == 0 and x.copy_abs() < 2**53) or (significant > 17 and Decimal(float(x)) != x
                                                   and x not in (_INT64_MIN, _INT64_MAX))
     if exact:
-        return x if abs(x) < limit else None  # past the column's range: Arrow's JSON reader lets it in
+        # copy_abs is exact (abs rounds to the context's 28 digits); past the column's range: Arrow's JSON
+        # reader lets it in.
+        return x if x.copy_abs() < limit else None
     # localcontext(prec=...) needs Python 3.11; 3.10 (supported) takes only a context.
     with localcontext() as ctx:
         ctx.prec = 100

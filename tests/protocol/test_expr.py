@@ -155,33 +155,24 @@ def test_constant_that_cannot_be_evaluated_names_it_in_sql() -> None:
         parse_sql("9223372036854775807 + 1 = x")
 
 
-@pytest.mark.xfail(strict=True, reason="expr.simplify folds junction items with ==, and Lit(1) == Lit(True) in "
-                                       "Python: `b AND 1` / `x = 5 OR 1` are accepted as `b` / TRUE while "
-                                       "`b AND 2` is refused as not a boolean condition")
 @pytest.mark.parametrize("sql", ["b AND 1", "b AND 0", "b OR 1", "b AND 1.0", "l = 5 OR 1"])
 def test_integer_literal_is_refused_as_a_condition_like_any_other(sql: str) -> None:
     with pytest.raises(InvalidArgumentError, match="is not a boolean condition"):
         run(sql)
 
 
-@pytest.mark.xfail(strict=True, reason="expr._fold_case drops a CASE branch whose condition is any non-TRUE "
-                                       "literal: `CASE WHEN 2 THEN 5 ELSE 6 END` yields 6 instead of an error")
 def test_case_condition_must_be_boolean() -> None:
     with pytest.raises(InvalidArgumentError, match="boolean"):
         run("CASE WHEN 2 THEN 5 ELSE 6 END")
 
 
-# Open defects of evaluation found by the property below (Spark's answers in the comments).
-@pytest.mark.xfail(strict=True, reason="expr_arrow widens a bigint meeting a double with a safe Arrow cast: "
-                                       "`f = i` raises 'Integer value 9223372036854775807 not in range' for |i| > 2^53")
+# Evaluation cases found by the property below (Spark's answers in the comments).
 def test_double_column_meets_a_large_bigint_column() -> None:
     table = pa.table({"i": pa.array([2**63 - 1, 2**53 + 1, 1], pa.int64()), "f": [9.223372036854775807e18, 1.0, 1.0]})
     got = evaluate(table, parse_sql("f = i"), from_arrow_schema(table.schema), what="test").to_pylist()
     assert got == [True, False, True]  # Spark: CAST(i AS DOUBLE) = f
 
 
-@pytest.mark.xfail(strict=True, reason="expr_arrow: a decimal-valued expression compared with an integer literal "
-                                       "raises 'Precision is not great enough for the result' on every row")
 @pytest.mark.parametrize("sql,want", [
     ("l * 1.0 = 1", [True, False, False, False, False, None]),
     ("i + 0.5 > 0", [True, False, True, True, True, None]),
@@ -191,8 +182,6 @@ def test_decimal_expression_compared_with_an_integer_literal(sql: str, want: lis
     assert run(sql) == want
 
 
-@pytest.mark.xfail(strict=True, reason="expr_arrow._int_cannot_hold is False for an integral double beyond int64 "
-                                       "(1e19), so coerce_literal turns it into an int that does not fit the column")
 @pytest.mark.parametrize("sql,want", [("l < 1e19", [True] * 5 + [None]), ("l = 1e19", [False] * 5 + [None])])
 def test_bigint_column_against_a_double_literal_beyond_its_range(sql: str, want: list[Any]) -> None:
     assert run(sql) == want

@@ -290,8 +290,6 @@ def test_nested_and_physical_paths_parse_back() -> None:
     assert (s.mins[leaf.path][0].as_py(), s.maxs[leaf.path][0].as_py(), s.nulls[leaf.path][0].as_py()) == (-4, 9, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="skipping._widen_one: abs() rounds a 38-digit decimal to the default "
-                                       "28-digit context, so an exact bound near 10^(precision-scale) becomes unknown")
 def test_exact_decimal_bound_with_more_than_28_digits_is_kept() -> None:
     dtype = DecimalType(38, 18)
     value = Decimal("-99999999999999999999.999999999999999999")
