@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import dask
+from dask import delayed
 from dask.base import tokenize
 from dask.delayed import Delayed
 
@@ -42,8 +43,9 @@ _lock = threading.Lock()
 #: A test hook every task calls first with its index (picklable; None in normal use).
 TaskHook = Callable[[int], None]
 
-# Test seam, not public API: read on the client when the graph is built and passed to each task as an
-# argument (a context variable would not reach a worker), so tests can fail or pause chosen tasks.
+# Test seam, not public API: read on the client when `task` builds a graph node; a hooked node wraps
+# the work in `_hooked`, which takes the hook as an argument (a context variable would not reach a
+# worker), so tests can fail or pause chosen tasks while no public signature carries the hook.
 _TASK_HOOK: ContextVar[TaskHook | None] = ContextVar("lakehouse_dask_task_hook", default=None)
 
 
@@ -58,9 +60,18 @@ def task_hook(hook: TaskHook | None) -> Iterator[None]:
         _TASK_HOOK.reset(token)
 
 
-def current_task_hook() -> TaskHook | None:
-    """The hook set by `task_hook` (None in normal use)."""
-    return _TASK_HOOK.get()
+def _hooked(hook: TaskHook, index: int, fn: Callable[..., Any], *args: Any) -> Any:
+    hook(index)
+    return fn(*args)
+
+
+def task(fn: Callable[..., Any], index: int, *args: Any) -> Delayed:
+    """``fn(*args)`` as task number ``index`` of a job (not pure: a rerun writes new files); inside a
+    `task_hook` block the task calls the hook first."""
+    hook = _TASK_HOOK.get()
+    if hook is None:
+        return delayed(fn, pure=False)(*args)
+    return delayed(_hooked, pure=False)(hook, index, fn, *args)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
-from lakehouse.integrations.dask.jobs import TableRef, TaskHook, compute_outputs, current_task_hook
+from lakehouse.integrations.dask.jobs import TableRef, compute_outputs, task
 from lakehouse.integrations.dask.write import index_is_data
 from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError
@@ -52,11 +52,8 @@ from lakehouse.storage import open_storage
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 
-def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table, index: int,
-               task_hook: TaskHook | None = None) -> TargetChanges:
+def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table) -> TargetChanges:
     """One group of candidate target files, on a worker, with writers of its own."""
-    if task_hook is not None:
-        task_hook(index)
     snapshot = merge.target_snapshot(table.snapshot())
     # One thread for reading and encoding: Dask already runs a task per core.
     with FileRewriter(snapshot, max_workers=1) as rewriter:
@@ -115,8 +112,7 @@ class DaskMergeBuilder(MergeBuilder):
         files = merge.plan_files(rewriter)
         ref = TableRef(storage.root_uri, self._storage_options, snapshot.version)
         shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
-        hook = current_task_hook()
-        tasks = [delayed(merge_task, pure=False)(ref, shared, group, i, hook)
+        tasks = [task(merge_task, i, ref, shared, group)
                  for i, group in enumerate(_groups(files, *self._min_task))]
         with rewriter:
             changes = TargetChanges.combine(compute_outputs(tasks))

@@ -38,7 +38,7 @@ def test_replays_are_skipped(client, tmp_path):
     src = frame([{"id": 10, "v": -1, "p": "b"}, {"id": 11, "v": 11, "p": "b"}])
     assert (ldd.merge(uri, src, "t.id = s.id", commit_properties=props(2))
             .when_matched_update_all().when_not_matched_insert_all().execute().version) == 5
-    assert ldd.optimize(uri, commit_properties=props(3)).version == 6
+    assert ldd.optimize.compact(uri, commit_properties=props(3)).version == 6
     want = lakehouse.DeltaTable(uri).to_arrow()
     before = snapshot_dir(uri)
     for v in (3, 2, 1):
@@ -46,7 +46,7 @@ def test_replays_are_skipped(client, tmp_path):
                                commit_properties=props(v)).operation == "NOOP"
         assert (ldd.merge(uri, src, "t.id = s.id", commit_properties=props(v))
                 .when_matched_update_all().when_not_matched_insert_all().execute().version) is None
-        assert ldd.optimize(uri, commit_properties=props(v)).version is None
+        assert ldd.optimize.compact(uri, commit_properties=props(v)).version is None
     assert snapshot_dir(uri) == before
     assert_same_rows(lakehouse.DeltaTable(uri).to_arrow(), want, "lakehouse")
     assert_same_rows(dl_read(uri), want, "deltalake")

@@ -7,7 +7,9 @@ single-process one on the other."""
 
 from __future__ import annotations
 
+import inspect
 import shutil
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -66,25 +68,26 @@ def _same_metrics(a: OptimizeMetrics, b: OptimizeMetrics) -> None:
 CASES = [
     pytest.param(dict(partitioned=False, dv=False), {}, id="binpack"),
     pytest.param(dict(partitioned=True, dv=True), {}, id="binpack-partitioned-dv"),
-    pytest.param(dict(partitioned=True, dv=False), {"partition_filter": [("p", "=", "a")]}, id="binpack-filter"),
-    pytest.param(dict(partitioned=True, dv=True), {"z_order_by": ["x", "y"], "target_size": 3000}, id="zorder-partitioned-dv"),
-    pytest.param(dict(partitioned=False, dv=False), {"z_order_by": ["x"]}, id="zorder"),
+    pytest.param(dict(partitioned=True, dv=False), {"partition_filters": [("p", "=", "a")]}, id="binpack-filter"),
+    pytest.param(dict(partitioned=True, dv=True), {"columns": ["x", "y"], "target_size": 3000}, id="zorder-partitioned-dv"),
+    pytest.param(dict(partitioned=False, dv=False), {"columns": ["x"]}, id="zorder"),
 ]
 
 
-def _single_process_optimize(dt: lakehouse.DeltaTable, *, z_order_by=(), partition_filter=None, **kw):
-    """`ldd.optimize`'s arguments as `dt.optimize.compact`/`z_order` take them."""
-    if z_order_by:
-        return dt.optimize.z_order(z_order_by, partition_filters=partition_filter, **kw)
-    return dt.optimize.compact(partition_filters=partition_filter, **kw)
+def _optimize(optimizer, *first, columns=None, **kw):
+    """One case on ``optimizer`` (`ldd.optimize` with the URI as ``first``, or `dt.optimize`): the same
+    call and keywords on both, as a user moving a job to Dask writes it."""
+    if columns:
+        return optimizer.z_order(*first, columns, **kw)
+    return optimizer.compact(*first, **kw)
 
 
 @pytest.mark.parametrize("table,kw", CASES)
 def test_distributed_optimize_commits_what_optimize_commits(client, tmp_path, table, kw):
     ours, ref = _pair(tmp_path, **table)
     before = lakehouse.DeltaTable(ours)
-    got = ldd.optimize(ours, **kw)
-    want = _single_process_optimize(lakehouse.DeltaTable(ref), **kw)
+    got = _optimize(ldd.optimize, ours, **kw)
+    want = _optimize(lakehouse.DeltaTable(ref).optimize, **kw)
     assert got.version == before.version + 1 and got.num_files_removed > 0
     _same_metrics(got, want)
     after = lakehouse.DeltaTable(ours)
@@ -96,21 +99,21 @@ def test_distributed_optimize_commits_what_optimize_commits(client, tmp_path, ta
     adds, removes = actions_of(ours, got.version, "add"), actions_of(ours, got.version, "remove")
     assert all(a["dataChange"] is False for a in adds) and all(r["dataChange"] is False for r in removes)
     assert not any(a.get("deletionVector") for a in adds)
-    if kw.get("z_order_by"):
-        assert all(orjson.loads(a["tags"][ZCUBE_ZORDER_BY]) == kw["z_order_by"] for a in adds)
+    if kw.get("columns"):
+        assert all(orjson.loads(a["tags"][ZCUBE_ZORDER_BY]) == kw["columns"] for a in adds)
     mine, theirs = after.history(1)[0], lakehouse.DeltaTable(ref).history(1)[0]
     assert mine.operation == theirs.operation == "OPTIMIZE"
     assert mine.operation_parameters == theirs.operation_parameters
     assert_no_missing_file(ours)
     # Nothing left to do: a second run commits nothing, as the single-process one.
-    again = ldd.optimize(ours, **kw)
+    again = _optimize(ldd.optimize, ours, **kw)
     assert again.version is None and lakehouse.DeltaTable(ours).version == got.version
 
 
 def test_distributed_optimize_with_nothing_to_do_runs_no_task(client, tmp_path):
     uri = str(tmp_path / "t")
     lakehouse.write_delta(uri, pa.table({"id": [1, 2]}))
-    m = ldd.optimize(uri)
+    m = ldd.optimize.compact(uri)
     assert (m.version, m.num_batches) == (None, 0)
     assert lakehouse.DeltaTable(uri).version == 0
 
@@ -132,12 +135,32 @@ def test_a_failed_bin_commits_nothing(client, tmp_path):
     hook = partial(fail_bin, trigger=0, root=uri, at_least=len(parquet_files(uri)) + 1)
     with pytest.raises(RuntimeError, match="injected failure in bin 0"):
         with task_hook(hook):
-            ldd.optimize(uri)
+            ldd.optimize.compact(uri)
     after = lakehouse.DeltaTable(uri)
     assert after.version == before.version
     assert_same_rows(after.to_arrow(), before.to_arrow())
     assert_no_missing_file(uri)
     assert parquet_files(uri) - referenced_files(uri), "the finished bin's files should exist, unreferenced"
     # The table still optimizes afterwards.
-    assert ldd.optimize(uri).version == before.version + 1
+    assert ldd.optimize.compact(uri).version == before.version + 1
     assert_same_rows(lakehouse.DeltaTable(uri).to_arrow(), before.to_arrow())
+
+
+def test_dask_optimize_speaks_dt_optimize_and_has_no_test_parameters():
+    """`ldd.optimize.compact` / `z_order` take `dt.optimize`'s keywords (after the URI; plus
+    ``storage_options``), the old `partition_filter=` / `z_order_by=` are gone, and no task function
+    carries the test hook."""
+    from lakehouse.integrations.dask.optimize import run_bin
+
+    def keywords(fn):
+        return [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+    facade = lakehouse.TableOptimizer
+    assert set(keywords(ldd.optimize.compact)) - {"storage_options"} <= set(keywords(facade.compact))
+    assert set(keywords(ldd.optimize.z_order)) - {"storage_options"} <= set(keywords(facade.z_order))
+    assert list(inspect.signature(ldd.optimize.z_order).parameters)[:2] == ["uri", "columns"]
+    assert "partition_filters" in keywords(ldd.optimize.compact)
+    with pytest.raises(TypeError):
+        ldd.optimize.compact("memory://x", partition_filter=None)  # type: ignore[call-arg]
+    for fn in (run_bin, sys.modules["lakehouse.integrations.dask.merge"].merge_task):
+        assert not any("hook" in p for p in inspect.signature(fn).parameters), fn

@@ -19,7 +19,7 @@ def test_optimize_then_merge_on_s3(client, s3_bucket):
         ids = list(range(k * 10, k * 10 + 10))
         lakehouse.write_delta(uri, pa.table({"id": ids, "v": [0] * 10, "p": ["a" if i % 2 else "b" for i in ids]}),
                               mode="append", partition_by=["p"], storage_options=options)
-    metrics = ldd.optimize(uri, storage_options=options)
+    metrics = ldd.optimize.compact(uri, storage_options=options)
     table = lakehouse.DeltaTable(uri, storage_options=options)
     assert metrics.version == table.version == 4
     assert metrics.num_files_removed == 8 and table.files().num_rows == 2
