@@ -270,8 +270,8 @@ def test_alter_signatures_mirror_deltalake():
         _assert_mirrors(getattr(ours, name), getattr(dl, name))
 
 
-#: deltalake namespace methods lakehouse does not have, each for a reason spec/architecture.md's "Changes"
-#: names: dropping NOT NULL is not supported yet.
+#: deltalake namespace methods lakehouse does not have (CHANGELOG.md lists them): dropping NOT NULL is not
+#: supported yet.
 NOT_MIRRORED = {"drop_column_not_null"}
 
 
