@@ -39,7 +39,9 @@ import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.merge_keys import common_key_type, join_keys, normalise_floats
-from lakehouse.operations.merge_plan import Clause, CompiledClause, MergePlan, compile_merge, joined_schema
+from lakehouse.operations.merge_plan import (
+    Clause, CompiledClause, MergePlan, compile_merge, joined_schema, target_columns_read,
+)
 from lakehouse.operations.rewrite import ChangeType, FileChanges, FileOutcome, FileRewriter, TouchedFile
 from lakehouse.operations.values import assigned_values, evaluate_mask, store_cast
 from lakehouse.protocol.actions import Metadata, Protocol
@@ -336,7 +338,9 @@ def merge_target_file(merge: PreparedMerge, touched: TouchedFile, *, cdc: bool) 
             tgt = tgt.append_column(to_arrow_field(f), null_array(tgt.num_rows, to_arrow_type(f.type)))
     touched.table = tgt  # the file's rows in the schema the MERGE writes (copied rows included)
     alive_idx = np.flatnonzero(touched.alive)
-    t_alive = tgt.take(pa.array(alive_idx)).append_column("__t", pa.array(alive_idx))
+    # Without a deletion vector every row is alive: no copy of the file's rows for the join.
+    alive_rows = tgt if len(alive_idx) == tgt.num_rows else tgt.take(pa.array(alive_idx))
+    t_alive = alive_rows.append_column("__t", pa.array(alive_idx))
     pairs_t, pairs_s = _match(plan, t_alive, merge.source, target, merge.source_schema, merge.joined_schema)
     if matched_clauses and len(pairs_t) != len(np.unique(pairs_t)):
         dup = pairs_t[np.flatnonzero(np.bincount(pairs_t.astype(np.int64))[pairs_t] > 1)[0]]
@@ -367,7 +371,14 @@ def merge_target_files(rewriter: FileRewriter, merge: PreparedMerge, files: pa.T
     cdc = rewriter.cdc.active
     matched: list[np.ndarray] = []
     updated = deleted = 0
-    for _, outcome in rewriter.rewrite(lambda touched: merge_target_file(merge, touched, cdc=cdc), files):
+    # With deletion vectors and no change data, unchanged rows are never copied: only the columns the
+    # clauses read are needed (an upsert reads its keys, not whole files). Unread columns stay null in
+    # the rows the clauses see, which never write them.
+    columns = None
+    if rewriter.use_dv and not cdc:
+        columns = target_columns_read(merge.plan, merge.target) or None
+    for _, outcome in rewriter.rewrite(lambda touched: merge_target_file(merge, touched, cdc=cdc), files,
+                                       columns=columns):
         assert isinstance(outcome, MergeOutcome)
         if len(outcome.matched):
             matched.append(outcome.matched)

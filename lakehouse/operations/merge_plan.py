@@ -220,3 +220,20 @@ def _paths(e: Expr) -> list[tuple[str, ...]]:
 def joined_schema(plan: MergePlan, target: StructType, source: StructType) -> StructType:
     """The schema expressions are evaluated against: struct columns named by the two aliases."""
     return StructType((StructField(plan.target_alias, target), StructField(plan.source_alias, source)))
+
+
+def target_columns_read(plan: MergePlan, target: StructType) -> set[str]:
+    """The target columns a MERGE needs from a target file to decide and compute its changes: the join
+    keys, the columns the ON residual and the clauses' conditions and values name with the target alias,
+    and for each update clause the columns it leaves unassigned (they keep their value). Copied rows and
+    change data need every column; the caller decides when this subset is enough."""
+    t = plan.target_alias
+    names = {tc for tc, _ in plan.keys}
+    exprs = [plan.residual] + [c.condition for c in plan.clauses] + [v for c in plan.clauses for v in c.assignments.values()]
+    for e in exprs:
+        if isinstance(e, EXPR_TYPES):
+            names |= {p[1] for p in _paths(e) if p[0] == t and len(p) > 1}
+    for c in plan.clauses:
+        if c.kind != "not_matched" and c.action == "update":
+            names |= {f.name for f in target.fields if f.name not in c.assignments}
+    return names

@@ -204,6 +204,7 @@ class FileRewriter:
         self._adds: list[Add] = []
         self._dv_files: list[str] = []
         self._parts: list[FileChanges] = []
+        self._pools: list[ThreadPoolExecutor] = []  # read-ahead pools running now
         self._copied = 0
         self._dvs = 0
         self._closed: FileChanges | None = None
@@ -269,6 +270,7 @@ class FileRewriter:
             return
         window = min(self.max_workers, len(adds))
         with ThreadPoolExecutor(max_workers=window, thread_name_prefix="lakehouse-rewrite") as pool:
+            self._pools.append(pool)
             ahead = deque(pool.submit(job, a) for a in adds[:window])
             following = iter(adds[window:])
             try:
@@ -282,16 +284,26 @@ class FileRewriter:
             finally:
                 for pending in ahead:  # stopped early (an error, or the caller broke off): read nothing more
                     pending.cancel()
+                self._pools.remove(pool)
 
     def _prepare_outcome(self, touched: TouchedFile, outcome: FileOutcome) -> None:
         """The Arrow work of applying an outcome, done on the worker: new rows checked and cast, and the
         rows a copy-on-write rewrite keeps."""
         outcome.updated = [self.rows_to_write(rows, "update") for rows in outcome.updated if rows.num_rows]
         if outcome.changed.any() and not self._dv_for(touched, outcome.changed):
-            keep = touched.alive & ~outcome.changed
-            if keep.any():
-                kept = touched.table.filter(keep)
-                outcome.kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+            outcome.kept = self._kept_rows(touched, outcome.changed)
+
+    def _kept_rows(self, touched: TouchedFile, changed: np.ndarray) -> pa.Table | None:
+        """The alive rows of a file that a copy-on-write rewrite keeps, in the exact schema (None: none).
+
+        They go to the one shared writer, which packs the remainders of many files into few files:
+        measured on 2 cores, encoding 10 files of 99k rows separately (even on 2 threads) costs 1.7x the
+        CPU of encoding them as one file (Parquet's per-file dictionary attempts), and lost on time."""
+        keep = touched.alive & ~changed
+        if not keep.any():
+            return None
+        kept = touched.table.filter(keep)
+        return kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
 
     def rows_to_write(self, rows: pa.Table, kind: Literal["insert", "update"]) -> pa.Table:
         """The one place new rows pass before they are written: inserted rows (``kind="insert"``) and the
@@ -338,10 +350,7 @@ class FileRewriter:
             return
         self._removes.append(remove_for(touched.add, self._now))
         if kept is None:
-            keep = touched.alive & ~changed
-            if keep.any():
-                kept = touched.table.filter(keep)
-                kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+            kept = self._kept_rows(touched, changed)
         if kept is not None and kept.num_rows:
             self.writer.write(kept)
             self._copied += kept.num_rows
@@ -383,13 +392,15 @@ class FileRewriter:
     def abort(self) -> None:
         """Remove every file this rewriter wrote or took in (data, change data, deletion vectors); best
         effort (VACUUM removes what a crash leaves)."""
+        for pool in list(self._pools):  # a worker still running might write a file after we looked
+            pool.shutdown(wait=True, cancel_futures=True)
         self.writer.abort()
         self.cdc.abort()
         storage = self.snapshot.storage
         taken = FileChanges.combine(self._parts + ([self._closed] if self._closed is not None else []))
         written = [a.path for a in taken.adds if a.deletion_vector is None] + [c.path for c in taken.cdc_files]
-        rels = [resolve_relative(p, storage.root_uri) for p in written] + list(taken.dv_files) + self._dv_files
-        for rel in rels:
+        rels = {resolve_relative(p, storage.root_uri) for p in written} | set(taken.dv_files) | set(self._dv_files)
+        for rel in sorted(rels):
             try:
                 storage.delete(rel)
             except (LakehouseError, OSError):
