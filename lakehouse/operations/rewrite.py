@@ -208,12 +208,15 @@ class FileRewriter:
         self._copied = 0
         self._dvs = 0
         self._closed: FileChanges | None = None
+        self._commit_attempted = False
 
     def __enter__(self) -> "FileRewriter":
         return self
 
     def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
-        if error is not None:
+        # Once the commit was attempted, an error may mean it landed: the files are never removed then
+        # (`commit` removes them itself on the refusals that prove nothing was committed).
+        if error is not None and not self._commit_attempted:
             self.abort()
 
     # -- 1. plan ---------------------------------------------------------------------------------------
@@ -436,6 +439,7 @@ class FileRewriter:
             txn.add_files(list(changes.adds))
             txn.add_cdc_files(list(changes.cdc_files))
             txn.metrics.update(metrics)
+            self._commit_attempted = True
             return txn.commit().version
         except (AppendOnlyError, ConcurrentModificationError, MaxCommitRetriesError):
             self.abort()  # definitely not committed: the files are nobody's

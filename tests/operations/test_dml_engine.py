@@ -1,5 +1,6 @@
 """The one DML engine (`lakehouse.operations.rewrite.FileRewriter`): a failure before the commit is
-decided leaves no file behind (data, change data, deletion vectors), whatever the operation; DELETE,
+decided leaves no file behind (data, change data, deletion vectors), whatever the operation, and a failed
+put of the commit (which may have landed) keeps them; DELETE,
 UPDATE and MERGE report the shared metrics; `MergeBuilder` and the metrics read well when printed."""
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import AppendOnlyError, ConcurrentModificationError, ConstraintViolationError
+from lakehouse.operations.delete import delete as delete_at
 from lakehouse.operations.rewrite import RewriteMetrics
+from lakehouse.snapshot import latest_snapshot
+from lakehouse.storage import open_storage
+from lakehouse.storage.faulty import FaultPlan, FaultyStorage, InjectedFault
 from lakehouse.write.transaction import Transaction, commit_hook
 from tests.support.dml import config
 from tests.support.rows import assert_same_rows, dl_read, lh_read
@@ -145,3 +150,27 @@ def test_no_change_commits_nothing_and_writes_nothing(tmp_path):
     assert dt.delete("v = 1000").version is None
     assert _files(path) == before and lakehouse.DeltaTable(path).version == 0
     assert os.path.isdir(os.path.join(path, "_delta_log"))
+
+
+@pytest.mark.parametrize("mode", ["cow", "dv"])
+def test_a_failed_put_of_the_commit_keeps_the_written_files(tmp_path, mode):
+    """When the put of the commit file fails, the engine cannot know whether the commit landed: it must
+    not remove the files it wrote (a landed commit would then name missing files); VACUUM removes them
+    if the commit did not land."""
+    path = str(tmp_path / "t")
+    data = _table(path, mode)
+    before = _files(path)
+    faulty = FaultyStorage(open_storage(path), FaultPlan(at=0, when="before", kind="fail",
+                                                         operations=frozenset({"put_commit"})))
+    with pytest.raises(InjectedFault):
+        delete_at(latest_snapshot(faulty), "v = 1")
+    assert faulty.plan.fired
+    written = _files(path) - before
+    assert written  # new data files, change data and (in DV mode) deletion vectors, all kept
+    assert lakehouse.DeltaTable(path).version == 0
+    assert_same_rows(lh_read(path), data)
+    # The same DELETE through working storage commits and reads back right.
+    lakehouse.DeltaTable(path).delete("v = 1")
+    want = data.filter(pa.compute.not_equal(data["v"], 1))
+    assert_same_rows(lh_read(path), want)
+    assert_same_rows(dl_read(path), want)
