@@ -27,21 +27,18 @@ import orjson
 from lakehouse._version import __version__
 from lakehouse.errors import (
     CommitError,
-    StorageError,
-    DataFileNotFoundError,
     InvalidArgumentError,
     MaxCommitRetriesError,
-    ObjectExistsError,
     ProtocolChangedError,
 )
-from lakehouse.log.commits import read_log_files
+from lakehouse.log.commits import commit_timestamp, read_commit
+from lakehouse.log.committer import Committed, put_commit
 from lakehouse.protocol.actions import Action, Add, AddCDCFile, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
-from lakehouse.protocol.codec import encode_commit, parse_commit_bytes
+from lakehouse.protocol.codec import encode_commit
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
 from lakehouse.snapshot.checkpoint import maybe_checkpoint
 from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.protocol.log_path import LOG_DIR, LogFile, commit_name
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.snapshot import Snapshot
@@ -310,18 +307,7 @@ class Transaction:
 
     def _previous_ict(self, version: int) -> int | None:
         """The commit timestamp of ``version - 1`` for in-commit timestamps (its ICT, else its mtime)."""
-        if version == 0:
-            return None
-        rel = f"{LOG_DIR}/{commit_name(version - 1)}"
-        try:
-            actions = parse_commit_bytes(self.storage.read_bytes(rel), path=rel, version=version - 1)
-        except DataFileNotFoundError:
-            return None
-        info = next((a for a in actions if isinstance(a, CommitInfo)), None)
-        if info is not None and info.in_commit_timestamp is not None:
-            return info.in_commit_timestamp
-        listed = [f for f in self.storage.list_from(LOG_DIR, commit_name(version - 1)) if f.name == commit_name(version - 1)]
-        return listed[0].mtime_ms if listed else None
+        return None if version == 0 else commit_timestamp(self.storage, version - 1)
 
     def commit(self) -> CommitResult:
         """Commit the staged actions; raises a `CommitError` subclass when it cannot."""
@@ -350,32 +336,26 @@ class Transaction:
                 now = int(time.time() * 1000)
                 ict = now if prev is None else max(now, prev + 1)
             data = encode_commit(self._actions(version, ict))
-            rel = f"{LOG_DIR}/{commit_name(version)}"
-            try:
-                self.storage.put_if_absent(rel, data)
+            # A lost response is resolved inside put_commit: the bytes hold our unique txnId, so reading
+            # them back tells a landed commit from a failed one.
+            outcome = put_commit(self.storage, version, data)
+            if isinstance(outcome, Committed):
                 break
-            except ObjectExistsError:
-                if self.read_version < 0:
-                    raise ProtocolChangedError(
-                        f"another writer created the table at {self.storage.root_uri} concurrently.\n"
-                        "Help: retry the write; it will append to (or check) the table that now exists.",
-                        version=0,
-                    ) from None
-                if self.hook:
-                    self._call_hook("conflict")
-                version = self._rebase(summary, version)
-                if self.attempts > max_retries:
-                    raise MaxCommitRetriesError(
-                        f"gave up after {self.attempts} attempts to commit to {self.storage.root_uri}; the table is "
-                        "unchanged by this transaction.\nHelp: retry later or raise max_commit_retries."
-                    ) from None
-                time.sleep(min(1.0, 0.005 * 2 ** min(self.attempts, 8)) * random.random())
-            except StorageError:
-                # The put may have landed before the error (a lost response): the commit file holds our
-                # unique txnId, so reading it back tells a landed commit from a failed one.
-                if self._landed(rel, data):
-                    break
-                raise
+            if self.read_version < 0:
+                raise ProtocolChangedError(
+                    f"another writer created the table at {self.storage.root_uri} concurrently.\n"
+                    "Help: retry the write; it will append to (or check) the table that now exists.",
+                    version=0,
+                )
+            if self.hook:
+                self._call_hook("conflict")
+            version = self._rebase(summary, version)
+            if self.attempts > max_retries:
+                raise MaxCommitRetriesError(
+                    f"gave up after {self.attempts} attempts to commit to {self.storage.root_uri}; the table is "
+                    "unchanged by this transaction.\nHelp: retry later or raise max_commit_retries."
+                )
+            time.sleep(min(1.0, 0.005 * 2 ** min(self.attempts, 8)) * random.random())
         self.version = version
         if self.hook:
             self._call_hook("committed")
@@ -390,21 +370,13 @@ class Transaction:
             metrics=dict(self.metrics),
         )
 
-    def _landed(self, rel: str, data: bytes) -> bool:
-        try:
-            return self.storage.read_bytes(rel) == data
-        except StorageError:
-            return False
-
     def _rebase(self, summary: TxnSummary, lost: int) -> int:
         """Check every winner from ``lost`` on; returns the next version to try."""
         version = lost
         while True:
-            rel = f"{LOG_DIR}/{commit_name(version)}"
-            try:
-                actions = read_log_files(self.storage, [LogFile(commit_name(version), "commit", version)])[0]
-            except DataFileNotFoundError:
+            actions = read_commit(self.storage, version)
+            if actions is None:
                 return version
             check_winner(summary, WinnerSummary.of(version, actions), self.may_match)
-            log.debug("rebased over %s", rel)
+            log.debug("rebased over version %s", version)
             version += 1
