@@ -7,14 +7,16 @@ or ``pyarrow``: raw Parquet I/O with the same codec, no table), ``op`` and ``tab
   rows); lakehouse takes ``max_workers`` too. The raw ``pyarrow`` engine does the least a copy-on-write
   engine must do, on one thread: read every data file of ``table`` (``*.parquet`` at its root), drop or
   replace the affected rows, write each file anew (zstd) under ``table/_raw``, and the MERGE's inserts as
-  one more file; its DELETE predicate is ``column = integer`` and its MERGE key is ``id``;
+  one more file; its DELETE predicate is ``column = integer`` and its MERGE key is ``id``; its
+  ``optimize`` (bin-packing only) reads every data file and writes them as files of up to
+  ``target_size`` bytes of input (one file when null), in input order, under ``table/_raw``;
 * ``write``: ``source`` (a Parquet file of the rows to write), ``partition_by`` (a list or null) and
   ``max_workers`` (lakehouse); for ``pyarrow``, ``threads`` picks ``pq.write_table`` per file on one
   thread (``1``) or ``pyarrow.dataset.write_dataset`` on all cores (``0``), both zstd;
 * ``read``: read the whole table into one Arrow table; ``pyarrow`` reads ``files`` with ``pq.read_table``
   (``threads`` ``1``: ``use_threads=False``; ``0``: all cores);
 * ``optimize``: ``z_order_by`` (a list of columns, or null for bin-packing) and ``target_size`` (bytes, or
-  null for the engine's default);
+  null for the engine's default); lakehouse takes ``max_workers`` too;
 * ``vacuum``: ``dry_run`` and ``full`` (lakehouse ``mode="full"``/``"lite"``, deltalake ``full=``), always
   with retention 0 and the retention check off; the report adds ``files``, the paths the engine listed.
 
@@ -69,7 +71,7 @@ def _lakehouse(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         optimizer = lakehouse.DeltaTable(spec["table"]).optimize
         if spec.get("z_order_by"):
             return optimizer.z_order(spec["z_order_by"], target_size=spec.get("target_size"))
-        return optimizer.compact(target_size=spec.get("target_size"))
+        return optimizer.compact(target_size=spec.get("target_size"), max_concurrent_tasks=spec.get("max_workers"))
 
     def vacuum() -> Any:
         m = lakehouse.DeltaTable(spec["table"]).vacuum(retention_hours=0, enforce_retention_duration=False,
@@ -197,7 +199,22 @@ def _pyarrow(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         put(inserts, out)
         return {"rows": rows + inserts.num_rows}
 
-    return {"write": write, "read": read, "delete": delete, "merge": merge}[spec["op"]]
+    def optimize() -> Any:
+        # Compaction's floor: decode every input file once and encode the rows again, on one thread.
+        out, rows, files, batch, size = os.path.join(root, "_raw"), 0, 0, [], 0
+        limit = spec.get("target_size") or float("inf")
+        for f in targets():
+            batch.append(pq.read_table(f, use_threads=False))
+            size += os.path.getsize(f)
+            if size >= limit:
+                put(pa.concat_tables(batch), out)
+                rows, files, batch, size = rows + sum(t.num_rows for t in batch), files + 1, [], 0
+        if batch:
+            put(pa.concat_tables(batch), out)
+            rows, files = rows + sum(t.num_rows for t in batch), files + 1
+        return {"rows": rows, "files_written": files}
+
+    return {"write": write, "read": read, "delete": delete, "merge": merge, "optimize": optimize}[spec["op"]]
 
 
 def _operation(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
