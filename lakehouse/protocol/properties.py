@@ -253,8 +253,8 @@ PROPERTIES: dict[str, PropertySpec] = {
         _spec("randomizeFilePrefixes", parse_bool),
         _spec("randomPrefixLength", _positive_int),
         _spec("dataSkippingStringPrefixLength", _integer(0, _INT32, "an integer >= 0")),
-        _spec("checkpoint.writeStatsAsJson", parse_bool),
-        _spec("checkpoint.writeStatsAsStruct", parse_bool),
+        _spec("checkpoint.writeStatsAsJson", parse_bool, acts=True),
+        _spec("checkpoint.writeStatsAsStruct", parse_bool, acts=True),
         _spec("compatibility.symlinkFormatManifest.enabled", parse_bool),
         _spec("autoOptimize", parse_bool),
         _spec("autoOptimize.optimizeWrite", parse_bool),
@@ -417,6 +417,9 @@ class TableProperties:
     data_skipping_num_indexed_cols: int = 32
     data_skipping_stats_columns: tuple[str, ...] | None = None
     checkpoint_policy: Literal["classic", "v2"] = "classic"
+    #: `delta.checkpoint.writeStatsAsJson` / `...writeStatsAsStruct`: the forms of file stats in checkpoints.
+    checkpoint_write_stats_as_json: bool = True
+    checkpoint_write_stats_as_struct: bool = False
     #: `delta.targetFileSize` in bytes (OPTIMIZE's default target), None when unset.
     target_file_size: int | None = None
     #: `delta.isolationLevel`: None when unset (each operation picks its own level, WriteSerializable at least).
@@ -460,6 +463,8 @@ class TableProperties:
             data_skipping_num_indexed_cols=get("delta.dataSkippingNumIndexedCols", 32),
             data_skipping_stats_columns=get("delta.dataSkippingStatsColumns", None) or None,
             checkpoint_policy=get("delta.checkpointPolicy", "classic"),
+            checkpoint_write_stats_as_json=get("delta.checkpoint.writeStatsAsJson", True),
+            checkpoint_write_stats_as_struct=get("delta.checkpoint.writeStatsAsStruct", False),
             target_file_size=get("delta.targetFileSize", None),
             isolation_level=get("delta.isolationLevel", None),
         )
