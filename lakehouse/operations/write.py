@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -47,7 +47,7 @@ from lakehouse.write.transaction import (
     already_applied,
     check_commit_safety,
 )
-from lakehouse.write.constraints import enforce, table_checks
+from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 from lakehouse.write.sources import to_batches
 
@@ -206,6 +206,75 @@ def predicate_text(predicate: str | Expr | None, parsed: Expr | None) -> str | N
     return predicate if isinstance(predicate, str) else repr(parsed)
 
 
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A write planned against the latest snapshot before any data is written (the plan step that
+    `write_delta` and the Dask write share): the table after the write, the replaceWhere predicate, the
+    constraints every row must pass. Execute by writing files with `WritePlan.writer` (or on workers),
+    then `commit`."""
+
+    storage: Storage
+    snapshot: Snapshot | None
+    plan: WritePlan
+    input_schema: pa.Schema  # the data's Arrow schema
+    mode: str
+    predicate: Expr | None
+    predicate_text: str | None
+    checks: tuple[Check, ...]
+    properties: CommitProperties
+
+    def overwrite(self) -> tuple[list[Remove], list[tuple[Mapping[str, Any], FileTask]]]:
+        """What an overwrite removes outright and the files whose kept rows must be rewritten first
+        (`overwrite_plan`); nothing for other modes and new tables."""
+        if self.snapshot is None or self.mode != "overwrite":
+            return [], []
+        return overwrite_plan(self.snapshot, self.predicate)
+
+    def commit(self, adds: Sequence[Add], removes: Sequence[Remove], *, rows: int, copied: int) -> CommitResult:
+        """Commit the files written (operation ``WRITE``; see `commit_write`)."""
+        return commit_write(self.storage, self.snapshot, self.plan, mode=self.mode, predicate=self.predicate,
+                            text=self.predicate_text, adds=adds, removes=removes, rows=rows, copied=copied,
+                            properties=self.properties)
+
+
+def prepare_write(storage: Storage, schema: pa.Schema | Callable[[Snapshot | None], pa.Schema], *, mode: str,
+                  partition_by: Sequence[str] | str | None, predicate: str | Expr | None, schema_mode: str | None,
+                  configuration: Mapping[str, str] | None, commit_properties: CommitProperties | None,
+                  name: str | None, description: str | None) -> PreparedWrite | CommitResult:
+    """Plan a write of data with Arrow ``schema`` (arguments already checked by `validate_write_args`):
+    existing-table rules of ``mode``, schema enforcement or evolution, the writer gate, the predicate.
+    Returns the ``NOOP`` `CommitResult` when nothing is to be written (``mode="ignore"`` on an existing
+    table, or a replay of an applied app transaction). ``schema`` may be a function of the existing
+    snapshot (None for a new table), for inputs whose types depend on the table."""
+    if isinstance(partition_by, str):
+        partition_by = [partition_by]
+    props = commit_properties or CommitProperties()
+    data_schema = None
+    if isinstance(schema, pa.Schema):  # checked before the table is read, as it always was
+        arrow_schema = schema
+        data_schema = from_arrow_schema(normalize_schema(schema))
+        check_unique_names(data_schema)
+    snapshot = existing_snapshot(storage)
+    if snapshot is not None:
+        if mode == "error":
+            raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {snapshot.version}).\n"
+                                   "Help: pass mode='append' or mode='overwrite'.")
+        if mode == "ignore" or already_applied(snapshot, props):
+            return CommitResult(snapshot.version, "NOOP", 0, 0, 0)
+    if data_schema is None:
+        arrow_schema = schema(snapshot)
+        data_schema = from_arrow_schema(normalize_schema(arrow_schema))
+        check_unique_names(data_schema)
+    plan = plan_write(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
+                      configuration=configuration, name=name, description=description)
+    check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
+    check_commit_safety(storage)
+    pred = parse_predicate(predicate) if predicate is not None else None
+    checks = tuple(table_checks(plan.schema, dict(plan.metadata.configuration)))
+    return PreparedWrite(storage, snapshot, plan, arrow_schema, mode, pred, predicate_text(predicate, pred), checks,
+                         props)
+
+
 def write_delta(
     uri: str | os.PathLike[str] | Storage,
     data: Any,
@@ -238,29 +307,15 @@ def write_delta(
     validate_write_args(mode, schema_mode, predicate, target_file_size)
     counter = reporter(progress, "WRITE", "rows")
     resolve_max_workers(max_workers)
-    if isinstance(partition_by, str):
-        partition_by = [partition_by]
-    props = commit_properties or CommitProperties()
-
     storage = open_storage(uri, storage_options)
     arrow_schema, batches = to_batches(data)
-    data_schema = from_arrow_schema(normalize_schema(arrow_schema))
-    check_unique_names(data_schema)
-    snapshot = existing_snapshot(storage)
-    if snapshot is not None:
-        if mode == "error":
-            raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {snapshot.version}).\n"
-                                   "Help: pass mode='append' or mode='overwrite'.")
-        if mode == "ignore" or already_applied(snapshot, props):
-            return CommitResult(snapshot.version, "NOOP", 0, 0, 0)
-
-    plan = plan_write(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
-                      configuration=configuration, name=name, description=description)
-    check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
-    check_commit_safety(storage)
-    pred = parse_predicate(predicate) if predicate is not None else None
-    text = predicate_text(predicate, pred)
-    checks = table_checks(plan.schema, dict(plan.metadata.configuration))
+    prepared = prepare_write(storage, arrow_schema, mode=mode, partition_by=partition_by, predicate=predicate,
+                             schema_mode=schema_mode, configuration=configuration,
+                             commit_properties=commit_properties, name=name, description=description)
+    if isinstance(prepared, CommitResult):
+        return prepared
+    snapshot, plan, pred, text = prepared.snapshot, prepared.plan, prepared.predicate, prepared.predicate_text
+    checks = list(prepared.checks)
     writer = plan.writer(storage, target_file_size, max_workers=max_workers)
     rows = copied = 0
     removes: list[Remove] = []
@@ -277,10 +332,11 @@ def write_delta(
             rows += table.num_rows
             if counter:
                 counter(rows, total)
-        if snapshot is not None and mode == "overwrite":
-            removes, rewrites = overwrite_plan(snapshot, pred)
+        removes, rewrites = prepared.overwrite()
+        if rewrites:
+            assert snapshot is not None and pred is not None  # rewrites come only from a replaceWhere
             for row, task in rewrites:
-                kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)  # type: ignore[arg-type]  # no rewrites without pred
+                kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)
                 if kept is not None:
                     copied += kept
                     removes.append(remove_action(row, int(time.time() * 1000)))
@@ -290,8 +346,7 @@ def write_delta(
         raise
     if counter:
         counter(rows, rows)  # every file is finished: a stream's total is now known
-    return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds, removes=removes,
-                        rows=rows, copied=copied, properties=props)
+    return prepared.commit(adds, removes, rows=rows, copied=copied)
 
 
 def known_rows(data: Any) -> int | None:

@@ -26,29 +26,16 @@ from dask import delayed
 from lakehouse.integrations.dask._pandas import frame_schema
 from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
 from lakehouse.integrations.dask.write_tasks import WriteSpec, rewrite_file, write_partition
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, TableExistsError
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.rewrite import remove_action
-from lakehouse.operations.write import (
-    Mode,
-    SchemaMode,
-    commit_write,
-    existing_snapshot,
-    normalize_schema,
-    overwrite_plan,
-    plan_write,
-    predicate_text,
-    validate_write_args,
-)
+from lakehouse.operations.write import Mode, PreparedWrite, SchemaMode, prepare_write, validate_write_args
 from lakehouse.protocol.actions import Remove
-from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
-from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.protocol.schema import from_arrow_schema, to_arrow_field
-from lakehouse.protocol.schema_evolution import check_unique_names
+from lakehouse.protocol.expr import Expr, to_arrow
+from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.scan.read import FileTask
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
-from lakehouse.write.transaction import CommitProperties, CommitResult, already_applied, check_commit_safety
-from lakehouse.write.constraints import table_checks
+from lakehouse.write.transaction import CommitProperties, CommitResult
 
 
 def input_schema(ddf: dd.DataFrame, schema: pa.Schema | None, snapshot: Snapshot | None) -> pa.Schema:
@@ -90,10 +77,10 @@ def index_is_data(ddf: dd.DataFrame) -> bool:
     return any(name is not None for name in ddf._meta.index.names)
 
 
-def _overwrite_work(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[FileTask, Remove]]]:
+def _overwrite_work(prepared: PreparedWrite) -> tuple[list[Remove], list[tuple[FileTask, Remove]]]:
     """What an overwrite removes outright, and the files whose kept rows a worker must rewrite first
-    (the single-process write's `overwrite_plan`, with each rewrite's remove prepared on the client)."""
-    removes, rewrites = overwrite_plan(snapshot, pred)
+    (the single-process write's plan, with each rewrite's remove prepared on the client)."""
+    removes, rewrites = prepared.overwrite()
     now = int(time.time() * 1000)
     return removes, [(task, remove_action(row, now)) for row, task in rewrites]
 
@@ -134,42 +121,26 @@ def write_delta(
     validate_write_args(mode, schema_mode, predicate, target_file_size)
     if not isinstance(ddf, dd.DataFrame):
         raise InvalidArgumentError(f"ddf must be a dask.dataframe.DataFrame, got {type(ddf).__module__}.{type(ddf).__name__}")
-    if isinstance(partition_by, str):
-        partition_by = [partition_by]
-    props = commit_properties or CommitProperties()
     storage = open_storage(uri, storage_options)
-    snapshot = existing_snapshot(storage)
-    if snapshot is not None:
-        if mode == "error":
-            raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {snapshot.version}).\n"
-                                   "Help: pass mode='append' or mode='overwrite'.")
-        if mode == "ignore" or already_applied(snapshot, props):
-            return CommitResult(snapshot.version, "NOOP", 0, 0, 0)
-
-    arrow_schema = input_schema(ddf, schema, snapshot)
-    data_schema = from_arrow_schema(normalize_schema(arrow_schema))
-    check_unique_names(data_schema)
-    plan = plan_write(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
-                      configuration=configuration, name=name, description=description)
-    check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
-    check_commit_safety(storage)
-    pred = parse_predicate(predicate) if predicate is not None else None
+    # The input schema may depend on the table: object columns take the type of the table's column.
+    prepared = prepare_write(storage, lambda snapshot: input_schema(ddf, schema, snapshot), mode=mode, partition_by=partition_by, predicate=predicate,
+                             schema_mode=schema_mode, configuration=configuration,
+                             commit_properties=commit_properties, name=name, description=description)
+    if isinstance(prepared, CommitResult):
+        return prepared
+    snapshot, plan, pred = prepared.snapshot, prepared.plan, prepared.predicate
     if pred is not None:
         to_arrow(pred, plan.schema)  # an unusable predicate fails here, before any task runs
-    text = predicate_text(predicate, pred)
     spec = WriteSpec(
         table=TableRef(storage.root_uri, dict(storage_options) if storage_options else None,
                        snapshot.version if snapshot is not None else None),
-        plan=plan, input_schema=arrow_schema, index_is_data=index_is_data(ddf),
-        checks=tuple(table_checks(plan.schema, dict(plan.metadata.configuration))),
-        predicate=pred, predicate_text=text, target_file_size=target_file_size,
+        plan=plan, input_schema=prepared.input_schema, index_is_data=index_is_data(ddf), checks=prepared.checks,
+        predicate=pred, predicate_text=prepared.predicate_text, target_file_size=target_file_size,
     )
-    removes, rewrites = _overwrite_work(snapshot, pred) if snapshot is not None and mode == "overwrite" else ([], [])
+    removes, rewrites = _overwrite_work(prepared)
     if (removes or rewrites) and snapshot is not None and snapshot.properties.append_only:
         # Fail before any task runs; `commit_write` would refuse the commit anyway.
         raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
     outputs: list[TaskOutput] = compute_outputs(_tasks(ddf, spec, rewrites))
     adds, rewritten, totals = collect_outputs(outputs)
-    return commit_write(storage, snapshot, plan, mode=mode, predicate=pred, text=text, adds=adds,
-                        removes=removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0),
-                        properties=props)
+    return prepared.commit(adds, removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0))
