@@ -55,9 +55,7 @@ def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData
     fs, root = storage.arrow_filesystem()
     try:
         pf = pq.ParquetFile(f"{root}/{rel}", filesystem=fs)
-        names = set(pf.schema_arrow.names)
-        wanted = [c for c in ("add", "remove", *_NON_FILE) if c in names]
-        table = pf.read(columns=wanted)
+        table = pf.read(columns=_wanted_columns(pf.schema_arrow))
     except FileNotFoundError:
         raise InvalidLogError("checkpoint file is missing", path=rel, version=version) from None
     except (pa.ArrowException, OSError, ValueError) as e:
@@ -88,6 +86,27 @@ def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData
             else:
                 data.actions.append(action)
     return sidecars
+
+
+def _wanted_columns(schema: pa.Schema) -> list[str]:
+    """The columns replay needs, down to the fields of `add` and `remove`: fields the file table does not
+    keep (`remove.stats`, `add.partitionValues_parsed`, ...) are not decoded at all. `add.stats_parsed` is
+    read only when `add.stats` is absent (it then becomes the stats)."""
+    wanted: list[str] = []
+    for name, keep in (("add", ADD_SCHEMA.names), ("remove", REMOVE_SCHEMA.names)):
+        if name not in schema.names:
+            continue
+        struct = schema.field(name).type
+        if not pa.types.is_struct(struct):
+            wanted.append(name)  # not a struct: let the shape check below report it
+            continue
+        present = [struct.field(i).name for i in range(struct.num_fields)]
+        fields = [f for f in present if f in keep]
+        if name == "add" and "stats_parsed" in present:
+            fields.append("stats_parsed")  # both forms may be there; only the reader knows which rows lack stats
+        # No known field at all: read the whole struct so that the shape check reports it.
+        wanted += [f"{name}.{f}" for f in fields] if fields else [name]
+    return wanted + [c for c in _NON_FILE if c in schema.names]
 
 
 def _drop_nulls(row: dict) -> dict:
