@@ -43,8 +43,9 @@ from lakehouse.write.transaction import CommitProperties, already_applied, check
 
 
 def run_bin(table: TableRef, plan: OptimizePlan, item: Bin) -> BinResult:
-    """One bin, on a worker: rewrite it against this process's snapshot of the planned version."""
-    return execute_bin(table.snapshot(), plan, item)
+    """One bin, on a worker: rewrite it against this process's snapshot of the planned version, on one
+    thread (Dask already runs a task per core)."""
+    return execute_bin(table.snapshot(), plan, item, max_workers=1)
 
 
 def _optimize(uri: str | os.PathLike[str], *, z_order_by: Sequence[str], partition_filters: PartitionFilter,
