@@ -29,9 +29,14 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
@@ -45,12 +50,18 @@ from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.paths import is_inside_root, resolve_relative
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage.base import FileInfo, Storage
+from lakehouse.write.files import resolve_max_workers
 from lakehouse.write.transaction import CommitProperties, Transaction, already_applied, check_commit_safety
 
 Mode = Literal["lite", "full"]
 #: 1,000 years: anything longer is a mistake, and far longer overflows `timedelta`.
 MAX_RETENTION_HOURS = 24 * 365 * 1000
 CHANGE_DATA_DIR = "_change_data"
+#: Paths per delete call: S3's bulk delete takes up to 1,000 keys per request.
+DELETE_BATCH = 1000
+#: A log path that may need decoding, a scheme or a root, or normalising (`resolve_relative` decides
+#: those); any other path is already the root-relative path it names.
+_NOT_PLAIN = r"%|:|^/|//|/$|^$|(^|/)\.\.?(/|$)"
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,13 @@ class VacuumMetrics:
         """The last commit VACUUM made (VACUUM END), as every mutating call reports it; None in a dry run."""
         return self.end_version
 
+    def __repr__(self) -> str:
+        # The paths are summarised: a VACUUM can list hundreds of thousands of them (``files`` has them all).
+        head = ", ".join(repr(p) for p in self.files[:3]) + (", ..." if len(self.files) > 3 else "")
+        return (f"VacuumMetrics(dry_run={self.dry_run!r}, mode={self.mode!r}, retention_hours={self.retention_hours!r}, "
+                f"num_files={self.num_files!r}, num_bytes={self.num_bytes!r}, files=<{len(self.files)} paths: {head}>, "
+                f"start_version={self.start_version!r}, end_version={self.end_version!r})")
+
 
 def _rel(storage: Storage, raw: str, version: int, kind: str = "data file") -> str:
     # Every path VACUUM derives from the log is contained in the table root (InvalidLogError otherwise):
@@ -84,30 +102,57 @@ def _dv_rel(storage: Storage, dv: Mapping[str, Any] | None, path: str, version: 
     return dv_file_path(decode_deletion_vector(dv, path=path), storage.root_uri, version=version)
 
 
+def _rel_paths(storage: Storage, paths: pa.ChunkedArray, version: int) -> list[str]:
+    """The root-relative paths of log paths, in order. Plain paths (the common case) are their own
+    relative path; every other one goes through `resolve_relative`, which refuses one outside the root."""
+    plain = pc.invert(pc.match_substring_regex(paths, _NOT_PLAIN))
+    out = paths.to_pylist()
+    if not pc.all(plain).as_py():
+        for i in np.flatnonzero(~np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)).tolist():
+            out[i] = _rel(storage, out[i], version)
+    return out
+
+
+def _dv_paths(storage: Storage, files: pa.Table, rows: np.ndarray, version: int) -> list[str]:
+    """The deletion-vector files (root-relative) of the given rows of an add or remove table."""
+    out: list[str] = []
+    dvs = files.column("deletionVector")
+    if dvs.null_count == len(dvs):
+        return out
+    with_dv = rows[np.asarray(dvs.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[rows]]
+    paths = files.column("path")
+    for i in with_dv.tolist():
+        dv_path = _dv_rel(storage, dvs[i].as_py(), paths[i].as_py(), version)
+        if dv_path:
+            out.append(dv_path)
+    return out
+
+
 def _referenced(snapshot: Snapshot, cutoff_ms: int) -> tuple[set[str], dict[str, int]]:
     """Files the window needs (active files, young tombstones, their DVs), and the expired tombstones
-    (root-relative path -> recorded size, -1 when unknown) with their DV files."""
-    storage = snapshot.storage
-    keep: set[str] = set()
-    for path, dv in zip(snapshot.adds.column("path").to_pylist(), snapshot.adds.column("deletionVector").to_pylist()):
-        keep.add(_rel(storage, path, snapshot.version))
-        dv_path = _dv_rel(storage, dv, path, snapshot.version)
-        if dv_path:
-            keep.add(dv_path)
+    (root-relative path -> recorded size, -1 when unknown) with their DV files.
+
+    Computed on the file tables' columns: only paths that need decoding or normalising, and rows with a
+    deletion vector, are looked at one by one.
+    """
+    storage, version = snapshot.storage, snapshot.version
+    adds, tomb = snapshot.adds, snapshot.tombstones
+    keep = set(_rel_paths(storage, adds.column("path"), version))
+    keep.update(_dv_paths(storage, adds, np.arange(adds.num_rows), version))
+    rels = _rel_paths(storage, tomb.column("path"), version)
+    ts = tomb.column("deletionTimestamp")
+    # A tombstone without a timestamp keeps its file forever.
+    expired_mask = np.asarray(pc.fill_null(pc.less_equal(ts, pa.scalar(cutoff_ms, ts.type)), False)
+                              .to_numpy(zero_copy_only=False), dtype=bool)
+    young, old = np.flatnonzero(~expired_mask), np.flatnonzero(expired_mask)
+    keep.update(rels[i] for i in young.tolist())
+    keep.update(_dv_paths(storage, tomb, young, version))
+    sizes = tomb.column("size").to_pylist()
     expired: dict[str, int] = {}
-    tomb = snapshot.tombstones
-    for path, ts, size, dv in zip(tomb.column("path").to_pylist(), tomb.column("deletionTimestamp").to_pylist(),
-                                  tomb.column("size").to_pylist(), tomb.column("deletionVector").to_pylist()):
-        rel = _rel(storage, path, snapshot.version)
-        dv_path = _dv_rel(storage, dv, path, snapshot.version)
-        if ts is None or ts > cutoff_ms:
-            keep.add(rel)
-            if dv_path:
-                keep.add(dv_path)
-        else:
-            expired[rel] = size if size is not None else -1
-            if dv_path:
-                expired.setdefault(dv_path, -1)
+    for i in old.tolist():
+        expired[rels[i]] = sizes[i] if sizes[i] is not None else -1
+    for dv_path in _dv_paths(storage, tomb, old, version):
+        expired.setdefault(dv_path, -1)
     return keep, expired
 
 
@@ -140,26 +185,35 @@ def _cdc_in_window(snapshot: Snapshot, cutoff_ms: int) -> set[str]:
     return out
 
 
-def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms: int | None = None) -> list[FileInfo]:
+def _existing(storage: Storage, rels: list[str], workers: int) -> list[bool]:
+    """Which of ``rels`` exist, asked ``workers`` at a time (object stores answer each in a round trip)."""
+    if workers <= 1 or len(rels) < 2 * DELETE_BATCH:
+        return [storage.exists(r) for r in rels]
+    step = -(-len(rels) // workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakehouse-vacuum") as pool:
+        parts = pool.map(lambda chunk: [storage.exists(r) for r in chunk],
+                         [rels[i:i + step] for i in range(0, len(rels), step)])
+        return [found for part in parts for found in part]
+
+
+def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms: int | None = None,
+                max_workers: int | None = None) -> list[FileInfo]:
     """The files a VACUUM of ``snapshot`` with ``retention`` would delete (no side effects)."""
     storage = snapshot.storage
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     cutoff_ms = now_ms - int(retention.total_seconds() * 1000)
     keep, expired = _referenced(snapshot, cutoff_ms)
     if mode == "lite":
-        return [FileInfo(rel, max(size, 0), 0) for rel, size in sorted(expired.items())
-                if rel not in keep and storage.exists(rel)]
+        gone = sorted((rel, size) for rel, size in expired.items() if rel not in keep)
+        found = _existing(storage, [rel for rel, _ in gone], resolve_max_workers(max_workers))
+        return [FileInfo(rel, max(size, 0), 0) for (rel, size), there in zip(gone, found) if there]
     # Partition directories carry the logical name (lakehouse, delta-rs) or the physical one.
     part_dirs = {physical_name(snapshot.schema.field(c), snapshot.column_mapping_mode)
                  for c in snapshot.partition_columns} | set(snapshot.partition_columns)
     listed = storage.list_tree("", skip_dir=_hidden(part_dirs))
-    candidates = []
-    for f in listed:
-        if f.name.startswith(("_", ".")) and not f.path.startswith(CHANGE_DATA_DIR + "/"):
-            continue
-        if f.path in keep or f.mtime_ms >= cutoff_ms:
-            continue
-        candidates.append(f)
+    cdc_prefix = CHANGE_DATA_DIR + "/"
+    candidates = [f for f in listed if f.mtime_ms < cutoff_ms and f.path not in keep
+                  and (not f.name.startswith(("_", ".")) or f.path.startswith(cdc_prefix))]
     if any(f.path.startswith(CHANGE_DATA_DIR + "/") for f in candidates):
         window_cdc = _cdc_in_window(snapshot, cutoff_ms)
         candidates = [f for f in candidates if f.path not in window_cdc]
@@ -168,9 +222,14 @@ def plan_vacuum(snapshot: Snapshot, *, retention: timedelta, mode: Mode, now_ms:
 
 def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run: bool = True,
            enforce_retention_duration: bool = True, mode: Mode = "full",
-           commit_properties: CommitProperties | None = None,
+           commit_properties: CommitProperties | None = None, max_workers: int | None = None,
            progress: Callable[[int, int], None] | None = None) -> VacuumMetrics:
-    """Delete (or with ``dry_run`` list) files no version inside the retention window needs."""
+    """Delete (or with ``dry_run`` list) files no version inside the retention window needs.
+
+    Deletes go in batches of `DELETE_BATCH` paths (one bulk request each on object stores), ``max_workers``
+    batches at once (default: the core count); ``progress(done, total)`` is called on the calling thread.
+    """
+    workers = resolve_max_workers(max_workers)
     if mode not in ("lite", "full"):
         raise InvalidArgumentError(f"mode must be 'lite' or 'full', got {mode!r}")
     if not isinstance(dry_run, bool):
@@ -198,7 +257,7 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
     hours = retention.total_seconds() / 3600
     if not dry_run and already_applied(snapshot, commit_properties):
         return VacuumMetrics(False, mode, hours, (), 0, 0)  # a replay: skipped, nothing deleted
-    files = plan_vacuum(snapshot, retention=retention, mode=mode)
+    files = plan_vacuum(snapshot, retention=retention, mode=mode, max_workers=workers)
     _refuse_outside([f.path for f in files], snapshot.version)  # before VACUUM START is committed
     total_bytes = sum(f.size for f in files)
     if dry_run:
@@ -210,7 +269,7 @@ def vacuum(snapshot: Snapshot, *, retention_hours: float | None = None, dry_run:
         "defaultRetentionMillis": int(default.total_seconds() * 1000),
         "specifiedRetentionMillis": int(retention.total_seconds() * 1000),
     }, {"numFilesToDelete": len(files), "sizeOfDataToDelete": total_bytes}, commit_properties)
-    deleted = _delete_all(storage, [f.path for f in files], progress, snapshot.version)
+    deleted = _delete_all(storage, [f.path for f in files], progress, snapshot.version, max_workers=workers)
     # The app transactions went into VACUUM START; END carries the same commitInfo fields only.
     end_properties = replace(commit_properties, app_transactions=()) if commit_properties else None
     end = _log_commit(snapshot, "VACUUM END", {"status": "COMPLETED"},
@@ -228,17 +287,35 @@ def _refuse_outside(paths: list[str], version: int) -> None:
 
 
 def _delete_all(storage: Storage, paths: list[str], progress: Callable[[int, int], None] | None,
-                version: int, batch: int = 1000) -> int:
+                version: int, batch: int = DELETE_BATCH, *, max_workers: int = 1) -> int:
+    """Delete ``paths`` in batches, ``max_workers`` batches at once; returns how many were deleted."""
     _refuse_outside(paths, version)  # checked again right at the delete call, before the first delete
+    total = len(paths)
     done = 0
     if progress:
-        progress(0, len(paths))
-    for i in range(0, len(paths), batch):
-        chunk = paths[i:i + batch]
+        progress(0, total)
+    chunks: Sequence[list[str]] = [paths[i:i + batch] for i in range(0, total, batch)]
+    if max_workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            storage.delete_many(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        return done
+    def delete(chunk: list[str]) -> int:
         storage.delete_many(chunk)
-        done += len(chunk)
-        if progress:
-            progress(done, len(paths))
+        return len(chunk)
+
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="lakehouse-vacuum")
+    try:
+        # Counted in submission order on this thread; the first failed batch raises here and the batches
+        # not yet started are dropped (the files stay garbage for the next VACUUM).
+        for n in pool.map(delete, chunks):
+            done += n
+            if progress:
+                progress(done, total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return done
 
 
