@@ -8,8 +8,10 @@ file table straight into the Parquet struct columns, so a checkpoint of any size
 objects.
 
 - Classic (V1) checkpoints by default; a UUID-named V2 checkpoint when the table has the `v2Checkpoint`
-  feature and `delta.checkpointPolicy=v2`. V2 checkpoints are written without sidecars: every action sits
-  in the one top-level file (spec/reader.md "Checkpoints" states this limitation).
+  feature and `delta.checkpointPolicy=v2`. Sidecar policy: a V2 checkpoint whose file actions (adds and
+  kept tombstones) exceed `SIDECAR_ROWS` puts them in sidecar files of at most `SIDECAR_ROWS` rows each
+  under `_delta_log/_sidecars/` (written first), and the top-level file holds the other actions and one
+  `sidecar` row per sidecar; a smaller one keeps everything in the top-level file.
 - `delta.checkpoint.writeStatsAsStruct=true` adds `add.stats_parsed` and `add.partitionValues_parsed`
   (`lakehouse.log.checkpoint_stats`); `delta.checkpoint.writeStatsAsJson=false` leaves out `add.stats`.
 """
@@ -32,7 +34,7 @@ from lakehouse.log.listing import read_last_checkpoint
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.features import column_mapping_mode, reader_features_in_use, writer_features_in_use
 from lakehouse.protocol.file_table import ADD_SCHEMA, REMOVE_SCHEMA
-from lakehouse.protocol.log_path import LAST_CHECKPOINT, LOG_DIR, classic_checkpoint_name
+from lakehouse.protocol.log_path import LAST_CHECKPOINT, LOG_DIR, SIDECAR_DIR, classic_checkpoint_name
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.schema import parse_schema
 from lakehouse.storage.base import Storage
@@ -53,6 +55,11 @@ DOMAIN_TYPE = pa.struct([("domain", pa.string()), ("configuration", pa.string())
 CHECKPOINT_METADATA_TYPE = pa.struct([("version", pa.int64()), ("tags", _STRMAP)])
 ADD_TYPE = pa.struct(list(ADD_SCHEMA))
 REMOVE_TYPE = pa.struct(list(REMOVE_SCHEMA))
+SIDECAR_TYPE = pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64()), ("modificationTime", pa.int64()),
+                          ("tags", _STRMAP)])
+#: File actions per sidecar, and the count above which a V2 checkpoint uses sidecars at all: big enough
+#: that ordinary tables keep one file, small enough that each part is written and read in one go.
+SIDECAR_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -156,17 +163,46 @@ def uses_v2_checkpoints(protocol: Protocol, properties: TableProperties) -> bool
     return supported and properties.checkpoint_policy == "v2"
 
 
-def write_checkpoint(storage: Storage, state: CheckpointState, *, now_ms: int | None = None) -> str:
-    """Write a checkpoint of ``state`` and point `_last_checkpoint` at it (unless it already names a newer
-    one); returns the checkpoint's file name."""
-    v2 = uses_v2_checkpoints(state.protocol, state.properties)
-    table = checkpoint_table(state, now_ms=now_ms, v2=v2)
+def _parquet(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def _write_sidecars(storage: Storage, table: pa.Table, sidecar_rows: int) -> pa.Table:
+    """Move the file actions of a V2 checkpoint table into sidecar files; returns the top-level rows
+    (non-file actions plus one `sidecar` row per file written)."""
+    is_file = pc.or_(pc.is_valid(table.column("add")), pc.is_valid(table.column("remove")))
+    files = table.filter(is_file).select(["add", "remove"])
+    top = table.filter(pc.invert(is_file))
+    rows = []
+    now = int(time.time() * 1000)
+    for start in range(0, files.num_rows, sidecar_rows):
+        data = _parquet(files.slice(start, sidecar_rows))
+        name = f"{uuid.uuid4()}.parquet"
+        storage.write_bytes(f"{LOG_DIR}/{SIDECAR_DIR}/{name}", data)
+        rows.append({"path": name, "sizeInBytes": len(data), "modificationTime": now, "tags": None})
+    schema = top.schema.append(pa.field("sidecar", SIDECAR_TYPE))
+    top = top.append_column("sidecar", pa.nulls(top.num_rows, SIDECAR_TYPE))
+    sidecars = pa.table({f.name: pa.array(rows, SIDECAR_TYPE) if f.name == "sidecar" else pa.nulls(len(rows), f.type)
+                         for f in schema}, schema=schema)
+    return pa.concat_tables([top, sidecars])
+
+
+def write_checkpoint(storage: Storage, state: CheckpointState, *, now_ms: int | None = None,
+                     sidecar_rows: int = SIDECAR_ROWS) -> str:
+    """Write a checkpoint of ``state`` and point `_last_checkpoint` at it (unless it already names a newer
+    one); returns the checkpoint's file name. A V2 checkpoint with more than ``sidecar_rows`` file actions
+    puts them in sidecars (the module docstring states the policy)."""
+    v2 = uses_v2_checkpoints(state.protocol, state.properties)
+    table = checkpoint_table(state, now_ms=now_ms, v2=v2)
+    num_rows = table.num_rows
+    if v2 and state.adds.num_rows + state.tombstones.num_rows > sidecar_rows:
+        table = _write_sidecars(storage, table, sidecar_rows)
+    data = _parquet(table)
     name = f"{state.version:020d}.checkpoint.{uuid.uuid4()}.parquet" if v2 else classic_checkpoint_name(state.version)
     storage.write_bytes(f"{LOG_DIR}/{name}", data)
-    hint = {"version": state.version, "size": table.num_rows, "sizeInBytes": len(data),
+    hint = {"version": state.version, "size": num_rows, "sizeInBytes": len(data),
             "numOfAddFiles": state.adds.num_rows}
     current = read_last_checkpoint(storage)
     if current is None or current.version <= state.version:

@@ -2,7 +2,9 @@
 
 Only files that no kept version needs go: everything below the newest checkpoint before which every log
 file is older than the retention. The checkpoint itself and everything after it stay, so every version
-from that checkpoint on can still be loaded.
+from that checkpoint on can still be loaded. Then sidecar files (`_delta_log/_sidecars/`) that no remaining
+checkpoint references and that are older than the retention go too (the age check spares the sidecars of
+a V2 checkpoint still being written: they are written before the file that references them).
 """
 
 from __future__ import annotations
@@ -10,8 +12,17 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import posixpath
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakehouse.errors import LakehouseError
 from lakehouse.log.listing import list_log
-from lakehouse.protocol.log_path import LOG_DIR
+from lakehouse.protocol.actions import Sidecar
+from lakehouse.protocol.codec import parse_commit_bytes
+from lakehouse.protocol.log_path import LOG_DIR, SIDECAR_DIR, LogFile
 from lakehouse.protocol.segment import complete_checkpoints
 from lakehouse.storage.base import Storage
 
@@ -38,4 +49,38 @@ def cleanup_expired_logs(storage: Storage, version: int, retention: timedelta, *
     ]
     for name in doomed:
         storage.delete(f"{LOG_DIR}/{name}")
-    return doomed
+    gone = set(doomed)
+    kept = [f for f in files if f.kind == "checkpoint" and f.name not in gone]
+    return doomed + _cleanup_sidecars(storage, kept, cutoff)
+
+
+def _referenced_sidecars(storage: Storage, checkpoint_files: list[LogFile]) -> set[str]:
+    """File names of the sidecars the given checkpoint files reference (raises when one is unreadable)."""
+    names: set[str] = set()
+    for f in checkpoint_files:
+        rel = f"{LOG_DIR}/{f.name}"
+        if f.fmt == "json":
+            paths = [a.path for a in parse_commit_bytes(storage.read_bytes(rel), path=rel, version=f.version)
+                     if isinstance(a, Sidecar)]
+        else:
+            fs, root = storage.arrow_filesystem()
+            pf = pq.ParquetFile(f"{root}/{rel}", filesystem=fs)
+            if "sidecar" not in pf.schema_arrow.names:
+                continue
+            paths = [row["path"] for row in pf.read(columns=["sidecar.path"]).column("sidecar").to_pylist() if row]
+        names |= {posixpath.basename(unquote(p)) for p in paths}
+    return names
+
+
+def _cleanup_sidecars(storage: Storage, kept_checkpoints: list[LogFile], cutoff: int) -> list[str]:
+    sidecars = storage.list_dir(f"{LOG_DIR}/{SIDECAR_DIR}")
+    if not sidecars:
+        return []
+    try:
+        referenced = _referenced_sidecars(storage, kept_checkpoints)
+    except (LakehouseError, pa.ArrowException, OSError):
+        return []  # cannot tell what is still needed: delete nothing
+    doomed = [s.name for s in sidecars if s.name not in referenced and s.mtime_ms <= cutoff]
+    for name in doomed:
+        storage.delete(f"{LOG_DIR}/{SIDECAR_DIR}/{name}")
+    return [f"{SIDECAR_DIR}/{name}" for name in doomed]

@@ -12,7 +12,7 @@ from datetime import timedelta
 from lakehouse.log import checkpoint_write, cleanup
 from lakehouse.log.checkpoint_write import CheckpointState
 from lakehouse.protocol.properties import TableProperties
-from lakehouse.snapshot.snapshot import Snapshot, load_snapshot
+from lakehouse.snapshot.snapshot import Snapshot, latest_snapshot, load_snapshot
 from lakehouse.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,11 @@ def maybe_checkpoint(storage: Storage, version: int, properties: TableProperties
     if version == 0 or version % properties.checkpoint_interval:
         return False
     try:
-        snapshot = load_snapshot(storage, version)
+        # The writer's own cached snapshot, refreshed by the commits since (usually just this one), costs
+        # what those commits cost; a full load only when other writers already moved past ``version``.
+        snapshot = latest_snapshot(storage)
+        if snapshot.version != version:
+            snapshot = load_snapshot(storage, version)
         write_checkpoint(storage, snapshot)
         if (snapshot.metadata.configuration.get("delta.enableExpiredLogCleanup") or "true").lower() == "true":
             cleanup_expired_logs(storage, snapshot)

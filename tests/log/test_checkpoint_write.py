@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 import lakehouse
 from lakehouse.protocol.arrow_conform import physical_name
-from lakehouse.log.checkpoint_write import CheckpointState, checkpoint_table
+from lakehouse.log.checkpoint_write import CheckpointState, checkpoint_table, write_checkpoint
+from lakehouse.log.cleanup import cleanup_expired_logs
+from lakehouse.snapshot.checkpoint import checkpoint_state
 from lakehouse.protocol.skipping import Leaf, parse_stats
 from lakehouse.protocol.schema import PrimitiveType
 from lakehouse.snapshot.snapshot import load_snapshot
@@ -186,3 +188,76 @@ def test_checkpoint_table_from_plain_state_without_a_snapshot(table_path):
     adds = [r["add"] for r in rows if r["add"] is not None]
     assert len(adds) == 1 and adds[0]["stats_parsed"]["numRecords"] == 3
     assert adds[0]["partitionValues_parsed"] == {"p": "g0"}
+
+
+def test_v2_checkpoint_above_the_sidecar_threshold_writes_sidecars(table_path):
+    config = {"delta.checkpointPolicy": "v2", "delta.checkpoint.writeStatsAsStruct": "true"}
+    want = _build(table_path, 5, config)  # 5 files, then lakehouse's own checkpoint (no sidecars: few files)
+    lakehouse.write_delta(table_path, _batch(5), mode="append")
+    want = concat(want, _batch(5))
+    storage = open_storage(table_path)
+    snap = load_snapshot(storage)
+    name = write_checkpoint(storage, checkpoint_state(snap), sidecar_rows=2)
+    top = pq.read_table(os.path.join(table_path, "_delta_log", name))
+    assert top.column("add").null_count == top.num_rows  # every file action moved out
+    sidecars = [s for s in top.column("sidecar").to_pylist() if s is not None]
+    assert len(sidecars) == 3 and all("/" not in s["path"] for s in sidecars)  # 6 adds, 2 per sidecar
+    on_disk = sorted(os.listdir(os.path.join(table_path, "_delta_log", "_sidecars")))
+    assert sorted(s["path"] for s in sidecars) == on_disk
+    assert sum(pq.read_table(os.path.join(table_path, "_delta_log", "_sidecars", f)).num_rows for f in on_disk) == 6
+    assert [r for r in top.column("checkpointMetadata").to_pylist() if r] == [{"version": 5, "tags": None}]
+    reread = load_snapshot(storage)
+    assert reread.segment.checkpoint is not None and reread.segment.checkpoint.version == 5
+    assert _paths_and_stats(reread) == _paths_and_stats(snap)
+    assert_rows(lakehouse.DeltaTable(table_path).to_arrow(), want, "lakehouse")
+    assert_rows(dl_read(table_path), want, "deltalake")
+    # Skipping still works through the sidecars' stats_parsed.
+    assert lakehouse.DeltaTable(table_path).scan(filter="id = 41").files().num_rows == 1
+
+
+def _paths_and_stats(snapshot) -> list[tuple]:
+    a = snapshot.adds
+    return sorted(zip(a.column("path").to_pylist(), a.column("stats").to_pylist()))
+
+
+def test_log_cleanup_deletes_sidecars_no_kept_checkpoint_references(table_path):
+    want = _build(table_path, 3, {"delta.checkpointPolicy": "v2"})
+    storage = open_storage(table_path)
+    sidecar_dir = os.path.join(table_path, "_delta_log", "_sidecars")
+    write_checkpoint(storage, checkpoint_state(load_snapshot(storage)), sidecar_rows=1)
+    old = set(os.listdir(sidecar_dir))
+    assert len(old) == 3
+    lakehouse.write_delta(table_path, _batch(3), mode="append")
+    want = concat(want, _batch(3))
+    write_checkpoint(storage, checkpoint_state(load_snapshot(storage)), sidecar_rows=3)
+    new = set(os.listdir(sidecar_dir)) - old
+    assert len(new) == 2
+    orphan = os.path.join(sidecar_dir, "orphan.parquet")  # left by a checkpoint write that died
+    with open(orphan, "wb") as f:
+        f.write(b"x")
+    future = int((dt.datetime.now(UTC) + dt.timedelta(days=1)).timestamp() * 1000)
+    deleted = cleanup_expired_logs(storage, 3, dt.timedelta(0), now_ms=future)
+    assert {d.split("/", 1)[1] for d in deleted if d.startswith("_sidecars/")} == old | {"orphan.parquet"}
+    assert set(os.listdir(sidecar_dir)) == new
+    assert all(not d.endswith(".json") or int(d[:20]) < 3 for d in deleted)
+    assert_rows(lakehouse.DeltaTable(table_path).to_arrow(), want, "lakehouse")
+    assert_rows(dl_read(table_path), want, "deltalake")
+
+
+def test_fresh_sidecars_survive_cleanup(table_path):
+    _build(table_path, 2, {"delta.checkpointPolicy": "v2"})
+    storage = open_storage(table_path)
+    sidecar_dir = os.path.join(table_path, "_delta_log", "_sidecars")
+    os.makedirs(sidecar_dir, exist_ok=True)
+    with open(os.path.join(sidecar_dir, "in-flight.parquet"), "wb") as f:
+        f.write(b"x")  # a checkpoint being written right now: younger than the retention
+    lakehouse.write_delta(table_path, _batch(2), mode="append")
+    lakehouse.DeltaTable(table_path).create_checkpoint()
+    log_dir = os.path.join(table_path, "_delta_log")
+    two_days_ago = (dt.datetime.now(UTC) - dt.timedelta(days=2)).timestamp()
+    for name in os.listdir(log_dir):
+        if name != "_sidecars":
+            os.utime(os.path.join(log_dir, name), (two_days_ago, two_days_ago))
+    deleted = cleanup_expired_logs(storage, 2, dt.timedelta(days=1))
+    assert deleted and "_sidecars/in-flight.parquet" not in deleted  # the old log went, the fresh sidecar stays
+    assert os.listdir(sidecar_dir) == ["in-flight.parquet"]
