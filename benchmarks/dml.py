@@ -152,7 +152,7 @@ def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch:
     """A variant that runs ``spec`` with ``engine`` on a fresh copy of ``base`` and verifies the result
     (the raw ``pyarrow`` engine's output is read back by pyarrow only: it is no table)."""
     other = {"lakehouse": "deltalake", "deltalake": "lakehouse", "pyarrow": "pyarrow"}[engine]
-    crossed = []
+    crossed: list[str] = []
 
     def fn(path: Path) -> ChildRun:
         return run_child({**spec, "engine": engine, "table": str(path)})

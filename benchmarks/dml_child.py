@@ -228,7 +228,7 @@ def _operation(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
 
 def _metrics(result: Any) -> dict[str, Any]:
     # lakehouse returns a metrics dataclass, deltalake a dict: both become plain JSON.
-    raw = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result or {})
+    raw = dataclasses.asdict(result) if dataclasses.is_dataclass(result) and not isinstance(result, type) else dict(result or {})
     return {k: v for k, v in raw.items() if isinstance(v, (int, float, str, bool)) or v is None}
 
 

@@ -220,7 +220,8 @@ def markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "Targets are judged on the ratio of medians. DML and maintenance benchmarks run each call in a fresh "
         "child process (time of the operation alone), with at most 3 timed runs for DML and Z-order "
         "(`benchmarks.dml.DML_REPEAT`, `benchmarks.maintenance.ZORDER_REPEAT`) and 5 for OPTIMIZE compaction "
-        "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`). Round r starts at variant r mod n, and the "
+        "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`); the bulk and partitioned writes get at most 5 "
+        "(`benchmarks.writes.WRITE_REPEAT`). Round r starts at variant r mod n, and the "
         "page cache is flushed (`sync`) before every timed call, so no variant pays for another's write-back.",
         "",
         "| benchmark | lakehouse | deltalake (fastest) | pyarrow (fastest) | lakehouse/pyarrow | lakehouse/deltalake | target | met |",
