@@ -9,9 +9,11 @@ removes an overwrite needs, then commit once. Any failure before the commit leav
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -19,6 +21,7 @@ from lakehouse.errors import (
     AppendOnlyError,
     ConstraintViolationError,
     InvalidArgumentError,
+    MetadataChangedError,
     SchemaMismatchError,
     TableExistsError,
     TableNotFoundError,
@@ -28,10 +31,13 @@ from lakehouse.operations.create import new_table_actions, validate_partition_co
 from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
+from lakehouse.protocol.generated import column_rules, with_high_water_marks
 from lakehouse.protocol.features import active_features, check_writable, column_mapping_mode, required_protocol
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.pruning import is_partition_only, may_match, partition_mask
-from lakehouse.protocol.schema import StructType, from_arrow_schema, parse_schema, to_arrow_field, to_arrow_type
+from lakehouse.protocol.schema import (
+    StructType, from_arrow_schema, parse_schema, schema_to_json, to_arrow_field, to_arrow_type,
+)
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.progress import Progress, reporter
 from lakehouse.protocol.store_assignment import assign_array
@@ -47,6 +53,7 @@ from lakehouse.write.transaction import (
     already_applied,
     check_commit_safety,
 )
+from lakehouse.write.columns import complete_rows
 from lakehouse.write.constraints import Check, enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 from lakehouse.write.sources import to_batches
@@ -92,7 +99,7 @@ def normalize_schema(schema: pa.Schema) -> pa.Schema:
     fields = []
     for f in schema:
         t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-        fields.append(pa.field(f.name, t, f.nullable))
+        fields.append(pa.field(f.name, t, f.nullable, metadata=f.metadata))  # keeps column declarations
     return pa.schema(fields)
 
 
@@ -309,22 +316,59 @@ def write_delta(
     resolve_max_workers(max_workers)
     storage = open_storage(uri, storage_options)
     arrow_schema, batches = to_batches(data)
-    prepared = prepare_write(storage, arrow_schema, mode=mode, partition_by=partition_by, predicate=predicate,
-                             schema_mode=schema_mode, configuration=configuration,
-                             commit_properties=commit_properties, name=name, description=description)
-    if isinstance(prepared, CommitResult):
-        return prepared
-    snapshot, plan, pred, text = prepared.snapshot, prepared.plan, prepared.predicate, prepared.predicate_text
+    total = known_rows(data) if counter else None
+    for attempt in range(IDENTITY_RETRIES + 1):
+        prepared = prepare_write(storage, arrow_schema, mode=mode, partition_by=partition_by, predicate=predicate,
+                                 schema_mode=schema_mode, configuration=configuration,
+                                 commit_properties=commit_properties, name=name, description=description)
+        if isinstance(prepared, CommitResult):
+            return prepared
+        rules = column_rules(prepared.plan.schema)
+        if not rules.identities or prepared.snapshot is None:
+            return _write_once(prepared, batches, target_file_size, max_workers, counter, total)
+        # Identity values depend on the high-water mark read: keep the input so that a write that lost the
+        # race to another identity writer (MetadataChanged) can be redone against the new mark.
+        batches = iter(kept := list(batches))
+        try:
+            return _write_once(prepared, batches, target_file_size, max_workers, counter, total, discard_on_conflict=True)
+        except MetadataChangedError:
+            if attempt == IDENTITY_RETRIES:
+                raise
+            batches = iter(kept)
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # jitter: concurrent writers spread out
+    raise AssertionError("unreachable")
+
+
+#: How often a write to a table with identity columns is redone after losing the high-water mark race.
+IDENTITY_RETRIES = 20
+
+
+def _write_once(prepared: PreparedWrite, batches: Iterator[pa.RecordBatch], target_file_size: int | None,
+                max_workers: int | None, counter: Any, total: int | None, *,
+                discard_on_conflict: bool = False) -> CommitResult:
+    """One attempt of `write_delta` against ``prepared``'s snapshot: complete the rows (generated,
+    default, identity columns), enforce constraints, write files, stage an overwrite's removes, commit.
+    With ``discard_on_conflict`` the files written are deleted when the commit loses to a metadata change."""
+    storage, snapshot, plan = prepared.storage, prepared.snapshot, prepared.plan
+    pred, text = prepared.predicate, prepared.predicate_text
     checks = list(prepared.checks)
+    rules = column_rules(plan.schema)
+    present = set(prepared.input_schema.names)
+    marks: dict[str, int | None] = {n: i.high_water_mark for n, i in rules.identities.items()}
+    moved = False
     writer = plan.writer(storage, target_file_size, max_workers=max_workers)
     rows = copied = 0
     removes: list[Remove] = []
-    total = known_rows(data) if counter else None
     try:
         exact = plan.arrow_schema
         if counter:
             counter(0, total)
         for table in conform_batches(batches, plan.schema):
+            if rules:
+                done = complete_rows(table, plan.schema, rules, present=present, marks=marks)
+                table = done.table
+                marks.update(done.high_water_marks)
+                moved = moved or bool(done.high_water_marks)
             enforce(table, plan.schema, checks)
             table = table.cast(exact)
             check_replace_where(table, pred, plan.schema, text)
@@ -346,7 +390,17 @@ def write_delta(
         raise
     if counter:
         counter(rows, rows)  # every file is finished: a stream's total is now known
-    return prepared.commit(adds, removes, rows=rows, copied=copied)
+    if moved:  # the new high-water marks go into the schema of the same commit
+        schema = with_high_water_marks(plan.schema, marks)
+        plan = replace(plan, schema=schema, metadata=replace(plan.metadata, schema_string=schema_to_json(schema)),
+                       metadata_changed=True)
+    try:
+        return commit_write(storage, snapshot, plan, mode=prepared.mode, predicate=pred, text=text, adds=adds,
+                            removes=removes, rows=rows, copied=copied, properties=prepared.properties)
+    except MetadataChangedError:
+        if discard_on_conflict:
+            storage.delete_many([unquote(a.path) for a in adds])  # never referenced: the retry writes its own
+        raise
 
 
 def known_rows(data: Any) -> int | None:

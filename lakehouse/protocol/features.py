@@ -14,6 +14,7 @@ from typing import Literal, Mapping
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError, UnsupportedFeatureError
 from lakehouse.protocol.actions import Metadata, Protocol
+from lakehouse.protocol.generated import features_declared
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.schema import PrimitiveType, StructType, parse_schema, walk_types
 
@@ -45,9 +46,12 @@ FEATURES: dict[str, Feature] = {
         Feature("checkConstraints", "writer", True, writable=True, write_note="enforced on written rows"),
         Feature("changeDataFeed", "writer", True, writable=True,
                 write_note="whole-file adds/removes only; operations that rewrite rows are refused"),
-        Feature("generatedColumns", "writer", True, write_note="generated columns are not computed yet"),
-        Feature("allowColumnDefaults", "writer", True, write_note="column defaults are not filled yet"),
-        Feature("identityColumns", "writer", True, write_note="identity values are not generated yet"),
+        Feature("generatedColumns", "writer", True, writable=True,
+                write_note="computed when absent, checked when present (write_delta; DML: see spec)"),
+        Feature("allowColumnDefaults", "writer", True, writable=True,
+                write_note="CURRENT_DEFAULT filled for absent columns on insert"),
+        Feature("identityColumns", "writer", True, writable=True,
+                write_note="values assigned after delta.identity.highWaterMark, advanced in the same commit"),
         Feature("rowTracking", "writer", True, write_note="row ids are not assigned yet"),
         Feature("domainMetadata", "writer", True, writable=True, write_note="preserved unchanged"),
         Feature("icebergCompatV1", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
@@ -253,7 +257,7 @@ def _schema_needs(schema: StructType) -> set[str]:
             needed.add("invariants")
         if isinstance(t, PrimitiveType) and t.name in _TYPE_FEATURES:
             needed.add(_TYPE_FEATURES[t.name])
-    return needed
+    return needed | features_declared(schema)
 
 
 def required_features(schema: StructType, configuration: Mapping[str, str]) -> frozenset[str]:

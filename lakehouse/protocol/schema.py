@@ -354,13 +354,33 @@ def arrow_type_name(t: pa.DataType) -> str:
 def from_arrow_field(f: pa.Field) -> StructField:
     """A Delta field for an Arrow field; a type with no Delta equivalent names the field."""
     try:
-        return StructField(f.name, from_arrow_type(f.type), f.nullable, {})
+        return StructField(f.name, from_arrow_type(f.type), f.nullable, column_declarations(f.metadata))
     except (SchemaMismatchError, UnsupportedFeatureError) as e:
         text, prefix = str(e), "column '"
         if text.startswith(prefix):
             # Raised for a nested field: prefix the parent to keep one dotted path.
             raise type(e)(f"{prefix}{f.name}.{text[len(prefix):]}") from None
         raise type(e)(f"{prefix}{f.name}': {text}") from None
+
+
+_DECLARATION_INTS = ("delta.identity.start", "delta.identity.step", "delta.identity.highWaterMark")
+
+
+def column_declarations(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any]:
+    """The Delta column declarations in Arrow field metadata (generation expression, identity, default),
+    typed as Spark writes them in the schema (identity numbers as numbers, allowExplicitInsert as a
+    boolean); other Arrow metadata is not Delta's and is dropped."""
+    out: dict[str, Any] = {}
+    for raw_key, raw in (metadata or {}).items():
+        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        value = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if key in _DECLARATION_INTS:
+            out[key] = int(value) if value.lstrip("-").isdigit() else value
+        elif key == "delta.identity.allowExplicitInsert":
+            out[key] = value.lower() == "true" if value.lower() in ("true", "false") else value
+        elif key in ("delta.generationExpression", "CURRENT_DEFAULT"):
+            out[key] = value
+    return out
 
 
 def from_arrow_schema(schema: pa.Schema) -> StructType:
