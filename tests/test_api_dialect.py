@@ -110,9 +110,9 @@ def test_optimize_refuses_deltalake_options_it_cannot_honour(tmp_path, option, v
 
 def test_optimize_signatures_mirror_deltalake():
     _assert_mirrors(lakehouse.TableOptimizer.compact, deltalake.table.TableOptimizer.compact,
-                    not_in_deltalake={"min_file_size", "progress"})
+                    not_in_deltalake={"min_file_size", "max_workers", "progress"})
     _assert_mirrors(lakehouse.TableOptimizer.z_order, deltalake.table.TableOptimizer.z_order,
-                    not_in_deltalake={"progress"})
+                    not_in_deltalake={"max_workers", "progress"})
 
 
 def test_optimize_is_a_namespace_not_a_method(tmp_path):
@@ -243,7 +243,7 @@ def test_alter_set_column_metadata_merges_and_deltalake_reads_it(tmp_path):
 @pytest.mark.parametrize("key,error", [
     ("delta.generationExpression", UnsupportedFeatureError),  # a feature lakehouse cannot write
     ("delta.identity.start", UnsupportedFeatureError),
-    ("CURRENT_DEFAULT", UnsupportedFeatureError),
+    # CURRENT_DEFAULT is ALTER COLUMN SET DEFAULT now (tests/write/test_column_defaults.py)
     ("delta.columnMapping.id", InvalidArgumentError),  # owned by column mapping
     ("delta.columnMapping.physicalName", InvalidArgumentError),
     ("delta.invariants", InvalidArgumentError),  # would skip the check of existing rows
