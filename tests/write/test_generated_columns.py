@@ -1,0 +1,100 @@
+"""Generated columns on write (PROTOCOL.md "Generated Columns"): computed when absent, checked when
+present, every version read back by lakehouse and deltalake; the corpus table dat__generated_columns."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+import lakehouse
+from lakehouse.errors import ConstraintViolationError, InvalidArgumentError
+from tests.support.conformance import corpus_dir
+from tests.support.log import log_state
+from tests.support.rows import Versions, assert_versions_agree
+
+T1 = datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)
+T2 = datetime(2025, 6, 7, 23, 59, tzinfo=timezone.utc)
+SCHEMA = pa.schema([
+    pa.field("ts", pa.timestamp("us", tz="UTC")),
+    pa.field("n", pa.int64()),
+    pa.field("d", pa.date32(), metadata={"delta.generationExpression": "CAST(ts AS DATE)"}),
+    pa.field("y", pa.int32(), metadata={"delta.generationExpression": "year(ts)"}),
+    pa.field("n2", pa.int64(), metadata={"delta.generationExpression": "n * 2"}),
+])
+
+
+def _rows(ts: list, ns: list) -> pa.Table:
+    return pa.table({"ts": pa.array(ts, pa.timestamp("us", tz="UTC")), "n": pa.array(ns, pa.int64()),
+                     "d": pa.array([t.date() if t else None for t in ts], pa.date32()),
+                     "y": pa.array([t.year if t else None for t in ts], pa.int32()),
+                     "n2": pa.array([n * 2 if n is not None else None for n in ns], pa.int64())})
+
+
+def test_generated_columns_computed_checked_and_read_back(tmp_path) -> None:
+    path = str(tmp_path / "t")
+    dt = lakehouse.DeltaTable.create(path, schema=SCHEMA)
+    assert "generatedColumns" in (dt.protocol.writer_features or ()) or dt.protocol.min_writer_version == 4
+    v = Versions(path)
+    v[0] = _rows([], [])
+    lakehouse.write_delta(path, pa.table({"ts": pa.array([T1, None], pa.timestamp("us", tz="UTC")), "n": [1, None]}),
+                          mode="append")
+    v[1] = _rows([T1, None], [1, None])
+    # present and matching (nulls included) is accepted as given
+    lakehouse.write_delta(path, _rows([T2], [5]), mode="append")
+    v[2] = _rows([T1, None, T2], [1, None, 5])
+    lakehouse.write_delta(path, pa.table({"ts": pa.array([T2], pa.timestamp("us", tz="UTC")), "n": [7]}),
+                          mode="overwrite")
+    v[3] = _rows([T2], [7])
+    v.check()
+    lakehouse.DeltaTable(path).create_checkpoint()
+    v.check()
+    assert_versions_agree(path)
+
+
+def test_mismatch_is_refused_and_table_unchanged(tmp_path) -> None:
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=SCHEMA)
+    lakehouse.write_delta(path, pa.table({"ts": pa.array([T1], pa.timestamp("us", tz="UTC")), "n": [1]}), mode="append")
+    before = log_state(path)
+    bad = _rows([T1, T2], [1, 2]).set_column(2, "d", pa.array([T1.date(), date(2000, 1, 1)], pa.date32()))
+    with pytest.raises(ConstraintViolationError, match=r"column 'd' is generated as CAST\(ts AS DATE\)") as e:
+        lakehouse.write_delta(path, bad, mode="append")
+    assert "2000" in str(e.value)
+    # a value where the expression gives NULL is a mismatch too (null-safe comparison)
+    with pytest.raises(ConstraintViolationError, match="'n2'"):
+        lakehouse.write_delta(path, _rows([T1], [None]).set_column(4, "n2", pa.array([3], pa.int64())), mode="append")
+    assert log_state(path) == before
+
+
+@pytest.mark.parametrize("expr, words", [("nope + 1", "unknown"), ("rand()", "deterministic")])
+def test_invalid_expression_refused_at_create(tmp_path, expr, words) -> None:
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("g", pa.int64(), metadata={"delta.generationExpression": expr})])
+    with pytest.raises(InvalidArgumentError, match=words):
+        lakehouse.DeltaTable.create(str(tmp_path / "t"), schema=schema)
+    assert not (tmp_path / "t" / "_delta_log").exists()
+
+
+def test_corpus_table_accepts_append_and_delete(tmp_path) -> None:
+    corpus = corpus_dir()
+    assert corpus is not None
+    path = str(tmp_path / "g")
+    shutil.copytree(corpus / "tables" / "dat__generated_columns", path)
+    base = lakehouse.DeltaTable(path).to_arrow()
+    row = base.slice(0, 1)
+    before = log_state(path)
+    # its own row still carries the creation date of 2024: CAST(now() AS DATE) gives today (as Spark refuses)
+    with pytest.raises(ConstraintViolationError, match="creation"):
+        lakehouse.write_delta(path, row, mode="append")
+    assert log_state(path) == before
+    lakehouse.write_delta(path, row.drop_columns(["creation"]), mode="append")
+    got = lakehouse.DeltaTable(path).to_arrow()
+    assert got.num_rows == base.num_rows + 1
+    today = datetime.now(timezone.utc).date()
+    assert sorted(got.column("creation").to_pylist())[-1] in (today, date.fromordinal(today.toordinal() - 1))
+    lakehouse.DeltaTable(path).delete(f"letter = '{row.column('letter')[0].as_py()}'")
+    assert lakehouse.DeltaTable(path).to_arrow().filter(
+        pa.compute.equal(lakehouse.DeltaTable(path).to_arrow().column("letter"), row.column("letter")[0])).num_rows == 0
+    assert_versions_agree(path)
