@@ -39,7 +39,7 @@ class TableOptimizer:
 
     Both rewrite files with ``dataChange=false`` and commit once per call; a run with nothing to do
     commits nothing. Shared with deltalake: ``partition_filters``, ``target_size``,
-    ``max_concurrent_tasks``, ``commit_properties``. Not supported (an error when not None):
+    ``max_concurrent_tasks`` (lakehouse's ``max_workers``: give either), ``commit_properties``. Not supported (an error when not None):
     ``max_spill_size``, ``max_temp_directory_size`` (no spilling: bins are rewritten in memory),
     ``min_commit_interval`` (one commit per call) and ``writer_properties``.
     """
@@ -49,13 +49,13 @@ class TableOptimizer:
 
     def _run(self, z_order_by: Sequence[str], partition_filters: PartitionFilter, target_size: int | None,
              max_concurrent_tasks: int | None, min_file_size: int | None, commit_properties: CommitProperties | None,
-             progress: Progress | None) -> OptimizeMetrics:
+             progress: Progress | None, max_workers: int | None = None) -> OptimizeMetrics:
         table = self._table
         counter = reporter(progress, "OPTIMIZE", "bins")
         metrics = optimize_table(
             table._snapshot_for_write("OPTIMIZE"), target_size=target_size, partition_filter=partition_filters,
             min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
-            commit_properties=commit_properties, progress=counter)
+            max_workers=max_workers, commit_properties=commit_properties, progress=counter)
         table.refresh()
         return metrics
 
@@ -63,27 +63,28 @@ class TableOptimizer:
                 max_concurrent_tasks: int | None = None, max_spill_size: int | None = None,
                 max_temp_directory_size: int | None = None, min_commit_interval: int | timedelta | None = None,
                 writer_properties: Any = None, commit_properties: CommitProperties | None = None,
-                min_file_size: int | None = None,
+                min_file_size: int | None = None, max_workers: int | None = None,
                 progress: Progress | None = None) -> OptimizeMetrics:
         """Bin-pack small files (and files with deletion vectors) of each partition into files of about
         ``target_size`` bytes (default `delta.targetFileSize`, else 100 MiB).
 
         ``partition_filters`` limits the run to matching partitions: deltalake's ``[(column, op, value)]``
         tuples, or a SQL predicate over partition columns. Files of at least ``min_file_size`` bytes
-        (default: ``target_size``) without deletion vectors are left alone. Bins run on
-        ``max_concurrent_tasks`` threads; ``progress`` receives a `ProgressEvent` (operation ``OPTIMIZE``,
+        (default: ``target_size``) without deletion vectors are left alone. ``max_workers`` threads
+        (default: the core count; ``max_concurrent_tasks`` is deltalake's name for it) read, encode and
+        rewrite bins (spec/maintenance.md); ``progress`` receives a `ProgressEvent` (operation ``OPTIMIZE``,
         unit ``bins``) before the first bin and after each one.
         """
         _refuse_unsupported(max_spill_size=max_spill_size, max_temp_directory_size=max_temp_directory_size,
                             min_commit_interval=min_commit_interval, writer_properties=writer_properties)
         return self._run((), partition_filters, target_size, max_concurrent_tasks, min_file_size,
-                         commit_properties, progress)
+                         commit_properties, progress, max_workers)
 
     def z_order(self, columns: Iterable[str], *, partition_filters: PartitionFilter = None,
                 target_size: int | None = None, max_concurrent_tasks: int | None = None,
                 max_spill_size: int | None = None, max_temp_directory_size: int | None = None,
                 min_commit_interval: int | timedelta | None = None, writer_properties: Any = None,
-                commit_properties: CommitProperties | None = None,
+                commit_properties: CommitProperties | None = None, max_workers: int | None = None,
                 progress: Progress | None = None) -> OptimizeMetrics:
         """Rewrite each partition's rows clustered along a Z-order curve of ``columns`` (data columns), into
         files of about ``target_size`` bytes; other arguments as for `compact`."""
@@ -95,7 +96,7 @@ class TableOptimizer:
         if not cols:
             raise InvalidArgumentError("z_order needs at least one column")
         return self._run(cols, partition_filters, target_size, max_concurrent_tasks, None, commit_properties,
-                         progress)
+                         progress, max_workers)
 
     def __repr__(self) -> str:
         return f"TableOptimizer({self._table.uri!r})"

@@ -293,17 +293,19 @@ class DeltaTable:
 
     def vacuum(self, *, retention_hours: float | None = None, dry_run: bool = True,
                enforce_retention_duration: bool = True, mode: Literal["lite", "full"] = "full",
-               commit_properties: CommitProperties | None = None, progress: Progress | None = None) -> VacuumMetrics:
+               commit_properties: CommitProperties | None = None, max_workers: int | None = None,
+               progress: Progress | None = None) -> VacuumMetrics:
         """Delete files that no version inside the retention window needs (``dry_run=True``, the
         default, only lists them). Retention defaults to `delta.deletedFileRetentionDuration` (7 days);
         a shorter one is refused unless ``enforce_retention_duration=False``. ``mode="full"`` also removes
         files no commit ever referenced (failed writes); ``"lite"`` only the files of expired tombstones.
+        Deletes go in batches of 1,000, ``max_workers`` at once (default: the core count).
         ``progress`` receives a `ProgressEvent` (operation ``VACUUM``, unit ``files``) per file deleted."""
         counter = reporter(progress, "VACUUM", "files")
         latest = latest_snapshot(self._storage, self._snapshot) if dry_run else self._snapshot_for_write("VACUUM")
         metrics = vacuum_table(latest, retention_hours=retention_hours, dry_run=dry_run,
                                enforce_retention_duration=enforce_retention_duration, mode=mode,
-                               commit_properties=commit_properties, progress=counter)
+                               commit_properties=commit_properties, max_workers=max_workers, progress=counter)
         if not dry_run:
             self.refresh()
         return metrics

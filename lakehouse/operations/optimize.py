@@ -75,6 +75,8 @@ __all__ = [
 READ_GROUP_BYTES = 4 * 1024 * 1024
 #: ... or at this many files: a bin of many tiny files still spreads over the workers.
 READ_GROUP_FILES = 128
+#: Chunks shorter than this (on average) are combined before they reach the writer.
+COMBINE_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,13 @@ class _BinReader:
         self._known: list[pa.Schema] = []  # file schemas already checked to match
 
     def read_group(self, files: Sequence[Add]) -> pa.Table:
-        """The rows of ``files``, in order, as one table with one chunk per column."""
-        tables = [self.read(add) for add in files]
-        return pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0].combine_chunks()
+        """The rows of ``files``, in order, as one table. Many small files' chunks are combined into one per
+        column here, on the reading thread (Parquet encodes a few long chunks faster than many short ones);
+        large files' chunks are kept as they are (a copy would double the group in memory for nothing)."""
+        table = pa.concat_tables([self.read(add) for add in files])
+        if table.num_columns and table.column(0).num_chunks > 1 and table.num_rows < COMBINE_ROWS * table.column(0).num_chunks:
+            return table.combine_chunks()
+        return table
 
     def read(self, add: Add) -> pa.Table:
         """The rows of one file (its deletion vector applied)."""

@@ -75,7 +75,7 @@ def test_output_files_do_not_depend_on_the_number_of_workers(tmp_path: Path, sma
     for workers in (1, 2, 4):
         path = str(tmp_path / f"w{workers}")
         shutil.copytree(base, path)
-        m = lakehouse.DeltaTable(path).optimize.compact(max_concurrent_tasks=workers)
+        m = lakehouse.DeltaTable(path).optimize.compact(max_workers=workers)
         assert m.version == model_version(model) + 1 and m.num_files_removed == len(active_paths(base))
         outputs[workers] = _added(path, m.version)
         copy = Model(path)
@@ -99,7 +99,7 @@ def test_rows_keep_the_bin_order_and_stats_are_exact(tmp_path: Path, small_group
     sizes = [a.size for a in plan.bins[0].files]
     assert sizes == sorted(sizes, reverse=True), "the plan feeds files largest first (first-fit decreasing)"
     want = pa.concat_tables([pq.read_table(os.path.join(path, unquote(a.path))) for a in plan.bins[0].files])
-    m = lakehouse.DeltaTable(path).optimize.compact(max_concurrent_tasks=4)
+    m = lakehouse.DeltaTable(path).optimize.compact(max_workers=4)
     (add,) = actions_of(path, m.version, "add")
     got = pq.read_table(os.path.join(path, unquote(add["path"])))
     assert got.to_pylist() == want.to_pylist(), "rows must come out in the bin's file order"
@@ -210,6 +210,10 @@ def test_bad_max_workers_is_refused(tmp_path: Path, bad) -> None:
         optimize_module.optimize(lakehouse.DeltaTable(path)._snapshot, max_workers=bad)
     with pytest.raises(InvalidArgumentError):
         lakehouse.DeltaTable(path).optimize.compact(max_concurrent_tasks=bad)
+    with pytest.raises(InvalidArgumentError):
+        lakehouse.DeltaTable(path).optimize.z_order(["id"], max_workers=bad)
+    with pytest.raises(InvalidArgumentError):
+        lakehouse.DeltaTable(path).vacuum(max_workers=bad)
     assert lakehouse.DeltaTable(path).version == 2
 
 
@@ -219,7 +223,9 @@ def test_max_workers_and_max_concurrent_tasks_must_agree(tmp_path: Path) -> None
     snap = lakehouse.DeltaTable(path)._snapshot
     with pytest.raises(InvalidArgumentError, match="same thread budget"):
         optimize_module.optimize(snap, max_workers=2, max_concurrent_tasks=3)
-    m = optimize_module.optimize(snap, max_workers=2, max_concurrent_tasks=2)
+    with pytest.raises(InvalidArgumentError, match="same thread budget"):
+        lakehouse.DeltaTable(path).optimize.compact(max_workers=1, max_concurrent_tasks=2)
+    m = lakehouse.DeltaTable(path).optimize.compact(max_workers=2, max_concurrent_tasks=2)
     assert m.version == 3
 
 

@@ -121,7 +121,7 @@ def test_lite_checks_existence_in_parallel_and_skips_missing_files(tmp_path: Pat
     gone = sorted(doomed)[:3]
     for rel in gone:
         os.remove(os.path.join(path, rel))
-    m = lakehouse.DeltaTable(path).vacuum(mode="lite")
+    m = lakehouse.DeltaTable(path).vacuum(mode="lite", max_workers=3)
     assert set(m.files) == doomed - set(gone) and m.dry_run
 
 
