@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[BenchResult]]] = {
     "delete_scattered": dml.run_delete,
     "upsert_large_partitioned": dml.run_upsert_large,
     "optimize_compact": maintenance.run_optimize_compact,
+    "optimize_compact_large": maintenance.run_optimize_compact_large,
     "optimize_zorder": maintenance.run_optimize_zorder,
     "vacuum_10k_dry_run": maintenance.run_vacuum_dry_run,
     "vacuum_10k": maintenance.run_vacuum,

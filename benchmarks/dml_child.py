@@ -71,7 +71,7 @@ def _lakehouse(spec: dict[str, Any], source: Any) -> Callable[[], Any]:
         optimizer = lakehouse.DeltaTable(spec["table"]).optimize
         if spec.get("z_order_by"):
             return optimizer.z_order(spec["z_order_by"], target_size=spec.get("target_size"))
-        return optimizer.compact(target_size=spec.get("target_size"), max_concurrent_tasks=spec.get("max_workers"))
+        return optimizer.compact(target_size=spec.get("target_size"), max_workers=spec.get("max_workers"))
 
     def vacuum() -> Any:
         m = lakehouse.DeltaTable(spec["table"]).vacuum(retention_hours=0, enforce_retention_duration=False,

@@ -8,8 +8,11 @@ nothing and read the base table itself.
 
 Every result is checked by the engine that wrote it and, on each variant's first call, by the other one:
 
-* ``optimize_compact``: the file count dropped to a few files, the rows (as a multiset: sorted by the
-  unique ``id``) equal the base table's as raw pyarrow reads its Parquet files;
+* ``optimize_compact`` (1,000 files of 1,024 rows) and ``optimize_compact_large`` (``rows`` rows in 50
+  files), each by lakehouse with its default ``max_workers``, lakehouse with ``max_workers=1`` (for
+  information: the per-core figure), delta-rs and the raw pyarrow floor (decode every file, encode the rows
+  into one zstd file, one thread, no table; read back by pyarrow): the file count dropped to a few files, the rows (as a
+  multiset: sorted by the unique ``id``) equal the base table's as raw pyarrow reads its Parquet files;
 * ``optimize_zorder``: the same row check, at least two output files, and (for lakehouse's result) the
   per-file ``[min, max]`` ranges of ``a`` overlap less than before (`overlap`; both engines' figures for
   ``a`` and ``b`` are recorded: delta-rs's Z-order key interleaves the leading bytes of each value's binary
@@ -54,7 +57,10 @@ def _local(uri: str) -> str:
 
 
 def active_paths(engine: str, path: str) -> list[str]:
-    """The table's active data files as local paths, listed by ``engine``."""
+    """The table's active data files as local paths, listed by ``engine`` (for the raw ``pyarrow`` floor:
+    the files it wrote under ``_raw``)."""
+    if engine == "pyarrow":
+        return sorted(str(p) for p in (Path(path) / "_raw").glob("*.parquet"))
     if engine == "lakehouse":
         rel = lakehouse.DeltaTable(path).files().column("path").to_pylist()
         return [os.path.join(path, r) for r in rel]
@@ -63,7 +69,9 @@ def active_paths(engine: str, path: str) -> list[str]:
 
 def read_rows(engine: str, path: str, like: pa.Schema) -> pa.Table:
     """Every row of the table read by ``engine``, as the columns of ``like``, sorted by ``id``."""
-    if engine == "lakehouse":
+    if engine == "pyarrow":
+        t = pa.concat_tables([pq.read_table(f) for f in active_paths("pyarrow", path)])
+    elif engine == "lakehouse":
         t = lakehouse.DeltaTable(path).to_arrow()
     else:
         t = deltalake.DeltaTable(path).to_pyarrow_table()
@@ -98,8 +106,9 @@ def _variant(engine: str, label: str, base: Path, spec: dict[str, Any], scratch:
     """A variant running ``spec`` with ``engine`` in a child, on a fresh copy of ``base`` when ``scratch``
     is given (else on ``base`` itself: for calls that change nothing). ``verify(reader_engine, outcome)``
     raises on a wrong result and returns figures worth keeping; it runs with the writing engine on every
-    call and with the other engine on the first."""
-    other = "deltalake" if engine == "lakehouse" else "lakehouse"
+    call and with the other engine on the first (the raw ``pyarrow`` floor writes no table: it is read back
+    by pyarrow only)."""
+    other = {"lakehouse": "deltalake", "deltalake": "lakehouse", "pyarrow": "pyarrow"}[engine]
     crossed: list[str] = []
 
     def fn(path: Path) -> ChildRun:
@@ -125,16 +134,17 @@ def _cross_checks(what: str) -> list[str]:
 
 
 # -- OPTIMIZE: compaction ---------------------------------------------------------------------------------
-def run_optimize_compact(cfg: Config) -> list[BenchResult]:
-    """Bin-packing OPTIMIZE of ``cfg.compact_files`` small files (1,024 rows each), default target size."""
-    info = md.compact_table(cfg.data_dir, cfg.compact_files, cfg.seed)
+def _compact_result(cfg: Config, name: str, info: Any, what: str) -> BenchResult:
+    """Bin-packing OPTIMIZE of the table ``info`` (default target size: everything lands in one bin) by
+    lakehouse (default ``max_workers``, and ``max_workers=1`` for the per-core figure) and delta-rs."""
     expected = raw_rows(info.data_files)
     rows = expected.num_rows
+    before = len(info.data_files)
 
     def verify(engine: str, outcome: Outcome) -> dict[str, Any]:
         files = active_paths(engine, outcome.path)
         expect(len(files) <= FEW_FILES,
-               f"{engine}: {len(files)} files after compacting {cfg.compact_files}, expected at most {FEW_FILES}")
+               f"{engine}: {len(files)} files after compacting {before}, expected at most {FEW_FILES}")
         got = read_rows(engine, outcome.path, expected.schema)
         expect(got.equals(expected), f"{engine}: rows after OPTIMIZE differ from the {rows:,} rows before")
         return {"files_after": len(files)}
@@ -143,25 +153,47 @@ def run_optimize_compact(cfg: Config) -> list[BenchResult]:
     seen: dict[str, Any] = {}
     spec = {"op": "optimize", "z_order_by": None, "target_size": None}
     variants = [
-        _variant("lakehouse", "lakehouse.DeltaTable(path).optimize.compact()", info.path, spec, scratch, verify, seen),
+        _variant("lakehouse", "lakehouse.DeltaTable(path).optimize.compact()", info.path, spec, scratch, verify, seen,
+                 note="default max_workers (the core count)"),
+        _variant("lakehouse", "lakehouse.DeltaTable(path).optimize.compact(max_workers=1)", info.path,
+                 {**spec, "max_workers": 1}, scratch, verify, seen, compare=False, key="lakehouse_1w",
+                 note="one reader, one encoder: the per-core figure; for information"),
         _variant("deltalake", "deltalake.DeltaTable(path).optimize.compact()", info.path, spec, scratch, verify, seen),
+        _variant("pyarrow", "pq.read_table(f) per file, pq.write_table(concat) (zstd), one thread", info.path, spec,
+                 scratch, verify, seen, key="pyarrow_1t",
+                 note="the floor: decode every file once, encode the rows again, no table, one thread"),
     ]
     repeat = min(cfg.repeat, MAINTENANCE_REPEAT)
     try:
         measurements = measure(variants, repeat)
     finally:
         scratch.close()
-    return [BenchResult(
-        name="optimize_compact",
-        description=f"OPTIMIZE (bin-packing, default target size) of {cfg.compact_files:,} files of "
-                    f"{md.COMPACT_FILE_ROWS:,} rows ({rows:,} rows: int64, float64, string, date)",
-        params={"files": cfg.compact_files, "rows": rows, "bytes": sum(f.stat().st_size for f in info.data_files),
+    return BenchResult(
+        name=name,
+        description=f"OPTIMIZE (bin-packing, default target size) of {what} ({rows:,} rows: int64, float64, string, "
+                    "date), one bin",
+        params={"files": before, "rows": rows, "bytes": sum(f.stat().st_size for f in info.data_files),
                 "repeat": repeat, "engine_metrics": seen},
         measurements=measurements,
-        target=Target("vs_deltalake", 1.0, "lakehouse <= 1.0x deltalake"),
+        target=Target("vs_deltalake", 0.8, "lakehouse <= 0.8x deltalake"),
+        rss_target=Target("rss_vs_deltalake", 1.0, "lakehouse peak RSS <= deltalake's"),
         checks=_cross_checks(f"at most {FEW_FILES} files left, rows (sorted by the unique id) equal to the "
                              f"{rows:,} rows pyarrow reads from the input files"),
-    )]
+    )
+
+
+def run_optimize_compact(cfg: Config) -> list[BenchResult]:
+    """Bin-packing OPTIMIZE of ``cfg.compact_files`` small files (1,024 rows each), default target size."""
+    info = md.compact_table(cfg.data_dir, cfg.compact_files, cfg.seed)
+    return [_compact_result(cfg, "optimize_compact", info,
+                            f"{cfg.compact_files:,} files of {md.COMPACT_FILE_ROWS:,} rows")]
+
+
+def run_optimize_compact_large(cfg: Config) -> list[BenchResult]:
+    """Bin-packing OPTIMIZE of ``cfg.rows`` rows in `maintenance_data.LARGE_FILES` files, default target size."""
+    info = md.compact_large_table(cfg.data_dir, cfg.rows, cfg.seed)
+    return [_compact_result(cfg, "optimize_compact_large", info,
+                            f"{cfg.rows:,} rows in {md.LARGE_FILES} files")]
 
 
 # -- OPTIMIZE: Z-order --------------------------------------------------------------------------------------
@@ -215,7 +247,8 @@ def run_optimize_zorder(cfg: Config) -> list[BenchResult]:
                 "z_order_by": Z_COLUMNS, "overlap_a_before": before, "overlap_b_before": overlap(
                     [str(f) for f in info.data_files], "b"), "repeat": repeat, "engine_metrics": seen},
         measurements=measurements,
-        target=None,
+        target=Target("vs_deltalake", 1.0, "lakehouse <= 1.0x deltalake (keeps its lead)"),
+        rss_target=Target("rss_vs_deltalake", 1.0, "lakehouse peak RSS <= deltalake's"),
         checks=_cross_checks(
             "rows (sorted by the unique id) equal to the input's; at least 2 files; for lakehouse's result, the "
             "per-file [min, max] ranges of a overlap less than before (fraction of the files a point lookup on "
@@ -293,7 +326,8 @@ def _vacuum_result(cfg: Config, name: str, dry_run: bool) -> BenchResult:
         params={"files": cfg.vacuum_files, "tombstoned": half, "dry_run": dry_run, "repeat": repeat,
                 "engine_metrics": seen},
         measurements=measurements,
-        target=None,
+        target=None if dry_run else Target("vs_deltalake", 1.0, "lakehouse <= 1.0x deltalake"),
+        rss_target=Target("rss_vs_deltalake", 1.0, "lakehouse peak RSS <= deltalake's"),
         checks=[f"every {'listing' if dry_run else 'deletion'} is exactly the {half:,} tombstoned files as "
                 "root-relative paths, for both engines (so both engines pick the same files)",
                 f"{'nothing' if dry_run else 'exactly the tombstoned files'} deleted from disk; the table reads "

@@ -4,6 +4,8 @@
   float64, ``name`` string, ``day`` date32), unpartitioned, written by one `deltalake` append with
   ``target_file_size=1``: delta-rs cuts a file after every 1,024-row batch, so the append leaves exactly one
   file per 1,024 rows (the file count is checked). Each file holds a contiguous id range.
+* ``compact_large_<rows>``: ``rows`` rows of the compaction columns in `LARGE_FILES` appends of one file
+  each (ids in order), so that a default-target OPTIMIZE rewrites them all into one file.
 * ``zorder_<rows>``: ``rows`` rows in `ZORDER_FILES` appends of one file each: ``id`` (0..rows-1, in order),
   the Z-order columns ``a`` (int64, uniform in [0, 10^9)) and ``b`` (float64, uniform in [0, 1)), both
   random so that every input file spans their whole range, and a string payload ``s``.
@@ -30,6 +32,7 @@ GENERATOR_VERSION = 1
 #: delta-rs writes with ``target_file_size=1`` one file per 1,024-row batch it cuts its input into.
 COMPACT_FILE_ROWS = 1024
 ZORDER_FILES = 10
+LARGE_FILES = 50
 A_RANGE = 1_000_000_000
 _NAMES = 500
 
@@ -64,6 +67,33 @@ def compact_table(data_dir: Path, files: int, seed: int) -> TableInfo:
     })
     write_deltalake(str(path), table, target_file_size=1)
     return _finish(path, params, 0, files)
+
+
+def _compact_rows(rng: np.random.Generator, start: int, n: int) -> pa.Table:
+    first = np.datetime64(date(2024, 1, 1), "D")
+    return pa.table({
+        "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+        "value": pa.array(rng.standard_normal(n)),
+        "name": _names(rng, n),
+        "day": pa.array(first + rng.integers(0, 365, n).astype("timedelta64[D]"), pa.date32()),
+    })
+
+
+def compact_large_table(data_dir: Path, rows: int, seed: int) -> TableInfo:
+    """``rows`` rows in `LARGE_FILES` files of the compaction columns (see the module docstring)."""
+    from deltalake import write_deltalake
+
+    path = data_dir / f"compact_large_{rows}"
+    params = {"kind": "compact_large", "rows": rows, "files": LARGE_FILES, "seed": seed, "gen": GENERATOR_VERSION}
+    if (info := _reusable(path, params)) is not None:
+        return info
+    _fresh_dir(path)
+    rng = np.random.default_rng(seed)
+    bounds = np.linspace(0, rows, LARGE_FILES + 1).astype(np.int64)
+    for i in range(LARGE_FILES):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        write_deltalake(str(path), _compact_rows(rng, lo, hi - lo), mode="error" if i == 0 else "append")
+    return _finish(path, params, LARGE_FILES - 1, LARGE_FILES)
 
 
 def zorder_table(data_dir: Path, rows: int, seed: int) -> TableInfo:
