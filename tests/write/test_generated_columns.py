@@ -98,3 +98,25 @@ def test_corpus_table_accepts_append_and_delete(tmp_path) -> None:
     assert lakehouse.DeltaTable(path).to_arrow().filter(
         pa.compute.equal(lakehouse.DeltaTable(path).to_arrow().column("letter"), row.column("letter")[0])).num_rows == 0
     assert_versions_agree(path)
+
+
+def test_deltalake_and_lakehouse_append_to_each_others_tables(tmp_path) -> None:
+    """A table with a generated column created by deltalake accepts lakehouse appends and vice versa;
+    each engine computes the column for the other's table."""
+    import deltalake
+
+    theirs = str(tmp_path / "theirs")
+    schema = deltalake.Schema([deltalake.Field("n", "long", nullable=True),
+                               deltalake.Field("g", "long", nullable=True, metadata={"delta.generationExpression": "n * 2"})])
+    deltalake.DeltaTable.create(theirs, schema=schema)
+    deltalake.write_deltalake(theirs, pa.table({"n": pa.array([1], pa.int64())}), mode="append")
+    lakehouse.write_delta(theirs, pa.table({"n": pa.array([5], pa.int64())}), mode="append")
+    ours = str(tmp_path / "ours")
+    lakehouse.DeltaTable.create(ours, schema=pa.schema([
+        pa.field("n", pa.int64()), pa.field("g", pa.int64(), metadata={"delta.generationExpression": "n * 2"})]))
+    lakehouse.write_delta(ours, pa.table({"n": pa.array([1], pa.int64())}), mode="append")
+    deltalake.write_deltalake(ours, pa.table({"n": pa.array([5], pa.int64())}), mode="append")
+    for path in (theirs, ours):
+        got = sorted(lakehouse.DeltaTable(path).to_arrow().to_pylist(), key=lambda r: r["n"])
+        assert got == [{"n": 1, "g": 2}, {"n": 5, "g": 10}]
+        assert_versions_agree(path)
