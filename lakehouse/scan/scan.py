@@ -22,6 +22,7 @@ from lakehouse.protocol.expr import (
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_column_error
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
+from lakehouse.protocol.generated_filters import derived_partition_filter
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.scan.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
 from lakehouse.snapshot import Snapshot
@@ -132,7 +133,10 @@ class Scan:
             after_parts = after_stats = adds.num_rows
             selected = adds
             if self.predicate is not None and adds.num_rows:
-                result = skip_files(adds, self.predicate, self.snapshot.schema, self.snapshot.partition_columns,
+                # Filters on generated partition columns implied by the filter: pruning only, rows still
+                # meet the original predicate (protocol/generated_filters.py).
+                pruning = derived_partition_filter(self.predicate, self.snapshot.schema, self.snapshot.partition_columns)
+                result = skip_files(adds, pruning, self.snapshot.schema, self.snapshot.partition_columns,
                                     self.snapshot.column_mapping_mode, nan_is_max=self._polars_filter is not None)
                 after_parts, after_stats = int(result.after_partitions.sum()), int(result.after_stats.sum())
                 selected = adds.filter(pa.array(result.after_stats))

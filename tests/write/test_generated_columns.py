@@ -120,3 +120,36 @@ def test_deltalake_and_lakehouse_append_to_each_others_tables(tmp_path) -> None:
         got = sorted(lakehouse.DeltaTable(path).to_arrow().to_pylist(), key=lambda r: r["n"])
         assert got == [{"n": 1, "g": 2}, {"n": 5, "g": 10}]
         assert_versions_agree(path)
+
+
+@pytest.mark.parametrize("expr, gtype", [
+    ("CAST(ts AS DATE)", pa.date32()),
+    ("year(ts)", pa.int32()),
+    ("date_trunc('MONTH', ts)", pa.timestamp("us", tz="UTC")),
+])
+def test_partition_filters_derived_from_generation_expressions(tmp_path, expr, gtype) -> None:
+    """A filter on the source column prunes files of a generated partition column; the rows equal an
+    unpruned read (the same filter applied to every row)."""
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=pa.schema([pa.field("ts", pa.timestamp("us", tz="UTC")),
+                                                        pa.field("g", gtype, metadata={"delta.generationExpression": expr})]),
+                                partition_by=["g"])
+    stamps = [datetime(y, m, 15, 12, tzinfo=timezone.utc) for y in (2022, 2023, 2024) for m in (1, 6)]
+    for t in stamps:  # one file per partition
+        lakehouse.write_delta(path, pa.table({"ts": pa.array([t], pa.timestamp("us", tz="UTC"))}), mode="append")
+    dt = lakehouse.DeltaTable(path)
+    for flt, want in [("ts >= '2024-01-01'", [t for t in stamps if t.year >= 2024]),
+                      ("ts < '2023-01-01'", [t for t in stamps if t.year < 2023]),
+                      ("ts = '2023-06-15 12:00:00'", [datetime(2023, 6, 15, 12, tzinfo=timezone.utc)])]:
+        scan = dt.scan(filter=flt)
+        got = sorted(scan.to_arrow().column("ts").to_pylist())
+        assert got == want
+        everything = dt.to_arrow()
+        assert got == sorted(t for t in everything.column("ts").to_pylist() if t in want)
+        assert scan.metrics.files_after_partition_pruning < len(stamps), (flt, scan.metrics)
+        # exactly the files whose partition value the derived filter admits
+        admitted = {"CAST(ts AS DATE)": {"ts >= '2024-01-01'": 2, "ts < '2023-01-01'": 2, "ts = '2023-06-15 12:00:00'": 1},
+                    "year(ts)": {"ts >= '2024-01-01'": 2, "ts < '2023-01-01'": 4, "ts = '2023-06-15 12:00:00'": 2},
+                    "date_trunc('MONTH', ts)": {"ts >= '2024-01-01'": 2, "ts < '2023-01-01'": 3,
+                                                "ts = '2023-06-15 12:00:00'": 1}}[expr][flt]
+        assert scan.metrics.files_after_partition_pruning == admitted, (flt, scan.metrics)
