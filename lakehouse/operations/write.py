@@ -396,7 +396,8 @@ def _write_once(prepared: PreparedWrite, batches: Iterator[pa.RecordBatch], targ
                        metadata_changed=True)
     try:
         return commit_write(storage, snapshot, plan, mode=prepared.mode, predicate=pred, text=text, adds=adds,
-                            removes=removes, rows=rows, copied=copied, properties=prepared.properties)
+                            removes=removes, rows=rows, copied=copied, properties=prepared.properties,
+                            columns_completed=True)
     except MetadataChangedError:
         if discard_on_conflict:
             storage.delete_many([unquote(a.path) for a in adds])  # never referenced: the retry writes its own
@@ -476,7 +477,8 @@ _MODE_NAMES = {"error": "ErrorIfExists", "append": "Append", "overwrite": "Overw
 
 def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *, mode: str, predicate: Expr | None,
                  text: str | None, adds: Sequence[Add], removes: Sequence[Remove], rows: int, copied: int,
-                 properties: CommitProperties, hook: Hook | None = None) -> CommitResult:
+                 properties: CommitProperties, hook: Hook | None = None,
+                 columns_completed: bool = False) -> CommitResult:
     """Commit a write (operation ``WRITE``): append-only check, read set of an overwrite, protocol and
     metadata changes, actions and metrics. Shared by the single-process and the distributed write."""
     if removes and TableProperties.parse(plan.metadata.configuration).append_only:
@@ -497,6 +499,7 @@ def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *
             txn.read_whole_table()
         else:
             txn.read_predicate(predicate, [remove_as_add(r) for r in removes])
+    txn.columns_completed = columns_completed  # only write_delta completes rows so far (not the Dask write)
     txn.add_files(adds)
     txn.remove_files(removes)
     txn.metrics.update({

@@ -38,7 +38,7 @@ from lakehouse.protocol.codec import encode_commit
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
 from lakehouse.snapshot.checkpoint import maybe_checkpoint
-from lakehouse.protocol.features import active_features, check_writable
+from lakehouse.protocol.features import active_features, check_rows_completed, check_writable
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.snapshot import Snapshot
@@ -194,6 +194,8 @@ class Transaction:
         # Only app versions newer than the table's are written; commit() refuses a replay.
         self.app_transactions = pending_app_transactions(snapshot.txns if snapshot else {}, self.properties)
         self.attempts = 0
+        #: Set by an operation whose rows went through `complete_rows` (see `check_rows_completed`).
+        self.columns_completed = False
         self.version: int | None = None
 
     def _call_hook(self, phase: Phase) -> None:
@@ -322,6 +324,8 @@ class Transaction:
                 "Help: this batch was already applied; do not run it again.")
         props = TableProperties.parse(metadata.configuration)
         check_writable(protocol, active_features(protocol, metadata))
+        if self.adds:  # new rows must honour generated/identity/default columns (write/columns.py)
+            check_rows_completed(self.operation, active_features(protocol, metadata), self.columns_completed)
         check_commit_safety(self.storage)
         version = self.read_version + 1
         summary = self._summary()

@@ -153,3 +153,23 @@ def test_partition_filters_derived_from_generation_expressions(tmp_path, expr, g
                     "date_trunc('MONTH', ts)": {"ts >= '2024-01-01'": 2, "ts < '2023-01-01'": 3,
                                                 "ts = '2023-06-15 12:00:00'": 1}}[expr][flt]
         assert scan.metrics.files_after_partition_pruning == admitted, (flt, scan.metrics)
+
+
+def test_update_and_merge_refused_until_they_complete_rows(tmp_path) -> None:
+    """UPDATE and MERGE do not compute generated columns yet: they are refused, never committed with
+    stale generated values (spec/generated-identity-defaults.md, limitations)."""
+    from lakehouse.errors import UnsupportedFeatureError
+
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=SCHEMA)
+    lakehouse.write_delta(path, pa.table({"ts": pa.array([T1], pa.timestamp("us", tz="UTC")), "n": [1]}), mode="append")
+    before = log_state(path)
+    with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
+        lakehouse.DeltaTable(path).update(set={"n": "n + 1"})
+    with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
+        (lakehouse.DeltaTable(path).merge(pa.table({"n": pa.array([9], pa.int64())}), "target.n = source.n",
+                                          source_alias="source", target_alias="target")
+         .when_not_matched_insert_all().execute())
+    assert log_state(path) == before
+    lakehouse.DeltaTable(path).delete("n = 1")  # DELETE carries rows unchanged: allowed
+    assert lakehouse.DeltaTable(path).to_arrow().num_rows == 0
