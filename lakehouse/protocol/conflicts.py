@@ -26,7 +26,9 @@ from lakehouse.errors import (
     MetadataChangedError,
     ProtocolChangedError,
 )
-from lakehouse.protocol.actions import Action, Add, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
+from lakehouse.protocol.actions import (
+    Action, Add, CommitInfo, DomainMetadata, Metadata, Protocol, Remove, Txn, file_key,
+)
 from lakehouse.protocol.expr import Expr
 from lakehouse.protocol.replay import canonical_path
 
@@ -54,6 +56,8 @@ class TxnSummary:
     removed: frozenset[FileKey] = frozenset()
     changes_metadata: bool = False
     changes_protocol: bool = False
+    domains_read: frozenset[str] = frozenset()  # domain metadata the result depends on (e.g. delta.clustering)
+    domains_written: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class WinnerSummary:
     protocol: Protocol | None = None
     app_ids: frozenset[str] = frozenset()
     blind_append: bool = False
+    domains: frozenset[str] = frozenset()
 
     @staticmethod
     def of(version: int, actions: Sequence[Action]) -> "WinnerSummary":
@@ -80,6 +85,7 @@ class WinnerSummary:
             protocol=next((a for a in actions if isinstance(a, Protocol)), None),
             app_ids=frozenset(a.app_id for a in actions if isinstance(a, Txn)),
             blind_append=bool(info and info.extra.get("isBlindAppend") is True),
+            domains=frozenset(a.domain for a in actions if isinstance(a, DomainMetadata)),
         )
 
 
@@ -169,6 +175,19 @@ def check_no_conflicting_app_txn(ctx: Context) -> None:
         )
 
 
+def check_no_conflicting_domain(ctx: Context) -> None:
+    """A winner may not change a domain (PROTOCOL.md "Domain Metadata") this transaction read or writes:
+    an OPTIMIZE that clusters by `delta.clustering` loses to a concurrent change of the clustering
+    columns, and two writers of one domain cannot both win (Spark's domain metadata conflict rule)."""
+    clash = ctx.winner.domains & (ctx.ours.domains_read | ctx.ours.domains_written)
+    if clash:
+        raise MetadataChangedError(
+            f"concurrent commit {ctx.winner.version} changed domain metadata {sorted(clash)} that this "
+            "transaction depends on.\nHelp: reload the table and retry the operation.",
+            version=ctx.winner.version,
+        )
+
+
 CHECKS: tuple[Callable[[Context], None], ...] = (
     check_protocol_unchanged,
     check_metadata_unchanged,
@@ -176,6 +195,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_no_deleted_files_we_read,
     check_no_deleted_files_we_delete,
     check_no_conflicting_app_txn,
+    check_no_conflicting_domain,
 )
 
 

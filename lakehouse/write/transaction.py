@@ -34,6 +34,8 @@ from lakehouse.errors import (
 from lakehouse.log.commits import commit_timestamp, read_commit
 from lakehouse.log.committer import Committed, put_commit
 from lakehouse.protocol.actions import Action, Add, AddCDCFile, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
+from lakehouse.protocol.actions import DomainMetadata
+from lakehouse.protocol.clustering import check_table as check_clustered_table
 from lakehouse.protocol.codec import encode_commit
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
@@ -186,6 +188,8 @@ class Transaction:
         self.cdc: list[AddCDCFile] = []
         self.metadata: Metadata | None = None
         self.protocol: Protocol | None = None
+        self.domains: dict[str, DomainMetadata] = {}
+        self._read_domains: set[str] = set()
         self.metrics: dict[str, int] = {}
         self._read_whole_table = False
         self._read_predicates: list[Expr] = []
@@ -247,12 +251,22 @@ class Transaction:
         """Stage a new `protocol` action."""
         self.protocol = protocol
 
+    def set_domain_metadata(self, domain: DomainMetadata) -> None:
+        """Stage a `domainMetadata` action (one per domain: a later one for the same domain replaces it).
+        A concurrent commit that changes the same domain conflicts."""
+        self.domains[domain.domain] = domain
+
+    def read_domain(self, name: str) -> None:
+        """Declare that the result depends on domain ``name`` (e.g. OPTIMIZE on `delta.clustering`): a
+        concurrent commit that changes it conflicts."""
+        self._read_domains.add(name)
+
     @property
     def is_blind_append(self) -> bool:
         """Only adds, nothing read, nothing removed, no metadata change."""
         return (
             not self.removes and not self._read_whole_table and not self._read_predicates
-            and self.metadata is None and self.protocol is None and not self.cdc
+            and self.metadata is None and self.protocol is None and not self.cdc and not self.domains
         )
 
     # -- commit --------------------------------------------------------------------------------------
@@ -272,6 +286,8 @@ class Transaction:
             removed=frozenset(file_key(canonical_path(r.path), r.deletion_vector) for r in self.removes),
             changes_metadata=self.metadata is not None,
             changes_protocol=self.protocol is not None,
+            domains_read=frozenset(self._read_domains),
+            domains_written=frozenset(self.domains),
         )
 
     def _commit_info(self, version: int, ict: int | None) -> CommitInfo:
@@ -300,6 +316,7 @@ class Transaction:
             actions.append(self.protocol)
         if self.metadata is not None:
             actions.append(self.metadata)
+        actions += self.domains.values()
         now = int(time.time() * 1000)
         actions += [Txn(t.app_id, t.version, now) for t in self.app_transactions]
         actions += self.removes
@@ -326,6 +343,10 @@ class Transaction:
         check_writable(protocol, active_features(protocol, metadata))
         if self.adds:  # new rows must honour generated/identity/default columns (write/columns.py)
             check_rows_completed(self.operation, active_features(protocol, metadata), self.columns_completed)
+        if self.protocol is not None or self.metadata is not None or self.domains:
+            # A clustered table stays unpartitioned with statistics on its clustering columns.
+            known = dict(self.snapshot.domains) if self.snapshot is not None else {}
+            check_clustered_table(protocol, metadata, {**known, **self.domains})
         check_commit_safety(self.storage)
         version = self.read_version + 1
         summary = self._summary()

@@ -8,6 +8,7 @@ Test names say the interleaving: ``test_<what the winner did>_<what we did>_<out
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import pytest
@@ -42,6 +43,7 @@ from lakehouse.protocol.conflicts import (
     check_metadata_unchanged,
     check_no_added_files_we_read,
     check_no_conflicting_app_txn,
+    check_no_conflicting_domain,
     check_no_deleted_files_we_delete,
     check_no_deleted_files_we_read,
     check_protocol_unchanged,
@@ -118,7 +120,8 @@ DV = DeletionVectorDescriptor(storage_type="u", path_or_inline_dv="ab^-aqEH.-t@S
 # -- the order of the checks ---------------------------------------------------------------------------
 def test_checks_run_in_sparks_order() -> None:
     assert CHECKS == (check_protocol_unchanged, check_metadata_unchanged, check_no_added_files_we_read,
-                      check_no_deleted_files_we_read, check_no_deleted_files_we_delete, check_no_conflicting_app_txn)
+                      check_no_deleted_files_we_read, check_no_deleted_files_we_delete, check_no_conflicting_app_txn,
+                      check_no_conflicting_domain)
 
 
 def test_first_failing_check_wins_when_a_winner_breaks_several() -> None:
@@ -147,10 +150,25 @@ def test_concurrent_metadata_change_raises_for_a_blind_append() -> None:
 
 
 def test_winner_that_only_sets_a_domain_or_app_txn_changes_no_metadata() -> None:
-    # Domain metadata is not compared (lakehouse never writes a domain; see the report of issue 13).
+    # A domain this transaction neither read nor writes does not conflict.
     win = winner(DomainMetadata("delta.clustering", "{}", False), Txn("other", 1))
     assert win.metadata is None and win.protocol is None
     assert conflict(ours(predicates=["p = 1"], files=["a.parquet"]), win) is None
+
+
+# -- domain metadata -----------------------------------------------------------------------------------
+def test_winner_changing_a_domain_we_read_raises() -> None:
+    # OPTIMIZE clustered by the delta.clustering columns loses to a concurrent ALTER ... CLUSTER BY.
+    txn = dataclasses.replace(ours(files=["a.parquet"]), domains_read=frozenset({"delta.clustering"}))
+    assert_conflict(txn, winner(DomainMetadata("delta.clustering", '{"clusteringColumns":[]}', False)),
+                    MetadataChangedError, "delta.clustering", "domain metadata")
+
+
+def test_winner_changing_a_domain_we_write_raises_and_other_domains_do_not() -> None:
+    txn = dataclasses.replace(ours(), domains_written=frozenset({"delta.clustering"}))
+    assert_conflict(txn, winner(DomainMetadata("delta.clustering", "{}", False)), MetadataChangedError,
+                    "delta.clustering")
+    assert conflict(txn, winner(DomainMetadata("myapp.other", "{}", False))) is None
 
 
 # -- ConcurrentAppend ----------------------------------------------------------------------------------
