@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.operations import alter
+from lakehouse.operations import alter, cluster
 from lakehouse.operations.alter import AlterResult
 from lakehouse.operations.optimize import OptimizeMetrics, PartitionFilter, optimize as optimize_table
 from lakehouse.progress import Progress, reporter
@@ -52,8 +52,17 @@ class TableOptimizer:
              progress: Progress | None, max_workers: int | None = None) -> OptimizeMetrics:
         table = self._table
         counter = reporter(progress, "OPTIMIZE", "bins")
+        snapshot = table._snapshot_for_write("OPTIMIZE")
+        columns = cluster.clustering_of(snapshot)
+        if columns is not None and (columns or z_order_by):  # a clustered table clusters (spec/clustering.md)
+            metrics = cluster.optimize_clustered(
+                snapshot, target_size=target_size, partition_filter=partition_filters, z_order_by=z_order_by,
+                min_file_size=min_file_size, max_workers=max_concurrent_tasks or max_workers,
+                commit_properties=commit_properties, progress=counter)
+            table.refresh()
+            return metrics
         metrics = optimize_table(
-            table._snapshot_for_write("OPTIMIZE"), target_size=target_size, partition_filter=partition_filters,
+            snapshot, target_size=target_size, partition_filter=partition_filters,
             min_file_size=min_file_size, z_order_by=z_order_by, max_concurrent_tasks=max_concurrent_tasks,
             max_workers=max_workers, commit_properties=commit_properties, progress=counter)
         table.refresh()
@@ -189,6 +198,13 @@ class TableAlterer:
         column's metadata. Keys the protocol reserves (``delta.*``, ``CURRENT_DEFAULT``) are refused."""
         return self._apply("UPDATE FIELD METADATA", alter.set_column_metadata, column, metadata,
                            commit_properties=commit_properties)
+
+    def cluster_by(self, columns: Sequence[str] | None, *,
+                   commit_properties: CommitProperties | None = None) -> AlterResult:
+        """Set the liquid clustering columns (Spark's ``ALTER TABLE ... CLUSTER BY``); ``None`` clusters by
+        nothing. No data is rewritten: the next OPTIMIZE clusters by the new columns (spec/clustering.md).
+        A table not yet clustered gains the ``clustering`` feature (refused when it is partitioned)."""
+        return self._apply("CLUSTER BY", cluster.alter_cluster_by, columns, commit_properties=commit_properties)
 
     def __repr__(self) -> str:
         return f"TableAlterer({self._table.uri!r})"

@@ -12,6 +12,7 @@ from lakehouse.scan.cdf import load_cdf
 from lakehouse.snapshot.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, MissingDependencyError, TableExistsError, TableNotFoundError
 from lakehouse.operations.convert import convert_to_delta
+from lakehouse.operations.cluster import clustering_of, new_clustered_table
 from lakehouse.operations.create import new_table_actions
 from lakehouse.operations.delete import DeleteMetrics, delete as delete_rows
 from lakehouse.operations.detail import TableDetail, table_detail
@@ -144,6 +145,13 @@ class DeltaTable:
         """Live domain metadata by domain."""
         return self._snapshot.domains
 
+    @property
+    def clustering_columns(self) -> list[str] | None:
+        """The liquid clustering columns (logical names); None when the table is not clustered, ``[]``
+        when it is clustered by nothing (spec/clustering.md)."""
+        cols = clustering_of(self._snapshot)
+        return None if cols is None else list(cols)
+
     def files(self) -> pa.Table:
         """One row per active data file: path, size, modification_time, partition_values, stats,
         deletion_vector (null when none)."""
@@ -196,8 +204,10 @@ class DeltaTable:
         description: str | None = None,
         mode: Literal["error", "ignore"] = "error",
         storage_options: Mapping[str, Any] | None = None,
+        cluster_by: Sequence[str] | None = None,
     ) -> "DeltaTable":
-        """Create an empty table (version 0) with ``schema``; ``mode='ignore'`` opens an existing one."""
+        """Create an empty table (version 0) with ``schema``; ``mode='ignore'`` opens an existing one.
+        ``cluster_by`` makes it a liquid-clustered table (spec/clustering.md; not with ``partition_by``)."""
         if mode not in ("error", "ignore"):
             raise InvalidArgumentError(f"mode must be 'error' or 'ignore', got {mode!r}")
         storage = open_storage(uri, storage_options)
@@ -213,8 +223,14 @@ class DeltaTable:
                 return cls(uri, storage_options=storage_options)
             raise TableExistsError(f"a Delta table already exists at {storage.root_uri} (version {existing.version})")
         protocol, metadata = new_table_actions(delta_schema, partition_by or [], configuration, name, description)
-        txn = Transaction(storage, None, operation="CREATE TABLE",
-                          parameters={"partitionBy": list(metadata.partition_columns), "description": description or ""})
+        params: dict[str, Any] = {"partitionBy": list(metadata.partition_columns), "description": description or ""}
+        domain = None
+        if cluster_by is not None:
+            protocol, domain = new_clustered_table(protocol, metadata, cluster_by)
+            params["clusterBy"] = list(cluster_by) if not isinstance(cluster_by, str) else [cluster_by]
+        txn = Transaction(storage, None, operation="CREATE TABLE", parameters=params)
+        if domain is not None:
+            txn.set_domain_metadata(domain)
         txn.update_protocol(protocol)
         txn.update_metadata(metadata)
         txn.commit()

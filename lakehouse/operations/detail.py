@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from lakehouse.snapshot.history import history
+from lakehouse.protocol.clustering import clustering_columns
 from lakehouse.protocol.features import active_features, reader_features_in_use, writer_features_in_use
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
@@ -38,6 +39,8 @@ class TableDetail:
     active_features: list[str]
     properties: dict[str, str]
     column_mapping_mode: str
+    #: Liquid clustering columns (logical names); None when the table is not clustered (spec/clustering.md).
+    clustering_columns: list[str] | None = None
 
 
 def table_detail(snapshot: Snapshot) -> TableDetail:
@@ -63,4 +66,10 @@ def table_detail(snapshot: Snapshot) -> TableDetail:
         reader_features=sorted(reader_features_in_use(p)), writer_features=sorted(writer_features_in_use(p)),
         active_features=sorted(active_features(p, snapshot.metadata)),
         properties=dict(snapshot.metadata.configuration), column_mapping_mode=snapshot.column_mapping_mode,
+        clustering_columns=_clustering(snapshot),
     )
+
+
+def _clustering(snapshot: Snapshot) -> list[str] | None:
+    cols = clustering_columns(snapshot.protocol, snapshot.metadata, snapshot.domains)
+    return None if cols is None else list(cols)

@@ -28,7 +28,8 @@ from lakehouse.errors import (
     UnsupportedFeatureError,
 )
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
-from lakehouse.protocol.actions import Add, Metadata, Protocol, Remove
+from lakehouse.operations.cluster import check_cluster_by_on_write, new_clustered_table
+from lakehouse.protocol.actions import Add, DomainMetadata, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
 from lakehouse.protocol.generated import column_rules, with_high_water_marks
@@ -72,6 +73,7 @@ class WritePlan:
     schema: StructType
     metadata_changed: bool
     protocol_changed: bool
+    domains: tuple[DomainMetadata, ...] = ()  # domainMetadata actions of the commit (a new table's clustering)
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -105,12 +107,18 @@ def normalize_schema(schema: pa.Schema) -> pa.Schema:
 
 def plan_write(snapshot: Snapshot | None, data_schema: StructType, *, mode: str, partition_by: Sequence[str] | None,
                schema_mode: str | None, configuration: Mapping[str, str] | None, name: str | None,
-               description: str | None) -> WritePlan:
+               description: str | None, cluster_by: Sequence[str] | None = None) -> WritePlan:
     """Schema, metadata and protocol after writing data of ``data_schema`` (a new table when
-    ``snapshot`` is None): schema enforcement, merge or overwrite, partitioning checks."""
+    ``snapshot`` is None): schema enforcement, merge or overwrite, partitioning checks; ``cluster_by``
+    clusters a new table (on an existing one it must name its clustering columns)."""
     if snapshot is None:
         protocol, metadata = new_table_actions(data_schema, partition_by or [], configuration, name, description)
-        return WritePlan(protocol, metadata, parse_schema(metadata.schema_string), True, True)
+        domains: tuple[DomainMetadata, ...] = ()
+        if cluster_by is not None:
+            protocol, domain = new_clustered_table(protocol, metadata, cluster_by)
+            domains = (domain,)
+        return WritePlan(protocol, metadata, parse_schema(metadata.schema_string), True, True, domains)
+    check_cluster_by_on_write(snapshot, cluster_by)
     table = snapshot.schema
     metadata = snapshot.metadata
     if configuration:
@@ -247,7 +255,8 @@ class PreparedWrite:
 def prepare_write(storage: Storage, schema: pa.Schema | Callable[[Snapshot | None], pa.Schema], *, mode: str,
                   partition_by: Sequence[str] | str | None, predicate: str | Expr | None, schema_mode: str | None,
                   configuration: Mapping[str, str] | None, commit_properties: CommitProperties | None,
-                  name: str | None, description: str | None) -> PreparedWrite | CommitResult:
+                  name: str | None, description: str | None,
+                  cluster_by: Sequence[str] | None = None) -> PreparedWrite | CommitResult:
     """Plan a write of data with Arrow ``schema`` (arguments already checked by `validate_write_args`):
     existing-table rules of ``mode``, schema enforcement or evolution, the writer gate, the predicate.
     Returns the ``NOOP`` `CommitResult` when nothing is to be written (``mode="ignore"`` on an existing
@@ -273,7 +282,7 @@ def prepare_write(storage: Storage, schema: pa.Schema | Callable[[Snapshot | Non
         data_schema = from_arrow_schema(normalize_schema(arrow_schema))
         check_unique_names(data_schema)
     plan = plan_write(snapshot, data_schema, mode=mode, partition_by=partition_by, schema_mode=schema_mode,
-                      configuration=configuration, name=name, description=description)
+                      configuration=configuration, name=name, description=description, cluster_by=cluster_by)
     check_writable(plan.protocol, active_features(plan.protocol, plan.metadata))
     check_commit_safety(storage)
     pred = parse_predicate(predicate) if predicate is not None else None
@@ -298,6 +307,7 @@ def write_delta(
     name: str | None = None,
     description: str | None = None,
     progress: Progress | None = None,
+    cluster_by: Sequence[str] | None = None,
 ) -> CommitResult:
     """Write ``data`` to the Delta table at ``uri`` (created by the first write).
 
@@ -309,7 +319,8 @@ def write_delta(
     least 16 MB in memory. ``progress`` receives a `ProgressEvent` (operation ``WRITE``, unit ``rows``)
     after each input batch is handed to the writers (``total`` is the input's row count when the input
     knows it: a Table, RecordBatch or DataFrame; None for a stream until the files are finished).
-    Returns the `CommitResult`.
+    ``cluster_by`` makes the table a liquid-clustered one when this write creates it (spec/clustering.md;
+    on an existing table it must name its clustering columns). Returns the `CommitResult`.
     """
     validate_write_args(mode, schema_mode, predicate, target_file_size)
     counter = reporter(progress, "WRITE", "rows")
@@ -320,7 +331,8 @@ def write_delta(
     for attempt in range(IDENTITY_RETRIES + 1):
         prepared = prepare_write(storage, arrow_schema, mode=mode, partition_by=partition_by, predicate=predicate,
                                  schema_mode=schema_mode, configuration=configuration,
-                                 commit_properties=commit_properties, name=name, description=description)
+                                 commit_properties=commit_properties, name=name, description=description,
+                                 cluster_by=cluster_by)
         if isinstance(prepared, CommitResult):
             return prepared
         rules = column_rules(prepared.plan.schema)
@@ -494,6 +506,8 @@ def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *
         txn.update_protocol(plan.protocol)
     if snapshot is None or plan.metadata_changed:
         txn.update_metadata(plan.metadata)
+    for domain in plan.domains:
+        txn.set_domain_metadata(domain)
     if snapshot is not None and mode == "overwrite":
         if predicate is None:
             txn.read_whole_table()

@@ -35,7 +35,7 @@ from lakehouse.log.commits import commit_timestamp, read_commit
 from lakehouse.log.committer import Committed, put_commit
 from lakehouse.protocol.actions import Action, Add, AddCDCFile, CommitInfo, Metadata, Protocol, Remove, Txn, file_key
 from lakehouse.protocol.actions import DomainMetadata
-from lakehouse.protocol.clustering import check_table as check_clustered_table
+from lakehouse.protocol.clustering import DOMAIN as CLUSTERING_DOMAIN, check_table as check_clustered_table
 from lakehouse.protocol.codec import encode_commit
 from lakehouse.protocol.conflicts import Isolation, MayMatch, ReadSet, TxnSummary, WinnerSummary, check_winner
 from lakehouse.protocol.expr import Expr
@@ -286,7 +286,9 @@ class Transaction:
             removed=frozenset(file_key(canonical_path(r.path), r.deletion_vector) for r in self.removes),
             changes_metadata=self.metadata is not None,
             changes_protocol=self.protocol is not None,
-            domains_read=frozenset(self._read_domains),
+            # Files clustered here follow the clustering columns read: a concurrent change of them conflicts.
+            domains_read=frozenset(self._read_domains | (
+                {CLUSTERING_DOMAIN} if any(a.clustering_provider for a in self.adds) else set())),
             domains_written=frozenset(self.domains),
         )
 
