@@ -33,6 +33,7 @@ from lakehouse.operations.optimize import (
 from lakehouse.operations.optimize_plan import DEFAULT_TARGET_SIZE, Bin, OptimizePlan, PartitionFilter
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol
 from lakehouse.protocol.clustering import (
+    DOMAIN,
     FEATURE,
     PROVIDER,
     clustering_columns,
@@ -124,6 +125,21 @@ def alter_cluster_by(snapshot: Snapshot, cluster_by: Sequence[str] | str | None,
     return txn.commit().version
 
 
+def restored_domain(latest: Snapshot, target: Snapshot) -> DomainMetadata | None:
+    """The `delta.clustering` domain a RESTORE of ``target`` commits (None when it stays as it is): the
+    target's clustering columns come back, as Spark restores them; a target that was not clustered gives
+    a table clustered by nothing (the feature is never removed)."""
+    if not is_clustered(latest.protocol):
+        return None
+    want = target.domains.get(DOMAIN)
+    if want is None:
+        want = domain_for((), target.metadata, latest.protocol)
+    have = latest.domains.get(DOMAIN)
+    if have is not None and have.configuration == want.configuration:
+        return None
+    return DomainMetadata(DOMAIN, want.configuration, False)
+
+
 def plan_clustering(snapshot: Snapshot, columns: tuple[str, ...], target_size: int) -> OptimizePlan:
     """One bin of every file that `needs_clustering` by ``columns`` (none when there are fewer than
     one such file); the plan's ``z_order_by`` is ``columns``, so `execute_bin` writes in their Z-order."""
@@ -183,5 +199,5 @@ def optimize_clustered(snapshot: Snapshot, *, target_size: int | None = None,
                            duration_ms=int((time.perf_counter() - start) * 1000))
 
 
-__all__ = ["NEEDED", "alter_cluster_by", "check_cluster_by_on_write", "clustering_of", "new_clustered_table",
+__all__ = ["NEEDED", "alter_cluster_by", "restored_domain", "check_cluster_by_on_write", "clustering_of", "new_clustered_table",
            "optimize_clustered", "plan_clustering"]

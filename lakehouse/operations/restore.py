@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import AppendOnlyError, DataFileNotFoundError, InvalidArgumentError
+from lakehouse.operations.cluster import restored_domain
 from lakehouse.protocol.actions import Add, file_key
 from lakehouse.protocol.file_table import remove_for, table_to_adds
 from lakehouse.protocol.features import (
@@ -95,6 +96,7 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     now = int(time.time() * 1000)
     removes = [remove_for(a, now) for a in to_remove]
     metadata_changed = target.metadata != latest.metadata
+    clustering = restored_domain(latest, target)  # the target's clustering columns come back (spec/clustering.md)
     after = target.adds.num_rows - skipped
     metrics = RestoreMetrics(
         version=None, restored_version=target.version, num_restored_files=len(kept_adds),
@@ -103,7 +105,8 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
         table_size_after_restore=sum(int(s) for s in target.adds.column("size").to_pylist()) - skipped_bytes,
         num_missing_files_skipped=skipped,
     )
-    if not kept_adds and not removes and not metadata_changed and not records_app_transactions(commit_properties):
+    if (not kept_adds and not removes and not metadata_changed and clustering is None
+            and not records_app_transactions(commit_properties)):
         return metrics
     if removes and latest.properties.append_only:
         raise AppendOnlyError(f"{latest.storage.root_uri} is append-only (delta.appendOnly=true); restoring "
@@ -120,6 +123,8 @@ def restore(latest: Snapshot, target: Snapshot, *, ignore_missing_files: bool = 
     protocol = required_protocol(latest.protocol, target.schema, target.metadata.configuration, needed)
     if protocol != latest.protocol:
         txn.update_protocol(protocol)
+    if clustering is not None:
+        txn.set_domain_metadata(clustering)
     txn.remove_files(removes)
     txn.add_files(kept_adds)
     txn.metrics.update({

@@ -218,6 +218,31 @@ def test_dml_writes_unclustered_files_that_the_next_optimize_clusters(tmp_path: 
     model.check()
 
 
+def test_restore_brings_back_the_clustering_columns_of_the_target(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    model = Model(path)
+    t = batch(0, 1000, seed=1)
+    model.record(lakehouse.write_delta(path, t).version, t)  # v0: not clustered
+    dt = lakehouse.DeltaTable(path)
+    assert dt.alter.cluster_by(["x"]).version == 1
+    model.same_as(1, 0)
+    t2 = batch(1000, 1000, seed=2)
+    model.record(lakehouse.write_delta(path, t2, mode="append").version, t.to_pylist() + t2.to_pylist())  # v2
+    assert dt.alter.cluster_by(["y"]).version == 3
+    model.same_as(3, 2)
+    dt.refresh()
+    assert dt.restore(1).version == 4 and dt.clustering_columns == ["x"]
+    assert domain_config(path, 4)["clusteringColumns"] == [["x"]]
+    model.same_as(4, 1)
+    # restoring the unclustered version leaves a table clustered by nothing (the feature stays)
+    assert dt.restore(0).version == 5 and dt.clustering_columns == []
+    assert domain_config(path, 5)["clusteringColumns"] == []
+    model.same_as(5, 0)
+    # same data and columns as the latest: nothing to restore
+    assert dt.restore(5).version is None
+    model.check()
+
+
 def test_clustered_table_with_column_mapping_uses_physical_names(tmp_path: Path) -> None:
     path = str(tmp_path / "t")
     model = Model(path)
