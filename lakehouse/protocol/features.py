@@ -161,9 +161,20 @@ def check_writable(protocol: Protocol, active: frozenset[str]) -> None:
             )
 
 
+#: Features that need another (PROTOCOL.md "Clustered Table", "Row Tracking": both need `domainMetadata`).
+_DEPENDS_ON = {"clustering": ("domainMetadata",), "rowTracking": ("domainMetadata",)}
+
+
+def with_dependencies(features: frozenset[str]) -> frozenset[str]:
+    """``features`` plus every feature one of them requires."""
+    return features.union(*(_DEPENDS_ON.get(f, ()) for f in features))
+
+
 def minimal_protocol(features: frozenset[str]) -> Protocol:
-    """The smallest protocol that supports ``features`` (PROTOCOL.md "Table Features for New and
-    Existing Tables"): legacy versions where they suffice, table features otherwise."""
+    """The smallest protocol that supports ``features`` and the features they depend on (PROTOCOL.md
+    "Table Features for New and Existing Tables"): legacy versions where they suffice, table features
+    otherwise."""
+    features = with_dependencies(features)
     for version, implied in sorted(_LEGACY_WRITER.items()):
         if version >= 5:
             break
@@ -219,6 +230,7 @@ def upgraded_protocol(current: Protocol, needed: frozenset[str]) -> Protocol | N
     unknown = sorted(n for n in needed if n not in FEATURES)
     if unknown:
         raise UnsupportedFeatureError(f"unknown table feature(s) {unknown}", feature=unknown[0])
+    needed = with_dependencies(needed)
     if needed <= have:
         return None
     target = minimal_protocol(frozenset(have | needed))

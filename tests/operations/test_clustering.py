@@ -373,3 +373,23 @@ def test_deltars_liquid_preview_table_reads_and_refuses_writes_with_a_reason(tmp
         lakehouse.write_delta(path, rows.slice(0, 1), mode="append")
     assert log_state(path) == before
     assert_rows(lakehouse.DeltaTable(path).to_arrow(), rows)
+
+
+def test_clustering_feature_requested_directly_gives_a_table_clustered_by_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    dt = lakehouse.DeltaTable.create(path, schema=batch(0, 1, 0).schema,
+                                     configuration={"delta.feature.clustering": "supported"})
+    assert {"clustering", "domainMetadata"} <= set(dt.protocol.writer_features or ())
+    assert dt.clustering_columns == []
+    other = str(tmp_path / "u")
+    lakehouse.write_delta(other, batch(0, 10, 0))
+    u = lakehouse.DeltaTable(other)
+    assert u.alter.add_feature("clustering", allow_protocol_versions_increase=True).version == 1
+    assert {"clustering", "domainMetadata"} <= set(u.protocol.writer_features or ()) and u.clustering_columns == []
+    assert u.alter.cluster_by(["x"]).version == 2 and u.clustering_columns == ["x"]
+    parted = str(tmp_path / "p")
+    lakehouse.write_delta(parted, batch(0, 10, 0), partition_by=["s"])
+    before = log_state(parted)
+    with pytest.raises(UnsupportedFeatureError, match="cannot also be partitioned"):
+        lakehouse.DeltaTable(parted).alter.add_feature("clustering", allow_protocol_versions_increase=True)
+    assert log_state(parted) == before

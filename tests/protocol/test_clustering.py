@@ -153,3 +153,12 @@ def test_registry_writes_clustering_and_refuses_the_liquid_preview_name() -> Non
     with pytest.raises(UnsupportedFeatureError, match="'liquid'.*preview") as e:
         check_writable(proto, frozenset({"liquid", "domainMetadata", "deletionVectors"}))
     assert e.value.feature == "liquid"
+
+
+def test_clustering_brings_domain_metadata_into_any_protocol() -> None:
+    from lakehouse.protocol.features import minimal_protocol, upgraded_protocol
+
+    assert minimal_protocol(frozenset({"clustering"})) == Protocol(1, 7, None, ("clustering", "domainMetadata"))
+    up = upgraded_protocol(Protocol(1, 2), frozenset({"clustering"}))
+    assert up is not None and {"clustering", "domainMetadata"} <= set(up.writer_features or ())
+    assert upgraded_protocol(CLUSTERED, frozenset({"clustering"})) is None
