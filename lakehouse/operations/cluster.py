@@ -150,54 +150,67 @@ def plan_clustering(snapshot: Snapshot, columns: tuple[str, ...], target_size: i
     return OptimizePlan(snapshot.version, bins, target_size, columns, None, len(typed), len(typed) - len(todo))
 
 
-def optimize_clustered(snapshot: Snapshot, *, target_size: int | None = None,
-                       partition_filter: PartitionFilter = None, z_order_by: Sequence[str] = (),
-                       min_file_size: int | None = None, max_workers: int | None = None, commit_properties: CommitProperties | None = None,
-                       hook: Hook | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
-    """OPTIMIZE on a clustered table: cluster the files not yet clustered by the table's clustering
-    columns (see the module docstring); a table clustered by nothing is compacted by the caller.
-    ``z_order_by``, ``partition_filter`` and ``min_file_size`` are refused (a clustered table has no
-    partitions, its layout is the clustering columns', as in Spark, and every unclustered file is
+def clustering_plan(snapshot: Snapshot, *, target_size: int | None = None, partition_filter: PartitionFilter = None,
+                    z_order_by: Sequence[str] = (), min_file_size: int | None = None) -> OptimizePlan | None:
+    """The plan of an OPTIMIZE of a clustered table (see the module docstring), or None when the OPTIMIZE
+    is an ordinary one (the table is not clustered, or is clustered by nothing and no Z-order is asked).
+    ``z_order_by``, ``partition_filter`` and ``min_file_size`` are refused on a clustered table (it has
+    no partitions, its layout is the clustering columns', as in Spark, and every unclustered file is
     rewritten whatever its size)."""
     columns = clustering_of(snapshot)
+    if columns is None or (not columns and not z_order_by):
+        return None
     if z_order_by:
         raise UnsupportedFeatureError(
-            f"z_order_by={list(z_order_by)} on a clustered table (clustered by {list(columns or ())}): Z-order and "
+            f"z_order_by={list(z_order_by)} on a clustered table (clustered by {list(columns)}): Z-order and "
             "clustering are exclusive, as in Spark.\nHelp: run dt.optimize.compact(), which clusters by the "
             "clustering columns, or change them with dt.alter.cluster_by(...).", feature=FEATURE)
-    if not columns:
-        raise InvalidArgumentError(f"the table at version {snapshot.version} is not clustered by any column")
     if partition_filter is not None:
         raise InvalidArgumentError("partition_filters on a clustered table: it has no partition columns")
     if min_file_size is not None:
         raise InvalidArgumentError("min_file_size on a clustered table: OPTIMIZE clusters every unclustered file, "
                                    "whatever its size")
+    if target_size is None:
+        target_size = snapshot.properties.target_file_size or DEFAULT_TARGET_SIZE
+    if not isinstance(target_size, int) or isinstance(target_size, bool) or target_size <= 0:
+        raise InvalidArgumentError(f"target_size must be a positive number of bytes, got {target_size!r}")
+    return plan_clustering(snapshot, columns, target_size)
+
+
+def mark_clustered(result: BinResult) -> BinResult:
+    """A clustering bin's result with its new files naming this implementation in `clusteringProvider`
+    (PROTOCOL.md: files a clustering implementation clusters carry its name)."""
+    return dataclasses.replace(
+        result, adds=tuple(dataclasses.replace(a, clustering_provider=PROVIDER) for a in result.adds))
+
+
+def optimize_clustered(snapshot: Snapshot, *, target_size: int | None = None,
+                       partition_filter: PartitionFilter = None, z_order_by: Sequence[str] = (),
+                       min_file_size: int | None = None, max_workers: int | None = None,
+                       commit_properties: CommitProperties | None = None, hook: Hook | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
+    """OPTIMIZE on a clustered table: cluster the files not yet clustered by the table's clustering
+    columns (`clustering_plan`, whose refusals apply)."""
+    plan = clustering_plan(snapshot, target_size=target_size, partition_filter=partition_filter,
+                           z_order_by=z_order_by, min_file_size=min_file_size)
+    if plan is None:
+        raise InvalidArgumentError(f"the table at version {snapshot.version} is not clustered by any column")
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     workers = resolve_max_workers(max_workers)
     if already_applied(snapshot, commit_properties):
         return skipped_optimize()
-    if target_size is None:
-        target_size = snapshot.properties.target_file_size or DEFAULT_TARGET_SIZE
-    if not isinstance(target_size, int) or isinstance(target_size, bool) or target_size <= 0:
-        raise InvalidArgumentError(f"target_size must be a positive number of bytes, got {target_size!r}")
     start = time.perf_counter()
-    plan = plan_clustering(snapshot, columns, target_size)
     if progress:
         progress(0, len(plan.bins))
     results: list[BinResult] = []
     for item in plan.bins:
-        res = execute_bin(snapshot, plan, item, max_workers=workers)
-        # The new files are clustered by this implementation (PROTOCOL.md: name it in clusteringProvider).
-        adds = tuple(dataclasses.replace(a, clustering_provider=PROVIDER) for a in res.adds)
-        results.append(dataclasses.replace(res, adds=adds))
+        results.append(mark_clustered(execute_bin(snapshot, plan, item, max_workers=workers)))
         if progress:
             progress(len(results), len(plan.bins))
-
     return commit_optimize(snapshot, plan, results, commit_properties=commit_properties, hook=hook,
                            duration_ms=int((time.perf_counter() - start) * 1000))
 
 
-__all__ = ["NEEDED", "alter_cluster_by", "restored_domain", "check_cluster_by_on_write", "clustering_of", "new_clustered_table",
+__all__ = ["NEEDED", "alter_cluster_by", "clustering_plan", "mark_clustered", "restored_domain", "check_cluster_by_on_write", "clustering_of", "new_clustered_table",
            "optimize_clustered", "plan_clustering"]

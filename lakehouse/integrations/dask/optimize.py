@@ -36,6 +36,7 @@ from lakehouse.operations.optimize import (
     plan_optimize,
     skipped_optimize,
 )
+from lakehouse.operations.cluster import clustering_plan, mark_clustered
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import latest_snapshot
 from lakehouse.storage import open_storage
@@ -60,13 +61,18 @@ def _optimize(uri: str | os.PathLike[str], *, z_order_by: Sequence[str], partiti
     check_commit_safety(storage)
     if already_applied(snapshot, commit_properties):
         return skipped_optimize()
-    plan = plan_optimize(snapshot, target_size=target_size, partition_filter=partition_filters,
-                         min_file_size=min_file_size, z_order_by=z_order_by)
+    # A clustered table is clustered, as by dt.optimize (spec/clustering.md); otherwise the usual plan.
+    clustered = clustering_plan(snapshot, target_size=target_size, partition_filter=partition_filters,
+                                z_order_by=z_order_by, min_file_size=min_file_size)
+    plan = clustered or plan_optimize(snapshot, target_size=target_size, partition_filter=partition_filters,
+                                      min_file_size=min_file_size, z_order_by=z_order_by)
     ref = TableRef(storage.root_uri, dict(storage_options) if storage_options else None, snapshot.version)
     # Every task needs the plan's settings, not its other bins: one shared graph node without them.
     shared = delayed(dataclasses.replace(plan, bins=()), traverse=False)
     tasks = [task(run_bin, i, ref, shared, b) for i, b in enumerate(plan.bins)]
     results: list[BinResult] = compute_outputs(tasks)
+    if clustered is not None:
+        results = [mark_clustered(r) for r in results]
     return commit_optimize(snapshot, plan, results, commit_properties=commit_properties,
                            duration_ms=int((time.perf_counter() - start) * 1000))
 
