@@ -57,7 +57,7 @@ class TableOptimizer:
         if columns is not None and (columns or z_order_by):  # a clustered table clusters (spec/clustering.md)
             metrics = cluster.optimize_clustered(
                 snapshot, target_size=target_size, partition_filter=partition_filters, z_order_by=z_order_by,
-                min_file_size=min_file_size, max_workers=max_concurrent_tasks or max_workers,
+                min_file_size=min_file_size, max_workers=max_workers, max_concurrent_tasks=max_concurrent_tasks,
                 commit_properties=commit_properties, progress=counter)
             table.refresh()
             return metrics

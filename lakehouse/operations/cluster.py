@@ -187,10 +187,17 @@ def mark_clustered(result: BinResult) -> BinResult:
 def optimize_clustered(snapshot: Snapshot, *, target_size: int | None = None,
                        partition_filter: PartitionFilter = None, z_order_by: Sequence[str] = (),
                        min_file_size: int | None = None, max_workers: int | None = None,
-                       commit_properties: CommitProperties | None = None, hook: Hook | None = None,
+                       max_concurrent_tasks: int | None = None, commit_properties: CommitProperties | None = None, hook: Hook | None = None,
                        progress: Callable[[int, int], None] | None = None) -> OptimizeMetrics:
     """OPTIMIZE on a clustered table: cluster the files not yet clustered by the table's clustering
-    columns (`clustering_plan`, whose refusals apply)."""
+    columns (`clustering_plan`, whose refusals apply). ``max_concurrent_tasks`` is deltalake's name for
+    ``max_workers`` (give one, or both equal)."""
+    if max_concurrent_tasks is not None:
+        if max_workers is not None and max_workers != max_concurrent_tasks:
+            raise InvalidArgumentError(
+                f"max_workers={max_workers!r} and max_concurrent_tasks={max_concurrent_tasks!r} name the same "
+                "thread budget (max_concurrent_tasks is deltalake's name); pass one of them")
+        max_workers = max_concurrent_tasks
     plan = clustering_plan(snapshot, target_size=target_size, partition_filter=partition_filter,
                            z_order_by=z_order_by, min_file_size=min_file_size)
     if plan is None:

@@ -290,6 +290,10 @@ def test_refusals_leave_the_table_unchanged(tmp_path: Path) -> None:
         lakehouse.write_delta(path, batch(0, 5, 0), mode="overwrite", schema_mode="overwrite", partition_by=["s"])
     with pytest.raises(InvalidArgumentError, match="partition columns"):
         dt.optimize.compact(partition_filters=[("s", "=", "a")])
+    with pytest.raises(InvalidArgumentError, match="whatever its size"):
+        dt.optimize.compact(min_file_size=1)
+    with pytest.raises(InvalidArgumentError, match="same thread budget"):
+        dt.optimize.compact(max_workers=1, max_concurrent_tasks=2)
     with pytest.raises(SchemaMismatchError, match="type boolean"):
         dt.alter.cluster_by(["b"])
     assert log_state(path) == before
