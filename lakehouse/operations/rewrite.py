@@ -348,7 +348,8 @@ class FileRewriter:
                 path=add.path, partition_values=dict(add.partition_values), size=add.size,
                 modification_time=add.modification_time, data_change=True, stats=_loose_stats(add.stats),
                 tags=dict(add.tags) if add.tags else None, deletion_vector=descriptor, base_row_id=add.base_row_id,
-                default_row_commit_version=add.default_row_commit_version))
+                default_row_commit_version=add.default_row_commit_version,
+                clustering_provider=add.clustering_provider))  # same file, same layout (spec/clustering.md)
             self._dvs += 1
             return
         self._removes.append(remove_for(touched.add, self._now))

@@ -286,9 +286,11 @@ class Transaction:
             removed=frozenset(file_key(canonical_path(r.path), r.deletion_vector) for r in self.removes),
             changes_metadata=self.metadata is not None,
             changes_protocol=self.protocol is not None,
-            # Files clustered here follow the clustering columns read: a concurrent change of them conflicts.
+            # Files clustered here (rewrites, dataChange=false, naming a provider) follow the clustering columns
+            # read: a concurrent change of them conflicts. A DML re-add keeping its file's provider does not.
             domains_read=frozenset(self._read_domains | (
-                {CLUSTERING_DOMAIN} if any(a.clustering_provider for a in self.adds) else set())),
+                {CLUSTERING_DOMAIN} if any(a.clustering_provider and not a.data_change for a in self.adds)
+                else set())),
             domains_written=frozenset(self.domains),
         )
 

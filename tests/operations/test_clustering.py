@@ -397,3 +397,55 @@ def test_clustering_feature_requested_directly_gives_a_table_clustered_by_nothin
     with pytest.raises(UnsupportedFeatureError, match="cannot also be partitioned"):
         lakehouse.DeltaTable(parted).alter.add_feature("clustering", allow_protocol_versions_increase=True)
     assert log_state(parted) == before
+
+
+def test_deletion_vectors_on_clustered_files_are_applied_by_the_next_optimize(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    model = Model(path)
+    data: list[dict] = []
+    for i in range(3):
+        t = batch(i * 1000, 1000, seed=i)
+        res = lakehouse.write_delta(path, t, mode="append", cluster_by=["x"] if i == 0 else None,
+                                    configuration={"delta.enableDeletionVectors": "true"} if i == 0 else None)
+        data += t.to_pylist()
+        model.record(res.version, data)
+    dt = lakehouse.DeltaTable(path)
+    assert dt.optimize.compact().version == 3
+    model.same_as(3, 2)
+    clustered = {a["path"] for a in actions_of(path, 3, "add")}
+    dt.delete("id % 10 = 0")
+    model.record(4, [r for r in data if r["id"] % 10])
+    with_dv = [a for a in actions_of(path, 4, "add") if a.get("deletionVector")]
+    assert with_dv and {a["path"] for a in with_dv} <= clustered
+    assert all(a["clusteringProvider"] == "liquid" for a in with_dv)  # DELETE keeps the file's provider
+    m = dt.optimize.compact()
+    assert m.version == 5 and m.num_deletion_vectors_removed == len(with_dv)
+    adds = actions_of(path, 5, "add")
+    assert all(a["clusteringProvider"] == "liquid" and not a.get("deletionVector") for a in adds)
+    model.same_as(5, 4)
+    model.check()
+
+
+def test_a_delete_keeping_clustered_files_does_not_conflict_with_cluster_by(tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    t = batch(0, 2000, seed=5)
+    lakehouse.write_delta(path, t, cluster_by=["x"], configuration={"delta.enableDeletionVectors": "true"})
+    dt = lakehouse.DeltaTable(path)
+    assert dt.optimize.compact().version == 1
+    fired: list[int] = []
+
+    def alter_first(phase, txn) -> None:
+        if phase == "prepared" and not fired:
+            with commit_hook(None):
+                fired.append(lakehouse.DeltaTable(path).alter.cluster_by(["y"]).version)
+
+    with commit_hook(alter_first):
+        res = dt.delete("id < 100")  # a DV on a clustered file: the file keeps its provider
+    assert fired == [2] and res.version == 3
+    assert all(a["clusteringProvider"] == "liquid" for a in actions_of(path, 3, "add"))
+    model = Model(path)
+    model.record(0, t)
+    model.same_as(1, 0)
+    model.same_as(2, 1)
+    model.record(3, [r for r in t.to_pylist() if r["id"] >= 100])
+    model.check()
