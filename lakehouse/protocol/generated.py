@@ -20,7 +20,7 @@ from typing import Mapping
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol.expr import Expr, columns, parse_sql
 from lakehouse.protocol.expr_types import check_expression, family, type_of
-from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, type_name
+from lakehouse.protocol.schema import DataType, PrimitiveType, StructField, StructType, type_name
 
 GENERATION_KEY = "delta.generationExpression"
 IDENTITY_PREFIX = "delta.identity."
@@ -151,12 +151,12 @@ def _nested_declarations(schema: StructType) -> None:
                                            "default columns must be top-level columns (as in Spark)")
 
 
-def _assignable(source: object, target: object) -> bool:
+def _assignable(source: DataType | None, target: DataType | None) -> bool:
     """Whether a value of type ``source`` can be stored in ``target`` without Spark refusing the
     generation expression (same type, or both numeric / both string / both datetime)."""
     if source is None or source == target:
         return True
-    return family(source) == family(target) and family(target) in ("numeric", "string", "datetime")  # type: ignore[arg-type]
+    return family(source) == family(target) and family(target) in ("numeric", "string", "datetime")
 
 
 def validate_declarations(schema: StructType, partition_columns: tuple[str, ...] | list[str] = ()) -> ColumnRules:

@@ -17,13 +17,13 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from lakehouse.protocol.expr import And, Cast, Cmp, Col, Expr, Func, Lit, evaluate, parse_sql
+from lakehouse.protocol.expr import And, Cast, Cmp, CmpOp, Col, Expr, Func, Lit, evaluate, parse_sql
 from lakehouse.protocol.expr_arrow import coerce_literal
 from lakehouse.protocol.generated import GENERATION_KEY, constants_for
 from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_type
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
-_IMPLIED = {"<": "<=", "<=": "<=", ">": ">=", ">=": ">=", "=": "="}
+_IMPLIED: dict[str, CmpOp] = {"<": "<=", "<=": "<=", ">": ">=", ">=": ">=", "=": "="}
 
 
 def _source(expr: Expr) -> str | None:
@@ -96,7 +96,7 @@ def derived_partition_filter(predicate: Expr, schema: StructType, partition_colu
                 continue
             value = _value_of(expr, schema.field(src), lit.value, target)
             if value is not None:
-                extra.append(Cmp(_IMPLIED[op], Col((target.name,)), Lit(value)))  # type: ignore[arg-type]
+                extra.append(Cmp(_IMPLIED[op], Col((target.name,)), Lit(value)))
     return And(tuple(_conjuncts(predicate) + extra)) if extra else predicate
 
 
