@@ -26,7 +26,7 @@ from lakehouse.progress import Progress, reporter
 from lakehouse.write.transaction import CommitProperties, Transaction
 from lakehouse.snapshot.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
-from lakehouse.protocol.expr import FilterLike
+from lakehouse.protocol.expr import FilterLike, Lit
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
 from lakehouse.scan.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
@@ -270,11 +270,21 @@ class DeltaTable:
         self.refresh()
         return metrics
 
-    def update(self, predicate: FilterLike | None = None, *, set: Mapping[str, Any],  # noqa: A002
-               commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> "UpdateMetrics":
-        """Set ``set`` ({column: SQL expression such as "v * 2", polars expression or literal}) on the rows
-        matching ``predicate`` (a `FilterLike`; all rows when None). The table object moves to the new version."""
-        metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=set,
+    def update(self, updates: Mapping[str, Any] | None = None, new_values: Mapping[str, Any] | None = None,
+               predicate: FilterLike | None = None, *, commit_properties: CommitProperties | None = None,
+               max_workers: int | None = None) -> "UpdateMetrics":
+        """UPDATE the rows matching ``predicate`` (a `FilterLike`; every row when None), deltalake's signature.
+
+        ``updates`` maps columns to SQL expressions (``{"v": "v * 2", "s": "'x'"}``), polars expressions or
+        non-string Python literals; ``new_values`` maps columns to Python values taken literally (a string is
+        the string itself, not SQL). A column may appear in only one of the two. The table object moves to the
+        new version."""
+        assignments = dict(updates or {})
+        for name, value in (new_values or {}).items():
+            if name in assignments:
+                raise InvalidArgumentError(f"UPDATE sets column '{name}' in both updates= and new_values=")
+            assignments[name] = Lit(value)
+        metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=assignments,
                               commit_properties=commit_properties, max_workers=max_workers)
         self.refresh()
         return metrics

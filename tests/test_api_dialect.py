@@ -313,7 +313,7 @@ def test_every_mutating_call_returns_a_typed_result_with_the_version(tmp_path):
     results.append((lakehouse.write_delta(path, rows_table(ROWS[6:]), mode="append"), lakehouse.CommitResult))
     dt = lakehouse.DeltaTable(path)
     results.append((dt.delete("id = 0"), lakehouse.DeleteMetrics))
-    results.append((dt.update("id = 1", set={"v": "v + 1"}), lakehouse.UpdateMetrics))
+    results.append((dt.update(updates={"v": "v + 1"}, predicate="id = 1"), lakehouse.UpdateMetrics))
     results.append((dt.merge(rows_table([{"id": 2, "v": 0, "p": "b"}]), "t.id = s.id")
                     .when_matched_update_all().execute(), lakehouse.MergeMetrics))
     results.append((dt.optimize.compact(), lakehouse.OptimizeMetrics))
@@ -376,3 +376,23 @@ def test_no_public_signature_has_a_private_parameter():
     assert any(n.endswith("DeltaTable.delete") for n, _ in callables)  # the walk reaches the facade
     bad = [f"{name}({p})" for name, fn in callables for p in inspect.signature(fn).parameters if p.startswith("_")]
     assert not bad, f"private parameters in public signatures: {bad}"
+
+
+def test_update_takes_deltalake_signature_updates_new_values_predicate(tmp_path):
+    """`dt.update(updates=, new_values=, predicate=)` as deltalake: SQL in `updates`, Python literals in
+    `new_values` (a string there is the string itself), and both engines read the same result."""
+    import deltalake
+    import pyarrow as pa
+
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": pa.array([1, 2, 3], pa.int64()), "s": ["a", "b", "c"],
+                                          "v": pa.array([10, 20, 30], pa.int64())}))
+    dt = lakehouse.DeltaTable(path)
+    m = dt.update(updates={"v": "v * 2"}, new_values={"s": "upper(s)"}, predicate="id >= 2")
+    assert m.num_updated_rows == 2 and m.version == 1
+    want = [{"id": 1, "s": "a", "v": 10}, {"id": 2, "s": "upper(s)", "v": 40}, {"id": 3, "s": "upper(s)", "v": 60}]
+    assert sorted(lakehouse.DeltaTable(path).to_arrow().to_pylist(), key=lambda r: r["id"]) == want
+    assert sorted(deltalake.DeltaTable(path).to_pyarrow_table().to_pylist(), key=lambda r: r["id"]) == want
+    with pytest.raises(lakehouse.errors.InvalidArgumentError, match="both updates= and new_values="):
+        dt.update(updates={"v": "1"}, new_values={"v": 1})
+    assert lakehouse.DeltaTable(path).version == 1

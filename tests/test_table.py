@@ -145,7 +145,7 @@ def _state(path: str) -> tuple[int, list[str], list[tuple]]:
 
 WRITES: dict[str, Callable[[DeltaTable], object]] = {
     "delete": lambda dt: dt.delete("id = 1"),
-    "update": lambda dt: dt.update("id = 1", set={"v": "v + 1"}),
+    "update": lambda dt: dt.update(updates={"v": "v + 1"}, predicate="id = 1"),
     "merge": lambda dt: dt.merge(pa.table({"id": [1], "v": [9]}), "t.id = s.id").when_matched_update_all().execute(),
     "optimize": lambda dt: dt.optimize.compact(),
     "z_order": lambda dt: dt.optimize.z_order(["id", "v"]),

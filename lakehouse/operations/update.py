@@ -19,7 +19,7 @@ import pyarrow as pa
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.rewrite import ChangeType, FileOutcome, FileRewriter, RewriteMetrics, TouchedFile
 from lakehouse.operations.values import assigned_values, evaluate_mask, require_existing_columns
-from lakehouse.protocol.expr import Expr, Lit, check_expression, parse_predicate, parse_sql
+from lakehouse.protocol.expr import EXPR_TYPES, Expr, Lit, check_expression, parse_predicate, parse_sql
 from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
@@ -56,7 +56,7 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
     for name, value in updates.items():
         if _is_polars(value):
             continue
-        expr: Expr = parse_sql(value) if isinstance(value, str) else Lit(value)
+        expr: Expr = value if isinstance(value, EXPR_TYPES) else parse_sql(value) if isinstance(value, str) else Lit(value)
         column = assigned_values(table, expr, snapshot.schema, snapshot.schema.field(name))
         out = out.set_column(out.schema.get_field_index(name), name, column)
     target = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
@@ -71,12 +71,12 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
     """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows; files are
     read and rewritten on ``max_workers`` threads (default: the core count)."""
     if not updates:
-        raise InvalidArgumentError("UPDATE needs at least one column in set=")
+        raise InvalidArgumentError("UPDATE needs at least one column in updates= or new_values=")
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     if already_applied(snapshot, commit_properties):
         return UpdateMetrics()  # a replay: skipped, nothing written
-    require_existing_columns(snapshot.schema, set(updates), where=" in UPDATE set=")
+    require_existing_columns(snapshot.schema, set(updates), where=" in UPDATE updates=")
     pred = parse_predicate(predicate) if predicate is not None else None
     if pred is not None:
         text = predicate if isinstance(predicate, str) else ""

@@ -109,8 +109,8 @@ def test_update_with_polars_predicate_and_values(tmp_path: Path, mode: str, expr
     a, b = str(tmp_path / "polars"), str(tmp_path / "sql")
     make(a, mode)
     make(b, mode)
-    got = lakehouse.DeltaTable(a).update(expr, set=values)
-    lakehouse.DeltaTable(b).update(sql, set=sql_values)
+    got = lakehouse.DeltaTable(a).update(updates=values, predicate=expr)
+    lakehouse.DeltaTable(b).update(updates=sql_values, predicate=sql)
     assert got.num_updated_rows == df.filter(hit).height
     check(a, want, f"UPDATE {expr}")
     check(b, want, f"UPDATE {sql}")
@@ -122,7 +122,7 @@ def test_delete_and_update_take_dnf_tuple_filters(tmp_path: Path, mode: str) -> 
     make(path, mode)
     dt = lakehouse.DeltaTable(path)
     dt.delete([[("p", "=", "a"), ("v", "<", 0)], [("id", "in", [7, 8])]])
-    dt.update([("p", "in", ["b", "c"]), ("v", ">=", 0)], set={"v": "v + 1"})
+    dt.update(updates={"v": "v + 1"}, predicate=[("p", "in", ["b", "c"]), ("v", ">=", 0)])
     want = []
     for r in ROWS:
         if (r["p"] == "a" and r["v"] is not None and r["v"] < 0) or r["id"] in (7, 8):
@@ -243,7 +243,7 @@ def test_unconvertible_polars_predicates_are_refused(tmp_path: Path) -> None:
     _refused(path, lambda dt: dt.delete(pl.col("v").sum() > 1),
              f'cannot convert polars expression [(col("v").sum()) > (dyn int: 1)]: the aggregation sum is not '
              f"supported\n{HELP}")
-    _refused(path, lambda dt: dt.update(pl.col("v") // 2 == 1, set={"v": "0"}),
+    _refused(path, lambda dt: dt.update(updates={"v": "0"}, predicate=pl.col("v") // 2 == 1),
              f'cannot convert polars expression [([(col("v")) // (dyn int: 2)]) == (dyn int: 1)]: the operator '
              f"FloorDivide (floor division: `div` or floor(a / b) in SQL) is not supported\n{HELP}")
     _refused(path, lambda dt: dt.merge(SOURCE, pl.col("t.id") == pl.col("s.id"))
@@ -260,7 +260,7 @@ def test_unknown_columns_in_polars_dml_say_did_you_mean(tmp_path: Path) -> None:
     make(path, "cow")
     _refused(path, lambda dt: dt.delete(pl.col("nmae") == "bob"),
              "unknown column 'nmae' in DELETE predicate; the columns are id, v, f, name, p\nHelp: did you mean 'name'?")
-    _refused(path, lambda dt: dt.update(pl.col("id") == 1, set={"v": pl.col("vv") + 1}),
+    _refused(path, lambda dt: dt.update(updates={"v": pl.col("vv") + 1}, predicate=pl.col("id") == 1),
              "unknown column 'vv' in the value for v; the columns are id, v, f, name, p\nHelp: did you mean 'v'?")
     _refused(path, lambda dt: dt.merge(SOURCE, pl.col("t.idd") == pl.col("s.id")).when_matched_delete().execute(),
              "unknown column 't.idd' in MERGE; the columns are t.id, t.v, t.f, t.name, t.p, s.id, s.v, s.name, "
@@ -268,8 +268,8 @@ def test_unknown_columns_in_polars_dml_say_did_you_mean(tmp_path: Path) -> None:
     _refused(path, lambda dt: dt.delete("name = bob"),
              "unknown column 'bob' in DELETE predicate 'name = bob'; the columns are id, v, f, name, p\n"
              "Help: quote string literals: 'bob'")
-    _refused(path, lambda dt: dt.update("id = 1", set={"nmae": "'x'"}),
-             "unknown column 'nmae' in UPDATE set=; the columns are id, v, f, name, p\nHelp: did you mean 'name'?")
+    _refused(path, lambda dt: dt.update(updates={"nmae": "'x'"}, predicate="id = 1"),
+             "unknown column 'nmae' in UPDATE updates=; the columns are id, v, f, name, p\nHelp: did you mean 'name'?")
 
 
 def test_dask_merge_takes_polars_conditions_and_values(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_constraint_is_enforced_by_every_write(tmp_path: Path) -> None:
     with pytest.raises(ConstraintViolationError):
         lakehouse.write_delta(path, bad, mode="overwrite")
     with pytest.raises(ConstraintViolationError):
-        dt.update("id = 1", set={"v": "v - 1000"})
+        dt.update(updates={"v": "v - 1000"}, predicate="id = 1")
     with pytest.raises(ConstraintViolationError):
         dt.merge(tbl([{"id": 2, "v": -5, "p": "a"}]), predicate="t.id = s.id").when_matched_update_all().execute()
     with pytest.raises(ConstraintViolationError):
@@ -321,7 +321,7 @@ def test_turn_on_column_mapping_then_rename_and_drop(tmp_path: Path, partitioned
     # DML with the new names
     dt.delete("value = 30 OR part = 'c'")
     model.record(6, [r for r in model.latest() if not (r["value"] == 30 or r["part"] == "c")])
-    dt.update("id = 4", set={"value": "value + 1"})
+    dt.update(updates={"value": "value + 1"}, predicate="id = 4")
     model.record(7, [{**r, "value": r["value"] + 1} if r["id"] == 4 else r for r in model.latest()])
     # drop a column: the data stays in the files, unread
     dt.alter.drop_columns("value")

@@ -62,7 +62,7 @@ def build_history(path: str, mode: str, partitioned: bool, pause: float = 0.0) -
     changes[2] = [{**r, "_change_type": "delete"} for r in rows if r["v"] is not None and r["v"] > 60]
     rows = [r for r in rows if not (r["v"] is not None and r["v"] > 60)]
     time.sleep(pause)
-    dt.update("p = 'a'", set={"v": "v + 1"})
+    dt.update(updates={"v": "v + 1"}, predicate="p = 'a'")
     hit = [r for r in rows if r["p"] == "a"]
     changes[3] = [{**r, "_change_type": "update_preimage"} for r in hit] + \
                  [{**r, "v": None if r["v"] is None else r["v"] + 1, "_change_type": "update_postimage"} for r in hit]

@@ -192,7 +192,7 @@ def test_dml_writes_unclustered_files_that_the_next_optimize_clusters(tmp_path: 
     dt.delete("x < 3000")
     rows = [r for r in rows if not r["x"] < 3000]
     model.record(4, rows)
-    dt.update("id % 7 = 0", set={"s": "'seven'"})
+    dt.update(updates={"s": "'seven'"}, predicate="id % 7 = 0")
     rows = [dict(r, s="seven") if r["id"] % 7 == 0 else r for r in rows]
     model.record(5, rows)
     src = batch(2500, 1000, seed=42)  # ids 2500..3499: some matched, some new

@@ -123,7 +123,7 @@ def test_every_write_and_dml_on_a_column_mapped_table(tmp_path: Path, mode: str,
     assert d.num_deleted_rows > 0
     if dv:
         assert d.num_deletion_vectors_added > 0
-    dt.update("id = 5 OR p = 'a'", set={"v": "v + 1", "d": "DATE '2020-02-02'"})
+    dt.update(updates={"v": "v + 1", "d": "DATE '2020-02-02'"}, predicate="id = 5 OR p = 'a'")
     model.record(4, [{**r, "v": r["v"] + 1, "d": date(2020, 2, 2)} if (r["id"] == 5 or r["p"] == "a") else r
                      for r in model.latest()])
     src = tbl([{**rows(7, 1)[0], "v": -7}] + rows(200, 2))
@@ -243,7 +243,7 @@ def test_dml_on_column_mapped_tables_of_other_engines(tmp_path: Path, name: str,
     current = [r for r in current if not del_py(r)]
     expected[start + 2] = current
     upd_match = lambda r: eval_update(upd_sql, r)  # noqa: E731
-    dt.update(upd_sql, set=upd_set)
+    dt.update(updates=upd_set, predicate=upd_sql)
     current = [upd_py(r) if upd_match(r) else r for r in current]
     expected[start + 3] = current
     m = dt.optimize.compact()
@@ -333,7 +333,7 @@ def test_nested_schema_evolution_and_change_data_on_a_column_mapped_table(tmp_pa
         s_type = pq.read_schema(Path(path) / unquote(a["path"])).field(physical(dt)["s"][0]).type
         assert {s_type.field(i).name for i in range(s_type.num_fields)} == {
             f.metadata["delta.columnMapping.physicalName"] for f in dt.delta_schema.field("s").type.fields}
-    dt.update("id = 1", set={"id": 10})
+    dt.update(updates={"id": 10}, predicate="id = 1")
     model.record(2, [{**r, "id": 10} if r["id"] == 1 else r for r in model.latest()])
     dt.delete("id = 2")
     model.record(3, [r for r in model.latest() if r["id"] != 2])

@@ -126,7 +126,7 @@ def test_update(tmp_path: Path, mode: str, partitioned: bool, predicate: str | N
     hit = [r for r in ALL if truth(r) is True]
     expected = [new(r) if truth(r) is True else r for r in ALL]
     dt = lakehouse.DeltaTable(path)
-    m = dt.update(predicate, set=set_)
+    m = dt.update(updates=set_, predicate=predicate)
     assert m.num_updated_rows == len(hit)
     assert_same_rows(lh_read(path), expected, f"after UPDATE {predicate} SET {set_}")
     if not hit:
@@ -160,16 +160,16 @@ def test_sequence_of_dml_every_version_read_by_both_engines(tmp_path: Path, mode
     dt.delete("v = 20")
     rows = [r for r in rows if r["v"] != 20]
     step(rows)
-    dt.update("p = 'a'", set={"v": "v + 1"})
+    dt.update(updates={"v": "v + 1"}, predicate="p = 'a'")
     rows = [({**r, "v": None if r["v"] is None else r["v"] + 1} if r["p"] == "a" else r) for r in rows]
     step(rows)
     dt.delete("id = 1")  # the file that already carries a deletion vector
     rows = [r for r in rows if r["id"] != 1]
     step(rows)
-    dt.update("v > 40", set={"p": "'a'"})
+    dt.update(updates={"p": "'a'"}, predicate="v > 40")
     rows = [({**r, "p": "a"} if r["v"] is not None and r["v"] > 40 else r) for r in rows]
     step(rows)
-    dt.update(None, set={"v": pl.col("v").fill_null(0)})
+    dt.update(updates={"v": pl.col("v").fill_null(0)}, predicate=None)
     rows = [{**r, "v": 0 if r["v"] is None else r["v"]} for r in rows]
     step(rows)
     dt.delete("p = 'a'")
@@ -241,7 +241,7 @@ def test_on_disk_deletion_vector_and_second_delete_merges_it(tmp_path: Path) -> 
     assert set(lakehouse.DeltaTable(path).to_arrow().column("id").to_pylist()) == expected_ids
     assert set(dl_read(path).column("id").to_pylist()) == expected_ids
     # an UPDATE on the same file extends the same DV again
-    lakehouse.DeltaTable(path).update("id = 5000", set={"v": -1})
+    lakehouse.DeltaTable(path).update(updates={"v": -1}, predicate="id = 5000")
     (f3,) = _dvs(path)
     assert f3["deletion_vector"]["cardinality"] == n - len(expected_ids) + 1
     assert_versions_agree(path)
@@ -300,7 +300,7 @@ def test_dml_on_copies_of_spark_tables_with_deletion_vectors(tmp_path: Path, nam
     untouched = _dl_sql(path, f"({update_pred}) IS NOT TRUE")
     hits = kept.num_rows - untouched.num_rows
     assert 0 < hits < kept.num_rows
-    u = dt.update(update_pred, set=set_)
+    u = dt.update(updates=set_, predicate=update_pred)
     assert u.num_updated_rows == hits
     after = lh_read(path)
     assert after.num_rows == kept.num_rows
@@ -331,7 +331,7 @@ def test_dml_on_a_column_mapping_id_mode_cdf_table(tmp_path: Path) -> None:
     assert 1 in rows and 2 in rows
     dt.delete("id = 1")
     del rows[1]
-    dt.update("id = 2", set={"value": "value + 1"})
+    dt.update(updates={"value": "value + 1"}, predicate="id = 2")
     rows[2] = {**rows[2], "value": rows[2]["value"] + 1}
     new_row = {**rows[2], "id": 1000}
     dt.merge(pa.Table.from_pylist([new_row], schema=dt.schema), "t.id = s.id").when_not_matched_insert_all().execute()
@@ -359,8 +359,8 @@ REMOVING_OPS: dict[str, Callable[[lakehouse.DeltaTable], Any]] = {
     "delete_data_predicate": lambda dt: dt.delete("v > 10"),
     "delete_partition": lambda dt: dt.delete("p = 'a'"),
     "delete_all": lambda dt: dt.delete(),
-    "update": lambda dt: dt.update("v > 10", set={"v": 0}),
-    "update_all_rows": lambda dt: dt.update(set={"v": "v + 1"}),
+    "update": lambda dt: dt.update(updates={"v": 0}, predicate="v > 10"),
+    "update_all_rows": lambda dt: dt.update(updates={"v": "v + 1"}),
     "merge_update": lambda dt: dt.merge(rows_table([{"id": 1, "v": 0, "p": "a"}]), "t.id = s.id")
     .when_matched_update_all().execute(),
     "merge_delete": lambda dt: dt.merge(rows_table([{"id": 1, "v": 0, "p": "a"}]), "t.id = s.id")
@@ -404,19 +404,19 @@ def test_update_breaking_a_constraint_is_refused(tmp_path: Path, mode: str) -> N
     before = snapshot_dir(path)
     dt = lakehouse.DeltaTable(path)
     with pytest.raises(ConstraintViolationError) as info:
-        dt.update("id = 1", set={"v": -5})
+        dt.update(updates={"v": -5}, predicate="id = 1")
     assert "vpos" in str(info.value)
     with pytest.raises(ConstraintViolationError):
-        dt.update("p = 'a'", set={"v": "v - 15"})
+        dt.update(updates={"v": "v - 15"}, predicate="p = 'a'")
     with pytest.raises(ConstraintViolationError):
-        dt.update("id = 2", set={"id": None})
+        dt.update(updates={"id": None}, predicate="id = 2")
     with pytest.raises(ConstraintViolationError):
         dt.merge(rows_table([{"id": 1, "v": -1, "p": "a"}]), "t.id = s.id").when_matched_update_all().execute()
     with pytest.raises(ConstraintViolationError):
         dt.merge(rows_table([{"id": 99, "v": -1, "p": "a"}]), "t.id = s.id").when_not_matched_insert_all().execute()
     assert snapshot_dir(path) == before
     # NULL passes a CHECK constraint, as in SQL
-    dt.update("id = 1", set={"v": None})
+    dt.update(updates={"v": None}, predicate="id = 1")
     assert_same_rows(lh_read(path), [{**r, "v": None} if r["id"] == 1 else r for r in rows], "NULL passes")
     assert_versions_agree(path)
 
@@ -424,13 +424,13 @@ def test_update_breaking_a_constraint_is_refused(tmp_path: Path, mode: str) -> N
 BAD = [
     ("delete", ("nope > 1",), {}, InvalidArgumentError),
     ("delete", ("v >>< 1",), {}, InvalidArgumentError),
-    ("update", ("v > 1",), {"set": {"nope": 1}}, InvalidArgumentError),
-    ("update", ("nope > 1",), {"set": {"v": 1}}, InvalidArgumentError),
-    ("update", ("v > 1",), {"set": {"v": "nope + 1"}}, InvalidArgumentError),
-    ("update", ("v > 1",), {"set": {"v": "v +* 1"}}, InvalidArgumentError),
-    ("update", ("v > 1",), {"set": {}}, InvalidArgumentError),
-    ("update", ("v > 1",), {"set": {"v": "'abc'"}}, SchemaMismatchError),
-    ("update", ("v > 1",), {"set": {"v": "p"}}, SchemaMismatchError),
+    ("update", (), {"updates": {"nope": 1}, "predicate": "v > 1"}, InvalidArgumentError),
+    ("update", (), {"updates": {"v": 1}, "predicate": "nope > 1"}, InvalidArgumentError),
+    ("update", (), {"updates": {"v": "nope + 1"}, "predicate": "v > 1"}, InvalidArgumentError),
+    ("update", (), {"updates": {"v": "v +* 1"}, "predicate": "v > 1"}, InvalidArgumentError),
+    ("update", (), {"updates": {}, "predicate": "v > 1"}, InvalidArgumentError),
+    ("update", (), {"updates": {"v": "'abc'"}, "predicate": "v > 1"}, SchemaMismatchError),
+    ("update", (), {"updates": {"v": "p"}, "predicate": "v > 1"}, SchemaMismatchError),
 ]
 
 
@@ -495,7 +495,7 @@ def test_generated_dml_sequences_match_model(tmp_path_factory: pytest.TempPathFa
                 assert m.num_deleted_rows == sum(hit), label
                 rows = [r for r, h in zip(rows, hit) if not h]
             else:
-                m = dt.update(sql(pred) if pred is not None else None, set={c: sql(e) for c, e in assignments})
+                m = dt.update(updates={c: sql(e) for c, e in assignments}, predicate=sql(pred) if pred is not None else None)
                 assert m.num_updated_rows == sum(hit), label
                 rows = [({**r, **{c: ev(e, {None: r}) for c, e in assignments}} if h else r) for r, h in zip(rows, hit)]
             assert (m.version is None) == (not any(hit)), label
@@ -550,7 +550,7 @@ def test_dml_on_files_with_inexact_stats_from_another_writer(tmp_path: Path, op:
         if op == "delete":
             n = dt.delete(predicate).num_deleted_rows
         else:
-            n = dt.update(predicate, set={"id": "id + 100"}).num_updated_rows
+            n = dt.update(updates={"id": "id + 100"}, predicate=predicate).num_updated_rows
         results[label] = (n, sorted(lh_read(path).column("id").to_pylist()))
     survivors = sorted(i for i in table.column("id").to_pylist() if i not in ids) if op == "delete" else \
         sorted((i + 100 if i in ids else i) for i in table.column("id").to_pylist())

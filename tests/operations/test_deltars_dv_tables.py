@@ -85,7 +85,7 @@ def test_delete_without_deletion_vectors(table):
 
 
 def test_update(table):
-    lakehouse.DeltaTable(table).update("id = 3 OR id = 8", set={"s": "'u'", "d": "d * 2"})
+    lakehouse.DeltaTable(table).update(updates={"s": "'u'", "d": "d * 2"}, predicate="id = 3 OR id = 8")
     _check(table, "update")
     rows = {r["id"]: r for r in lh_read(table).to_pylist()}
     assert (rows[3]["s"], rows[3]["d"]) == ("u", 1.5) and (rows[8]["s"], rows[8]["d"]) == ("u", 4.0)

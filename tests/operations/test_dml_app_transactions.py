@@ -61,7 +61,7 @@ def run_delete(path: str, p: CommitProperties):
 
 
 def run_update(path: str, p: CommitProperties):
-    return lakehouse.DeltaTable(path).update("id >= 3", set={"v": "v + 1"}, commit_properties=p)
+    return lakehouse.DeltaTable(path).update(updates={"v": "v + 1"}, predicate="id >= 3", commit_properties=p)
 
 
 def run_merge(path: str, p: CommitProperties):
@@ -172,7 +172,7 @@ def test_operation_that_changes_nothing_still_records_its_version(tmp_path, op):
     if op == "delete":
         result = dt.delete("id < 2", commit_properties=p)
     elif op == "update":
-        result = dt.update("id >= 3 AND id < 10", set={"v": "0"}, commit_properties=p)
+        result = dt.update(updates={"v": "0"}, predicate="id >= 3 AND id < 10", commit_properties=p)
     else:
         result = (dt.merge(rows_table([{"id": 99, "v": 9, "p": "a"}]), "t.id = s.id", commit_properties=p)
                   .when_matched_delete().execute())
@@ -186,7 +186,7 @@ def test_operation_that_changes_nothing_still_records_its_version(tmp_path, op):
     if op == "delete":
         assert dt.delete("id < 2", commit_properties=p).version is None
     elif op == "update":
-        assert dt.update("id >= 3 AND id < 10", set={"v": "0"}, commit_properties=p).version is None
+        assert dt.update(updates={"v": "0"}, predicate="id >= 3 AND id < 10", commit_properties=p).version is None
     else:
         assert (dt.merge(rows_table([{"id": 99, "v": 9, "p": "a"}]), "t.id = s.id", commit_properties=p)
                 .when_matched_delete().execute().version is None)

@@ -186,7 +186,7 @@ def test_merge_loses_to_a_concurrent_update_of_a_file_it_read(tmp_path: Path, mo
     path = str(tmp_path / "t")
     make(path, mode)
     read = snap(path)
-    lakehouse.DeltaTable(path).update("id = 2", set={"v": 21})
+    lakehouse.DeltaTable(path).update(updates={"v": 21}, predicate="id = 2")
     with pytest.raises(ConcurrentModificationError):
         run_merge(read, rows_table([{"id": 1, "v": -1, "p": "a"}]), "t.id = s.id", _upsert_clauses())
     assert_same_rows(lh_read(path), [{**r, "v": 21} if r["id"] == 2 else r for r in A + B], "only the winner")

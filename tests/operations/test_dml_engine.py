@@ -45,7 +45,7 @@ def test_a_constraint_failure_in_the_last_file_removes_every_written_file(tmp_pa
     before = _files(path)
     # Every file changes; only rows of partition b break the constraint, after files of a were rewritten.
     with pytest.raises(ConstraintViolationError, match="small"):
-        lakehouse.DeltaTable(path).update(set={"v": "CASE WHEN p = 'b' THEN 1000 ELSE v + 1 END"}, max_workers=1)
+        lakehouse.DeltaTable(path).update(updates={"v": "CASE WHEN p = 'b' THEN 1000 ELSE v + 1 END"}, max_workers=1)
     assert _files(path) == before
     assert lakehouse.DeltaTable(path).version == 0
     assert_same_rows(lh_read(path), data)
@@ -77,7 +77,7 @@ def test_a_refused_conflict_removes_every_written_file(tmp_path, mode):
 
     with commit_hook(concurrent_delete):
         with pytest.raises(ConcurrentModificationError):
-            lakehouse.DeltaTable(path).update("v = 3", set={"v": "v + 10"})
+            lakehouse.DeltaTable(path).update(updates={"v": "v + 10"}, predicate="v = 3")
     # Only the concurrent DELETE's files are new; the UPDATE's new data, change data and DV files are gone.
     dt = lakehouse.DeltaTable(path)
     assert dt.version == 1
@@ -110,7 +110,7 @@ def test_delete_and_update_metrics_share_one_base_and_print_readably(tmp_path):
     _table(path, "cow", cdf=False)
     dt = lakehouse.DeltaTable(path)
     deleted = dt.delete("id < 5")
-    updated = dt.update("id = 7", set={"v": "99"})
+    updated = dt.update(updates={"v": "99"}, predicate="id = 7")
     nothing = dt.delete("id = 1000")
     assert isinstance(deleted, RewriteMetrics) and isinstance(updated, RewriteMetrics)
     assert isinstance(deleted, lakehouse.DeleteMetrics) and isinstance(updated, lakehouse.UpdateMetrics)
@@ -146,7 +146,7 @@ def test_no_change_commits_nothing_and_writes_nothing(tmp_path):
     _table(path, "dv")
     before = _files(path)
     dt = lakehouse.DeltaTable(path)
-    assert dt.update("id = 1000", set={"v": "1"}).version is None
+    assert dt.update(updates={"v": "1"}, predicate="id = 1000").version is None
     assert dt.delete("v = 1000").version is None
     assert _files(path) == before and lakehouse.DeltaTable(path).version == 0
     assert os.path.isdir(os.path.join(path, "_delta_log"))

@@ -110,7 +110,7 @@ UPDATES = [
 def test_update_set(delta_table: str, tmp_path: Path, column: str, sql: str, want: list[Any]) -> None:
     path = str(tmp_path / "copy")
     shutil.copytree(delta_table, path)
-    lakehouse.DeltaTable(path).update(set={column: sql})
+    lakehouse.DeltaTable(path).update(updates={column: sql})
     got = lakehouse.DeltaTable(path).to_arrow().sort_by("id").column(column).to_pylist()
     assert len(got) == N and all(same(g, w) for g, w in zip(got, want)), f"{sql}\n got:  {got}\n want: {want}"
 
@@ -119,7 +119,7 @@ def test_update_with_predicate_and_set_share_the_semantics(delta_table: str, tmp
     # NaN > 1 is true in Spark: the NaN row is updated along with 1.5 and Infinity; NULL rows are not.
     path = str(tmp_path / "copy")
     shutil.copytree(delta_table, path)
-    lakehouse.DeltaTable(path).update("d > 1", set={"s": "concat('big:', d)"})
+    lakehouse.DeltaTable(path).update(updates={"s": "concat('big:', d)"}, predicate="d > 1")
     got = lakehouse.DeltaTable(path).to_arrow().sort_by("id").column("s").to_pylist()
     assert got == ["big:1.5", "big:NaN", "", "big:Infinity", "a_b%c", None]
     assert pa.types.is_string(lakehouse.DeltaTable(path).to_arrow().schema.field("s").type)

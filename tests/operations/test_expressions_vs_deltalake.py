@@ -137,7 +137,7 @@ def test_delete_agrees_with_deltalake(base: str, tmp_path: Path, sql: str) -> No
 @pytest.mark.parametrize("column,sql", UPDATES, ids=[f"{c}={s}" for c, s in UPDATES])
 def test_update_agrees_with_deltalake(base: str, tmp_path: Path, column: str, sql: str) -> None:
     ours, theirs = _copies(base, tmp_path)
-    lakehouse.DeltaTable(ours).update(set={column: sql})
+    lakehouse.DeltaTable(ours).update(updates={column: sql})
     deltalake.DeltaTable(theirs).update(updates={column: sql})
     _compare(ours, theirs, f"UPDATE SET {column} = {sql}")
 
@@ -145,7 +145,7 @@ def test_update_agrees_with_deltalake(base: str, tmp_path: Path, column: str, sq
 @pytest.mark.parametrize("predicate", ["l > 0", "s LIKE '%o%'", "d > 1", "b IS NOT TRUE", "dt < '2000-01-01'"])
 def test_update_with_predicate_agrees_with_deltalake(base: str, tmp_path: Path, predicate: str) -> None:
     ours, theirs = _copies(base, tmp_path)
-    lakehouse.DeltaTable(ours).update(predicate, set={"s": "upper(s) || '*'", "l": "coalesce(l, 0) * 3"})
+    lakehouse.DeltaTable(ours).update(updates={"s": "upper(s) || '*'", "l": "coalesce(l, 0) * 3"}, predicate=predicate)
     deltalake.DeltaTable(theirs).update(updates={"s": "upper(s) || '*'", "l": "coalesce(l, 0) * 3"}, predicate=predicate)
     _compare(ours, theirs, f"UPDATE ... WHERE {predicate}")
 
@@ -177,29 +177,29 @@ SPARK_NOT_DATAFUSION: list[tuple[str, Callable[[str], None], Any]] = [
     ("DELETE WHERE l / 2 > 1", lambda p: lakehouse.DeltaTable(p).delete("l / 2 > 1"), ("ids", [0, 1, 2, 5])),
     ("DELETE WHERE l < 1.5", lambda p: lakehouse.DeltaTable(p).delete("l < 1.5"), ("ids", [3, 4, 5, 6])),
     ("DELETE WHERE d = 'NaN'", lambda p: lakehouse.DeltaTable(p).delete("d = 'NaN'"), ("ids", [0, 1, 2, 3, 4, 5])),
-    ("SET s = concat(s, '-', l)", lambda p: lakehouse.DeltaTable(p).update(set={"s": "concat(s, '-', l)"}),
+    ("SET s = concat(s, '-', l)", lambda p: lakehouse.DeltaTable(p).update(updates={"s": "concat(s, '-', l)"}),
      ("s", ["Hello World-1", "ünïcödé--7", "-0", "  padded  -1000000", "a_b%c-42", None, "nan row-3"])),
-    ("SET s = substring(s, -3)", lambda p: lakehouse.DeltaTable(p).update(set={"s": "substring(s, -3)"}),
+    ("SET s = substring(s, -3)", lambda p: lakehouse.DeltaTable(p).update(updates={"s": "substring(s, -3)"}),
      ("s", ["rld", "ödé", "", "d  ", "b%c", None, "row"])),
-    ("SET s = substr(s, 0, 3)", lambda p: lakehouse.DeltaTable(p).update(set={"s": "substr(s, 0, 3)"}),
+    ("SET s = substr(s, 0, 3)", lambda p: lakehouse.DeltaTable(p).update(updates={"s": "substr(s, 0, 3)"}),
      ("s", ["Hel", "ünï", "", "  p", "a_b", None, "nan"])),
-    ("SET s = initcap(s)", lambda p: lakehouse.DeltaTable(p).update(set={"s": "initcap(s)"}),
+    ("SET s = initcap(s)", lambda p: lakehouse.DeltaTable(p).update(updates={"s": "initcap(s)"}),
      ("s", ["Hello World", "Ünïcödé", "", "  Padded  ", "A_b%c", None, "Nan Row"])),
-    ("SET s = CAST(d AS STRING)", lambda p: lakehouse.DeltaTable(p).update(set={"s": "CAST(d AS STRING)"}),
+    ("SET s = CAST(d AS STRING)", lambda p: lakehouse.DeltaTable(p).update(updates={"s": "CAST(d AS STRING)"}),
      ("s", ["1.5", "-0.0", "2.5", "Infinity", "-2.5", None, "NaN"])),
-    ("SET d = sqrt(d)", lambda p: lakehouse.DeltaTable(p).update(set={"d": "sqrt(d)"}),
+    ("SET d = sqrt(d)", lambda p: lakehouse.DeltaTable(p).update(updates={"d": "sqrt(d)"}),
      ("d", [math.sqrt(1.5), -0.0, math.sqrt(2.5), math.inf, math.nan, None, math.nan])),
-    ("SET d = ln(l)", lambda p: lakehouse.DeltaTable(p).update(set={"d": "ln(l)"}),
+    ("SET d = ln(l)", lambda p: lakehouse.DeltaTable(p).update(updates={"d": "ln(l)"}),
      ("d", [0.0, None, None, math.log(1000000), math.log(42), None, math.log(3)])),
-    ("SET b = isnan(d)", lambda p: lakehouse.DeltaTable(p).update(set={"b": "isnan(d)"}),
+    ("SET b = isnan(d)", lambda p: lakehouse.DeltaTable(p).update(updates={"b": "isnan(d)"}),
      ("b", [False, False, False, False, False, False, True])),
-    ("SET l = floor(d)", lambda p: lakehouse.DeltaTable(p).update(set={"l": "floor(d)"}),
+    ("SET l = floor(d)", lambda p: lakehouse.DeltaTable(p).update(updates={"l": "floor(d)"}),
      ("l", [1, 0, 2, 9223372036854775807, -3, None, 0])),
-    ("SET l = l div 2", lambda p: lakehouse.DeltaTable(p).update(set={"l": "l div 2"}),
+    ("SET l = l div 2", lambda p: lakehouse.DeltaTable(p).update(updates={"l": "l div 2"}),
      ("l", [0, -3, 0, 500000, 21, None, 1])),
-    ("SET l = year(dt) * 100 + month(dt)", lambda p: lakehouse.DeltaTable(p).update(set={"l": "year(dt) * 100 + month(dt)"}),
+    ("SET l = year(dt) * 100 + month(dt)", lambda p: lakehouse.DeltaTable(p).update(updates={"l": "year(dt) * 100 + month(dt)"}),
      ("l", [202401, 202402, 197001, 202312, 196912, None, 200001])),
-    ("SET dt = add_months(dt, 1)", lambda p: lakehouse.DeltaTable(p).update(set={"dt": "add_months(dt, 1)"}),
+    ("SET dt = add_months(dt, 1)", lambda p: lakehouse.DeltaTable(p).update(updates={"dt": "add_months(dt, 1)"}),
      ("dt", [date(2024, 2, 29), date(2024, 3, 29), date(1970, 2, 1), date(2024, 1, 31), date(1970, 1, 31), None,
              date(2000, 2, 1)])),
     ("DELETE WHERE ts < TIMESTAMP '2000-01-01 00:00:00'",
@@ -232,7 +232,7 @@ def test_int_arithmetic_overflows_as_in_spark(base: str, tmp_path: Path) -> None
     shutil.copytree(base, path)
     before = lh_read(path)
     with pytest.raises(lakehouse.errors.InvalidArgumentError, match="overflow"):
-        lakehouse.DeltaTable(path).update(set={"l": "i + 1"})
+        lakehouse.DeltaTable(path).update(updates={"l": "i + 1"})
     assert_same_rows(lh_read(path), before, "unchanged after the refused UPDATE")
 
 

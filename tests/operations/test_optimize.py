@@ -352,7 +352,7 @@ def test_optimize_loses_to_a_concurrent_change_of_a_compacted_file(tmp_path: Pat
         dt.delete("id = 13")
         model.record(3, [r for r in model.latest() if r["id"] != 13])
     else:
-        dt.update("id = 13", set={"v": "'changed'"})
+        dt.update(updates={"v": "'changed'"}, predicate="id = 13")
         model.record(3, [{**r, "v": "changed"} if r["id"] == 13 else r for r in model.latest()])
     log_before = log_files(path)
     with pytest.raises(CommitError) as err:

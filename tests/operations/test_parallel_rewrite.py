@@ -39,7 +39,7 @@ def _source() -> pa.Table:
 
 OPERATIONS = {
     "delete": lambda dt, w: dt.delete("v % 7 = 0", max_workers=w),
-    "update": lambda dt, w: dt.update("v < 300", set={"v": "v + 1000"}, max_workers=w),
+    "update": lambda dt, w: dt.update(updates={"v": "v + 1000"}, predicate="v < 300", max_workers=w),
     "merge": lambda dt, w: dt.merge(_source(), "t.id = s.id", max_workers=w)
     .when_matched_update_all().when_not_matched_insert_all().execute(),
 }

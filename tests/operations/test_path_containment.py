@@ -110,7 +110,7 @@ def test_read_refuses_a_u_deletion_vector_outside_the_root(tmp_path, victim, kin
     with pytest.raises(InvalidLogError) as info:
         lakehouse.DeltaTable(str(hostile)).to_arrow()
     _assert_refused(info.value, victim.dv_name, 1)
-    for op in (lambda dt: dt.delete("id = 1"), lambda dt: dt.update("id = 2", set={"id": "3"}),
+    for op in (lambda dt: dt.delete("id = 1"), lambda dt: dt.update(updates={"id": "3"}, predicate="id = 2"),
                lambda dt: dt.optimize.compact()):
         with pytest.raises(InvalidLogError):
             op(lakehouse.DeltaTable(str(hostile)))

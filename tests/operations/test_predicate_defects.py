@@ -72,14 +72,14 @@ def test_constant_predicates_agree_with_deltalake(tmp_path, pred):
 @pytest.mark.parametrize("pred", ["NULL = 1", "1 = 0", "NOT TRUE"])
 def test_constant_false_update_changes_nothing(tmp_path, mode, pred):
     path = _table(tmp_path / "t", mode, partitioned=True)
-    result = lakehouse.DeltaTable(path).update(pred, set={"v": "0"})
+    result = lakehouse.DeltaTable(path).update(updates={"v": "0"}, predicate=pred)
     assert result.version is None and result.num_updated_rows == 0
     assert_same_rows(lh_read(path), ROWS, pred)
 
 
 def test_constant_true_update_changes_every_row(tmp_path):
     path = _table(tmp_path / "t", "dv", partitioned=True)
-    lakehouse.DeltaTable(path).update("1 = 1", set={"v": "v + 1"})
+    lakehouse.DeltaTable(path).update(updates={"v": "v + 1"}, predicate="1 = 1")
     assert sorted(lh_read(path).column("v").to_pylist()) == [11, 21, 31]
 
 
@@ -198,7 +198,7 @@ def test_nan_rows_follow_spark_ordering_on_data_columns(tmp_path):
 def test_decimal_literal_into_double_is_the_correctly_rounded_double(tmp_path, literal):
     path = str(tmp_path / "t")
     lakehouse.write_delta(path, pa.table({"id": pa.array([0, 1], pa.int64()), "f": [0.0, 0.0]}))
-    lakehouse.DeltaTable(path).update("id = 0", set={"f": literal})
+    lakehouse.DeltaTable(path).update(updates={"f": literal}, predicate="id = 0")
     stored = lh_read(path).sort_by("id").column("f")[0].as_py()
     assert struct.pack("<d", stored) == struct.pack("<d", float(literal))
     assert lakehouse.DeltaTable(path).to_arrow(filter=f"f = {literal}").column("id").to_pylist() == [0]
@@ -208,7 +208,7 @@ def test_decimal_literal_into_double_is_the_correctly_rounded_double(tmp_path, l
 def test_decimal_literal_in_double_arithmetic_and_merge(tmp_path):
     path = str(tmp_path / "t")
     lakehouse.write_delta(path, pa.table({"id": pa.array([0], pa.int64()), "f": [1.0]}))
-    lakehouse.DeltaTable(path).update(set={"f": "f + 0.1"})
+    lakehouse.DeltaTable(path).update(updates={"f": "f + 0.1"})
     assert lh_read(path).column("f")[0].as_py() == 1.0 + 0.1
     source = pa.table({"id": pa.array([0, 1], pa.int64())})
     (lakehouse.DeltaTable(path).merge(source, "t.id = s.id", source_alias="s", target_alias="t")
@@ -231,7 +231,7 @@ def typed_table(tmp_path) -> str:
     lambda dt: dt.to_arrow(filter="s AND id = 1"),
     lambda dt: dt.delete("id"),
     lambda dt: dt.delete("'text'"),
-    lambda dt: dt.update("id + 1", set={"id": "0"}),
+    lambda dt: dt.update(updates={"id": "0"}, predicate="id + 1"),
     lambda dt: dt.to_arrow(columns=["id", "id"]),
     lambda dt: dt.to_arrow(filter="(" * 2000 + "id = 1" + ")" * 2000),
 ])
@@ -271,9 +271,9 @@ def _decimal_table(path: Path) -> str:
 
 def test_decimal_arithmetic_widens_then_stores(tmp_path):
     path = _decimal_table(tmp_path / "t")
-    lakehouse.DeltaTable(path).update(set={"dec": "dec + 1"})
+    lakehouse.DeltaTable(path).update(updates={"dec": "dec + 1"})
     assert lh_read(path).sort_by("id").column("dec").to_pylist() == [Decimal("2.00"), Decimal("999.99"), None]
-    lakehouse.DeltaTable(path).update("id = 0", set={"dec": "dec * 2.5 - 0.25"})
+    lakehouse.DeltaTable(path).update(updates={"dec": "dec * 2.5 - 0.25"}, predicate="id = 0")
     assert lh_read(path).sort_by("id").column("dec")[0].as_py() == Decimal("4.75")
     assert_same_rows(dl_read(path), lh_read(path), "deltalake reads the decimals")
 
@@ -281,7 +281,7 @@ def test_decimal_arithmetic_widens_then_stores(tmp_path):
 def test_decimal_overflow_on_store_names_column_and_value(tmp_path):
     path = _decimal_table(tmp_path / "t")
     with pytest.raises(SchemaMismatchError, match=r"1000\.99.*'dec'.*decimal\(5,2\)"):
-        lakehouse.DeltaTable(path).update(set={"dec": "dec + 2"})
+        lakehouse.DeltaTable(path).update(updates={"dec": "dec + 2"})
     assert lakehouse.DeltaTable(path).version == 0
 
 
@@ -291,7 +291,7 @@ def test_bigint_overflow_names_column_and_row(tmp_path, mode):
     lakehouse.write_delta(path, pa.table({"id": pa.array([0, 1], pa.int64()), "v": pa.array([1, 2**63 - 1], pa.int64())}),
                           configuration=config(mode, cdf=False))
     with pytest.raises(InvalidArgumentError, match=r"'v'.*overflow.*9223372036854775807"):
-        lakehouse.DeltaTable(path).update(set={"v": "v + 1"})
+        lakehouse.DeltaTable(path).update(updates={"v": "v + 1"})
     with pytest.raises(InvalidArgumentError, match="overflow"):
         (lakehouse.DeltaTable(path).merge(pa.table({"id": pa.array([1], pa.int64())}), "t.id = s.id",
                                           source_alias="s", target_alias="t")
@@ -304,13 +304,13 @@ def test_bigint_overflow_names_column_and_row(tmp_path, mode):
 def test_arithmetic_on_strings_is_a_type_error(tmp_path, value):
     path = _decimal_table(tmp_path / "t")
     with pytest.raises(InvalidArgumentError, match="numbers"):
-        lakehouse.DeltaTable(path).update(set={"v": value})
+        lakehouse.DeltaTable(path).update(updates={"v": value})
     assert lakehouse.DeltaTable(path).version == 0
 
 
 def test_fitting_integer_arithmetic_is_stored(tmp_path):
     path = _decimal_table(tmp_path / "t")
-    lakehouse.DeltaTable(path).update("id <> 1", set={"v": "v * 3 - 1", "dec": "dec / 4"})
+    lakehouse.DeltaTable(path).update(updates={"v": "v * 3 - 1", "dec": "dec / 4"}, predicate="id <> 1")
     got = lh_read(path).sort_by("id").to_pylist()
     assert [r["v"] for r in got] == [2, 2**63 - 1, 8]
     assert got[0]["dec"] == Decimal("0.25") and math.isclose(float(got[0]["dec"]), 0.25)

@@ -370,7 +370,7 @@ def test_change_data_files_of_commits_in_the_window_stay(tmp_path: Path) -> None
     dt = lakehouse.DeltaTable(path)
     dt.delete("id = 1")
     model.record(1, [r for r in data.to_pylist() if r["id"] != 1])
-    dt.update("id = 2", set={"v": "v + 1"})
+    dt.update(updates={"v": "v + 1"}, predicate="id = 2")
     model.record(2, [{**r, "v": r["v"] + 1} if r["id"] == 2 else r for r in model.latest()])
     dt.delete("id = 4")
     model.record(3, [r for r in model.latest() if r["id"] != 4])

@@ -74,7 +74,7 @@ class Writer:
             return dt.version != before
         elif op == "update":
             before = dt.version
-            dt.update(f"v < {arg}", set={"v": "v + 100"})
+            dt.update(updates={"v": "v + 100"}, predicate=f"v < {arg}")
             self.rows = [{**r, "v": r["v"] + 100} if r["v"] < arg else r for r in self.rows]
             return dt.version != before
         elif op == "optimize":

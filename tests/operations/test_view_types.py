@@ -79,7 +79,7 @@ def test_delete_again(tmp_path):
 def test_update(tmp_path):
     path = str(tmp_path / "t")
     _view_table(path)
-    lakehouse.DeltaTable(path).update("id = 3", set={"s": "'u'"})
+    lakehouse.DeltaTable(path).update(updates={"s": "'u'"}, predicate="id = 3")
     _check(path, "update")
     rows = {r["id"]: r for r in lh_read(path).to_pylist()}
     assert rows[3]["s"] == "u" and rows[3]["b"] == b"v3" and rows[1]["s"] == "z" and 2 not in rows
@@ -110,7 +110,7 @@ def test_optimize(tmp_path):
 def test_cdf_read(tmp_path):
     path = str(tmp_path / "t")
     _view_table(path, cdf=True)
-    lakehouse.DeltaTable(path).update("id = 3", set={"s": "'u'"})
+    lakehouse.DeltaTable(path).update(updates={"s": "'u'"}, predicate="id = 3")
     version = lakehouse.DeltaTable(path).version
     cols = ["id", "s", "_change_type"]
     for start in range(version + 1):
@@ -134,7 +134,7 @@ def test_cdf_of_commits_without_change_files(tmp_path):
     view-typed file itself: with its new vector for the rows a vector adds, with its old one for a remove."""
     path = str(tmp_path / "t")
     _view_table(path, cdf=True)
-    lakehouse.DeltaTable(path).update("id = 3", set={"s": "'u'"})
+    lakehouse.DeltaTable(path).update(updates={"s": "'u'"}, predicate="id = 3")
     lakehouse.DeltaTable(path).delete("s = 'z'")  # every live row of the view-typed file: a plain remove
     for version in (2, 3, 4):
         lines = [ln for ln in Path(path, "_delta_log", f"{version:020d}.json").read_bytes().splitlines()
@@ -195,7 +195,7 @@ def test_crafted_file_with_other_physical_types(tmp_path, kind):
     got = {r["id"]: r for r in lh_read(path).to_pylist()}
     assert sorted(got) == [0, 2, 100, 102, 103, 104, 105]
     assert got[103] == {"id": 103, "s": "c103", "b": b"c103", "l": ["c103", None], "st": {"x": "c103"}}
-    lakehouse.DeltaTable(path).update("id = 104", set={"s": "'u'"})
+    lakehouse.DeltaTable(path).update(updates={"s": "'u'"}, predicate="id = 104")
     _check(path, "update on crafted file")
     lakehouse.DeltaTable(path).optimize.compact(min_file_size=1 << 30)
     _check(path, "optimize on crafted file")

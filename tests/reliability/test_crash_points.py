@@ -66,7 +66,7 @@ OPERATIONS: dict[str, tuple[Op, dict | None]] = {
     "create_checkpoint": (lambda s: lakehouse.DeltaTable(s).create_checkpoint(), None),
     "delete_rewrite": (lambda s: lakehouse.DeltaTable(s).delete("id = 1"), CDF),
     "delete_deletion_vector": (lambda s: lakehouse.DeltaTable(s).delete("id = 1"), DVS),
-    "update": (lambda s: lakehouse.DeltaTable(s).update("id = 3", set={"id": "33"}), CDF),
+    "update": (lambda s: lakehouse.DeltaTable(s).update(updates={"id": "33"}, predicate="id = 3"), CDF),
     "merge": (_merge, DVS),
     "optimize": (lambda s: lakehouse.DeltaTable(s).optimize.compact(), None),
     "optimize_z_order": (lambda s: lakehouse.DeltaTable(s).optimize.z_order(["id"]), None),

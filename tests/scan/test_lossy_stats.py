@@ -87,8 +87,8 @@ def test_delete_and_update_on_lossy_decimal_bounds(tmp_path):
     _dl_table(path)
     dt = lakehouse.DeltaTable(path)
     dt.delete(f"d = {BIG[2]}")
-    dt.update(f"e = {INTS[0]}", set={"id": "100"})
-    dt.update(f"d = {_sql(BIG[1])}", set={"id": "101"})
+    dt.update(updates={"id": "100"}, predicate=f"e = {INTS[0]}")
+    dt.update(updates={"id": "101"}, predicate=f"d = {_sql(BIG[1])}")
     rows = {r["id"]: r for r in lh_read(path).to_pylist()}
     assert 2 not in rows and rows[100]["e"] == INTS[0] and rows[101]["d"] == BIG[1] and len(rows) == len(BIG) - 1
     assert_same_rows(lh_read(path), dl_read(path), "lakehouse vs deltalake after DELETE/UPDATE")

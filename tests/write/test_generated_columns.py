@@ -165,7 +165,7 @@ def test_update_and_merge_refused_until_they_complete_rows(tmp_path) -> None:
     lakehouse.write_delta(path, pa.table({"ts": pa.array([T1], pa.timestamp("us", tz="UTC")), "n": [1]}), mode="append")
     before = log_state(path)
     with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
-        lakehouse.DeltaTable(path).update(set={"n": "n + 1"})
+        lakehouse.DeltaTable(path).update(updates={"n": "n + 1"})
     with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
         (lakehouse.DeltaTable(path).merge(pa.table({"n": pa.array([9], pa.int64())}), "target.n = source.n",
                                           source_alias="source", target_alias="target")

@@ -76,7 +76,7 @@ def test_write_reopen_update_optimize_beyond_year_9999(tmp_path):
     assert second["maxValues"]["ts"] == "2023-11-14T22:13:20.124Z"
 
     dt = lakehouse.DeltaTable(path)
-    dt.update("id = 0", set={"id": "100"})
+    dt.update(updates={"id": "100"}, predicate="id = 0")
     dt = lakehouse.DeltaTable(path)
     metrics = dt.optimize.compact()
     assert metrics.num_files_removed == 2 and metrics.num_files_added == 1
@@ -125,7 +125,7 @@ def test_reads_deltalake_stats_beyond_year_9999(tmp_path):
     assert sorted(dt.to_arrow(filter="dt > '9999-12-31'").column("id").to_pylist()) == [0]
     assert sorted(dt.to_arrow(filter="ts < '0001-01-01T00:00:00Z'").column("id").to_pylist()) == [3, 4]
     assert len(dt.scan(filter="dt > '9999-12-31'").files()) == 1
-    dt.update("id = 4", set={"id": "40"})
+    dt.update(updates={"id": "40"}, predicate="id = 4")
     assert _ints(lakehouse.DeltaTable(path).to_arrow()) == _expected([0, 1, 2, 3, 40, 5], TIMES)
 
 

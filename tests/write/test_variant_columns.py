@@ -226,7 +226,7 @@ def test_dml_keeps_variants(tmp_path, dv, partitioned):
         assert any("deletionVector" in (a.get("add") or {}) for a in commit_actions(path, 1)) == dv
 
     if not partitioned:  # n is the partition column of the partitioned table
-        lakehouse.DeltaTable(path).update("id = 3 OR id = 8", set={"n": "'u'"})
+        lakehouse.DeltaTable(path).update(updates={"n": "'u'"}, predicate="id = 3 OR id = 8")
         _check(path, "update")
         rows = _by_id(lh_read(path))
         assert rows[3] == {**original[3], "n": "u"} and rows[8] == {**original[8], "n": "u"}

@@ -115,7 +115,7 @@ def build_tables(root: Path) -> dict[str, list[int]]:
     DeltaTable(dvt).delete("id < 3")
     cdft = root / "cdft"
     write_delta(cdft, pa.table({"id": [1, 2, 3]}), configuration={"delta.enableChangeDataFeed": "true"})
-    DeltaTable(cdft).update("id = 2", set={"id": "id + 10"})
+    DeltaTable(cdft).update(updates={"id": "id + 10"}, predicate="id = 2")
     DeltaTable(cdft).delete("id = 1")
     linked = root / "linked"
     write_delta(linked, pa.table({"id": [1, 2]}))

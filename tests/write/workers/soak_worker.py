@@ -112,9 +112,9 @@ def run(kind: str, op: dict, uri: str, options: Any, props: Any) -> tuple[str, i
     if kind in ("delete", "update"):
         dt = DeltaTable(uri, storage_options=options)
         method = dt.delete if kind == "delete" else dt.update
-        kw: dict[str, Any] = {} if kind == "delete" else {"set": {"v": f"v + {op['dv']}", "tag": f"'{op['id']}'"}}
+        kw: dict[str, Any] = {} if kind == "delete" else {"updates": {"v": f"v + {op['dv']}", "tag": f"'{op['id']}'"}}
         if accepts(method, "commit_properties"):
-            metrics = method(op["sql"], commit_properties=props, **kw)
+            metrics = method(predicate=op["sql"], commit_properties=props, **kw)
         else:  # the facade does not pass commit properties yet: the operation it delegates to does
             from lakehouse.operations.delete import delete
             from lakehouse.operations.update import update
@@ -122,7 +122,7 @@ def run(kind: str, op: dict, uri: str, options: Any, props: Any) -> tuple[str, i
 
             snap = latest_snapshot(dt.snapshot.storage)
             metrics = (delete(snap, op["sql"], commit_properties=props) if kind == "delete"
-                       else update(snap, op["sql"], updates=kw["set"], commit_properties=props))
+                       else update(snap, op["sql"], updates=kw["updates"], commit_properties=props))
         return ("committed", metrics.version) if metrics.version is not None else ("noop", None)
     if kind == "checkpoint":
         DeltaTable(uri, storage_options=options).create_checkpoint()
