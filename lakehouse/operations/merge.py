@@ -30,6 +30,7 @@ Three steps over plain data, on the DML engine (`operations/rewrite.py`), so tha
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -188,6 +189,7 @@ def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.T
         else:
             after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
             outcome.updated.append(after)
+            outcome.present.append(frozenset(clause.assignments))  # the rest keep their (or computed) values
             outcome.num_updated += int(take.sum())
             outcome.change(before.select(names), "update_preimage")
             outcome.change(after, "update_postimage")
@@ -211,6 +213,8 @@ class PreparedMerge:
     prune: Expr | None
     new_metadata: Metadata | None = None
     new_protocol: Protocol | None = None
+    #: `now()` / `current_timestamp` of generated columns and defaults: one per MERGE, on every task.
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
     def exact(self) -> pa.Schema:
@@ -408,7 +412,7 @@ def insert_not_matched(rewriter: FileRewriter, merge: PreparedMerge, matched_sou
         if not take.any():
             continue
         rows = _assign(joined.filter(pa.array(take)), clause, None, target, merge.joined_schema)
-        rewriter.write_inserted(rows)
+        rewriter.write_inserted(rows, present=frozenset(clause.assignments))  # the rest: defaults, identity
         inserted += rows.num_rows
     return inserted
 

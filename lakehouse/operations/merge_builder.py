@@ -6,15 +6,20 @@ steps themselves are in `operations/merge.py`, shared with the Dask MERGE.
 from __future__ import annotations
 
 import copy
+import random
 import time
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from lakehouse.operations.merge import MergeMetrics, finish_merge, merge_target_files, prepare_merge, skipped_merge
+from lakehouse.errors import MetadataChangedError
+from lakehouse.operations.merge import (
+    MergeMetrics, PreparedMerge, finish_merge, merge_target_files, prepare_merge, skipped_merge,
+)
 from lakehouse.operations.merge_plan import Clause
 from lakehouse.operations.rewrite import FileRewriter
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.snapshot import Snapshot
+from lakehouse.operations.write import IDENTITY_RETRIES
+from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 _B = TypeVar("_B", bound="MergeBuilder")
@@ -126,13 +131,31 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
     t0 = time.perf_counter()
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
-    if already_applied(snapshot, commit_properties):
-        return skipped_merge()
-    merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
-                          merge_schema=merge_schema)
-    snapshot = merge.target_snapshot(snapshot)
+    for attempt in range(IDENTITY_RETRIES + 1):
+        if already_applied(snapshot, commit_properties):
+            return skipped_merge()
+        merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
+                              merge_schema=merge_schema)
+        try:
+            return _merge_once(merge, merge.target_snapshot(snapshot), t0, commit_properties, max_workers)
+        except MetadataChangedError:
+            # Identity values depend on the high-water mark read: a MERGE that lost the race to another
+            # identity writer (its files already removed by the rewriter) is redone against the new
+            # version, as write_delta does. Other tables surface the conflict.
+            if attempt == IDENTITY_RETRIES or "identityColumns" not in active_features(snapshot.protocol, snapshot.metadata):
+                raise
+            source = merge.source.drop_columns(["__s"])  # the materialised source (an iterator is spent)
+            snapshot = latest_snapshot(snapshot.storage)
+            check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # jitter: concurrent writers spread out
+    raise AssertionError("unreachable")
+
+
+def _merge_once(merge: PreparedMerge, snapshot: Snapshot, t0: float, commit_properties: CommitProperties | None,
+                max_workers: int | None) -> MergeMetrics:
+    """One attempt of `run_merge` against ``snapshot`` (the target snapshot ``merge`` was prepared on)."""
     # One rewriter (one writer) for every file's new rows and the inserts, so small changes share files.
-    with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
+    with FileRewriter(snapshot, max_workers=max_workers, now=merge.now) as rewriter:
         rewriter.started = t0  # the scan time counts the source's preparation, as it always has
         merge.plan_files(rewriter)
         changes = merge_target_files(rewriter, merge)

@@ -26,7 +26,9 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 import orjson
@@ -38,13 +40,15 @@ from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, Lit
 from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.file_table import remove_for, table_to_adds
+from lakehouse.protocol.generated import column_rules, with_high_water_marks
 from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.pruning import may_match
-from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_field
+from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, schema_to_json, to_arrow_field
 from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
 from lakehouse.scan.read import FileTask, read_file
 from lakehouse.scan.scan import Scan
 from lakehouse.snapshot import Snapshot
+from lakehouse.write.columns import complete_rows
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
 from lakehouse.write.transaction import CommitProperties, Transaction
@@ -85,10 +89,13 @@ class FileOutcome:
     """What an operation does to one file, computed on a read-ahead worker: ``changed`` (a mask over the
     file's physical rows) leave it; ``updated`` are their new versions (the table's logical schema,
     checked and cast by the engine); ``changes`` the change data rows. ``kept`` is filled by the engine
-    on the worker: the rows a copy-on-write rewrite keeps."""
+    on the worker: the rows a copy-on-write rewrite keeps. ``present`` names, for each table of
+    ``updated`` (same order), the columns its UPDATE SET / MERGE clause assigned: generated columns not
+    among them are recomputed (spec/generated-identity-defaults.md)."""
 
     changed: np.ndarray
     updated: list[pa.Table] = field(default_factory=list)
+    present: list[Collection[str]] = field(default_factory=list)
     changes: list[tuple[pa.Table, ChangeType]] = field(default_factory=list)
     kept: pa.Table | None = None
 
@@ -185,10 +192,11 @@ class FileRewriter:
     docstring). Use it as a context manager: an exception inside aborts it (every written file removed).
 
     ``max_workers`` (default: the core count; 1 inside a Dask task) bounds the read-ahead threads and the
-    writers' encoding threads.
+    writers' encoding threads. ``now`` fixes `now()` / `current_timestamp` in generation expressions
+    and defaults (default: when the rewriter is made).
     """
 
-    def __init__(self, snapshot: Snapshot, *, max_workers: int | None = None):
+    def __init__(self, snapshot: Snapshot, *, max_workers: int | None = None, now: datetime | None = None):
         self.snapshot = snapshot
         self.max_workers = resolve_max_workers(max_workers)
         self.use_dv = snapshot.properties.enable_deletion_vectors
@@ -200,6 +208,11 @@ class FileRewriter:
         self._checks = table_checks(snapshot.schema, dict(snapshot.metadata.configuration))
         self._exact = pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])
         self._now = int(time.time() * 1000)
+        # Generated / identity / default columns: one rule set (one `now()`) per change; the identity
+        # high-water marks move with each insert batch (written in order, on the caller's thread).
+        self.rules = column_rules(snapshot.schema, now=now)  # ``now``: one per change, across Dask tasks too
+        self.marks: dict[str, int | None] = {n: i.high_water_mark for n, i in self.rules.identities.items()}
+        self.marks_moved = False
         self._removes: list[Remove] = []
         self._adds: list[Add] = []
         self._dv_files: list[str] = []
@@ -292,7 +305,12 @@ class FileRewriter:
     def _prepare_outcome(self, touched: TouchedFile, outcome: FileOutcome) -> None:
         """The Arrow work of applying an outcome, done on the worker: new rows checked and cast, and the
         rows a copy-on-write rewrite keeps."""
-        outcome.updated = [self.rows_to_write(rows, "update") for rows in outcome.updated if rows.num_rows]
+        present = outcome.present if len(outcome.present) == len(outcome.updated) else [None] * len(outcome.updated)
+        done = {id(rows): self.rows_to_write(rows, "update", present=p)
+                for rows, p in zip(outcome.updated, present) if rows.num_rows}
+        outcome.updated = list(done.values())
+        if self.rules.generated:  # the postimage change rows are the completed rows
+            outcome.changes = [(done.get(id(rows), rows), kind) for rows, kind in outcome.changes]
         if outcome.changed.any() and not self._dv_for(touched, outcome.changed):
             outcome.kept = self._kept_rows(touched, outcome.changed)
 
@@ -308,10 +326,23 @@ class FileRewriter:
         kept = touched.table.filter(keep)
         return kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
 
-    def rows_to_write(self, rows: pa.Table, kind: Literal["insert", "update"]) -> pa.Table:
+    def rows_to_write(self, rows: pa.Table, kind: Literal["insert", "update"], *,
+                      present: Collection[str] | None = None) -> pa.Table:
         """The one place new rows pass before they are written: inserted rows (``kind="insert"``) and the
-        new versions of updated rows (``"update"``), in the table's logical schema. They are checked
-        against the table's constraints (NOT NULL, CHECK) and cast to its exact schema."""
+        new versions of updated rows (``"update"``), in the table's logical schema. Generated, default
+        and identity columns are completed (`complete_rows`; ``present``: the columns the insert or SET
+        assigned, required when the table declares such columns), then the rows are checked against the
+        table's constraints (NOT NULL, CHECK) and cast to its exact schema. Inserts run on the caller's
+        thread only (the identity marks they move are this rewriter's)."""
+        if self.rules:
+            if present is None:
+                raise AssertionError("rows_to_write needs present= on a table with generated/identity/default columns")
+            done = complete_rows(rows, self.snapshot.schema, self.rules, present=present, kind=kind,
+                                 marks=self.marks if kind == "insert" else None)
+            rows = done.table
+            if done.high_water_marks:
+                self.marks.update(done.high_water_marks)
+                self.marks_moved = True
         enforce(rows, self.snapshot.schema, self._checks)
         return rows.cast(self._exact) if rows.schema != self._exact else rows
 
@@ -363,11 +394,12 @@ class FileRewriter:
         """Remove whole files without reading them (a partition predicate selected every row)."""
         self._removes += [remove_for(a, self._now) for a in adds]
 
-    def write_inserted(self, rows: pa.Table) -> None:
-        """Write new rows (MERGE's inserts) with their `insert` change data."""
+    def write_inserted(self, rows: pa.Table, *, present: Collection[str] | None = None) -> None:
+        """Write new rows (MERGE's inserts; ``present``: the columns the insert assigned) with their
+        `insert` change data."""
         if rows.num_rows == 0:
             return
-        rows = self.rows_to_write(rows, "insert")
+        rows = self.rows_to_write(rows, "insert", present=present)
         self.writer.write(rows)
         self.cdc.add(rows, "insert")
 
@@ -434,8 +466,15 @@ class FileRewriter:
                 txn.read_predicate(read, table_to_adds(self.files))
             if protocol is not None:
                 txn.update_protocol(protocol)
+            if self.marks_moved:  # the new identity high-water marks go into the schema of this commit
+                base = metadata if metadata is not None else snapshot.metadata
+                metadata = replace(base, schema_string=schema_to_json(
+                    with_high_water_marks(self.snapshot.schema, self.marks)))
             if metadata is not None:
                 txn.update_metadata(metadata)
+            # Every new row passed `rows_to_write` (absorbed tasks' rows in their own rewriters): the
+            # computed-column guard (`check_rows_completed`) may let this commit through.
+            txn.columns_completed = True
             txn.remove_files(list(changes.removes))
             txn.add_files(list(changes.adds))
             txn.add_cdc_files(list(changes.cdc_files))

@@ -100,7 +100,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         after = compute_values(before, updates, snapshot)
         changes: list[tuple[pa.Table, ChangeType]] = (
             [(before, "update_preimage"), (after, "update_postimage")] if cdc else [])
-        return FileOutcome(match, updated=[after], changes=changes)
+        return FileOutcome(match, updated=[after], present=[frozenset(updates)], changes=changes)
 
     with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
         rewriter.plan(pred)

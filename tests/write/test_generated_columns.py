@@ -155,21 +155,28 @@ def test_partition_filters_derived_from_generation_expressions(tmp_path, expr, g
         assert scan.metrics.files_after_partition_pruning == admitted, (flt, scan.metrics)
 
 
-def test_update_and_merge_refused_until_they_complete_rows(tmp_path) -> None:
-    """UPDATE and MERGE do not compute generated columns yet: they are refused, never committed with
-    stale generated values (spec/generated-identity-defaults.md, limitations)."""
+def test_update_and_merge_recompute_generated_columns(tmp_path) -> None:
+    """UPDATE and MERGE recompute generated columns from the new values (tests/operations/
+    test_dml_generated_identity.py covers identity and defaults); a commit of new rows that did not go
+    through `complete_rows` is still refused by the guard."""
     from lakehouse.errors import UnsupportedFeatureError
+    from lakehouse.protocol.features import check_rows_completed
 
     path = str(tmp_path / "t")
     lakehouse.DeltaTable.create(path, schema=SCHEMA)
     lakehouse.write_delta(path, pa.table({"ts": pa.array([T1], pa.timestamp("us", tz="UTC")), "n": [1]}), mode="append")
-    before = log_state(path)
+    v = Versions(path)
+    v[1] = _rows([T1], [1])
+    lakehouse.DeltaTable(path).update(updates={"n": "n + 1", "ts": f"TIMESTAMP '{T2.isoformat()}'"})
+    v[2] = _rows([T2], [2])
+    (lakehouse.DeltaTable(path).merge(pa.table({"n": pa.array([9], pa.int64()),
+                                                "ts": pa.array([T1], pa.timestamp("us", tz="UTC"))}),
+                                      "target.n = source.n", source_alias="source", target_alias="target")
+     .when_not_matched_insert_all().execute())
+    v[3] = _rows([T2, T1], [2, 9])
+    v.check()
+    assert_versions_agree(path)
     with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
-        lakehouse.DeltaTable(path).update(updates={"n": "n + 1"})
-    with pytest.raises(UnsupportedFeatureError, match="generatedColumns"):
-        (lakehouse.DeltaTable(path).merge(pa.table({"n": pa.array([9], pa.int64())}), "target.n = source.n",
-                                          source_alias="source", target_alias="target")
-         .when_not_matched_insert_all().execute())
-    assert log_state(path) == before
-    lakehouse.DeltaTable(path).delete("n = 1")  # DELETE carries rows unchanged: allowed
-    assert lakehouse.DeltaTable(path).to_arrow().num_rows == 0
+        check_rows_completed("UPDATE", frozenset({"generatedColumns"}), False)
+    lakehouse.DeltaTable(path).delete("n = 2")  # DELETE carries rows unchanged: allowed
+    assert lakehouse.DeltaTable(path).to_arrow().num_rows == 1
