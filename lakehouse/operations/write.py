@@ -245,11 +245,13 @@ class PreparedWrite:
             return [], []
         return overwrite_plan(self.snapshot, self.predicate)
 
-    def commit(self, adds: Sequence[Add], removes: Sequence[Remove], *, rows: int, copied: int) -> CommitResult:
-        """Commit the files written (operation ``WRITE``; see `commit_write`)."""
+    def commit(self, adds: Sequence[Add], removes: Sequence[Remove], *, rows: int, copied: int,
+               columns_completed: bool = False) -> CommitResult:
+        """Commit the files written (operation ``WRITE``; see `commit_write`); ``columns_completed``:
+        the writer ran `complete_rows` on every row (the Dask write)."""
         return commit_write(self.storage, self.snapshot, self.plan, mode=self.mode, predicate=self.predicate,
                             text=self.predicate_text, adds=adds, removes=removes, rows=rows, copied=copied,
-                            properties=self.properties)
+                            properties=self.properties, columns_completed=columns_completed)
 
 
 def prepare_write(storage: Storage, schema: pa.Schema | Callable[[Snapshot | None], pa.Schema], *, mode: str,
@@ -513,7 +515,7 @@ def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *
             txn.read_whole_table()
         else:
             txn.read_predicate(predicate, [remove_as_add(r) for r in removes])
-    txn.columns_completed = columns_completed  # only write_delta completes rows so far (not the Dask write)
+    txn.columns_completed = columns_completed  # write_delta and the Dask write ran complete_rows
     txn.add_files(adds)
     txn.remove_files(removes)
     txn.metrics.update({

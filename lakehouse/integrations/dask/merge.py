@@ -22,6 +22,7 @@ transaction exists: nothing is committed; files written by finished tasks stay u
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import replace
 from typing import Any, Mapping
@@ -33,7 +34,7 @@ from dask import delayed
 from lakehouse.integrations.dask.jobs import TableRef, compute_outputs, task
 from lakehouse.integrations.dask.write import index_is_data
 from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
-from lakehouse.errors import InvalidArgumentError
+from lakehouse.errors import InvalidArgumentError, MetadataChangedError
 from lakehouse.operations.merge_builder import MergeBuilder
 from lakehouse.operations.merge import (
     MergeMetrics,
@@ -45,9 +46,10 @@ from lakehouse.operations.merge import (
     skipped_merge,
 )
 from lakehouse.operations.rewrite import FileRewriter
+from lakehouse.operations.write import IDENTITY_RETRIES
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
-from lakehouse.snapshot import latest_snapshot
+from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import open_storage
 from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
@@ -56,7 +58,7 @@ def merge_task(table: TableRef, merge: PreparedMerge, files: pa.Table) -> Target
     """One group of candidate target files, on a worker, with writers of its own."""
     snapshot = merge.target_snapshot(table.snapshot())
     # One thread for reading and encoding: Dask already runs a task per core.
-    with FileRewriter(snapshot, max_workers=1) as rewriter:
+    with FileRewriter(snapshot, max_workers=1, now=merge.now) as rewriter:
         changes = merge_target_files(rewriter, merge, files)
         return replace(changes, files=rewriter.close())
 
@@ -104,13 +106,31 @@ class DaskMergeBuilder(MergeBuilder):
             # partition's row numbering and is not part of the source.
             source = source.compute() if index_is_data(source) else source.compute().reset_index(drop=True)
         target_alias, source_alias = self._aliases
-        merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
-                              source_alias=source_alias, merge_schema=self._merge_schema)
-        snapshot = merge.target_snapshot(snapshot)
-        rewriter = FileRewriter(snapshot)
+        for attempt in range(IDENTITY_RETRIES + 1):
+            merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
+                                  source_alias=source_alias, merge_schema=self._merge_schema)
+            try:
+                return self._execute_once(merge, merge.target_snapshot(snapshot), storage.root_uri, t0)
+            except MetadataChangedError:
+                # As the single-process MERGE (`run_merge`): a MERGE inserting identity values that lost
+                # the race for the high-water mark (its files already removed) is redone on the new version.
+                if attempt == IDENTITY_RETRIES or "identityColumns" not in active_features(snapshot.protocol,
+                                                                                           snapshot.metadata):
+                    raise
+                source = merge.source.drop_columns(["__s"])
+                snapshot = latest_snapshot(storage)
+                check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
+                if already_applied(snapshot, self._commit_properties):
+                    return skipped_merge()
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    def _execute_once(self, merge: PreparedMerge, snapshot: Snapshot, root_uri: str, t0: float) -> MergeMetrics:
+        """One attempt: the tasks over the candidate files of ``snapshot``, then the commit on the client."""
+        rewriter = FileRewriter(snapshot, now=merge.now)
         rewriter.started = t0
         files = merge.plan_files(rewriter)
-        ref = TableRef(storage.root_uri, self._storage_options, snapshot.version)
+        ref = TableRef(root_uri, self._storage_options, snapshot.version)
         shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
         tasks = [task(merge_task, i, ref, shared, group)
                  for i, group in enumerate(_groups(files, *self._min_task))]
@@ -119,7 +139,6 @@ class DaskMergeBuilder(MergeBuilder):
             rewriter.absorb(changes.files)  # the tasks' files: committed here, or removed on failure
             return finish_merge(rewriter, merge, changes, scanned=time.perf_counter(),
                                 commit_properties=self._commit_properties)
-
 
 def merge(uri: str | os.PathLike[str], source: Any, predicate: FilterLike, *, source_alias: str = "s", target_alias: str = "t",
           merge_schema: bool = False, storage_options: Mapping[str, Any] | None = None,

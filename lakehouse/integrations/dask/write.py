@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 import dask.dataframe as dd
@@ -26,11 +27,12 @@ from dask import delayed
 from lakehouse.integrations.dask._pandas import frame_schema
 from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
 from lakehouse.integrations.dask.write_tasks import WriteSpec, rewrite_file, write_partition
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
 from lakehouse.operations.rewrite import remove_action
 from lakehouse.operations.write import Mode, PreparedWrite, SchemaMode, prepare_write, validate_write_args
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.expr import Expr, to_arrow
+from lakehouse.protocol.generated import column_rules
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.scan.read import FileTask
 from lakehouse.snapshot import Snapshot
@@ -129,6 +131,15 @@ def write_delta(
     if isinstance(prepared, CommitResult):
         return prepared
     snapshot, plan, pred = prepared.snapshot, prepared.plan, prepared.predicate
+    identities = sorted(column_rules(plan.schema).identities)
+    if identities:
+        # Identity values must be distinct across partitions and the high-water mark must cover them;
+        # the tasks' row counts are unknown before they run, so the Dask write does not assign them.
+        raise UnsupportedFeatureError(
+            f"the Dask write_delta does not write tables with identity columns {identities} "
+            f"({storage.root_uri}); nothing was written.\nHelp: write with lakehouse.write_delta (e.g. "
+            "ddf.compute() or per partition), or insert through the Dask MERGE, which assigns identity values "
+            "on the client.", feature="identityColumns")
     if pred is not None:
         to_arrow(pred, plan.schema)  # an unusable predicate fails here, before any task runs
     spec = WriteSpec(
@@ -136,6 +147,7 @@ def write_delta(
                        snapshot.version if snapshot is not None else None),
         plan=plan, input_schema=prepared.input_schema, index_is_data=index_is_data(ddf), checks=prepared.checks,
         predicate=pred, predicate_text=prepared.predicate_text, target_file_size=target_file_size,
+        now=datetime.now(timezone.utc),
     )
     removes, rewrites = _overwrite_work(prepared)
     if (removes or rewrites) and snapshot is not None and snapshot.properties.append_only:
@@ -143,4 +155,6 @@ def write_delta(
         raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
     outputs: list[TaskOutput] = compute_outputs(_tasks(ddf, spec, rewrites))
     adds, rewritten, totals = collect_outputs(outputs)
-    return prepared.commit(adds, removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0))
+    # Every task completed its rows (generated columns, defaults; identity tables are refused above).
+    return prepared.commit(adds, removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0),
+                           columns_completed=True)

@@ -8,6 +8,7 @@ never reuses a name and a failed attempt leaves only unreferenced files. Nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -17,8 +18,10 @@ from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.write import WritePlan, check_replace_where, conform_batches, rewrite_kept_rows
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.expr import Expr
+from lakehouse.protocol.generated import column_rules
 from lakehouse.protocol.schema import StructType
 from lakehouse.scan.read import FileTask
+from lakehouse.write.columns import complete_rows
 from lakehouse.write.constraints import Check, enforce
 from lakehouse.write.files import DataFileWriter
 
@@ -29,7 +32,8 @@ class WriteSpec:
 
     ``plan`` is the single-process write's plan (the table after this write); ``input_schema`` is the
     Arrow schema the pandas partitions are converted with, so that every partition converts to the same
-    types; ``index_is_data`` says that the (named) index is written as column(s).
+    types; ``index_is_data`` says that the (named) index is written as column(s); ``now`` is the one
+    `now()` of generated columns and defaults for every task (the client's clock).
     """
 
     table: TableRef
@@ -40,6 +44,7 @@ class WriteSpec:
     predicate_text: str | None
     target_file_size: int | None
     index_is_data: bool = False
+    now: datetime | None = None
 
     @property
     def schema(self) -> StructType:
@@ -63,12 +68,16 @@ def _to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def write_partition(df: pd.DataFrame, spec: WriteSpec) -> TaskOutput:
-    """Write one Dask partition's rows: enforce constraints and replaceWhere, write files, return adds."""
+    """Write one Dask partition's rows: complete generated and default columns (identity columns are
+    refused on the client), enforce constraints and replaceWhere, write files, return adds."""
     table = _to_arrow(df.reset_index() if spec.index_is_data else df, spec.input_schema)
     writer = spec.writer()
     rows = 0
+    rules = column_rules(spec.schema, now=spec.now)
     try:
         for batch in conform_batches(iter(table.to_batches()), spec.schema):
+            if rules:
+                batch = complete_rows(batch, spec.schema, rules, present=spec.input_schema.names).table
             enforce(batch, spec.schema, list(spec.checks))
             batch = batch.cast(spec.plan.arrow_schema)
             check_replace_where(batch, spec.predicate, spec.schema, spec.predicate_text)
