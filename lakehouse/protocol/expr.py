@@ -12,6 +12,7 @@ floating-point rules: NaN equals NaN and sorts above every other value, and -0.0
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import pyarrow as pa
@@ -67,9 +68,10 @@ _NEGATE: dict[str, CmpOp] = {"=": "!=", "!=": "=", "<": ">=", "<=": ">", ">": "<
 
 
 # -- parsing -------------------------------------------------------------------------------------------
-def parse_sql(text: str) -> Expr:
-    """Parse a Spark SQL expression (a predicate or a value) into the tree, with constants folded."""
-    return simplify(expr_sql.parse(text))
+def parse_sql(text: str, *, now: datetime | None = None) -> Expr:
+    """Parse a Spark SQL expression (a predicate or a value) into the tree, with constants folded;
+    ``now``: the instant of `current_timestamp` / `now()` / `current_date` (default: the clock)."""
+    return simplify(expr_sql.parse(text, now=now))
 
 
 # -- constant folding ----------------------------------------------------------------------------------

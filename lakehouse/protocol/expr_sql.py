@@ -69,8 +69,10 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def parse(text: str) -> Expr:
-    """Parse a Spark SQL expression (a predicate or a value) into the tree (constants not yet folded)."""
+def parse(text: str, *, now: datetime | None = None) -> Expr:
+    """Parse a Spark SQL expression (a predicate or a value) into the tree (constants not yet folded).
+    ``now`` is the instant `current_timestamp`, `now()` and `current_date` stand for (one per query, as
+    Spark folds them; default: the clock when parsing)."""
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
 
@@ -90,7 +92,7 @@ def parse(text: str) -> Expr:
                 tree = sqlglot.parse_one(text, read=_dialect())
             except (ParseError, TokenError) as e:
                 raise InvalidArgumentError(_parse_message(text, e)) from None
-            return _Converter(text).convert(tree)
+            return _Converter(text, now).convert(tree)
         finally:
             sys.setrecursionlimit(limit)
 
@@ -193,8 +195,13 @@ def sql_type(node: Any) -> DataType:
 
 
 class _Converter:
-    def __init__(self, text: str):
+    def __init__(self, text: str, now: datetime | None = None):
         self.text = text
+        self.now = now
+
+    def instant(self) -> datetime:
+        """The query's `current_timestamp` (UTC)."""
+        return (self.now or datetime.now(timezone.utc)).astimezone(timezone.utc)
 
     def fail(self, node: Any, what: str | None = None) -> InvalidArgumentError:
         name = what or type(node).__name__
@@ -269,9 +276,9 @@ class _Converter:
             name = "element_at" if node.args.get("offset") == 1 else "get_item"
             return Func(name, (self.convert(node.this), self.convert(key)))
         if isinstance(node, exp.CurrentDate):
-            return Lit(datetime.now(timezone.utc).date())
+            return Lit(self.instant().date())
         if isinstance(node, exp.CurrentTimestamp):
-            return Lit(datetime.now(timezone.utc))
+            return Lit(self.instant())
         if kind == "TimestampTrunc" or kind == "DateTrunc":
             unit = node.args.get("unit")
             return Func("date_trunc", (Lit(unit.name if unit is not None else "DAY"), self.convert(node.this)))
@@ -412,6 +419,8 @@ class _Converter:
             return Case(((args[0], args[1]),), args[2])
         if name in ("try_cast",):
             raise self.fail(node)
+        if name == "now" and not args:  # Spark's synonym of current_timestamp()
+            return Lit(self.instant())
         lookup(name)  # an unknown function is an error with "did you mean"
         return Func(name, args)
 

@@ -7,7 +7,7 @@ the row's other columns), ``delta.identity.start`` / ``.step`` / ``.allowExplici
 ``.highWaterMark``, and ``CURRENT_DEFAULT`` (a Spark SQL expression without column references).
 
 ``now()``, ``current_timestamp()`` and ``current_date()`` are one constant per write, as Spark folds them
-per query; they are replaced by that constant before the expression is parsed.
+per query: the parser turns those calls (never text inside a string literal) into that instant.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from lakehouse.errors import InvalidArgumentError
-from lakehouse.protocol.expr import Expr, columns, parse_sql
+from lakehouse.protocol.expr import Expr, Func, columns, parse_sql
+from lakehouse.protocol.expr_ast import children
 from lakehouse.protocol.expr_types import check_expression, family, type_of
 from lakehouse.protocol.schema import DataType, PrimitiveType, StructField, StructType, type_name
 
@@ -31,8 +32,6 @@ DEFAULT_KEY = "CURRENT_DEFAULT"
 # Spark's non-deterministic functions: a generation expression using them could never be checked.
 _NON_DETERMINISTIC = ("rand", "randn", "random", "uuid", "shuffle", "monotonically_increasing_id",
                       "spark_partition_id", "input_file_name")
-_NOW = re.compile(r"\b(now|current_timestamp|localtimestamp)\s*\(\s*\)|\bcurrent_timestamp\b", re.IGNORECASE)
-_TODAY = re.compile(r"\bcurrent_date\s*\(\s*\)|\bcurrent_date\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,24 +79,29 @@ class ColumnRules:
         return bool(self.generated or self.identities or self.defaults)
 
 
-def constants_for(sql: str, now: datetime) -> str:
-    """``sql`` with the per-query constants (``now()``, ``current_timestamp``, ``current_date``) replaced
-    by literals of ``now`` (UTC)."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    sql = _NOW.sub(f"TIMESTAMP '{stamp}+00:00'", sql)
-    return _TODAY.sub(f"DATE '{now.astimezone(timezone.utc).date().isoformat()}'", sql)
+def _calls(expr: Expr) -> set[str]:
+    """The function names called in ``expr`` (the parsed tree: never text inside a string literal)."""
+    names = {expr.name} if isinstance(expr, Func) else set()
+    for child in children(expr):
+        names |= _calls(child)
+    return names
 
 
 def _parse(sql: str, column: str, what: str, now: datetime) -> Expr:
-    lowered = sql.lower()
-    for name in _NON_DETERMINISTIC:
-        if re.search(rf"\b{name}\s*\(", lowered):
-            raise InvalidArgumentError(f"{what} of column '{column}' ({sql}) calls {name}(), which is not "
-                                       "deterministic.\nHelp: use an expression of the row's columns only.")
     try:
-        return parse_sql(constants_for(sql, now))
+        expr = parse_sql(sql, now=now)
     except InvalidArgumentError as e:
-        raise InvalidArgumentError(f"{what} of column '{column}' ({sql}) cannot be parsed: {e}") from None
+        # The language refuses the non-deterministic functions; say why they cannot be used here.
+        named = [n for n in _NON_DETERMINISTIC if re.search(rf"\b{n}\s*\(", sql.lower())]
+        if not named:
+            raise InvalidArgumentError(f"{what} of column '{column}' ({sql}) cannot be parsed: {e}") from None
+        called = named
+    else:
+        called = sorted(_calls(expr) & set(_NON_DETERMINISTIC))  # should the language ever support one
+        if not called:
+            return expr
+    raise InvalidArgumentError(f"{what} of column '{column}' ({sql}) calls {called[0]}(), which is not "
+                               "deterministic.\nHelp: use an expression of the row's columns only.")
 
 
 def _int(meta: Mapping[str, str], key: str, column: str, default: int | None) -> int | None:

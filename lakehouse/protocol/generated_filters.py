@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from lakehouse.protocol.expr import And, Cast, Cmp, CmpOp, Col, Expr, Func, Lit, evaluate, parse_sql
 from lakehouse.protocol.expr_arrow import coerce_literal
-from lakehouse.protocol.generated import GENERATION_KEY, constants_for
+from lakehouse.protocol.generated import GENERATION_KEY
 from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, to_arrow_type
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
@@ -71,7 +71,7 @@ def derived_partition_filter(predicate: Expr, schema: StructType, partition_colu
         if not sql:
             continue
         try:
-            expr = parse_sql(constants_for(str(sql), _EPOCH))
+            expr = parse_sql(str(sql), now=_EPOCH)
         except Exception:  # an expression we cannot parse derives nothing
             continue
         src = _source(expr)

@@ -180,3 +180,24 @@ def test_update_and_merge_recompute_generated_columns(tmp_path) -> None:
         check_rows_completed("UPDATE", frozenset({"generatedColumns"}), False)
     lakehouse.DeltaTable(path).delete("n = 2")  # DELETE carries rows unchanged: allowed
     assert lakehouse.DeltaTable(path).to_arrow().num_rows == 1
+
+
+def test_now_inside_a_string_literal_is_text(tmp_path) -> None:
+    """`now()` / `current_date` are replaced on the parsed expression, never inside a string literal;
+    outside one they are the write's single instant."""
+    path = str(tmp_path / "t")
+    schema = pa.schema([
+        pa.field("s", pa.string()),
+        pa.field("g", pa.string(), metadata={"delta.generationExpression": "concat(s, ' at now() or current_date')"}),
+        pa.field("z", pa.string(), metadata={"CURRENT_DEFAULT": "'current_timestamp()'"}),
+        pa.field("d", pa.date32(), metadata={"delta.generationExpression": "CAST(now() AS DATE)"}),
+    ])
+    lakehouse.DeltaTable.create(path, schema=schema)
+    before = datetime.now(timezone.utc).date()
+    lakehouse.write_delta(path, pa.table({"s": ["a", "b"]}), mode="append")
+    after = datetime.now(timezone.utc).date()
+    rows = sorted(lakehouse.DeltaTable(path).to_arrow().to_pylist(), key=lambda r: r["s"])
+    assert [(r["s"], r["g"], r["z"]) for r in rows] == [("a", "a at now() or current_date", "current_timestamp()"),
+                                                         ("b", "b at now() or current_date", "current_timestamp()")]
+    assert rows[0]["d"] == rows[1]["d"] and before <= rows[0]["d"] <= after
+    assert_versions_agree(path)
