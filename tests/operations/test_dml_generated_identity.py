@@ -6,12 +6,16 @@ and deltalake."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
 import lakehouse
 from lakehouse.errors import ConstraintViolationError
-from tests.support.log import commit_actions, log_state
+from tests.support.log import active_paths, commit_actions, log_state
 from tests.support.rows import Versions, assert_versions_agree
 
 
@@ -126,4 +130,45 @@ def test_change_data_holds_completed_rows(tmp_path) -> None:
     assert got == [(2, "update_postimage", 1, 15, 30, 1, 42), (2, "update_preimage", 1, 10, 20, 1, 42),
                    (3, "insert", 2, 8, 16, 2, 42), (3, "update_postimage", 1, 7, 14, 1, 42),
                    (3, "update_preimage", 1, 15, 30, 1, 42)]
+    assert_versions_agree(path)
+
+
+_WORKER = """
+import sys, pyarrow as pa, lakehouse
+path, who, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    k = 1000 * who + 10 * i
+    if who % 2:
+        lakehouse.write_delta(path, pa.table({"k": [k, k + 1], "n": [i, i]}), mode="append")
+    else:
+        # an upsert: two keys inserted, and from the second round on one updated (inserted by the round before)
+        ks, ns = [k, k + 1] + ([k - 10] if i else []), [i, i] + ([-1] if i else [])
+        (lakehouse.DeltaTable(path).merge(pa.table({"k": ks, "n": ns}), "t.k = s.k")
+         .when_matched_update({"n": "s.n"}).when_not_matched_insert({"k": "s.k", "n": "s.n"}).execute())
+"""
+
+
+def test_concurrent_merges_and_appends_never_share_identity_values(tmp_path) -> None:
+    """Processes doing MERGE inserts and appends at once: identity values distinct and gap-free (a MERGE
+    that lost the high-water mark race is redone, its files removed), every row there once."""
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=_schema(False))
+    n, m = 4, 3
+    repo = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, path, str(w), str(m)], cwd=repo,
+                              stderr=subprocess.PIPE, text=True) for w in range(n)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    table = lakehouse.DeltaTable(path).to_arrow()
+    ids = sorted(table.column("id").to_pylist())
+    assert ids == list(range(1, 2 * n * m + 1))
+    assert sorted(table.column("k").to_pylist()) == sorted(1000 * w + 10 * i + j for w in range(n)
+                                                           for i in range(m) for j in (0, 1))
+    assert all(r["n2"] == r["n"] * 2 and r["z"] == 42 for r in table.to_pylist())
+    assert _mark(path) == 2 * n * m
+    files = {q.name for q in Path(path).glob("*.parquet")}
+    # no abandoned data files: every file on disk is in some version (an upsert's copy-on-write removes some)
+    latest = lakehouse.DeltaTable(path).version
+    assert files == {Path(a).name for v in range(latest + 1) for a in active_paths(path, v)}
     assert_versions_agree(path)
