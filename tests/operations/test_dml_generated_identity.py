@@ -172,3 +172,22 @@ def test_concurrent_merges_and_appends_never_share_identity_values(tmp_path) -> 
     latest = lakehouse.DeltaTable(path).version
     assert files == {Path(a).name for v in range(latest + 1) for a in active_paths(path, v)}
     assert_versions_agree(path)
+
+
+def test_all_columns_clauses_and_identity_columns(tmp_path) -> None:
+    """`update_all` from a source carrying the identity column is refused (identity columns cannot be
+    updated); `except_cols` leaves it out. `insert_all` of a GENERATED ALWAYS column likewise."""
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=_schema(False))
+    lakehouse.write_delta(path, pa.table({"k": [1], "n": [1]}), mode="append")
+    source = pa.table({"k": [1, 2], "n": [5, 6], "id": [1, 99]})
+    before = log_state(path)
+    with pytest.raises(ConstraintViolationError, match="identity column\\(s\\) \\['id'\\] cannot be updated"):
+        lakehouse.DeltaTable(path).merge(source, "t.k = s.k").when_matched_update_all().execute()
+    assert log_state(path) == before
+    (lakehouse.DeltaTable(path).merge(source, "t.k = s.k").when_matched_update_all(except_cols=["id"])
+     .when_not_matched_insert_all(except_cols=["id"]).execute())
+    v = Versions(path)
+    v[2] = _rows([(1, 5, 1, 42), (2, 6, 2, 42)])
+    v.check([2])
+    assert_versions_agree(path)
