@@ -6,8 +6,10 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
+import orjson
 import pyarrow as pa
 
+from lakehouse.log.listing import list_log
 from lakehouse.scan.cdf import load_cdf
 from lakehouse.snapshot.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, MissingDependencyError, TableExistsError, TableNotFoundError
@@ -166,6 +168,64 @@ class DeltaTable:
                 "deletion_vector": adds.column("deletionVector"),
             }
         )
+
+    def get_add_actions(self, flatten: bool = False) -> pa.Table:
+        """deltalake's `get_add_actions`: one row per active file with ``path``, ``size_bytes``,
+        ``modification_time`` (timestamp, ms), ``data_change``, ``num_records`` (from the file's stats; null
+        without), ``stats`` (the JSON text), ``deletion_vector`` and the partition values: one map column
+        ``partition_values``, or with ``flatten=True`` one string column ``partition.<name>`` per partition
+        column. Unlike deltalake, min/max/null counts stay in ``stats`` (parse them with ``json.loads``)."""
+        adds = self._snapshot.adds
+        stats = adds.column("stats").to_pylist()
+        columns: dict[str, Any] = {
+            "path": adds.column("path"),
+            "size_bytes": adds.column("size"),
+            "modification_time": adds.column("modificationTime").cast(pa.timestamp("ms")),
+            "data_change": adds.column("dataChange"),
+            "num_records": pa.array([None if not s else orjson.loads(s).get("numRecords") for s in stats],
+                                    pa.int64()),
+            "stats": adds.column("stats"),
+            "deletion_vector": adds.column("deletionVector"),
+        }
+        if flatten:
+            values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
+            for name in self._snapshot.partition_columns:
+                columns[f"partition.{name}"] = pa.array([v.get(name) for v in values], pa.string())
+        else:
+            columns["partition_values"] = adds.column("partitionValues")
+        return pa.table(columns)
+
+    def partitions(self, partition_filters: FilterLike | None = None) -> list[dict[str, str | None]]:
+        """deltalake's `partitions`: the distinct partition values of the active files (as the log's
+        strings, None for null), optionally only those matching ``partition_filters`` (any `FilterLike` on
+        partition columns). An unpartitioned table has none."""
+        if not self._snapshot.partition_columns:
+            return []
+        files = self.files() if partition_filters is None else self.scan(partition_filters).files()
+        seen: dict[tuple, dict[str, str | None]] = {}
+        for pv in files.column("partition_values").to_pylist():
+            values = dict(pv or [])
+            seen.setdefault(tuple(sorted(values.items(), key=lambda kv: kv[0])), values)
+        return list(seen.values())
+
+    def load_as_version(self, version: int | str | datetime) -> "DeltaTable":
+        """Move this object to ``version`` in place (deltalake's `load_as_version`): a version number, a
+        `datetime` or an ISO-8601 timestamp (time travel, as ``DeltaTable(uri, version=...)``). Returns self;
+        writes then need `refresh()` first, as for any time-travelled object."""
+        if version is None:
+            raise InvalidArgumentError("load_as_version needs a version number, a datetime or an ISO-8601 string")
+        self._snapshot = self._load(version)
+        self._time_travel = True
+        return self
+
+    @staticmethod
+    def is_deltatable(uri: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> bool:
+        """deltalake's `is_deltatable`: whether ``uri`` holds a Delta table (a commit or checkpoint in
+        `_delta_log/`), without loading it. Storage errors other than "not found" are raised."""
+        try:
+            return any(f.kind in ("commit", "checkpoint") for f in list_log(open_storage(uri, storage_options)))
+        except TableNotFoundError:
+            return False
 
     def history(self, limit: int | None = None) -> list[HistoryEntry]:
         """Commits up to this version, newest first."""

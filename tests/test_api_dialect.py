@@ -396,3 +396,37 @@ def test_update_takes_deltalake_signature_updates_new_values_predicate(tmp_path)
     with pytest.raises(lakehouse.errors.InvalidArgumentError, match="both updates= and new_values="):
         dt.update(updates={"v": "1"}, new_values={"v": 1})
     assert lakehouse.DeltaTable(path).version == 1
+
+
+def test_deltalake_inspection_calls_partitions_get_add_actions_load_as_version_is_deltatable(tmp_path):
+    """The deltalake calls a script moves over unchanged, checked against deltalake on the same table."""
+    import deltalake
+    import pyarrow as pa
+
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, pa.table({"id": [1, 2, 3], "p": ["a", "b", None]}), partition_by=["p"])
+    lakehouse.write_delta(path, pa.table({"id": [4], "p": ["a"]}), mode="append")
+    dt, dl = lakehouse.DeltaTable(path), deltalake.DeltaTable(path)
+
+    def key(d):
+        return repr(sorted(d.items()))  # None and strings do not order; their reprs do
+
+    assert sorted(map(key, dt.partitions())) == sorted(map(key, dl.partitions()))
+    assert dt.partitions("p = 'a'") == [{"p": "a"}]
+
+    mine, theirs = dt.get_add_actions(flatten=True), dl.get_add_actions(flatten=True)
+    assert sorted(mine["path"].to_pylist()) == sorted(theirs.column("path").to_pylist())
+    by_path = dict(zip(theirs.column("path").to_pylist(), theirs.column("num_records").to_pylist()))
+    assert {p: n for p, n in zip(mine["path"].to_pylist(), mine["num_records"].to_pylist())} == by_path
+    assert sorted(mine["partition.p"].to_pylist(), key=str) == sorted(theirs.column("partition.p").to_pylist(), key=str)
+    assert "partition_values" in dt.get_add_actions().column_names
+
+    assert lakehouse.DeltaTable.is_deltatable(path) and deltalake.DeltaTable.is_deltatable(path)
+    assert not lakehouse.DeltaTable.is_deltatable(str(tmp_path / "missing"))
+    (tmp_path / "empty" / "_delta_log").mkdir(parents=True)
+    assert not lakehouse.DeltaTable.is_deltatable(str(tmp_path / "empty"))
+
+    assert dt.load_as_version(0) is dt and dt.version == 0 and dt.to_arrow().num_rows == 3
+    with pytest.raises(lakehouse.errors.LakehouseError):
+        dt.delete("id = 1")  # a time-travelled object refuses writes until refresh()
+    assert dt.refresh().version == 1 and dt.to_arrow().num_rows == 4
