@@ -38,7 +38,6 @@ from lakehouse.errors import AppendOnlyError, ConcurrentModificationError, Lakeh
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, Lit
-from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.file_table import remove_for, table_to_adds
 from lakehouse.protocol.generated import column_rules, with_high_water_marks
 from lakehouse.protocol.paths import resolve_relative
@@ -494,17 +493,3 @@ class FileRewriter:
             num_added_files=changes.num_added_files, num_deletion_vectors_added=changes.dvs,
             num_added_change_files=len(changes.cdc_files), scan_time_ms=int((scanned - self.started) * 1000),
             rewrite_time_ms=int((time.perf_counter() - self.started) * 1000))
-
-
-def remove_action(row: Mapping[str, Any], now: int) -> Remove:
-    """The tombstone for one row of the file table as a dict. Transitional: DML no longer uses it; it
-    stays until OPTIMIZE (`optimize.py`) and the overwrite planner (`write.py`) hand over typed `Add`s
-    (`table_to_adds`) and call `remove_for` themselves."""
-    dv = row.get("deletionVector")
-    return Remove(
-        path=row["path"], data_change=True, deletion_timestamp=now, extended_file_metadata=True,
-        partition_values=dict(row.get("partitionValues") or []), size=row.get("size"), stats=row.get("stats"),
-        tags=dict(row["tags"]) if row.get("tags") else None,
-        deletion_vector=decode_deletion_vector(dv) if dv else None,
-        base_row_id=row.get("baseRowId"), default_row_commit_version=row.get("defaultRowCommitVersion"),
-    )

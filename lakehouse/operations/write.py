@@ -29,6 +29,7 @@ from lakehouse.errors import (
 )
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.operations.cluster import check_cluster_by_on_write, new_clustered_table
+from lakehouse.protocol.file_table import remove_for, table_to_adds
 from lakehouse.protocol.actions import Add, DomainMetadata, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import Expr, parse_predicate, to_arrow
@@ -42,7 +43,6 @@ from lakehouse.protocol.schema import (
 from lakehouse.protocol.schema_evolution import check_fits, check_unique_names, merge_schemas
 from lakehouse.progress import Progress, reporter
 from lakehouse.protocol.store_assignment import assign_array
-from lakehouse.operations.rewrite import remove_action
 from lakehouse.scan.read import FileTask, file_tasks, read_file
 from lakehouse.snapshot import Snapshot, latest_snapshot
 from lakehouse.storage import Storage, open_storage
@@ -238,7 +238,7 @@ class PreparedWrite:
     checks: tuple[Check, ...]
     properties: CommitProperties
 
-    def overwrite(self) -> tuple[list[Remove], list[tuple[Mapping[str, Any], FileTask]]]:
+    def overwrite(self) -> tuple[list[Remove], list[tuple[Add, FileTask]]]:
         """What an overwrite removes outright and the files whose kept rows must be rewritten first
         (`overwrite_plan`); nothing for other modes and new tables."""
         if self.snapshot is None or self.mode != "overwrite":
@@ -393,11 +393,11 @@ def _write_once(prepared: PreparedWrite, batches: Iterator[pa.RecordBatch], targ
         removes, rewrites = prepared.overwrite()
         if rewrites:
             assert snapshot is not None and pred is not None  # rewrites come only from a replaceWhere
-            for row, task in rewrites:
+            for add, task in rewrites:
                 kept = rewrite_kept_rows(snapshot, task, pred, plan, writer)
                 if kept is not None:
                     copied += kept
-                    removes.append(remove_action(row, int(time.time() * 1000)))
+                    removes.append(remove_for(add, int(time.time() * 1000)))
         adds = writer.close()
     except BaseException:
         writer.abort()
@@ -448,28 +448,26 @@ def remove_as_add(r: Remove) -> Add:
     return Add(r.path, r.partition_values or {}, r.size or 0, 0, True, deletion_vector=r.deletion_vector)
 
 
-def overwrite_plan(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[Mapping[str, Any], FileTask]]]:
+def overwrite_plan(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove], list[tuple[Add, FileTask]]]:
     """What an overwrite removes outright, and the candidate files whose kept rows must be rewritten
     first (a predicate on data columns; see `rewrite_kept_rows`)."""
     now = int(time.time() * 1000)
-    rows = snapshot.adds.to_pylist()
     if pred is None:
-        return [remove_action(r, now) for r in rows], []
+        return [remove_for(a, now) for a in table_to_adds(snapshot.adds)], []
     partition_cols = list(snapshot.metadata.partition_columns)
-    mask = partition_mask([dict(r["partitionValues"] or []) for r in rows], pred, snapshot.schema,
-                          partition_cols, snapshot.column_mapping_mode)
-    candidates = [r for r, m in zip(rows, mask) if m]
+    values = [dict(pv or []) for pv in snapshot.adds.column("partitionValues").to_pylist()]
+    mask = partition_mask(values, pred, snapshot.schema, partition_cols, snapshot.column_mapping_mode)
+    candidates = snapshot.adds.filter(pa.array(mask, pa.bool_()))
     if is_partition_only(pred, partition_cols):
-        return [remove_action(r, now) for r in candidates], []
+        return [remove_for(a, now) for a in table_to_adds(candidates)], []
     if snapshot.properties.enable_change_data_feed:
         raise UnsupportedFeatureError(
             "replaceWhere on data columns of a change-data-feed table needs change data files, which lakehouse "
             "does not write yet.\nHelp: use a predicate on partition columns only.", feature="changeDataFeed",
         )
-    if not candidates:
+    if not candidates.num_rows:
         return [], []
-    tasks = file_tasks(pa.Table.from_pylist(candidates, schema=snapshot.adds.schema))
-    return [], list(zip(candidates, tasks))
+    return [], list(zip(table_to_adds(candidates), file_tasks(candidates)))
 
 
 def rewrite_kept_rows(snapshot: Snapshot, task: FileTask, pred: Expr, plan: WritePlan, writer: DataFileWriter) -> int | None:

@@ -271,6 +271,4 @@ class Scan:
 
     def to_polars(self) -> "polars.DataFrame":
         """All matching rows as a polars DataFrame."""
-        import polars as pl
-
         return _polars_frame(self.to_arrow())

@@ -28,9 +28,9 @@ from lakehouse.integrations.dask._pandas import frame_schema
 from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
 from lakehouse.integrations.dask.write_tasks import WriteSpec, rewrite_file, write_partition
 from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
-from lakehouse.operations.rewrite import remove_action
 from lakehouse.operations.write import Mode, PreparedWrite, SchemaMode, prepare_write, validate_write_args
 from lakehouse.protocol.actions import Remove
+from lakehouse.protocol.file_table import remove_for
 from lakehouse.protocol.expr import Expr, to_arrow
 from lakehouse.protocol.generated import column_rules
 from lakehouse.protocol.schema import to_arrow_field
@@ -84,7 +84,7 @@ def _overwrite_work(prepared: PreparedWrite) -> tuple[list[Remove], list[tuple[F
     (the single-process write's plan, with each rewrite's remove prepared on the client)."""
     removes, rewrites = prepared.overwrite()
     now = int(time.time() * 1000)
-    return removes, [(task, remove_action(row, now)) for row, task in rewrites]
+    return removes, [(task, remove_for(add, now)) for add, task in rewrites]
 
 
 def _tasks(ddf: dd.DataFrame, spec: WriteSpec, rewrites: Sequence[tuple[FileTask, Remove]]) -> list[Any]:

@@ -21,7 +21,7 @@ from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import LakehouseError, SharingError, VersionNotFoundError
 from lakehouse.snapshot.history import commit_timestamps, version_for_timestamp
 from lakehouse.log.commits import read_log_files
-from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
+from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
 from lakehouse.protocol.codec import encode_action
 from lakehouse.protocol.log_path import LogFile, commit_name
 from lakehouse.protocol.paths import resolve_relative
