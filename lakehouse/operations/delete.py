@@ -24,7 +24,7 @@ from lakehouse.protocol.file_table import table_to_adds
 from lakehouse.protocol.pruning import exact_partition_matches, is_partition_only
 from lakehouse.protocol.skipping import live_rows
 from lakehouse.snapshot import Snapshot
-from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,16 +53,9 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
             deleted = _delete_whole_files(rewriter, files, pred)
         else:
             deleted = _delete_rows(rewriter, pred)
-        changes = rewriter.close()
-        version = None
-        if changes.removes or records_app_transactions(commit_properties):
-            params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
-            version = rewriter.commit(
-                operation="DELETE", parameters=params, read=pred, commit_properties=commit_properties, metrics={
-                    "numDeletedRows": deleted, "numCopiedRows": changes.copied,
-                    "numRemovedFiles": len(changes.removes), "numAddedFiles": len(changes.adds),
-                    "numDeletionVectorsAdded": changes.dvs, "numAddedChangeFiles": len(changes.cdc_files),
-                })
+        version = rewriter.commit_row_change(operation="DELETE", predicate=predicate, read=pred,
+                                             rows_metric="numDeletedRows", rows=deleted,
+                                             commit_properties=commit_properties)
         return DeleteMetrics(**vars(rewriter.metrics(version)), num_deleted_rows=deleted)
 
 

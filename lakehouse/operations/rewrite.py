@@ -50,7 +50,7 @@ from lakehouse.snapshot import Snapshot
 from lakehouse.write.columns import complete_rows
 from lakehouse.write.constraints import enforce, table_checks
 from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
-from lakehouse.write.transaction import CommitProperties, Transaction
+from lakehouse.write.transaction import CommitProperties, Transaction, records_app_transactions
 
 CHANGE_TYPE = "_change_type"
 ChangeType = Literal["insert", "delete", "update_preimage", "update_postimage"]
@@ -440,6 +440,22 @@ class FileRewriter:
                 storage.delete(rel)
             except (LakehouseError, OSError):
                 pass
+
+    def commit_row_change(self, *, operation: str, predicate: Any, read: Expr | None, rows_metric: str,
+                          rows: int, commit_properties: CommitProperties | None = None) -> int | None:
+        """DELETE's and UPDATE's commit: nothing when no file changed (and no application transaction must
+        be recorded), else `commit` with the operation's parameters (the predicate as given) and Spark's
+        metrics (``rows_metric`` = ``rows``, copied rows, files, deletion vectors, change files)."""
+        changes = self.close()
+        if not changes.removes and not records_app_transactions(commit_properties):
+            return None
+        params = {"predicate": [predicate if isinstance(predicate, str) else repr(read)] if read else []}
+        return self.commit(operation=operation, parameters=params, read=read, commit_properties=commit_properties,
+                           metrics={
+                               rows_metric: rows, "numCopiedRows": changes.copied,
+                               "numRemovedFiles": len(changes.removes), "numAddedFiles": len(changes.adds),
+                               "numDeletionVectorsAdded": changes.dvs, "numAddedChangeFiles": len(changes.cdc_files),
+                           })
 
     def commit(self, *, operation: str, parameters: Mapping[str, Any], read: Expr | None,
                metrics: Mapping[str, int], commit_properties: CommitProperties | None = None,

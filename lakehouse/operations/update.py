@@ -24,7 +24,7 @@ from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import to_arrow_field
 from lakehouse.snapshot import Snapshot
-from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety, records_app_transactions
+from lakehouse.write.transaction import CommitProperties, already_applied, check_commit_safety
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,14 +106,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         rewriter.plan(pred)
         updated = sum(int(outcome.changed.sum()) for _, outcome in rewriter.rewrite(updating)
                       if outcome is not None)
-        changes = rewriter.close()
-        version = None
-        if changes.removes or records_app_transactions(commit_properties):
-            params = {"predicate": [predicate if isinstance(predicate, str) else repr(pred)] if pred else []}
-            version = rewriter.commit(
-                operation="UPDATE", parameters=params, read=pred, commit_properties=commit_properties, metrics={
-                    "numUpdatedRows": updated, "numCopiedRows": changes.copied,
-                    "numRemovedFiles": len(changes.removes), "numAddedFiles": len(changes.adds),
-                    "numDeletionVectorsAdded": changes.dvs, "numAddedChangeFiles": len(changes.cdc_files),
-                })
+        version = rewriter.commit_row_change(operation="UPDATE", predicate=predicate, read=pred,
+                                             rows_metric="numUpdatedRows", rows=updated,
+                                             commit_properties=commit_properties)
         return UpdateMetrics(**vars(rewriter.metrics(version)), num_updated_rows=updated)
