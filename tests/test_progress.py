@@ -88,3 +88,19 @@ def test_optimize_vacuum_and_verify_report_their_units(tmp_path: Path):
     assert dt.verify(progress=checked.append).ok
     _check(checked, "VERIFY", "files", 2)
     assert sorted(lakehouse.DeltaTable(uri).to_arrow().column("id").to_pylist()) == list(range(60))
+
+
+@pytest.mark.parametrize("dv", [False, True])
+def test_merge_reports_each_target_file_and_keeps_every_row(tmp_path: Path, dv: bool):
+    path = str(tmp_path / "t")
+    config = {"delta.enableDeletionVectors": str(dv).lower()}
+    for i in range(3):  # three target files
+        lakehouse.write_delta(path, _rows(10, 10 * i), mode="append", configuration=config if i == 0 else None)
+    events: list[ProgressEvent] = []
+    source = pa.table({"id": pa.array([5, 15, 25, 99], pa.int64())})
+    m = (lakehouse.DeltaTable(path).merge(source, "t.id = s.id")
+         .when_matched_delete().when_not_matched_insert_all().execute(progress=events.append))
+    _check(events, "MERGE", "files", 3)
+    assert m.version == 3
+    ids = sorted(lakehouse.DeltaTable(path).to_arrow().column("id").to_pylist())
+    assert ids == sorted([i for i in range(30) if i not in (5, 15, 25)] + [99])

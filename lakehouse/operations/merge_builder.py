@@ -16,6 +16,7 @@ from lakehouse.operations.merge import (
 )
 from lakehouse.operations.merge_plan import Clause
 from lakehouse.operations.rewrite import FileRewriter
+from lakehouse.progress import Progress, reporter
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.operations.write import IDENTITY_RETRIES
@@ -92,14 +93,16 @@ class MergeBuilder:
         """WHEN NOT MATCHED BY SOURCE [AND predicate] THEN DELETE."""
         return self._with(Clause("not_matched_by_source", "delete", predicate))
 
-    def execute(self) -> MergeMetrics:
-        """Run the MERGE and commit it; returns its metrics. The table object moves to the new version."""
+    def execute(self, *, progress: Progress | None = None) -> MergeMetrics:
+        """Run the MERGE and commit it; returns its metrics. The table object moves to the new version.
+        ``progress`` receives a `ProgressEvent` (operation ``MERGE``, unit ``files``) per target file merged."""
         if self._snapshot_for_write is None:
             raise TypeError(f"{type(self).__name__} has no table to start from; override execute()")
         snapshot = self._snapshot_for_write()
         metrics = run_merge(snapshot, self._source, self._on, self._clauses, target_alias=self._aliases[0],
                             source_alias=self._aliases[1], merge_schema=self._merge_schema,
-                            commit_properties=self._commit_properties, max_workers=self._max_workers)
+                            commit_properties=self._commit_properties, max_workers=self._max_workers,
+                            progress=reporter(progress, "MERGE", "files"))
         if self._on_commit is not None:
             self._on_commit()
         return metrics
@@ -125,9 +128,11 @@ def _clause_text(clause: Clause) -> str:
 
 def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence[Clause], *, target_alias: str = "t",
               source_alias: str = "s", merge_schema: bool = False,
-              commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> MergeMetrics:
+              commit_properties: CommitProperties | None = None, max_workers: int | None = None,
+              progress: Callable[[int, int | None], None] | None = None) -> MergeMetrics:
     """Execute a MERGE against ``snapshot`` in this process; see the module docstring. Target files are
-    read and rewritten on ``max_workers`` threads (default: the core count)."""
+    read and rewritten on ``max_workers`` threads (default: the core count); ``progress`` counts the
+    target files merged."""
     t0 = time.perf_counter()
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
@@ -137,7 +142,7 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
         merge = prepare_merge(snapshot, source, on, clauses, target_alias=target_alias, source_alias=source_alias,
                               merge_schema=merge_schema)
         try:
-            return _merge_once(merge, merge.target_snapshot(snapshot), t0, commit_properties, max_workers)
+            return _merge_once(merge, merge.target_snapshot(snapshot), t0, commit_properties, max_workers, progress)
         except MetadataChangedError:
             # Identity values depend on the high-water mark read: a MERGE that lost the race to another
             # identity writer (its files already removed by the rewriter) is redone against the new
@@ -152,11 +157,12 @@ def run_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequence
 
 
 def _merge_once(merge: PreparedMerge, snapshot: Snapshot, t0: float, commit_properties: CommitProperties | None,
-                max_workers: int | None) -> MergeMetrics:
+                max_workers: int | None, progress: Callable[[int, int | None], None] | None = None) -> MergeMetrics:
     """One attempt of `run_merge` against ``snapshot`` (the target snapshot ``merge`` was prepared on)."""
     # One rewriter (one writer) for every file's new rows and the inserts, so small changes share files.
     with FileRewriter(snapshot, max_workers=max_workers, now=merge.now) as rewriter:
         rewriter.started = t0  # the scan time counts the source's preparation, as it always has
+        rewriter.progress = progress
         merge.plan_files(rewriter)
         changes = merge_target_files(rewriter, merge)
         return finish_merge(rewriter, merge, changes, scanned=time.perf_counter(),

@@ -221,6 +221,8 @@ class FileRewriter:
         self._dvs = 0
         self._closed: FileChanges | None = None
         self._commit_attempted = False
+        #: ``(done, total)`` counter called once per file read and handed on (`lakehouse.progress.reporter`).
+        self.progress: Callable[[int, int | None], None] | None = None
 
     def __enter__(self) -> "FileRewriter":
         return self
@@ -281,6 +283,8 @@ class FileRewriter:
                 self._prepare_outcome(touched, result)
             return touched, result
 
+        if self.progress is not None:
+            self.progress(0, len(adds))
         if not adds:
             return
         window = min(self.max_workers, len(adds))
@@ -289,6 +293,7 @@ class FileRewriter:
             ahead = deque(pool.submit(job, a) for a in adds[:window])
             following = iter(adds[window:])
             try:
+                done = 0
                 while ahead:
                     current = ahead.popleft().result()
                     nxt = next(following, None)
@@ -296,6 +301,9 @@ class FileRewriter:
                         ahead.append(pool.submit(job, nxt))
                     yield current
                     del current
+                    done += 1
+                    if self.progress is not None:
+                        self.progress(done, len(adds))
             finally:
                 for pending in ahead:  # stopped early (an error, or the caller broke off): read nothing more
                     pending.cancel()

@@ -25,7 +25,7 @@ import os
 import random
 import time
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import dask.dataframe as dd
 import pyarrow as pa
@@ -35,6 +35,7 @@ from lakehouse.integrations.dask.jobs import TableRef, compute_outputs, task
 from lakehouse.integrations.dask.write import index_is_data
 from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, file_rows, group_in_order
 from lakehouse.errors import InvalidArgumentError, MetadataChangedError
+from lakehouse.progress import Progress, reporter
 from lakehouse.operations.merge_builder import MergeBuilder
 from lakehouse.operations.merge import (
     MergeMetrics,
@@ -91,9 +92,12 @@ class DaskMergeBuilder(MergeBuilder):
         self._storage_options = dict(storage_options) if storage_options else None
         self._min_task = (min_task_bytes, min_task_rows)
 
-    def execute(self) -> MergeMetrics:
-        """Run the MERGE on the active Dask scheduler and commit it once; returns its metrics."""
+    def execute(self, *, progress: Progress | None = None) -> MergeMetrics:
+        """Run the MERGE on the active Dask scheduler and commit it once; returns its metrics.
+        ``progress`` receives a `ProgressEvent` (operation ``MERGE``, unit ``tasks``) when the tasks are
+        planned (0 of N) and when they are all done (N of N): the tasks run on the cluster, not here."""
         t0 = time.perf_counter()
+        counter = reporter(progress, "MERGE", "tasks")
         storage = open_storage(self._uri, self._storage_options)
         snapshot = latest_snapshot(storage)
         check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
@@ -110,7 +114,7 @@ class DaskMergeBuilder(MergeBuilder):
             merge = prepare_merge(snapshot, source, self._on, self._clauses, target_alias=target_alias,
                                   source_alias=source_alias, merge_schema=self._merge_schema)
             try:
-                return self._execute_once(merge, merge.target_snapshot(snapshot), storage.root_uri, t0)
+                return self._execute_once(merge, merge.target_snapshot(snapshot), storage.root_uri, t0, counter)
             except MetadataChangedError:
                 # As the single-process MERGE (`run_merge`): a MERGE inserting identity values that lost
                 # the race for the high-water mark (its files already removed) is redone on the new version.
@@ -125,7 +129,8 @@ class DaskMergeBuilder(MergeBuilder):
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
         raise AssertionError("unreachable")
 
-    def _execute_once(self, merge: PreparedMerge, snapshot: Snapshot, root_uri: str, t0: float) -> MergeMetrics:
+    def _execute_once(self, merge: PreparedMerge, snapshot: Snapshot, root_uri: str, t0: float,
+                      counter: Callable[[int, int | None], None] | None = None) -> MergeMetrics:
         """One attempt: the tasks over the candidate files of ``snapshot``, then the commit on the client."""
         rewriter = FileRewriter(snapshot, now=merge.now)
         rewriter.started = t0
@@ -134,8 +139,12 @@ class DaskMergeBuilder(MergeBuilder):
         shared = delayed(merge, traverse=False)  # one node: the source travels once to each worker
         tasks = [task(merge_task, i, ref, shared, group)
                  for i, group in enumerate(_groups(files, *self._min_task))]
+        if counter:
+            counter(0, len(tasks))
         with rewriter:
             changes = TargetChanges.combine(compute_outputs(tasks))
+            if counter:
+                counter(len(tasks), len(tasks))
             rewriter.absorb(changes.files)  # the tasks' files: committed here, or removed on failure
             return finish_merge(rewriter, merge, changes, scanned=time.perf_counter(),
                                 commit_properties=self._commit_properties)
