@@ -318,34 +318,39 @@ class DeltaTable:
 
     # -- DML -----------------------------------------------------------------------------------------
     def delete(self, predicate: FilterLike | None = None, *,
-               commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> "DeleteMetrics":
+               commit_properties: CommitProperties | None = None, max_workers: int | None = None,
+               progress: Progress | None = None) -> "DeleteMetrics":
         """Delete the rows matching ``predicate`` (a `FilterLike`: Spark SQL string, polars expression or
         DNF tuple filter; all rows when None).
 
         Uses deletion vectors when `delta.enableDeletionVectors=true`, copy-on-write otherwise. The table
-        object moves to the new version.
+        object moves to the new version. ``progress`` receives a `ProgressEvent` (operation ``DELETE``,
+        unit ``files``) per candidate file done.
         """
         metrics = delete_rows(self._snapshot_for_write("DELETE"), predicate,
-                              commit_properties=commit_properties, max_workers=max_workers)
+                              commit_properties=commit_properties, max_workers=max_workers,
+                              progress=reporter(progress, "DELETE", "files"))
         self.refresh()
         return metrics
 
     def update(self, updates: Mapping[str, Any] | None = None, new_values: Mapping[str, Any] | None = None,
                predicate: FilterLike | None = None, *, commit_properties: CommitProperties | None = None,
-               max_workers: int | None = None) -> "UpdateMetrics":
+               max_workers: int | None = None, progress: Progress | None = None) -> "UpdateMetrics":
         """UPDATE the rows matching ``predicate`` (a `FilterLike`; every row when None), deltalake's signature.
 
         ``updates`` maps columns to SQL expressions (``{"v": "v * 2", "s": "'x'"}``), polars expressions or
         non-string Python literals; ``new_values`` maps columns to Python values taken literally (a string is
         the string itself, not SQL). A column may appear in only one of the two. The table object moves to the
-        new version."""
+        new version. ``progress`` receives a `ProgressEvent` (operation ``UPDATE``, unit ``files``) per
+        candidate file done."""
         assignments = dict(updates or {})
         for name, value in (new_values or {}).items():
             if name in assignments:
                 raise InvalidArgumentError(f"UPDATE sets column '{name}' in both updates= and new_values=")
             assignments[name] = Lit(value)
         metrics = update_rows(self._snapshot_for_write("UPDATE"), predicate, updates=assignments,
-                              commit_properties=commit_properties, max_workers=max_workers)
+                              commit_properties=commit_properties, max_workers=max_workers,
+                              progress=reporter(progress, "UPDATE", "files"))
         self.refresh()
         return metrics
 

@@ -104,3 +104,27 @@ def test_merge_reports_each_target_file_and_keeps_every_row(tmp_path: Path, dv: 
     assert m.version == 3
     ids = sorted(lakehouse.DeltaTable(path).to_arrow().column("id").to_pylist())
     assert ids == sorted([i for i in range(30) if i not in (5, 15, 25)] + [99])
+
+
+@pytest.mark.parametrize("dv", [False, True])
+def test_delete_and_update_report_each_candidate_file(tmp_path: Path, dv: bool):
+    path = str(tmp_path / "t")
+    config = {"delta.enableDeletionVectors": str(dv).lower()}
+    for i in range(3):  # three files, partitions p0 and p1 in each
+        lakehouse.write_delta(path, _rows(10, 10 * i), mode="append", partition_by=["p"],
+                              configuration=config if i == 0 else None)
+    dt = lakehouse.DeltaTable(path)
+    events: list[ProgressEvent] = []
+    dt.update(updates={"id": "id + 100"}, predicate="id % 10 = 3", progress=events.append)
+    _check(events, "UPDATE", "files", 6)  # every file may hold a match: all six are read
+    events = []
+    candidates = dt.scan("id >= 120").files().num_rows  # stats skipping leaves the file(s) that may match
+    assert 1 <= candidates < 6
+    dt.delete("id >= 120", progress=events.append)
+    _check(events, "DELETE", "files", candidates)
+    events = []
+    dt.delete("p = 'p0'", progress=events.append)  # whole files, removed unread
+    _check(events, "DELETE", "files", 3)
+    got = sorted(lakehouse.DeltaTable(path).to_arrow().column("id").to_pylist())
+    want = sorted(i + 100 if i % 10 == 3 else i for i in range(30) if i % 2 == 1)
+    assert got == [i for i in want if i < 120]

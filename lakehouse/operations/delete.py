@@ -10,7 +10,7 @@ not whole removed files go to `_change_data/` as `delete` changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,9 +35,10 @@ class DeleteMetrics(RewriteMetrics):
 
 
 def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: CommitProperties | None = None,
-           max_workers: int | None = None) -> DeleteMetrics:
+           max_workers: int | None = None, progress: Callable[[int, int | None], None] | None = None) -> DeleteMetrics:
     """Delete the rows matching ``predicate`` (every row when None) from the table at ``snapshot``;
-    files are read and rewritten on ``max_workers`` threads (default: the core count)."""
+    files are read and rewritten on ``max_workers`` threads (default: the core count). ``progress``
+    counts the candidate files done (whole files removed unread count at once)."""
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
     check_commit_safety(snapshot.storage)
     if already_applied(snapshot, commit_properties):
@@ -48,9 +49,14 @@ def delete(snapshot: Snapshot, predicate: Any = None, *, commit_properties: Comm
         check_columns(pred, snapshot.schema, text=text, what="DELETE predicate")
         check_expression(pred, snapshot.schema, boolean=True, text=text)
     with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
+        rewriter.progress = progress
         files = rewriter.plan(pred)
         if pred is None or is_partition_only(pred, snapshot.partition_columns):
+            if progress is not None:
+                progress(0, files.num_rows)
             deleted = _delete_whole_files(rewriter, files, pred)
+            if progress is not None:
+                progress(files.num_rows, files.num_rows)
         else:
             deleted = _delete_rows(rewriter, pred)
         version = rewriter.commit_row_change(operation="DELETE", predicate=predicate, read=pred,

@@ -12,7 +12,7 @@ rewrite. With the change data feed on, old and new rows go to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 
@@ -67,9 +67,11 @@ def compute_values(table: pa.Table, updates: Mapping[str, Any], snapshot: Snapsh
 
 
 def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, Any],
-           commit_properties: CommitProperties | None = None, max_workers: int | None = None) -> UpdateMetrics:
+           commit_properties: CommitProperties | None = None, max_workers: int | None = None,
+           progress: Callable[[int, int | None], None] | None = None) -> UpdateMetrics:
     """Set ``updates`` ({column: SQL expression, polars expression or literal}) on matching rows; files are
-    read and rewritten on ``max_workers`` threads (default: the core count)."""
+    read and rewritten on ``max_workers`` threads (default: the core count); ``progress`` counts the
+    candidate files done."""
     if not updates:
         raise InvalidArgumentError("UPDATE needs at least one column in updates= or new_values=")
     check_writable(snapshot.protocol, active_features(snapshot.protocol, snapshot.metadata))
@@ -103,6 +105,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         return FileOutcome(match, updated=[after], present=[frozenset(updates)], changes=changes)
 
     with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
+        rewriter.progress = progress
         rewriter.plan(pred)
         updated = sum(int(outcome.changed.sum()) for _, outcome in rewriter.rewrite(updating)
                       if outcome is not None)
