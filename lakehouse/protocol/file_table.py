@@ -19,8 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.protocol.actions import Add, Remove
-from lakehouse.protocol.arrow_conform import conform_array
+from lakehouse.protocol.arrow_conform import conform_array, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector, encode_action
+from lakehouse.protocol.partitions import parse_partition_value
+from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.replay import canonical_path
 from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
 from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
@@ -251,3 +253,45 @@ def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]]) -> pa.Table:
     keys = file_keys(table)
     mask = pc.invert(pc.is_in(keys, value_set=pa.array([key_string(k) for k in seen], pa.string())))
     return table.filter(mask)
+
+
+def _map_lookup(maps: pa.MapArray, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``maps``: whether ``key`` is present and the index of its last entry (``dict(items)``
+    keeps the last of repeated keys) in the flattened items."""
+    offsets = maps.offsets.to_numpy()
+    hits = np.flatnonzero(np.asarray(pc.equal(maps.keys, key).to_numpy(zero_copy_only=False), dtype=bool))
+    hits = hits[(hits >= offsets[0]) & (hits < offsets[-1])]  # a sliced array's keys hold other rows too
+    rows = np.searchsorted(offsets, hits, side="right") - 1
+    present = np.zeros(len(maps), dtype=bool)
+    index = np.full(len(maps), -1, dtype=np.int64)
+    if len(hits):
+        last = np.append(rows[1:] != rows[:-1], True)
+        present[rows[last]] = True
+        index[rows[last]] = hits[last]
+    if maps.null_count:
+        present &= np.asarray(maps.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return present, index
+
+
+def partition_values_table(column: pa.ChunkedArray | pa.Array, fields: list[StructField],
+                           mode: ColumnMappingMode) -> pa.Table:
+    """`expr.partition_table` of the file table's partitionValues column (one typed column per field, for
+    evaluating partition predicates), without a Python object per file:
+    each column's raw value found in bulk (the physical key first, then the logical name), and only the
+    distinct strings parsed, in order of first appearance (so a bad value raises the same error)."""
+    maps = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(maps)
+    items = maps.items
+    cols = {}
+    for f in fields:
+        key = physical_name(f, mode)
+        present, index = _map_lookup(maps, key)
+        if key != f.name:
+            by_name, name_index = _map_lookup(maps, f.name)
+            index = np.where(present, index, np.where(by_name, name_index, -1))
+            present = present | by_name
+        raw = items.take(pa.array(index, mask=~present)) if n else pa.array([], pa.string())
+        encoded = pc.dictionary_encode(raw, null_encoding="encode")
+        values = [parse_partition_value(v, f.type, column=f.name) for v in encoded.dictionary.to_pylist()]
+        cols[f.name] = pa.array(values, type=to_arrow_type(f.type)).take(encoded.indices)
+    return pa.table(cols) if cols else pa.table({"__rows__": pa.nulls(n, pa.int8())})

@@ -58,7 +58,6 @@ from lakehouse.protocol.expr import (
     coerce_literal,
     columns,
     negation_normal_form,
-    partition_table,
     to_arrow,
 )
 from lakehouse.protocol.expr_arrow import project
@@ -66,6 +65,7 @@ from lakehouse.protocol.expr_types import type_of
 from lakehouse.protocol.schema import (
     ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructField, StructType, to_arrow_type,
 )
+from lakehouse.protocol.file_table import partition_values_table
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.stats import parse_iso_micros
 
@@ -177,8 +177,16 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
     schema = pa.schema(fields)
     texts = pc.fill_null(pc.cast(stats, pa.string()), "{}")
     texts = pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0), "{}", texts)
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
     try:
-        buf = "\n".join(texts.to_pylist()).encode() if n else b""
+        # One newline-delimited buffer joined by Arrow (no Python string per file); past 2 GiB of text the
+        # 32-bit offsets of `string` would overflow.
+        wide = texts.nbytes + n >= 2**31 - 1
+        lists = (pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), texts.cast(pa.large_string())) if wide
+                 else pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), texts))
+        newline = pa.scalar("\n", pa.large_string() if wide else pa.string())
+        buf = pc.binary_join(lists, newline)[0].as_buffer() if n else b""
         table = pj.read_json(pa.BufferReader(buf), parse_options=pj.ParseOptions(explicit_schema=schema,
                                                                               unexpected_field_behavior="ignore"))
         if table.num_rows != n:
@@ -532,8 +540,7 @@ def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_co
     parts = part_schema = None
     if pcols & columns(nnf):
         fields = [schema.field(c) for c in partition_columns]
-        pvs: list[Mapping[str, str | None]] = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
-        parts = partition_table(pvs, fields, key=lambda f: physical_name(f, mode))
+        parts = partition_values_table(adds.column("partitionValues"), fields, mode)
         part_schema = StructType(tuple(fields))
     partition_only = _Evaluator(n, None, {}, parts, part_schema, pcols).eval(nnf)
     leaves = leaves_for(nnf, schema, mode, pcols)
