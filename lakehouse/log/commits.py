@@ -10,6 +10,7 @@ from typing import Sequence
 from lakehouse.errors import DataFileNotFoundError
 from lakehouse.protocol.actions import Action, CommitInfo
 from lakehouse.protocol.codec import parse_commit_bytes
+from lakehouse.protocol.commit_columns import DecodedCommit, decode_commit
 from lakehouse.protocol.log_path import LOG_DIR, LogFile, commit_name
 from lakehouse.storage.base import Storage
 
@@ -23,6 +24,17 @@ def read_log_files(storage: Storage, files: Sequence[LogFile], *, skip_commit_in
     return [
         parse_commit_bytes(blob, path=f"{LOG_DIR}/{f.name}", version=f.end_version or f.version,
                            skip_commit_info=skip_commit_info)
+        for f, blob in zip(files, blobs)
+    ]
+
+
+def read_log_files_for_replay(storage: Storage, files: Sequence[LogFile]) -> list[DecodedCommit]:
+    """Commit/compaction files decoded for log replay, in the order given (reads run concurrently):
+    `commitInfo` lines left out, the adds of large commits as file-table columns
+    (`lakehouse.protocol.commit_columns`)."""
+    blobs = storage.read_many([f"{LOG_DIR}/{f.name}" for f in files])
+    return [
+        decode_commit(blob, path=f"{LOG_DIR}/{f.name}", version=f.end_version or f.version, skip_commit_info=True)
         for f, blob in zip(files, blobs)
     ]
 

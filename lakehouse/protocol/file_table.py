@@ -23,7 +23,7 @@ from lakehouse.protocol.arrow_conform import conform_array, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector, encode_action
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode
-from lakehouse.protocol.replay import canonical_path
+from lakehouse.protocol.replay import Replay, canonical_path, file_keys, key_string
 from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
 from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
 
@@ -218,30 +218,14 @@ def _fill_stats_from_parsed(table: pa.Table, parsed: pa.Array) -> pa.Table:
     return table.set_column(table.schema.get_field_index("stats"), "stats", pa.array(values, pa.string()))
 
 
-def file_keys(table: pa.Table) -> pa.Array:
-    """One string per row identifying the logical file: canonical path + NUL + DV unique id."""
-    paths = table.column("path").combine_chunks()
-    if pc.any(pc.match_substring(paths, "%")).as_py():
-        paths = pa.array([canonical_path(p) for p in paths.to_pylist()], pa.string())
-    dv = table.column("deletionVector").combine_chunks()
-    if dv.null_count == len(dv):
-        return pc.binary_join_element_wise(paths, pa.scalar(""), "\x00")
-    storage = pc.fill_null(dv.field("storageType"), "")
-    pod = pc.fill_null(dv.field("pathOrInlineDv"), "")
-    off = dv.field("offset")
-    off_txt = pc.if_else(off.is_null(), "", pc.binary_join_element_wise("@", off.cast(pa.string()), ""))
-    dv_id = pc.binary_join_element_wise(storage, pod, off_txt, "")
-    dv_id = pc.if_else(dv.is_null(), "", dv_id)
-    return pc.binary_join_element_wise(paths, dv_id, "\x00")
-
-
-def key_string(key: tuple[str, str | None]) -> str:
-    """The `file_keys` string of one (canonical path, dv id) key."""
-    return f"{key[0]}\x00{key[1] or ''}"
-
-
-def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]]) -> pa.Table:
-    """Rows of ``table`` whose logical file was not already decided by a newer action."""
+def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]], *, seen_strings: pa.Array | None = None) -> pa.Table:
+    """Rows of ``table`` whose logical file was not already decided by a newer action: one of ``seen`` or,
+    when given, of ``seen_strings`` (`key_string`s: `Replay.seen_key_strings`, which covers ``seen``)."""
+    if seen_strings is not None:
+        if table.num_rows == 0 or len(seen_strings) == 0:
+            return table
+        mask = pc.invert(pc.is_in(file_keys(table), value_set=seen_strings))
+        return table if pc.all(mask).as_py() else table.filter(mask)
     if not seen or table.num_rows == 0:
         return table
     paths = table.column("path")
@@ -253,6 +237,22 @@ def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]]) -> pa.Table:
     keys = file_keys(table)
     mask = pc.invert(pc.is_in(keys, value_set=pa.array([key_string(k) for k in seen], pa.string())))
     return table.filter(mask)
+
+
+def replayed_adds(replay: Replay) -> pa.Table:
+    """The surviving adds of ``replay`` as one file table, in replay order: typed adds and the add tables
+    of column-wise decoded commits interleaved where they were fed."""
+    if not replay.add_tables:
+        return adds_to_table(replay.adds)
+    pieces, start = [], 0
+    for position, table in replay.add_tables:
+        if position > start:
+            pieces.append(adds_to_table(replay.adds[start:position]))
+        pieces.append(table)
+        start = position
+    if start < len(replay.adds) or not pieces:
+        pieces.append(adds_to_table(replay.adds[start:]))
+    return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
 
 
 def _map_lookup(maps: pa.MapArray, key: str) -> tuple[np.ndarray, np.ndarray]:

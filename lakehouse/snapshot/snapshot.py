@@ -17,11 +17,11 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidLogError, LakehouseError, TableNotFoundError
 from lakehouse.log.checkpoints import CheckpointData, read_checkpoint
-from lakehouse.log.commits import read_log_files
+from lakehouse.log.commits import read_log_files_for_replay
 from lakehouse.log.listing import list_log, read_last_checkpoint
 from lakehouse.protocol.actions import Action, DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.features import check_readable, column_mapping_mode
-from lakehouse.protocol.file_table import adds_to_table, drop_seen, removes_to_table
+from lakehouse.protocol.file_table import drop_seen, removes_to_table, replayed_adds
 from lakehouse.protocol.log_path import LOG_DIR, LogFile
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
 from lakehouse.protocol.replay import Replay
@@ -125,8 +125,8 @@ def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile]
     """Replay ``segment.deltas`` newest first on top of a base state (a checkpoint or an older snapshot)."""
     replay = Replay()
     deltas = list(segment.deltas)
-    for f, actions in reversed(list(zip(deltas, read_log_files(storage, deltas, skip_commit_info=True)))):
-        replay.add_commit(f.end_version or f.version, actions)
+    for f, commit in reversed(list(zip(deltas, read_log_files_for_replay(storage, deltas)))):
+        replay.add_commit(f.end_version or f.version, commit.actions, commit.adds, commit.keys)
     if base_version is not None:
         replay.add_checkpoint_actions(base_version, base_actions)
 
@@ -136,11 +136,13 @@ def _reconcile(storage: Storage, segment: LogSegment, listing: Sequence[LogFile]
                           path=_log_file_of(segment, replay.metadata_version))
     properties = TableProperties.parse(metadata.configuration, strict=False)
 
-    adds = adds_to_table(replay.adds)
+    adds = replayed_adds(replay)
     removed = removes_to_table(replay.tombstones)
     if base_version is not None:
-        adds = pa.concat_tables([adds, drop_seen(base_adds, replay.seen_keys)])
-        removed = pa.concat_tables([removed, drop_seen(base_removes, replay.seen_keys)])
+        # Keys of column-wise decoded commits are Arrow strings: filter the base with them all at once.
+        strings = replay.seen_key_strings() if replay.table_keys else None
+        adds = pa.concat_tables([adds, drop_seen(base_adds, replay.seen_keys, seen_strings=strings)])
+        removed = pa.concat_tables([removed, drop_seen(base_removes, replay.seen_keys, seen_strings=strings)])
     tip = next((f for f in listing if f.kind == "commit" and f.version == segment.version), None)
     return Snapshot(
         storage=storage,
