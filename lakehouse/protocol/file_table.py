@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.arrow_conform import conform_array, physical_name
@@ -153,6 +154,13 @@ def removes_to_table(removes: Iterable[Any]) -> pa.Table:
     """Build the tombstone table from typed `Remove` actions."""
     rows = [encode_action(r)["remove"] for r in removes]
     return pa.Table.from_pylist(rows, schema=REMOVE_SCHEMA)
+
+
+def json_read_options(size: int) -> pj.ReadOptions:
+    """Arrow JSON read options for ``size`` bytes of the file table's JSON (add lines, stats texts): blocks
+    small enough that every core gets about two (Arrow parses one block per thread; its 1 MiB default
+    leaves a core idle below a few MiB)."""
+    return pj.ReadOptions(block_size=min(1 << 20, max(64 << 10, size // (2 * pa.cpu_count()))))
 
 
 def _plain(arr: pa.Array) -> pa.Array:

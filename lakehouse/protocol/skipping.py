@@ -65,7 +65,7 @@ from lakehouse.protocol.expr_types import type_of
 from lakehouse.protocol.schema import (
     ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructField, StructType, to_arrow_type,
 )
-from lakehouse.protocol.file_table import partition_values_table
+from lakehouse.protocol.file_table import json_read_options, partition_values_table
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.stats import parse_iso_micros
 
@@ -187,8 +187,8 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
                  else pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), texts))
         newline = pa.scalar("\n", pa.large_string() if wide else pa.string())
         buf = pc.binary_join(lists, newline)[0].as_buffer() if n else b""
-        table = pj.read_json(pa.BufferReader(buf), parse_options=pj.ParseOptions(explicit_schema=schema,
-                                                                              unexpected_field_behavior="ignore"))
+        table = pj.read_json(pa.BufferReader(buf), read_options=json_read_options(len(buf)),
+                             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
         if table.num_rows != n:
             raise ValueError("row count mismatch")
     except (pa.ArrowInvalid, ValueError):
@@ -324,9 +324,13 @@ def _upper(leaf: Leaf, arr: pa.Array) -> pa.Array:
 
 class _Evaluator:
     def __init__(self, n: int, stats: StatsColumns | None, leaves: dict[tuple[str, ...], Leaf],
-                 parts: pa.Table | None, part_schema: StructType | None, partition_columns: set[str]):
+                 parts: pa.Table | None, part_schema: StructType | None, partition_columns: set[str],
+                 memo: dict[int, tuple[Expr, np.ndarray]] | None = None):
         self.n, self.stats, self.leaves = n, stats, leaves
         self.parts, self.part_schema, self.partition_columns = parts, part_schema, partition_columns
+        # Partition atoms by identity (the atom is kept, so its id is not reused): the stats pass
+        # re-evaluates the tree the partition pass did.
+        self.memo: dict[int, tuple[Expr, np.ndarray]] = {} if memo is None else memo
 
     def maybe(self) -> np.ndarray:
         return np.ones(self.n, dtype=bool)
@@ -352,8 +356,10 @@ class _Evaluator:
     def _eval_atom(self, e: Expr) -> np.ndarray:
         cols = columns(e)
         if cols and cols <= self.partition_columns and self.parts is not None and self.part_schema is not None:
-            mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)
-            return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+            if id(e) not in self.memo:
+                mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)
+                self.memo[id(e)] = (e, np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+            return self.memo[id(e)][1]
         if self.stats is None or (cols & self.partition_columns):
             return self.maybe()
         return self._atom(e)
@@ -542,13 +548,27 @@ def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_co
         fields = [schema.field(c) for c in partition_columns]
         parts = partition_values_table(adds.column("partitionValues"), fields, mode)
         part_schema = StructType(tuple(fields))
-    partition_only = _Evaluator(n, None, {}, parts, part_schema, pcols).eval(nnf)
+    memo: dict[int, tuple[Expr, np.ndarray]] = {}
+    partition_only = _Evaluator(n, None, {}, parts, part_schema, pcols, memo).eval(nnf)
     leaves = leaves_for(nnf, schema, mode, pcols)
     if not leaves:
         return SkippingResult(partition_only, partition_only)
-    stats = parse_stats(adds.column("stats"), leaves)
-    full = _Evaluator(n, stats, {lf.path: lf for lf in leaves}, parts, part_schema, pcols).eval(nnf)
-    return SkippingResult(partition_only, partition_only & full)
+    # Stats decide only among the files partition pruning kept (after_stats = partition_only AND the
+    # stats verdict, and every verdict is per file), so only their stats are parsed.
+    kept = np.flatnonzero(partition_only)
+    by_path = {lf.path: lf for lf in leaves}
+    if len(kept) == n:
+        full = _Evaluator(n, parse_stats(adds.column("stats"), leaves), by_path, parts, part_schema, pcols,
+                          memo).eval(nnf)
+        return SkippingResult(partition_only, partition_only & full)
+    after_stats = np.zeros(n, dtype=bool)
+    if len(kept):
+        take = pa.array(kept)
+        sub_memo = {k: (e, mask[kept]) for k, (e, mask) in memo.items()}
+        after_stats[kept] = _Evaluator(len(kept), parse_stats(adds.column("stats").take(take), leaves), by_path,
+                                       parts.take(take) if parts is not None else None, part_schema, pcols,
+                                       sub_memo).eval(nnf)
+    return SkippingResult(partition_only, after_stats)
 
 
 def live_rows(stats: pa.Array | pa.ChunkedArray, deletion_vectors: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -227,5 +227,7 @@ def test_property_bulk_decode_equals_per_line_decode(rows, spaced):
 def test_empty_and_headers_only():
     assert decode_commit(b"", min_bulk=1).actions == []
     assert decode_commit(commit([]), min_bulk=1).adds is None
+    assert decode_commit(commit([add_row(0)]) * 2, min_bulk=1).adds is None  # one file twice
+    assert decode_commit(commit([add_row(0), add_row(1)]) + b"\n\n", min_bulk=1).adds.num_rows == 2
     assert [type(a) for a in decode_commit(commit([add_row(0)], header=[
         {"remove": {"path": "z", "dataChange": True}}]), min_bulk=1).actions] == [Remove]
