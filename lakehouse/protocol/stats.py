@@ -306,7 +306,14 @@ def _bound(value: Any, dtype: DataType, *, upper: bool) -> Any:
     if isinstance(value, str):
         if len(value) <= STRING_PREFIX:
             return value
-        return value[:STRING_PREFIX] + _TIE_BREAKER if upper else value[:STRING_PREFIX]
+        if not upper:
+            return value[:STRING_PREFIX]
+        # prefix + U+10FFFF is an upper bound unless the value goes on with U+10FFFF itself (then the bound
+        # would be a proper prefix of it, so smaller): cut after that run instead, or keep the whole value.
+        cut = STRING_PREFIX
+        while cut < len(value) and value[cut] == _TIE_BREAKER:
+            cut += 1
+        return value if cut == len(value) else value[:cut] + _TIE_BREAKER
     kind = dtype.name if isinstance(dtype, PrimitiveType) else None
     if kind == "date":
         return format_date(int(value))

@@ -119,8 +119,21 @@ def test_string_bounds_contain_every_value_in_utf8_order(values: list[str]) -> N
     lo, hi = stats["minValues"]["s"], stats["maxValues"]["s"]
     for v in values:
         assert lo.encode() <= v.encode() <= hi.encode(), (lo, v, hi)
-    assert len(lo) <= STRING_PREFIX and len(hi) <= STRING_PREFIX + 1
-    assert hi == max(values) or (len(max(values)) > STRING_PREFIX and hi == max(values)[:STRING_PREFIX] + MAX_CHAR)
+    top = max(values, key=lambda v: v.encode())
+    assert len(lo) <= STRING_PREFIX
+    if len(top) <= STRING_PREFIX:
+        assert hi == top
+    else:  # cut after the prefix and after any run of U+10FFFF that follows it, then U+10FFFF appended
+        cut = STRING_PREFIX + len(top[STRING_PREFIX:]) - len(top[STRING_PREFIX:].lstrip(MAX_CHAR))
+        assert hi == (top if cut == len(top) else top[:cut] + MAX_CHAR)
+
+
+def test_string_maximum_going_on_with_the_largest_character_keeps_an_upper_bound() -> None:
+    value = "a" * STRING_PREFIX + MAX_CHAR + "a"
+    hi = collect(pa.table({"s": [value]}))["maxValues"]["s"]
+    assert value.encode() <= hi.encode() and hi == "a" * STRING_PREFIX + MAX_CHAR + MAX_CHAR
+    only_max = "a" * STRING_PREFIX + MAX_CHAR * 2
+    assert collect(pa.table({"s": [only_max]}))["maxValues"]["s"] == only_max
 
 
 # -- which columns get which statistics ----------------------------------------------------------------
