@@ -29,6 +29,7 @@ from lakehouse.write.transaction import CommitProperties, Transaction
 from lakehouse.snapshot.history import HistoryEntry, history, version_for_timestamp
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.expr import FilterLike, Lit
+from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
 from lakehouse.scan.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
@@ -435,13 +436,17 @@ class DeltaTable:
     def create_checkpoint(self) -> str:
         """Write a checkpoint of the loaded version; returns the checkpoint file name. Allowed on a
         time-travelled table: it records the version this object holds and changes no table state."""
+        # A checkpoint is a write: a table with a writer feature lakehouse cannot honour keeps fields (and
+        # rules) a lakehouse checkpoint would drop, so it is refused as any other write.
+        check_writable(self._snapshot.protocol, active_features(self._snapshot.protocol, self._snapshot.metadata))
         return write_checkpoint(self._storage, self._snapshot)
 
     def cleanup_metadata(self, *, retention_hours: float | None = None) -> list[str]:
         """Delete log files older than `delta.logRetentionDuration` (or ``retention_hours``) that no
         reachable version needs; returns the deleted file names."""
         retention = timedelta(hours=retention_hours) if retention_hours is not None else None
-        self._snapshot_for_write("log cleanup")
+        latest = self._snapshot_for_write("log cleanup")
+        check_writable(latest.protocol, active_features(latest.protocol, latest.metadata))
         return cleanup_expired_logs(self._storage, self._snapshot, retention=retention)
 
     # -- reads ---------------------------------------------------------------------------------------

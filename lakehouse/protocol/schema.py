@@ -367,7 +367,8 @@ _DECLARATION_INTS = ("delta.identity.start", "delta.identity.step", "delta.ident
 
 
 def column_declarations(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any]:
-    """The Delta column declarations in Arrow field metadata (generation expression, identity, default),
+    """The Delta column declarations in Arrow field metadata (generation expression, identity, default,
+    the legacy `delta.invariants`),
     typed as Spark writes them in the schema (identity numbers as numbers, allowExplicitInsert as a
     boolean); other Arrow metadata is not Delta's and is dropped."""
     out: dict[str, Any] = {}
@@ -378,7 +379,7 @@ def column_declarations(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any
             out[key] = int(value) if value.lstrip("-").isdigit() else value
         elif key == "delta.identity.allowExplicitInsert":
             out[key] = value.lower() == "true" if value.lower() in ("true", "false") else value
-        elif key in ("delta.generationExpression", "CURRENT_DEFAULT"):
+        elif key in ("delta.generationExpression", "CURRENT_DEFAULT", "delta.invariants"):
             out[key] = value
     return out
 

@@ -249,7 +249,6 @@ CORPUS = [
     ("golden__dv-partitioned-with-checkpoint", "sql"),
     ("dat__column_mapping", "sql"),
     ("golden__table-with-columnmapping-mode-id", "sql"),
-    ("deltars__table_with_liquid_clustering", "sql"),
     ("deltars__delta-0.8.0-special-partition", "pa"),
     ("golden__data-reader-partition-values", "pa"),
     ("golden__v2-checkpoint-parquet", "pa"),
@@ -286,3 +285,23 @@ def test_checkpoint_of_corpus_table(tmp_path, name, reader):
     assert {k: t.version for k, t in after.transactions.items()} == txns
     if reader is not None:
         assert_rows(dl_read(path, sql=reader == "sql"), before, "deltalake from lakehouse's checkpoint")
+
+
+def test_checkpoint_and_log_cleanup_are_refused_on_a_table_with_an_unwritable_feature(tmp_path):
+    """A checkpoint is a write: delta-rs's `liquid` preview table (and its row tracking) carries writer rules
+    lakehouse does not implement, so neither a checkpoint nor log cleanup touches its log."""
+    import shutil
+
+    from lakehouse.errors import UnsupportedFeatureError
+    from tests.support.conformance import corpus_dir
+    from tests.support.log import log_state
+
+    path = str(tmp_path / "t")
+    shutil.copytree(corpus_dir() / "tables" / "deltars__table_with_liquid_clustering", path)
+    before = log_state(path)
+    dt = lakehouse.DeltaTable(path)
+    with pytest.raises(UnsupportedFeatureError):
+        dt.create_checkpoint()
+    with pytest.raises(UnsupportedFeatureError):
+        dt.cleanup_metadata(retention_hours=0)
+    assert log_state(path) == before
