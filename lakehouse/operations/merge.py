@@ -189,6 +189,7 @@ def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.T
         else:
             after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
             outcome.updated.append(after)
+            outcome.updated_rows.append(idx[take])  # the target rows: their row ids stay (row tracking)
             outcome.present.append(frozenset(clause.assignments))  # the rest keep their (or computed) values
             outcome.num_updated += int(take.sum())
             outcome.change(before.select(names), "update_preimage")

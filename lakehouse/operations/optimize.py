@@ -47,6 +47,7 @@ from lakehouse.operations.optimize_plan import (
     plan_optimize,
 )
 from lakehouse.operations.optimize_zorder import file_task, rank_by_bounds, z_keys, zorder_into
+from lakehouse.operations.row_ids import carried_fields, hidden_columns, to_hidden
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.file_table import remove_for
@@ -151,7 +152,9 @@ class _BinReader:
         self.layout = [(f, f.name in partition_cols) for f in self.fields]
         self.data_names = [f.name for f in self.fields if f.name not in partition_cols]
         self.expected = {n: self.schema.field(n).type for n in self.data_names}
-        self.direct = snapshot.column_mapping_mode == "none"
+        # Row tracking enabled: ids and commit versions are read beside the rows and kept (`row_ids`).
+        self.carried = carried_fields(snapshot)
+        self.direct = snapshot.column_mapping_mode == "none" and not self.carried
         self.fs, self.root = snapshot.storage.arrow_filesystem()
         self._known: list[pa.Schema] = []  # file schemas already checked to match
 
@@ -173,7 +176,7 @@ class _BinReader:
                     return table
             except Exception:  # noqa: BLE001 - read_file below reads the file again and raises the precise error
                 pass
-        return read_file(self.snapshot, file_task(add), self.fields)
+        return to_hidden(read_file(self.snapshot, file_task(add), self.fields + self.carried), self.snapshot)
 
     def _matches(self, schema: pa.Schema) -> bool:
         if any(schema.equals(s) for s in self._known):
@@ -250,7 +253,7 @@ def execute_bin(snapshot: Snapshot, plan: OptimizePlan, item: Bin, *, max_worker
     files are not referenced until `commit_optimize`."""
     workers = resolve_max_workers(max_workers)
     options = FileWriteOptions(target_file_size=plan.target_size, data_change=False)
-    writer = DataFileWriter.for_snapshot(snapshot, options, max_workers=workers)
+    writer = DataFileWriter.for_snapshot(snapshot, options, max_workers=workers, hidden=hidden_columns(snapshot))
     try:
         if plan.z_order_by:
             rows = zorder_into(snapshot, item, plan.z_order_by, plan.target_size,

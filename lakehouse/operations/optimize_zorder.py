@@ -22,6 +22,7 @@ import pyarrow.ipc as ipc
 from lakehouse.operations.optimize_plan import Bin
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.schema import StructField
+from lakehouse.operations.row_ids import carried_fields, to_hidden
 from lakehouse.scan.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot
 
@@ -31,7 +32,8 @@ SAMPLE_ROWS = 200_000
 
 def file_task(add: Add) -> FileTask:
     """The read task of one active file (its deletion vector applied on read)."""
-    return FileTask(add.path, dict(add.partition_values), add.deletion_vector)
+    return FileTask(add.path, dict(add.partition_values), add.deletion_vector, add.base_row_id,
+                    add.default_row_commit_version)
 
 
 def zorder_into(snapshot: Snapshot, item: Bin, z_order_by: Sequence[str], target_size: int,
@@ -41,14 +43,14 @@ def zorder_into(snapshot: Snapshot, item: Bin, z_order_by: Sequence[str], target
     by_name = {f.name: f for f in snapshot.schema.fields}
     zfields = [by_name[c] for c in z_order_by]
     bounds, cuts = _z_boundaries(snapshot, item, zfields, target_size)
-    fields = list(snapshot.schema.fields)
+    fields = list(snapshot.schema.fields) + carried_fields(snapshot)  # row ids kept (row tracking)
     spill_dir = tempfile.mkdtemp(prefix="lakehouse-zorder-")
     spills: dict[int, tuple[pa.NativeFile, ipc.RecordBatchFileWriter]] = {}
     rows = 0
     try:
         schema = None
         for add in item.files:
-            table = read_file(snapshot, file_task(add), fields)
+            table = to_hidden(read_file(snapshot, file_task(add), fields), snapshot)
             if table.num_rows == 0:
                 continue
             rows += table.num_rows

@@ -44,6 +44,7 @@ from lakehouse.protocol.paths import resolve_relative
 from lakehouse.protocol.pruning import may_match
 from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, schema_to_json, to_arrow_field
 from lakehouse.scan.deletion_vectors import dv_file_path, load_deleted_rows
+from lakehouse.operations.row_ids import carried_fields, hidden_columns
 from lakehouse.scan.read import FileTask, read_file
 from lakehouse.scan.scan import Scan
 from lakehouse.snapshot import Snapshot
@@ -81,6 +82,9 @@ class TouchedFile:
     table: pa.Table
     alive: np.ndarray
     deleted: np.ndarray
+    #: Stable row ids and row commit versions of the physical rows (row tracking enabled), else None.
+    row_ids: pa.Array | None = None
+    row_versions: pa.Array | None = None
 
 
 @dataclass(eq=False)
@@ -90,10 +94,13 @@ class FileOutcome:
     checked and cast by the engine); ``changes`` the change data rows. ``kept`` is filled by the engine
     on the worker: the rows a copy-on-write rewrite keeps. ``present`` names, for each table of
     ``updated`` (same order), the columns its UPDATE SET / MERGE clause assigned: generated columns not
-    among them are recomputed (spec/generated-identity-defaults.md)."""
+    among them are recomputed (spec/generated-identity-defaults.md). ``updated_rows`` gives, for each table
+    of ``updated``, the physical rows of the file its rows are new versions of (in its order): their row
+    ids are kept when row tracking is enabled (spec/row-tracking.md)."""
 
     changed: np.ndarray
     updated: list[pa.Table] = field(default_factory=list)
+    updated_rows: list[np.ndarray] = field(default_factory=list)
     present: list[Collection[str]] = field(default_factory=list)
     changes: list[tuple[pa.Table, ChangeType]] = field(default_factory=list)
     kept: pa.Table | None = None
@@ -199,7 +206,11 @@ class FileRewriter:
         self.snapshot = snapshot
         self.max_workers = resolve_max_workers(max_workers)
         self.use_dv = snapshot.properties.enable_deletion_vectors
-        self.writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers)
+        # Row tracking enabled: every row written carries its stable row id and commit version in the
+        # hidden columns (null for new rows, and for the commit version of updated rows).
+        self.hidden = hidden_columns(snapshot)
+        self.rows_preserved = True
+        self.writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers, hidden=self.hidden)
         self.cdc = ChangeData(snapshot, max_workers=max_workers)
         self.files: pa.Table = snapshot.adds.slice(0, 0)
         self.started = time.perf_counter()
@@ -268,16 +279,23 @@ class FileRewriter:
         adds = table_to_adds(files)
         snapshot = self.snapshot
 
+        tracked = carried_fields(snapshot)
+
         def job(add: Add) -> tuple[TouchedFile, _T]:
-            task = FileTask(add.path, add.partition_values, add.deletion_vector)
-            table = read_file(snapshot, task, fields, apply_dv=False)
+            task = FileTask(add.path, add.partition_values, add.deletion_vector, add.base_row_id,
+                            add.default_row_commit_version)
+            table = read_file(snapshot, task, fields + tracked, apply_dv=False)
+            ids = versions = None
+            if tracked:
+                ids, versions = (table.column(f.name).combine_chunks() for f in tracked)
+                table = table.drop_columns([f.name for f in tracked])
             deleted = np.zeros(0, dtype=np.uint64)
             alive = np.ones(table.num_rows, dtype=bool)
             if add.deletion_vector is not None:
                 deleted = load_deleted_rows(snapshot.storage, add.deletion_vector, data_path=add.path,
                                             version=snapshot.version)
                 alive[deleted.astype(np.int64)] = False
-            touched = TouchedFile(add, table, alive, deleted)
+            touched = TouchedFile(add, table, alive, deleted, ids, versions)
             result = work(touched)
             if isinstance(result, FileOutcome):
                 self._prepare_outcome(touched, result)
@@ -313,11 +331,14 @@ class FileRewriter:
         """The Arrow work of applying an outcome, done on the worker: new rows checked and cast, and the
         rows a copy-on-write rewrite keeps."""
         present = outcome.present if len(outcome.present) == len(outcome.updated) else [None] * len(outcome.updated)
-        done = {id(rows): self.rows_to_write(rows, "update", present=p)
-                for rows, p in zip(outcome.updated, present) if rows.num_rows}
-        outcome.updated = list(done.values())
+        origins: list[np.ndarray | None] = (list(outcome.updated_rows) if len(outcome.updated_rows) == len(outcome.updated)
+                                            else [None] * len(outcome.updated))
+        done = {id(rows): (self.rows_to_write(rows, "update", present=p), origin)
+                for rows, p, origin in zip(outcome.updated, present, origins) if rows.num_rows}
+        # An updated row keeps its stable row id; its commit version becomes this commit's (null).
+        outcome.updated = [self._tracked(rows, touched, origin, keep_version=False) for rows, origin in done.values()]
         if self.rules.generated:  # the postimage change rows are the completed rows
-            outcome.changes = [(done.get(id(rows), rows), kind) for rows, kind in outcome.changes]
+            outcome.changes = [(done[id(rows)][0] if id(rows) in done else rows, kind) for rows, kind in outcome.changes]
         if outcome.changed.any() and not self._dv_for(touched, outcome.changed):
             outcome.kept = self._kept_rows(touched, outcome.changed)
 
@@ -331,7 +352,28 @@ class FileRewriter:
         if not keep.any():
             return None
         kept = touched.table.filter(keep)
-        return kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+        kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
+        return self._tracked(kept, touched, keep, keep_version=True)
+
+    def _tracked(self, rows: pa.Table, touched: TouchedFile | None, origin: np.ndarray | None, *,
+                 keep_version: bool) -> pa.Table:
+        """``rows`` with the hidden row-tracking columns when row tracking is enabled: the stable row ids
+        (and, for copied rows, commit versions) of the file's rows ``origin`` (a mask or indexes of its
+        physical rows), nulls for new rows (``touched`` None)."""
+        if not self.hidden:
+            return rows
+        n = rows.num_rows
+        ids = versions = pa.nulls(n, pa.int64())
+        if touched is not None:
+            if origin is None or touched.row_ids is None or touched.row_versions is None:
+                self.rows_preserved = False  # the operation did not say which rows these are: fresh ids
+            else:
+                pick = pa.array(np.flatnonzero(origin) if origin.dtype == bool else origin)
+                ids = touched.row_ids.take(pick)
+                if keep_version:
+                    versions = touched.row_versions.take(pick)
+        return rows.append_column(pa.field(self.hidden[0], pa.int64(), True), ids).append_column(
+            pa.field(self.hidden[1], pa.int64(), True), versions)
 
     def rows_to_write(self, rows: pa.Table, kind: Literal["insert", "update"], *,
                       present: Collection[str] | None = None) -> pa.Table:
@@ -407,7 +449,7 @@ class FileRewriter:
         if rows.num_rows == 0:
             return
         rows = self.rows_to_write(rows, "insert", present=present)
-        self.writer.write(rows)
+        self.writer.write(self._tracked(rows, None, None, keep_version=False))
         self.cdc.add(rows, "insert")
 
     def absorb(self, changes: FileChanges) -> None:
@@ -498,6 +540,7 @@ class FileRewriter:
             # Every new row passed `rows_to_write` (absorbed tasks' rows in their own rewriters): the
             # computed-column guard (`check_rows_completed`) may let this commit through.
             txn.columns_completed = True
+            txn.rows_preserved = self.rows_preserved
             txn.remove_files(list(changes.removes))
             txn.add_files(list(changes.adds))
             txn.add_cdc_files(list(changes.cdc_files))

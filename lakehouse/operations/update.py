@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
@@ -102,7 +103,8 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         after = compute_values(before, updates, snapshot)
         changes: list[tuple[pa.Table, ChangeType]] = (
             [(before, "update_preimage"), (after, "update_postimage")] if cdc else [])
-        return FileOutcome(match, updated=[after], present=[frozenset(updates)], changes=changes)
+        return FileOutcome(match, updated=[after], updated_rows=[np.flatnonzero(match)], present=[frozenset(updates)],
+                           changes=changes)
 
     with FileRewriter(snapshot, max_workers=max_workers) as rewriter:
         rewriter.progress = progress

@@ -514,6 +514,7 @@ def commit_write(storage: Storage, snapshot: Snapshot | None, plan: WritePlan, *
         else:
             txn.read_predicate(predicate, [remove_as_add(r) for r in removes])
     txn.columns_completed = columns_completed  # write_delta and the Dask write ran complete_rows
+    txn.rows_preserved = copied == 0  # a replaceWhere's kept rows are written again with fresh row ids
     txn.add_files(adds)
     txn.remove_files(removes)
     txn.metrics.update({

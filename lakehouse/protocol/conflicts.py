@@ -31,6 +31,7 @@ from lakehouse.protocol.actions import (
 )
 from lakehouse.protocol.expr import Expr
 from lakehouse.protocol.replay import canonical_path
+from lakehouse.protocol.row_tracking import DOMAIN as ROW_TRACKING_DOMAIN
 
 Isolation = Literal["Serializable", "WriteSerializable"]
 FileKey = tuple[str, str | None]
@@ -178,8 +179,10 @@ def check_no_conflicting_app_txn(ctx: Context) -> None:
 def check_no_conflicting_domain(ctx: Context) -> None:
     """A winner may not change a domain (PROTOCOL.md "Domain Metadata") this transaction read or writes:
     an OPTIMIZE that clusters by `delta.clustering` loses to a concurrent change of the clustering
-    columns, and two writers of one domain cannot both win (Spark's domain metadata conflict rule)."""
-    clash = ctx.winner.domains & (ctx.ours.domains_read | ctx.ours.domains_written)
+    columns, and two writers of one domain cannot both win (Spark's domain metadata conflict rule). The
+    row-tracking high-water mark is the exception: the loser assigns its row ids again above the
+    winner's mark (PROTOCOL.md "Row Tracking"; the transaction does it on every attempt)."""
+    clash = (ctx.winner.domains - {ROW_TRACKING_DOMAIN}) & (ctx.ours.domains_read | ctx.ours.domains_written)
     if clash:
         raise MetadataChangedError(
             f"concurrent commit {ctx.winner.version} changed domain metadata {sorted(clash)} that this "

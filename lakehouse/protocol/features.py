@@ -52,7 +52,8 @@ FEATURES: dict[str, Feature] = {
                 write_note="CURRENT_DEFAULT filled for absent columns on insert"),
         Feature("identityColumns", "writer", True, writable=True,
                 write_note="values assigned after delta.identity.highWaterMark, advanced in the same commit"),
-        Feature("rowTracking", "writer", True, write_note="row ids are not assigned yet"),
+        Feature("rowTracking", "writer", True, writable=True,
+                write_note="row ids and commit versions assigned; kept through DML and OPTIMIZE when enabled"),
         Feature("domainMetadata", "writer", True, writable=True, write_note="preserved unchanged"),
         Feature("icebergCompatV1", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
         Feature("icebergCompatV2", "writer", True, write_note="Iceberg compatibility rules are not enforced"),
@@ -293,6 +294,7 @@ def required_features(schema: StructType, configuration: Mapping[str, str]) -> f
         "typeWidening": props.enable_type_widening,
         "checkConstraints": any(k.startswith("delta.constraints.") for k in configuration),
         "columnMapping": props.column_mapping_mode != "none",
+        "rowTracking": props.enable_row_tracking,
     }
     needed |= {name for name, on in switches.items() if on}
     for key, value in configuration.items():

@@ -241,6 +241,11 @@ PROPERTIES: dict[str, PropertySpec] = {
         _spec("dataSkippingStatsColumns", parse_stats_columns, acts=True),
         _spec("targetFileSize", parse_size, acts=True),
         _spec("isolationLevel", _choice("Serializable", "WriteSerializable"), acts=True),
+        _spec("enableRowTracking", parse_bool, acts=True),
+        _spec("rowTracking.materializedRowIdColumnName", _any_text, acts=True,
+              internal="named by the engine when row tracking is enabled"),
+        _spec("rowTracking.materializedRowCommitVersionColumnName", _any_text, acts=True,
+              internal="named by the engine when row tracking is enabled"),
         _spec("minReaderVersion", _integer(1, 3, "a reader version from 1 to 3"), acts=True),
         _spec("minWriterVersion", _integer(1, 7, "a writer version from 1 to 7"), acts=True),
         # kept for engines that act on them (Spark, Databricks, delta-rs, delta-kernel)
@@ -267,14 +272,10 @@ PROPERTIES: dict[str, PropertySpec] = {
         _spec("castIcebergTimeType", parse_bool),
         _spec("ignoreIcebergBucketPartition", parse_bool),
         _spec("universalFormat.iceberg.atomicConversion.supported", parse_bool),
-        _spec("rowTrackingSuspended", parse_bool),
+        _spec("rowTrackingSuspended", parse_bool, acts=True),
         _spec("requireCheckpointProtectionBeforeVersion", _non_negative_long,
               internal="maintained by DROP FEATURE (checkpointProtection)"),
         # features lakehouse cannot write yet: an enabling value is refused
-        _spec("enableRowTracking", parse_bool, feature="rowTracking"),
-        _spec("rowTracking.materializedRowIdColumnName", _any_text, feature="rowTracking", enables=lambda v: True),
-        _spec("rowTracking.materializedRowCommitVersionColumnName", _any_text, feature="rowTracking",
-              enables=lambda v: True),
         _spec("enableIcebergCompatV1", parse_bool, feature="icebergCompatV1"),
         _spec("enableIcebergCompatV2", parse_bool, feature="icebergCompatV2"),
         _spec("enableIcebergCompatV3", parse_bool, feature="icebergCompatV3"),
@@ -424,6 +425,8 @@ class TableProperties:
     target_file_size: int | None = None
     #: `delta.isolationLevel`: None when unset (each operation picks its own level, WriteSerializable at least).
     isolation_level: Literal["Serializable", "WriteSerializable"] | None = None
+    #: `delta.enableRowTracking` (spec/row-tracking.md).
+    enable_row_tracking: bool = False
 
     @staticmethod
     def parse(config: Mapping[str, str | None], *, strict: bool = True) -> "TableProperties":
@@ -467,4 +470,5 @@ class TableProperties:
             checkpoint_write_stats_as_struct=get("delta.checkpoint.writeStatsAsStruct", False),
             target_file_size=get("delta.targetFileSize", None),
             isolation_level=get("delta.isolationLevel", None),
+            enable_row_tracking=get("delta.enableRowTracking", False),
         )

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -25,7 +26,10 @@ from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.actions import DeletionVectorDescriptor
 from lakehouse.protocol.partitions import partition_array, partition_scalar
 from lakehouse.protocol.paths import resolve_relative
-from lakehouse.protocol.schema import StructField, to_arrow_field
+from lakehouse.protocol.row_tracking import (
+    FILE_PATH, METADATA_COLUMNS, METADATA_PREFIX, ROW_COMMIT_VERSION, ROW_ID, ROW_INDEX, RowTracking, stable_values,
+)
+from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.snapshot import Snapshot
 
@@ -37,6 +41,46 @@ class FileTask:
     path: str
     partition_values: Mapping[str, str | None]
     deletion_vector: DeletionVectorDescriptor | None
+    base_row_id: int | None = None
+    default_row_commit_version: int | None = None
+
+
+#: Field metadata marking a `_metadata.*` column of a read (not a table column).
+_METADATA_FIELD = "lakehouse.metadataColumn"
+
+
+def metadata_field(name: str) -> StructField:
+    """The field of metadata column ``name`` (`row_id`, `row_commit_version`, `row_index`, `file_path`),
+    named ``_metadata.<name>`` in the result."""
+    kind = PrimitiveType("string") if name == FILE_PATH else PrimitiveType("long")
+    return StructField(METADATA_PREFIX + name, kind, False, {_METADATA_FIELD: name})
+
+
+def metadata_kind(field: StructField) -> str | None:
+    """Which metadata column ``field`` is, or None for a table column."""
+    kind = field.metadata.get(_METADATA_FIELD)
+    return kind if isinstance(kind, str) else None
+
+
+def _metadata_columns(snapshot: Snapshot, names: Sequence[str]) -> dict[str, StructField]:
+    """The metadata columns among ``names`` (``_metadata.row_id`` and friends, unless the table has a column
+    of that name); row ids and commit versions only where row tracking is enabled."""
+    out = {}
+    for name in names:
+        if not name.startswith(METADATA_PREFIX) or name in snapshot.schema.names:
+            continue
+        kind = name[len(METADATA_PREFIX):]
+        if kind not in METADATA_COLUMNS:
+            raise InvalidArgumentError(f"unknown metadata column '{name}' in columns=; lakehouse has "
+                                       f"{[METADATA_PREFIX + c for c in METADATA_COLUMNS]}")
+        if kind in (ROW_ID, ROW_COMMIT_VERSION) and not RowTracking.of(
+                snapshot.protocol, snapshot.metadata.configuration).enabled:
+            raise InvalidArgumentError(
+                f"'{name}' needs row tracking, which is not enabled on {snapshot.storage.root_uri} at version "
+                f"{snapshot.version}.\nHelp: dt.alter.set_table_properties({{'delta.enableRowTracking': 'true'}}) "
+                "assigns row ids to every row")
+        out[name] = metadata_field(kind)
+    return out
 
 
 def select_fields(snapshot: Snapshot, columns: Sequence[str] | None) -> list[StructField]:
@@ -45,7 +89,7 @@ def select_fields(snapshot: Snapshot, columns: Sequence[str] | None) -> list[Str
         return list(snapshot.schema.fields)
     if isinstance(columns, str):
         columns = [columns]
-    by_name = {f.name: f for f in snapshot.schema.fields}
+    by_name = {f.name: f for f in snapshot.schema.fields} | _metadata_columns(snapshot, columns)
     repeated = sorted({c for c in columns if list(columns).count(c) > 1})
     if repeated:
         raise InvalidArgumentError(f"column(s) {repeated} asked for more than once in columns=")
@@ -63,10 +107,12 @@ def file_tasks(adds: pa.Table) -> list[FileTask]:
     pvs = adds.column("partitionValues").to_pylist()
     dvs_col = adds.column("deletionVector")
     dvs: list[Any] = dvs_col.to_pylist() if dvs_col.null_count < len(dvs_col) else [None] * len(paths)
+    bases = adds.column("baseRowId").to_pylist()
+    versions = adds.column("defaultRowCommitVersion").to_pylist()
     tasks = []
-    for path, pv, dv in zip(paths, pvs, dvs):
+    for path, pv, dv, base, version in zip(paths, pvs, dvs, bases, versions):
         descriptor = decode_deletion_vector(dv, path=path) if dv is not None else None
-        tasks.append(FileTask(path, dict(pv or []), descriptor))
+        tasks.append(FileTask(path, dict(pv or []), descriptor, base, version))
     return tasks
 
 
@@ -74,12 +120,16 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     """Read one data file as a table of the logical ``fields``.
 
     ``apply_dv=False`` keeps the rows the file's deletion vector deletes, so that row i of the result is
-    physical row i of the file (what DML needs to write deletion vectors).
+    physical row i of the file (what DML needs to write deletion vectors). Metadata fields (`metadata_field`)
+    are computed from the file's position, its action and its materialized row-tracking columns.
     """
     storage = snapshot.storage
     mode = snapshot.column_mapping_mode
     partition_cols = set(snapshot.partition_columns)
-    data_fields = [f for f in fields if f.name not in partition_cols]
+    meta = {f.name: kind for f in fields if (kind := metadata_kind(f)) is not None}
+    data_fields = [f for f in fields if f.name not in partition_cols and f.name not in meta]
+    tracking = RowTracking.of(snapshot.protocol, snapshot.metadata.configuration) if meta else RowTracking()
+    hidden = {ROW_ID: tracking.row_id_column, ROW_COMMIT_VERSION: tracking.commit_version_column}
     rel = resolve_relative(task.path, storage.root_uri, kind="data file", version=snapshot.version)
     fs, root = storage.arrow_filesystem()
     full = f"{root}/{rel}"
@@ -91,7 +141,9 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
             idx = match_field(phys, f, mode)
             if idx is not None:
                 wanted.append(phys[idx].name)
-        table = pf.read(columns=wanted, use_threads=True)
+        names = {p.name for p in phys}
+        materialized = [c for k in meta.values() if (c := hidden.get(k)) is not None and c in names]
+        table = pf.read(columns=wanted + materialized, use_threads=True)
         num_rows = pf.metadata.num_rows
     except FileNotFoundError:
         raise DataFileNotFoundError(
@@ -104,12 +156,17 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
     # Conform first: the physical types another writer chose (string_view, large_string, dictionary, ...)
     # become the table schema's types here, so the DV mask below and every take/concat/compare done by
     # callers (DML, OPTIMIZE, CDF) only ever sees the logical types, which all Arrow kernels support.
+    stored = {c: table.column(c) for c in materialized}
+    if stored:
+        table = table.drop_columns(materialized)
     try:
         out = conform_table(table, data_fields, mode)
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise SchemaMismatchError(
             f"data file {rel} does not match the table schema at version {snapshot.version}: {e}"
         ) from None
+    for name, kind in meta.items():
+        out = out.append_column(name, _metadata_values(snapshot, task, kind, num_rows, stored.get(hidden.get(kind) or "")))
     if apply_dv and task.deletion_vector is not None:
         deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel, version=snapshot.version)
         out = out.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
@@ -126,6 +183,21 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
         else:
             columns.append(out.column(f.name))
     return pa.Table.from_arrays(columns, schema=pa.schema([to_arrow_field(f) for f in fields]))
+
+
+def _metadata_values(snapshot: Snapshot, task: FileTask, kind: str, num_rows: int,
+                     stored: pa.ChunkedArray | None) -> pa.Array:
+    """One metadata column over a file's ``num_rows`` physical rows (before its deletion vector)."""
+    if kind == ROW_INDEX:
+        return pa.array(np.arange(num_rows, dtype=np.int64))
+    if kind == FILE_PATH:
+        uri = task.path if "://" in task.path else f"{snapshot.storage.root_uri.rstrip('/')}/{task.path}"
+        return pa.array([uri] * num_rows, pa.string())
+    default = task.base_row_id if kind == ROW_ID else task.default_row_commit_version
+    if default is None and (stored is None or stored.null_count):
+        raise InvalidLogError(f"data file {task.path} has no {'baseRowId' if kind == ROW_ID else 'defaultRowCommitVersion'}"
+                              " although row tracking is enabled", version=snapshot.version)
+    return stable_values(stored, default, num_rows, fresh=kind == ROW_ID)
 
 
 def iter_tables(

@@ -24,7 +24,7 @@ from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_c
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.generated_filters import derived_partition_filter
 from lakehouse.protocol.skipping import skip_files
-from lakehouse.scan.read import FileTask, file_tasks, iter_tables, plain_dataset, read_file, select_fields
+from lakehouse.scan.read import FileTask, file_tasks, iter_tables, metadata_kind, plain_dataset, read_file, select_fields
 from lakehouse.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -240,7 +240,9 @@ class Scan:
         read_fields = self._read_fields()
         tasks = self.tasks()
         snapshot = self.snapshot
-        plain = [t for t in tasks if t.deletion_vector is None] if snapshot.column_mapping_mode == "none" else []
+        # Metadata columns (`_metadata.row_id`, ...) are computed per file.
+        simple = snapshot.column_mapping_mode == "none" and not any(metadata_kind(f) for f in read_fields)
+        plain = [t for t in tasks if t.deletion_vector is None] if simple else []
         rest = [t for t in tasks if t.deletion_vector is not None] if plain else tasks
         tables: list[pa.Table] = []
         if plain:

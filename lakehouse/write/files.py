@@ -140,11 +140,15 @@ class DataFileWriter:
     parallel. At most ``max_workers`` row groups are in flight, so memory stays bounded by the workers,
     not by the input. Rows keep their order within a file; the `Add` actions come back in the order the
     files were started, whatever order they finish in. ``max_workers=1`` encodes one row group at a time.
+
+    ``hidden`` names int64 columns that follow the logical ones in every batch and are stored under those
+    names without statistics: row tracking's materialized row ids and commit versions (not in the schema).
     """
 
     def __init__(self, storage: Storage, schema: StructType, partition_columns: list[str],
                  properties: TableProperties, options: FileWriteOptions = FileWriteOptions(),
-                 mode: ColumnMappingMode = "none", *, max_workers: int | None = None):
+                 mode: ColumnMappingMode = "none", *, max_workers: int | None = None,
+                 hidden: tuple[str, ...] = ()):
         self.storage = storage
         self.schema = schema
         self.partition_columns = list(partition_columns)
@@ -153,7 +157,9 @@ class DataFileWriter:
         self.max_workers = resolve_max_workers(max_workers)
         self.fs, self.root = storage.arrow_filesystem()
         self.data_fields = [f for f in schema.fields if f.name not in set(partition_columns)]
-        self.file_schema = pa.schema([physical_arrow_field(f, mode) for f in self.data_fields])
+        self.hidden = hidden
+        self.file_schema = pa.schema([physical_arrow_field(f, mode) for f in self.data_fields]
+                                     + [pa.field(h, pa.int64(), True) for h in hidden])
         self.logical_schema = pa.schema([to_arrow_field(f) for f in schema.fields])
         self._physical = physical_paths(schema, mode)
         self._properties = properties
@@ -172,10 +178,10 @@ class DataFileWriter:
 
     @classmethod
     def for_snapshot(cls, snapshot: Any, options: FileWriteOptions = FileWriteOptions(), *,
-                     max_workers: int | None = None) -> "DataFileWriter":
+                     max_workers: int | None = None, hidden: tuple[str, ...] = ()) -> "DataFileWriter":
         """A writer for the table at ``snapshot`` (its schema, partitioning, properties, column mapping)."""
         return cls(snapshot.storage, snapshot.schema, snapshot.partition_columns, snapshot.properties, options,
-                   mode=snapshot.column_mapping_mode, max_workers=max_workers)
+                   mode=snapshot.column_mapping_mode, max_workers=max_workers, hidden=hidden)
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Add rows (already in the table's logical schema)."""

@@ -19,7 +19,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import orjson
@@ -27,6 +27,7 @@ import orjson
 from lakehouse._version import __version__
 from lakehouse.errors import (
     CommitError,
+    ConcurrentAppendError,
     InvalidArgumentError,
     MaxCommitRetriesError,
     ProtocolChangedError,
@@ -43,8 +44,14 @@ from lakehouse.snapshot.checkpoint import maybe_checkpoint
 from lakehouse.protocol.features import active_features, check_rows_completed, check_writable
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
+from lakehouse.protocol.row_tracking import (
+    DOMAIN as ROW_TRACKING_DOMAIN, PRESERVED_TAG, RowTracking, assign_row_ids, check_configuration, high_water_mark,
+    highest_row_id, mark_domain, with_column_names,
+)
+from lakehouse.protocol.schema import parse_schema
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage.base import Storage
+from lakehouse.write.row_tracking import backfill, with_num_records
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +207,15 @@ class Transaction:
         self.attempts = 0
         #: Set by an operation whose rows went through `complete_rows` (see `check_rows_completed`).
         self.columns_completed = False
+        #: Cleared by an operation that copies rows without keeping their row ids (`delta.rowTracking.preserved`).
+        self.rows_preserved = True
         self.version: int | None = None
+        # Row tracking (spec/row-tracking.md): the state the commit writes under, the highest row id
+        # assigned so far (moved by winners on retry), the files a commit that enables it re-adds.
+        self._tracking = RowTracking()
+        self._row_id_mark = -1
+        self._backfill: list[Add] = []
+        self._enabling_row_tracking = False
 
     def _call_hook(self, phase: Phase) -> None:
         # A hook commits the "winning" writer itself: that inner transaction must not pick up the hook.
@@ -296,6 +311,10 @@ class Transaction:
 
     def _commit_info(self, version: int, ict: int | None) -> CommitInfo:
         now = int(time.time() * 1000)
+        tags: dict[str, str] = {}
+        if self._tracking.supported:
+            # Rows copied on a table that only supports row tracking get new ids (nothing materialized).
+            tags[PRESERVED_TAG] = str(self.rows_preserved and (self._tracking.enabled or not self.removes)).lower()
         extra: dict[str, Any] = {
             "readVersion": self.read_version if self.read_version >= 0 else None,
             "isolationLevel": self.isolation,
@@ -303,6 +322,7 @@ class Transaction:
             "operationMetrics": {k: str(v) for k, v in self.metrics.items()},
             "engineInfo": f"lakehouse/{__version__}",
             "txnId": self.txn_id,
+            "tags": tags or None,
         }
         extra.update(self.properties.custom_metadata)
         params = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in self.parameters.items()}
@@ -320,13 +340,51 @@ class Transaction:
             actions.append(self.protocol)
         if self.metadata is not None:
             actions.append(self.metadata)
-        actions += self.domains.values()
+        domains = dict(self.domains)
+        adds = self.adds + self._backfill
+        if self._tracking.assigns:
+            # Assigned per attempt: a retry takes ids above the mark of the writers that won meanwhile.
+            adds, mark = assign_row_ids(adds, version, self._row_id_mark)
+            if mark > self._row_id_mark:
+                domains[ROW_TRACKING_DOMAIN] = mark_domain(mark)
+        actions += domains.values()
         now = int(time.time() * 1000)
         actions += [Txn(t.app_id, t.version, now) for t in self.app_transactions]
         actions += self.removes
-        actions += self.adds
+        actions += adds
         actions += self.cdc
         return actions
+
+    def _prepare_row_tracking(self, protocol: Protocol, metadata: Metadata) -> Metadata:
+        """Row tracking's part of a commit, decided once: the materialized column names of a table that
+        enables it (added to the staged metadata), the high-water mark to assign above, and the backfill of
+        the active files without row ids when this commit enables it. Returns the metadata to commit."""
+        if self.metadata is not None:
+            named = with_column_names(self.metadata.configuration)
+            if named != dict(self.metadata.configuration):
+                self.metadata = metadata = replace(self.metadata, configuration=named)
+            schema = parse_schema(metadata.schema_string)
+            names = [f.name for f in schema.fields] + [
+                str(f.metadata["delta.columnMapping.physicalName"]) for f in schema.fields
+                if "delta.columnMapping.physicalName" in f.metadata]
+            check_configuration(metadata.configuration, names, table=self.storage.root_uri)
+        self._tracking = RowTracking.of(protocol, metadata.configuration)
+        if not self._tracking.assigns:
+            return metadata
+        # Row ids are counted in rows: a file added without `numRecords` (CONVERT of files without
+        # statistics) is counted from its footer.
+        self.adds = [with_num_records(self.storage, a) if a.base_row_id is None else a for a in self.adds]
+        snapshot = self.snapshot
+        if snapshot is not None:
+            self._row_id_mark = max(high_water_mark(snapshot.domains.get(ROW_TRACKING_DOMAIN)), -1)
+            was = RowTracking.of(snapshot.protocol, snapshot.metadata.configuration)
+            if self._tracking.enabled and not was.enabled:
+                self._enabling_row_tracking = True
+                skip = {file_key(canonical_path(r.path), r.deletion_vector) for r in self.removes}
+                skip |= {file_key(canonical_path(a.path), a.deletion_vector) for a in self.adds}
+                self._backfill = backfill(self.storage, snapshot.adds, skip)
+                self.read_files(self._backfill)  # a concurrent removal of one of them conflicts
+        return metadata
 
     def _previous_ict(self, version: int) -> int | None:
         """The commit timestamp of ``version - 1`` for in-commit timestamps (its ICT, else its mtime)."""
@@ -343,6 +401,7 @@ class Transaction:
                 f"{[(t.app_id, t.version) for t in self.properties.app_transactions]} is already recorded in "
                 f"{self.storage.root_uri} at version {self.read_version}; nothing was committed.\n"
                 "Help: this batch was already applied; do not run it again.")
+        metadata = self._prepare_row_tracking(protocol, metadata)
         props = TableProperties.parse(metadata.configuration)
         check_writable(protocol, active_features(protocol, metadata))
         if self.adds:  # new rows must honour generated/identity/default columns (write/columns.py)
@@ -399,6 +458,19 @@ class Transaction:
             metrics=dict(self.metrics),
         )
 
+    def _rebase_row_ids(self, winner: WinnerSummary, actions: Sequence[Action]) -> None:
+        """Move the row-id high-water mark past a winner's ids; a commit enabling row tracking cannot let
+        files without row ids (a writer that did not know it yet) into the table it enables it on."""
+        if not self._tracking.assigns:
+            return
+        if self._enabling_row_tracking and any(a.base_row_id is None for a in winner.added):
+            raise ConcurrentAppendError(
+                f"concurrent commit {winner.version} added files without row ids while this commit enables row "
+                f"tracking on {self.storage.root_uri}; nothing was committed.\nHelp: retry the operation.",
+                version=winner.version)
+        marks = [high_water_mark(a) for a in actions if isinstance(a, DomainMetadata) and a.domain == ROW_TRACKING_DOMAIN]
+        self._row_id_mark = max([self._row_id_mark, highest_row_id(winner.added), *marks])
+
     def _rebase(self, summary: TxnSummary, lost: int) -> int:
         """Check every winner from ``lost`` on; returns the next version to try."""
         version = lost
@@ -406,6 +478,8 @@ class Transaction:
             actions = read_commit(self.storage, version)
             if actions is None:
                 return version
-            check_winner(summary, WinnerSummary.of(version, actions), self.may_match)
+            winner = WinnerSummary.of(version, actions)
+            check_winner(summary, winner, self.may_match)
+            self._rebase_row_ids(winner, actions)
             log.debug("rebased over version %s", version)
             version += 1

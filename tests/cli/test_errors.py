@@ -81,8 +81,8 @@ def test_bad_table_properties_are_bad_input_and_change_nothing(tmp_path):
         run = lakehouse_cli("properties", uri, "--set", setting, expect=2)
         assert text in run.err and "Traceback" not in run.err and run.out == ""
     # a feature lakehouse cannot write: the request was fine, the table cannot take it (exit 1)
-    run = lakehouse_cli("properties", uri, "--set", "delta.enableRowTracking=true", expect=1)
-    assert "rowTracking" in run.err
+    run = lakehouse_cli("properties", uri, "--set", "delta.enableIcebergCompatV2=true", expect=1)
+    assert "icebergCompatV2" in run.err
     assert lakehouse.DeltaTable(uri).version == 0 and lakehouse.DeltaTable(uri).metadata.configuration == {}
 
 

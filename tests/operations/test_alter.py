@@ -465,7 +465,8 @@ def _unchanged(path: str, before: dict, model: Model) -> None:
     ({"delta.checkpointInterval": -3}, InvalidArgumentError, "positive integer"),
     ({"delta.logRetentionDuration": "forever"}, InvalidArgumentError, "interval"),
     ({"delta.columnMapping.maxColumnId": "9"}, InvalidArgumentError, "cannot be set"),
-    ({"delta.enableRowTracking": "true"}, UnsupportedFeatureError, "rowTracking"),
+    ({"delta.rowTracking.materializedRowIdColumnName": "_id"}, InvalidArgumentError, "cannot be set"),
+    ({"delta.enableRowTracking": "true", "delta.rowTrackingSuspended": "true"}, InvalidArgumentError, "suspended"),
     ({"delta.enableIcebergCompatV2": True}, UnsupportedFeatureError, "icebergCompatV2"),
     ({"delta.universalFormat.enabledFormats": "iceberg"}, UnsupportedFeatureError, "icebergCompatV2"),
 ])
@@ -483,7 +484,8 @@ def test_set_properties_refuses_bad_delta_properties(tmp_path: Path, props: dict
     ({"delta.enableDeletionVector": "true"}, InvalidArgumentError),
     ({"delta.appendOnly": "maybe"}, InvalidArgumentError),
     ({"delta.deletedFileRetentionDuration": "forever"}, InvalidArgumentError),
-    ({"delta.enableRowTracking": "true"}, UnsupportedFeatureError),
+    ({"delta.enableIcebergCompatV1": "true"}, UnsupportedFeatureError),
+    ({"delta.enableRowTracking": "true", "delta.rowTrackingSuspended": "true"}, InvalidArgumentError),
 ])
 def test_create_and_first_write_refuse_bad_delta_properties(tmp_path: Path, props: dict, error: type) -> None:
     def convert(p: str) -> object:

@@ -173,13 +173,10 @@ def test_invalid_values_are_refused(key, value, expected):
 
 
 @pytest.mark.parametrize("key,value", [
-    ("delta.enableRowTracking", "true"),
-    ("delta.enableRowTracking", "TRUE"),
     ("delta.enableIcebergCompatV1", "true"),
     ("delta.enableIcebergCompatV2", "true"),
     ("delta.enableIcebergWriterCompatV1", "true"),
     ("delta.universalFormat.enabledFormats", "iceberg"),
-    ("delta.rowTracking.materializedRowIdColumnName", "_row_id"),
     ("delta.coordinatedCommits.commitCoordinator-preview", "dynamodb"),
 ])
 def test_properties_of_features_lakehouse_cannot_write_are_refused(key, value):
@@ -189,7 +186,6 @@ def test_properties_of_features_lakehouse_cannot_write_are_refused(key, value):
 
 
 @pytest.mark.parametrize("key,value", [
-    ("delta.enableRowTracking", "false"),
     ("delta.enableIcebergCompatV2", "false"),
     ("delta.universalFormat.enabledFormats", ""),
 ])
@@ -197,9 +193,17 @@ def test_disabling_values_of_unwritable_features_are_fine(key, value):
     assert validate_new_properties({key: value}) == {key: value}
 
 
-def test_engine_maintained_keys_cannot_be_set():
-    with pytest.raises(InvalidArgumentError, match="delta.columnMapping.maxColumnId"):
-        validate_new_properties({"delta.columnMapping.maxColumnId": "7"})
+@pytest.mark.parametrize("key", ["delta.columnMapping.maxColumnId", "delta.rowTracking.materializedRowIdColumnName",
+                                 "delta.rowTracking.materializedRowCommitVersionColumnName"])
+def test_engine_maintained_keys_cannot_be_set(key):
+    with pytest.raises(InvalidArgumentError, match=f"{key}.*cannot be set"):
+        validate_new_properties({key: "7"})
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "false"])
+def test_row_tracking_can_be_switched(value):
+    assert validate_new_properties({"delta.enableRowTracking": value}) == {"delta.enableRowTracking": value}
+    assert TableProperties.parse({"delta.enableRowTracking": value}).enable_row_tracking is (value.lower() == "true")
 
 
 def test_keys_are_normalised_and_values_stored_as_text():
@@ -226,7 +230,7 @@ def test_a_key_the_table_already_carries_is_never_refused():
     assert validate_new_properties({"delta.someDatabricksOnlyKey": "2"}, existing=existing) == {
         "delta.someDatabricksOnlyKey": "2"}
     # and reading never refuses a key
-    assert TableProperties.parse({"delta.someDatabricksOnlyKey": "x", "delta.enableRowTracking": "true"}) == TableProperties()
+    assert TableProperties.parse({"delta.someDatabricksOnlyKey": "x", "delta.enableIcebergCompatV2": "true"}) == TableProperties()
 
 
 def test_log_retention_must_cover_deleted_file_retention():
