@@ -67,7 +67,7 @@ def _metadata_columns(snapshot: Snapshot, names: Sequence[str]) -> dict[str, Str
     of that name); row ids and commit versions only where row tracking is enabled."""
     out = {}
     for name in names:
-        if not name.startswith(METADATA_PREFIX) or name in snapshot.schema.names:
+        if not isinstance(name, str) or not name.startswith(METADATA_PREFIX) or name in snapshot.schema.names:
             continue
         kind = name[len(METADATA_PREFIX):]
         if kind not in METADATA_COLUMNS:
