@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
 from lakehouse.protocol.expr import Col, Expr, Lit, coerce_literal, evaluate, to_arrow
@@ -23,6 +22,8 @@ def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -
     """Rows for which the predicate is TRUE (all rows when None)."""
     if predicate is None:
         return np.ones(table.num_rows, dtype=bool)
+    import pyarrow.dataset as ds  # lazily: ~11 MiB on import, most programs never evaluate a mask
+
     values = ds.dataset(table).to_table(columns={"m": to_arrow(predicate, schema)}, use_threads=False).column("m")
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lakehouse.scan.deletion_vectors import keep_mask, load_deleted_rows
@@ -32,6 +32,9 @@ from lakehouse.protocol.row_tracking import (
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,13 +225,18 @@ def iter_tables(
             del table
 
 
-_FORMAT = ds.ParquetFileFormat(
-    read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us"),
-    default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
-)
+@cache
+def _format() -> "ds.ParquetFileFormat":
+    # pyarrow.dataset costs ~11 MiB of memory on import: loaded by the first read that uses it.
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFileFormat(
+        read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us"),
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
+    )
 
 
-def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> ds.Dataset:
+def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> "ds.Dataset":
     """An Arrow dataset over files that need no per-file work (no deletion vector, no column mapping).
 
     Partition columns come from per-file partition expressions; columns a file lacks read as null.
@@ -249,4 +257,6 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> ds.Dataset:
                 raise InvalidLogError(f"{e} in add action for {t.path}", version=snapshot.version) from None
             expr = expr & (pc.field(col).is_null() if not value.is_valid else pc.field(col) == value)
         partitions.append(expr)
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=_FORMAT, filesystem=fs, partitions=partitions)
+    import pyarrow.dataset as ds
+
+    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=_format(), filesystem=fs, partitions=partitions)
