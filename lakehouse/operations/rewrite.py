@@ -210,7 +210,10 @@ class FileRewriter:
         # hidden columns (null for new rows, and for the commit version of updated rows).
         self.hidden = hidden_columns(snapshot)
         self.rows_preserved = True
-        self.writer = DataFileWriter.for_snapshot(snapshot, max_workers=max_workers, hidden=self.hidden)
+        # The kept rows of many files reach the writer as small batches; split_tail encodes its last
+        # buffer (most of a rewrite's rows) on every worker instead of one.
+        self.writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=True),
+                                                  max_workers=max_workers, hidden=self.hidden)
         self.cdc = ChangeData(snapshot, max_workers=max_workers)
         self.files: pa.Table = snapshot.adds.slice(0, 0)
         self.started = time.perf_counter()

@@ -52,6 +52,11 @@ class FileWriteOptions:
     #: Directory under the table root for the files ("" for data files, "_change_data" for CDC files).
     prefix: str = ""
     file_prefix: str = "part"
+    #: Rows still buffered when a file is finished, if at least ``2 x SPLIT_MIN_BYTES``, are cut into up
+    #: to ``max_workers`` consecutive files encoded at once. Copy-on-write DML wants this: its kept rows
+    #: arrive as many small batches, so most of its encoding happens when the writer closes, on one
+    #: thread otherwise. OPTIMIZE does not (its output is as few files as the rows fill).
+    split_tail: bool = False
 
 
 def _group_keys(column: pa.ChunkedArray) -> pa.Array:
@@ -113,9 +118,11 @@ class _OpenFile:
     # The file is opened, encoded and finished by jobs on the writer's pool, one job at a time per file
     # (the caller waits for a file's previous job before submitting its next), so rows keep their order.
     # Statistics are folded in on a separate thread while Arrow encodes Parquet (both release the GIL);
-    # one stats worker keeps each collector's updates ordered and unshared.
-    index: tuple[int, int, int]  # the order of the `Add` actions returned: the input order of the rows
+    # one stats worker keeps each collector's updates ordered and unshared. Rows are handed to the stats
+    # worker when they are handed to an encode job, so a collector sees exactly its file's rows.
+    index: tuple[int, ...]  # the order of the `Add` actions returned: the input order of the rows
     rel: str
+    key: tuple[str | None, ...]  # the serialised partition values
     stats: StatsCollector
     partition_values: dict[str, str | None]
     sink: pa.NativeFile | None = None
@@ -171,7 +178,7 @@ class DataFileWriter:
         self._slots = threading.Semaphore(self.max_workers)  # row groups in flight
         self._closing: list[tuple[_OpenFile, Future]] = []
         self._started: list[str] = []  # every file a job tried to create, for `abort` to remove
-        self._results: dict[tuple[int, int, int], Add] = {}
+        self._results: dict[tuple[int, ...], Add] = {}
         self._counter = 0
         self.adds: list[Add] = []
         self.rows_written = 0
@@ -224,7 +231,6 @@ class DataFileWriter:
                                   self.options.row_group_rows))
                 chunk = part.slice(offsets[i], take)
                 offsets[i] += take
-                f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
                 f.pending.append(chunk)
                 f.pending_rows += chunk.num_rows
                 f.pending_bytes += take * per_row
@@ -246,7 +252,6 @@ class DataFileWriter:
                               self.options.row_group_rows - f.pending_rows))
             chunk = data.slice(offset, take)
             offset += take
-            f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
             f.pending.append(chunk)
             f.pending_rows += chunk.num_rows
             f.pending_bytes += take * per_row
@@ -271,7 +276,7 @@ class DataFileWriter:
         types = self._partition_types
         return tuple(serialize_partition_value(v, t, column=c) for c, t, v in zip(self.partition_columns, types, values))
 
-    def _new_file(self, serialized: tuple[str | None, ...], *, index: tuple[int, int, int] | None = None,
+    def _new_file(self, serialized: tuple[str | None, ...], *, index: tuple[int, ...] | None = None,
                   register: bool = True) -> _OpenFile:
         fields = {f.name: f for f in self.schema.fields}
         directory = partition_dir(self.partition_columns, list(serialized)) if self.partition_columns else ""
@@ -285,20 +290,23 @@ class DataFileWriter:
             bounds_from_parquet=True,
         )
         pv = {physical_name(fields[c], self.mode): s for c, s in zip(self.partition_columns, serialized)}
-        f = _OpenFile(index or (self._counter, 0, 0), rel, stats, pv)
+        f = _OpenFile(index or (self._counter, 0, 0), rel, serialized, stats, pv)
         self._counter += 1
         if register:
             self._open[serialized] = f
         return f
 
-    def _submit(self, f: _OpenFile, fn: Any, *args: Any) -> Future:
-        """Run ``fn`` for file ``f`` on the pool after its previous job, holding one in-flight slot."""
+    def _submit(self, f: _OpenFile, fn: Any, pending: list[pa.Table], raw: int) -> Future:
+        """Run ``fn(f, pending, raw)`` on the pool after ``f``'s previous job, holding one in-flight slot;
+        ``pending``'s rows go to ``f``'s statistics (on the stats thread, while they are encoded)."""
+        for chunk in pending:
+            f.stats_jobs.append(self._stats_pool.submit(f.stats.update, chunk))
         if f.job is not None:
             f.job.result()  # one job at a time per file: its row groups are written in order
         self._check_closing()
         self._slots.acquire()
         try:
-            f.job = self._pool.submit(self._in_slot, fn, *args)
+            f.job = self._pool.submit(self._in_slot, fn, f, pending, raw)
         except BaseException:
             self._slots.release()
             raise
@@ -345,7 +353,7 @@ class DataFileWriter:
             f.pending = []
             f.raw_submitted += raw
             f.pending_rows = f.pending_bytes = 0
-            job = self._submit(f, self._encode, f, pending, raw)
+            job = self._submit(f, self._encode, pending, raw)
             if not f.raw_done and f.raw_submitted >= self.options.target_file_size:
                 job.result()  # the file may be full and its compression ratio is not known yet: learn it
         ratio = f.size / f.raw_done if f.raw_done else 1.0
@@ -353,13 +361,30 @@ class DataFileWriter:
             self._close(key, f)
 
     def _close(self, key: tuple | None, f: _OpenFile) -> None:
-        """Finish ``f`` on the pool; its `Add` is collected by `close`."""
+        """Finish ``f`` on the pool; its `Add` is collected by `close`. With ``split_tail``, a large
+        buffered remainder is cut into consecutive parts: the first ends ``f``, each other one is a new
+        file listed right after it, all encoded at once."""
         if key is not None and self._open.get(key) is f:
             del self._open[key]
         f.closed = True
         pending, raw = f.pending, f.pending_bytes
         f.pending = []
-        self._closing.append((f, self._submit(f, self._finish, f, pending, raw)))
+        f.pending_rows = f.pending_bytes = 0
+        pieces = min(self.max_workers, raw // SPLIT_MIN_BYTES) if self.options.split_tail else 1
+        tails: list[tuple[_OpenFile, list[pa.Table], int]] = []
+        if pieces >= 2:
+            rows = pa.concat_tables(pending)
+            step = -(-rows.num_rows // pieces)
+            parts = [rows.slice(start, step) for start in range(0, rows.num_rows, step)]
+            share = raw // len(parts)
+            pending, raw = parts[:1], share
+            # (c, i, r) sorts before (c, i, r, 1), which sorts before the next file (c, i, r + 1).
+            tails = [(self._new_file(f.key, index=f.index + (n,), register=False), [part], share)
+                     for n, part in enumerate(parts[1:], 1)]
+        self._closing.append((f, self._submit(f, self._finish, pending, raw)))
+        for tail, rows_part, share in tails:
+            tail.closed = True
+            self._closing.append((tail, self._submit(tail, self._finish, rows_part, share)))
 
     def _finish(self, f: _OpenFile, pending: list[pa.Table], raw: int) -> None:
         if pending:

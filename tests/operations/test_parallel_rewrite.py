@@ -8,6 +8,8 @@ import shutil
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import lakehouse
@@ -73,3 +75,25 @@ def test_bad_max_workers_leaves_the_table_unchanged(tmp_path):
     with pytest.raises(InvalidArgumentError, match="max_workers must be a positive int, got 0"):
         lakehouse.DeltaTable(path).delete("v > 10", max_workers=0)
     assert snapshot_dir(path) == before
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_copy_on_write_kept_rows_are_encoded_on_every_worker(tmp_path, monkeypatch, workers):
+    """The kept rows of every rewritten file (many small batches) end in up to max_workers new files cut
+    from the writer's last buffer, which hold exactly the surviving rows; lakehouse and deltalake read the
+    same rows."""
+    import lakehouse.write.files as files_mod
+    from tests.support.log import actions_of
+
+    monkeypatch.setattr(files_mod, "SPLIT_MIN_BYTES", 32 * 1024)
+    path = str(tmp_path / "t")
+    data = pa.table({"id": pa.array(np.arange(ROWS, dtype=np.int64)), "v": pa.array(np.arange(ROWS) % 10)})
+    for start in range(0, ROWS, ROWS // 5):  # five files: five small batches of kept rows
+        lakehouse.write_delta(path, data.slice(start, ROWS // 5), mode="append",
+                              configuration=None if start else config("cow", cdf=False))
+    lakehouse.DeltaTable(path).delete("v = 3", max_workers=workers)
+    adds = actions_of(path, 5, "add")
+    assert len(adds) == workers
+    got = pa.concat_tables([pq.read_table(f"{path}/{a['path']}") for a in adds])
+    assert got.sort_by("id").equals(data.filter(pc.not_equal(data["v"], 3)))
+    assert_same_rows(dl_read(path), got, "deltalake after the split rewrite")

@@ -19,6 +19,7 @@ import lakehouse.write.files as files_mod
 from lakehouse.errors import InvalidArgumentError, StorageError
 from lakehouse.storage import open_storage
 from lakehouse.storage.faulty import FaultPlan, FaultyStorage
+from lakehouse.write.files import DataFileWriter, FileWriteOptions
 from tests.support.log import actions_of, log_state
 from tests.support.rows import assert_rows, assert_version, dl_read
 
@@ -140,3 +141,38 @@ def test_split_parts_roll_at_the_target_size_and_keep_input_order(tmp_path, monk
     assert pa.concat_tables(_files_in_add_order(path, 0)).equals(data)
     _check_exact_stats(path, 0)
     assert_version(path, 0, data)
+
+
+@pytest.mark.parametrize("partition_by", [[], ["p"]])
+def test_split_tail_encodes_the_last_buffer_on_every_worker(tmp_path, monkeypatch, partition_by):
+    """With ``split_tail`` (copy-on-write DML), rows that reach the writer as many small batches and are
+    still buffered when it closes are cut into up to max_workers consecutive files: per partition, the
+    files in `Add` order give back the input row for row, and each file's stats are exact. With one
+    worker, or without the option, the same batches make one file per partition."""
+    monkeypatch.setattr(files_mod, "SPLIT_MIN_BYTES", 64 * 1024)
+    data = _data()
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, data.slice(0, 0), partition_by=partition_by or None)
+    snapshot = lakehouse.DeltaTable(path).snapshot
+    counts = {}
+    for workers, split in ((4, True), (1, True), (4, False)):
+        writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=split), max_workers=workers)
+        for start in range(0, data.num_rows, 1000):
+            writer.write(data.slice(start, 1000))
+        adds = writer.close()
+        counts[(workers, split)] = len(adds)
+        root = Path(path)
+        for value in (["p0", "p1", "p2"] if partition_by else [None]):
+            mine = [a for a in adds if a.partition_values.get("p") == value] if value else adds
+            got = pa.concat_tables([pq.read_table(root / a.path) for a in mine])
+            want = data.filter(pc.equal(data["p"], value)).drop_columns(["p"]) if value else data
+            assert got.equals(want)
+        for a in adds:
+            stats, rows = json.loads(a.stats or "{}"), pq.read_table(root / a.path)
+            assert stats["numRecords"] == rows.num_rows
+            assert stats["minValues"]["id"] == pc.min(rows["id"]).as_py()
+            assert stats["maxValues"]["id"] == pc.max(rows["id"]).as_py()
+            assert stats["nullCount"]["s"] == rows["s"].null_count
+    parts = 3 if partition_by else 1
+    assert counts[(4, True)] == 4 * parts  # every partition's buffer is over 4 split units
+    assert counts[(1, True)] == counts[(4, False)] == parts
