@@ -31,6 +31,7 @@ from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.expr import FilterLike, Lit
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_schema
+from lakehouse.protocol.variant import has_variant
 from lakehouse.scan.read import file_tasks, plain_dataset
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot, latest_snapshot, load_snapshot
@@ -486,7 +487,8 @@ class DeltaTable:
         import pyarrow.dataset as ds
 
         snap = self._snapshot
-        if snap.column_mapping_mode == "none" and snap.adds.column("deletionVector").null_count == snap.adds.num_rows:
+        if snap.column_mapping_mode == "none" and snap.adds.column("deletionVector").null_count == snap.adds.num_rows \
+                and not has_variant(snap.schema.fields):  # a shredded variant is rebuilt per file
             return plain_dataset(snap, file_tasks(snap.adds))
         return ds.dataset(self.to_arrow())
 

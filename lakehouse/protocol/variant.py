@@ -33,14 +33,16 @@ import base64
 import math
 import struct
 import uuid
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
-from lakehouse.protocol.schema import VARIANT_ARROW, DataType, PrimitiveType, StructType, arrow_type_name
+from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
+from lakehouse.protocol.schema import (
+    VARIANT_ARROW, DataType, PrimitiveType, StructField, StructType, arrow_type_name, walk_types,
+)
 
 VARIANT = PrimitiveType("variant")
 
@@ -351,24 +353,32 @@ def is_variant_struct(t: DataType) -> bool:
             and all(f.type == PrimitiveType("binary") for f in t.fields))
 
 
+def has_variant(fields: Sequence[StructField]) -> bool:
+    """Whether any of ``fields`` is or holds a `variant`. Such columns are read file by file, through
+    `conform_variant`: a shredded file keeps part of each value in ``typed_value``, which an Arrow dataset
+    projecting the file onto `struct<metadata, value>` would silently drop."""
+    return any(t == VARIANT for f in fields for _, t in walk_types(f.type))
+
+
 def conform_variant(arr: pa.Array, path: str, *, where: str = "a data file") -> pa.Array:
     """An unshredded variant column as `VARIANT_ARROW`, its ``metadata`` and ``value`` bytes unchanged.
 
     Used on what a data file stores (reads) and on the data given to a write (``where`` names which, for
     messages). The children are matched by name (PROTOCOL.md "Variant data in Parquet" fixes the names, not
-    the order) and any binary layout (large, view) becomes ``binary``. Refused, naming the column ``path``:
-    a ``typed_value`` child (`UnsupportedFeatureError`: the variant is shredded, its values live partly
-    outside ``value``, so dropping the field would lose data); anything that is not a struct of the two
-    binaries, and a null ``metadata`` or ``value`` in a non-null row (`SchemaMismatchError`).
+    the order) and any binary layout (large, view) becomes ``binary``. A shredded variant (a ``typed_value``
+    child) is rebuilt in its unshredded form (`lakehouse.protocol.variant_shredding.unshred`, which names
+    what breaks the shredding spec in a `ShreddingError`). Refused, naming the column ``path``: anything
+    else that is not a struct of the two binaries, and a null ``metadata`` or ``value`` in a non-null row
+    (`SchemaMismatchError`).
     """
     if isinstance(arr, pa.ChunkedArray):
         return pa.chunked_array([conform_variant(c, path, where=where) for c in arr.chunks], type=VARIANT_ARROW)
     names = [arr.type.field(i).name for i in range(arr.type.num_fields)] if pa.types.is_struct(arr.type) else []
     if "typed_value" in names:
-        raise UnsupportedFeatureError(
-            f"variant column '{path}' is shredded ({where} has a 'typed_value' field); lakehouse handles only "
-            "unshredded variants.\nHelp: use an engine that implements variant shredding, or leave the column "
-            "out of `columns`.", feature="variantShredding")
+        # A shredded variant (PROTOCOL.md "Variant Shredding"): rebuilt as its unshredded form.
+        from lakehouse.protocol.variant_shredding import unshred
+
+        return unshred(arr, path)
     children = []
     for want in VARIANT_ARROW:
         child = arr.field(names.index(want.name)) if want.name in names else None

@@ -24,6 +24,7 @@ from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_c
 from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
 from lakehouse.protocol.generated_filters import derived_partition_filter
 from lakehouse.protocol.skipping import skip_files
+from lakehouse.protocol.variant import has_variant
 from lakehouse.scan.read import FileTask, file_tasks, iter_tables, metadata_kind, plain_dataset, read_file, select_fields
 from lakehouse.snapshot import Snapshot
 
@@ -241,7 +242,9 @@ class Scan:
         tasks = self.tasks()
         snapshot = self.snapshot
         # Metadata columns (`_metadata.row_id`, ...) are computed per file.
-        simple = snapshot.column_mapping_mode == "none" and not any(metadata_kind(f) for f in read_fields)
+        # Variant columns too: a shredded file's typed_value is rebuilt per file (protocol.variant.has_variant).
+        simple = snapshot.column_mapping_mode == "none" and not any(metadata_kind(f) for f in read_fields) \
+            and not has_variant(read_fields)
         plain = [t for t in tasks if t.deletion_vector is None] if simple else []
         rest = [t for t in tasks if t.deletion_vector is not None] if plain else tasks
         tables: list[pa.Table] = []

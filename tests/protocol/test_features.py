@@ -29,14 +29,16 @@ def test_reader_version_3_with_readable_features(features):
     check_readable(Protocol(3, 7, features, features))
 
 
-def test_variant_type_is_readable_and_writable_but_shredding_is_not():
+def test_variant_type_and_shredding_are_readable_and_writable():
     # The protocol delta-rs 1.x writes for every table created with deletion vectors (issue 18 item 8).
     deltars = Protocol(3, 7, ("variantType", "deletionVectors"), ("deletionVectors", "appendOnly", "variantType", "invariants"))
     check_writable(deltars, frozenset({"variantType", "deletionVectors"}))
+    # Shredded variants are rebuilt on read; writes store them unshredded, which the spec allows.
     for name in ("variantShredding", "variantShredding-preview"):
-        with pytest.raises(UnsupportedFeatureError, match="shredded variants are not implemented") as exc_info:
-            check_readable(Protocol(3, 7, ("variantType", name), ("variantType", name)))
-        assert exc_info.value.feature == name
+        shredded = Protocol(3, 7, ("variantType", name), ("variantType", name))
+        check_readable(shredded)
+        check_writable(shredded, frozenset({"variantType", name}))
+        assert FEATURES[name].readable and FEATURES[name].writable
 
 
 def test_writer_only_features_do_not_block_reading():

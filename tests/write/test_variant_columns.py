@@ -247,31 +247,47 @@ def test_dml_keeps_variants(tmp_path, dv, partitioned):
     assert_versions_agree(path)
 
 
+SHREDDED = pa.struct([pa.field("metadata", pa.binary(), False), pa.field("value", pa.binary()),
+                      pa.field("typed_value", pa.int64())])
+INT64_7 = bytes([0x18]) + (7).to_bytes(8, "little")
+
+
 def _shredded_file(path: str) -> None:
-    """Commit a file whose `v` is shredded (a `typed_value` field holds the int64 value 7)."""
-    shredded = pa.struct([pa.field("metadata", pa.binary(), False), pa.field("value", pa.binary()),
-                          pa.field("typed_value", pa.int64())])
-    t = pa.table({"id": pa.array([50], pa.int64()), "n": ["s50"],
-                  "v": pa.array([{"metadata": EMPTY, "value": None, "typed_value": 7}], shredded)})
+    """Commit a file whose `v` is shredded as int64 (VariantShredding.md's `measurement` example): 7 in
+    typed_value, "n/a" in value, a row with both null (a variant null) and a SQL NULL row."""
+    v = pa.array([{"metadata": EMPTY, "value": None, "typed_value": 7},
+                  {"metadata": EMPTY, "value": bytes([0x0D]) + b"n/a", "typed_value": None},
+                  {"metadata": EMPTY, "value": None, "typed_value": None}, None], SHREDDED)
+    t = pa.table({"id": pa.array([50, 51, 52, 53], pa.int64()), "n": ["s50", "s51", "s52", "s53"], "v": v})
     _commit(path, 1, [_data_file(path, t)])
 
 
-def test_shredded_variant_is_refused_naming_the_column(table):
+def test_shredded_file_reads_and_rewrites_unshredded(table):
+    """A shredded file in a variant table reads as the unshredded variants it stands for (on the per-file
+    path, which a pyarrow dataset would not do: it drops typed_value); DELETE and OPTIMIZE rewrite its rows
+    unshredded, and deltalake then reads every row as lakehouse does."""
     _shredded_file(table)
     dt = lakehouse.DeltaTable(table)
-    with pytest.raises(UnsupportedFeatureError, match="variant column 'v' is shredded") as exc_info:
-        dt.to_arrow()
-    assert exc_info.value.feature == "variantShredding"
-    # Columns that are not the shredded variant still read.
-    assert sorted(dt.to_arrow(columns=["id", "n"]).column("id").to_pylist()) == list(range(12)) + [50]
-    # A rewrite would drop typed_value: copy-on-write DELETE and OPTIMIZE refuse and change nothing.
+    rows = _by_id(dt.to_arrow())
+    assert [rows[i]["v"] for i in (50, 51, 52, 53)] == [
+        {"metadata": EMPTY, "value": INT64_7}, {"metadata": EMPTY, "value": bytes([0x0D]) + b"n/a"},
+        {"metadata": EMPTY, "value": b"\x00"}, None]
+    assert all(rows[i] == r for i, r in _by_id(_rows(list(range(12)))).items())
+    got = dt.to_arrow(filter="id >= 50", columns=["id", "v"]).sort_by("id")
+    assert lakehouse.variant_to_json(got.column("v")).to_pylist() == ["7", '"n/a"', "null", None]
+    assert sorted(dt.to_arrow(filter="v IS NULL").column("id").to_pylist()) == [6, 53]
+    assert dt.to_pyarrow_dataset().to_table().sort_by("id").column("v").to_pylist()[-4:] == [
+        rows[i]["v"] for i in (50, 51, 52, 53)]
+    # Copy-on-write DELETE and OPTIMIZE write the variants unshredded, bytes as read.
     dt.alter.set_table_properties({"delta.enableDeletionVectors": "false"})
-    before = snapshot_dir(table)
-    with pytest.raises(UnsupportedFeatureError, match="'v' is shredded"):
-        lakehouse.DeltaTable(table).delete("id = 50")
-    with pytest.raises(UnsupportedFeatureError, match="'v' is shredded"):
-        lakehouse.DeltaTable(table).optimize.compact(min_file_size=1 << 30)
-    assert snapshot_dir(table) == before
+    lakehouse.DeltaTable(table).delete("id = 51")
+    lakehouse.DeltaTable(table).optimize.compact(min_file_size=1 << 30)
+    after = _by_id(lh_read(table))
+    assert sorted(after) == list(range(12)) + [50, 52, 53]
+    assert all(after[i] == rows[i] for i in after)
+    for add in lakehouse.DeltaTable(table).snapshot.adds.column("path").to_pylist():
+        assert pq.read_schema(os.path.join(table, add)).field("v").type == VARIANT
+    _check(table, "after rewriting the shredded file")
 
 
 def test_writes_that_omit_variant_columns_store_null_variants(table):
