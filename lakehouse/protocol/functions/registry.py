@@ -18,7 +18,7 @@ from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_a
 BOOLEAN, INT, LONG, DOUBLE = PrimitiveType("boolean"), PrimitiveType("integer"), PrimitiveType("long"), PrimitiveType("double")
 STRING, DATE, TIMESTAMP = PrimitiveType("string"), PrimitiveType("date"), PrimitiveType("timestamp")
 INTS = ("byte", "short", "integer", "long")
-NULL_BOOL = pa.scalar(None, pa.bool_())
+NULL_BOOL = pa.nulls(1, pa.bool_())[0]  # not pa.scalar(None, ...): converting a Python object imports pandas
 
 
 @dataclass(frozen=True)
