@@ -157,7 +157,9 @@ def _fold_junction(expr: And | Or) -> Expr:
     return items[0] if len(items) == 1 else type(expr)(tuple(items))
 
 
-_ONE_ROW = pa.table({"__one__": pa.array([0], pa.int8())})
+# One row for constant folding (its value is never read). Built without converting a Python object: the
+# first such conversion makes pyarrow import pandas (~37 MiB), which `import lakehouse` must not do.
+_ONE_ROW = pa.table({"__one__": pa.nulls(1, pa.int8())})
 
 
 def _constant(expr: Expr) -> Lit:

@@ -380,7 +380,7 @@ _CMP: dict[str, Callable[[pc.Expression, pc.Expression], pc.Expression]] = {
     "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
-_NULL_BOOL = pc.scalar(pa.scalar(None, pa.bool_()))
+_NULL_BOOL = pc.scalar(pa.nulls(1, pa.bool_())[0])  # not pa.scalar(None): that imports pandas (see expr._ONE_ROW)
 
 
 def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, value: Any) -> pc.Expression:
