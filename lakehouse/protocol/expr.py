@@ -47,7 +47,7 @@ from lakehouse.protocol.expr_dnf import from_dnf, is_dnf
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_expression
 from lakehouse.protocol.partitions import parse_partition_value
-from lakehouse.protocol.schema import StructType, to_arrow_type, type_name
+from lakehouse.protocol.schema import PrimitiveType, StructType, to_arrow_type, type_name
 
 if TYPE_CHECKING:
     import polars
@@ -105,12 +105,14 @@ def simplify(expr: Expr) -> Expr:
     if isinstance(expr, Func):
         args = tuple(simplify(a) for a in expr.args)
         folded_call = Func(expr.name, args)
-        if all(isinstance(a, Lit) for a in args):
+        if all(isinstance(a, Lit) for a in args) and expr.name not in _VARIANT_RESULTS:
             return _constant(folded_call)
         return folded_call
     if isinstance(expr, Cast):
         item = simplify(expr.item)
-        return _constant(Cast(item, expr.to, expr.safe)) if isinstance(item, Lit) else Cast(item, expr.to, expr.safe)
+        if isinstance(item, Lit) and expr.to != PrimitiveType("variant"):
+            return _constant(Cast(item, expr.to, expr.safe))
+        return Cast(item, expr.to, expr.safe)
     if isinstance(expr, Case):
         return _fold_case(expr)
     assert isinstance(expr, (Cmp, Arith))
@@ -156,6 +158,9 @@ def _fold_junction(expr: And | Or) -> Expr:
         return Lit(neutral)
     return items[0] if len(items) == 1 else type(expr)(tuple(items))
 
+
+# Calls whose value is a variant stay unfolded: a literal has no variant type to hold the result in.
+_VARIANT_RESULTS = frozenset({"variant_get", "parse_json", "try_parse_json"})
 
 # One row for constant folding (its value is never read). Built without converting a Python object: the
 # first such conversion makes pyarrow import pandas (~37 MiB), which `import lakehouse` must not do.

@@ -45,6 +45,8 @@ def _dialect() -> Any:
             # Functions with a datetime pattern stay plain calls: sqlglot rewrites a pattern into strftime
             # and back, which mangles quoted text in a pattern ("'day' dd" came back as "dayyyy dd").
             FUNCTIONS = {k: v for k, v in Spark.Parser.FUNCTIONS.items() if k not in _PATTERN_FUNCTIONS}
+            # `v:a.b[0]` extracts from a variant (Databricks SQL; Spark's variant_get with a path).
+            COLON_IS_VARIANT_EXTRACT = True
 
     return LakehouseSpark
 
@@ -164,6 +166,7 @@ _FUNCS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Least": ("least", ("this", "expressions")), "DPipe": ("concat", ("this", "expression")),
     "Like": ("like", ("this", "expression")), "ILike": ("ilike", ("this", "expression")),
     "RegexpLike": ("rlike", ("this", "expression")), "Initcap": ("initcap", ("this",)),
+    "JSONFormat": ("to_json", ("this",)), "ParseJSON": ("parse_json", ("this",)),
 }
 _REFUSED = {"Subquery": "subqueries", "Select": "subqueries", "Exists": "subqueries", "Window": "window functions",
             "AggFunc": "aggregate functions", "Lambda": "lambda functions", "Star": "*",
@@ -172,7 +175,7 @@ _TYPES = {"INT": "integer", "BIGINT": "long", "SMALLINT": "short", "TINYINT": "b
           "DOUBLE": "double", "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp",
           "TIMESTAMPTZ": "timestamp", "TIMESTAMPLTZ": "timestamp", "TIMESTAMPNTZ": "timestamp_ntz",
           "DATETIME": "timestamp_ntz", "VARCHAR": "string", "CHAR": "string", "TEXT": "string", "NVARCHAR": "string",
-          "NCHAR": "string", "BINARY": "binary", "VARBINARY": "binary", "BLOB": "binary"}
+          "NCHAR": "string", "BINARY": "binary", "VARBINARY": "binary", "BLOB": "binary", "VARIANT": "variant"}
 _INTERVAL_UNITS = {"DAY": "days", "DAYS": "days", "HOUR": "hours", "HOURS": "hours", "MINUTE": "minutes",
                    "MINUTES": "minutes", "SECOND": "seconds", "SECONDS": "seconds", "WEEK": "weeks", "WEEKS": "weeks",
                    "MILLISECOND": "milliseconds", "MILLISECONDS": "milliseconds",
@@ -251,6 +254,8 @@ class _Converter:
             return Lit(bytes.fromhex(node.this if len(node.this) % 2 == 0 else "0" + node.this))
         if isinstance(node, exp.Cast):  # TryCast is a Cast in sqlglot
             return self.cast(node)
+        if isinstance(node, exp.JSONExtract) and node.args.get("variant_extract"):
+            return Func("variant_get", (self.convert(node.this), Lit(self.variant_path(node.expression))))
         if isinstance(node, exp.Case):
             return self.case(node)
         if isinstance(node, exp.If):
@@ -408,6 +413,42 @@ class _Converter:
                                        "YEAR, MONTH, WEEK, DAY, HOUR, MINUTE, SECOND, MILLISECOND, MICROSECOND")
         return Lit(timedelta(**{_INTERVAL_UNITS[unit]: amount}))
 
+    def variant_path(self, node: Any) -> str:
+        """The normalized path (``$['a'][0]``) of a `:` extraction's sqlglot JSONPath."""
+        from lakehouse.protocol.functions.variants import path_text
+
+        steps: list[str | int] = []
+        for part in node.expressions:
+            kind = type(part).__name__
+            if kind == "JSONPathKey":
+                steps.append(str(part.this))
+            elif kind == "JSONPathSubscript" and isinstance(part.this, int):
+                steps.append(part.this)
+            elif kind != "JSONPathRoot":
+                raise InvalidArgumentError(f"variant path {node.sql()!r} in {self.text!r}: only keys and array "
+                                           "indexes are supported (no wildcards or slices)")
+        return path_text(tuple(steps))
+
+    def variant_get(self, node: Any, name: str, args: tuple[Expr, ...]) -> Expr:
+        """``variant_get(v, path[, type])`` as the sub-variant at the path, CAST (try_: TRY_CAST) to the type."""
+        from lakehouse.protocol.functions.variants import parse_path, path_text
+
+        path, to = args[1], args[2] if len(args) == 3 else Lit("variant")
+        if not (isinstance(path, Lit) and isinstance(path.value, str)):
+            raise InvalidArgumentError(f"{name}(): the path must be a string literal in {self.text!r}")
+        if not (isinstance(to, Lit) and isinstance(to.value, str)):
+            raise InvalidArgumentError(f"{name}(): the type must be a string literal such as 'int' in {self.text!r}")
+        import sqlglot
+
+        try:
+            target = sql_type(sqlglot.parse_one(f"CAST(NULL AS {to.value})", read=_dialect()).args["to"])
+        except Exception as e:  # noqa: BLE001 - any failure to read the type is the same user error
+            reason = str(e).splitlines()[0] if isinstance(e, InvalidArgumentError) else "not a type"
+            raise InvalidArgumentError(f"{name}(): {to.value!r} is not a type lakehouse casts to ({reason}) "
+                                       f"in {self.text!r}") from None
+        extracted = Func("variant_get", (args[0], Lit(path_text(parse_path(path.value)))))
+        return extracted if target == PrimitiveType("variant") else Cast(extracted, target, name.startswith("try_"))
+
     def anonymous(self, node: Any) -> Expr:
         name = str(node.this).lower()
         args = tuple(self.convert(a) for a in node.expressions)
@@ -421,6 +462,8 @@ class _Converter:
             raise self.fail(node)
         if name == "now" and not args:  # Spark's synonym of current_timestamp()
             return Lit(self.instant())
+        if name in ("variant_get", "try_variant_get") and len(args) in (2, 3):
+            return self.variant_get(node, name, args)
         lookup(name)  # an unknown function is an error with "did you mean"
         return Func(name, args)
 

@@ -277,9 +277,10 @@ def _check_call(e: Func, schema: StructType, where: str) -> None:
 def _check_comparable(left: Expr, right: Expr, schema: StructType, where: str) -> None:
     # A literal meets a column on the column's terms (coerce_literal decides and names the misfit);
     # two computed sides must already be of one family.
-    if isinstance(left, Lit) or isinstance(right, Lit):
-        return
     lt, rt = type_of(left, schema), type_of(right, schema)
+    if isinstance(left, Lit) or isinstance(right, Lit):
+        if "variant" not in (family(lt), family(rt)):
+            return
     lf, rf = family(lt), family(rt)
     # Nested values and variants are not comparable (PROTOCOL.md "Variant Data Type": "Variant is not a
     # comparable data type").
@@ -288,6 +289,7 @@ def _check_comparable(left: Expr, right: Expr, schema: StructType, where: str) -
     if "variant" in (lf, rf):
         side, dtype = (left, lt) if lf == "variant" else (right, rt)
         raise InvalidArgumentError(f"cannot compare {_describe(side, dtype)}{where}: variant values are not "
-                                   "comparable\nHelp: compare the text lakehouse.variant_to_json gives after reading")
+                                   "comparable\nHelp: CAST it first, e.g. `v:a::int = 1`, "
+                                   "`variant_get(v, '$.a', 'string') = 'x'`")
     raise InvalidArgumentError(f"cannot compare {_describe(left, lt)} with {_describe(right, rt)}{where}\n"
                                "Help: CAST one side to the other's type")

@@ -43,6 +43,7 @@ from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.protocol.schema import (
     VARIANT_ARROW, DataType, PrimitiveType, StructField, StructType, arrow_type_name, walk_types,
 )
+from lakehouse.protocol.variant_binary import container
 
 VARIANT = PrimitiveType("variant")
 
@@ -149,36 +150,16 @@ def _value_json(keys: list[str], buf: bytes) -> str:
                 raise _Bad(f"a short string of {info} bytes at offset {pos} runs past {end}")
             out.append(orjson.dumps(_utf8(buf[pos + 1:pos + 1 + info], "a short string")).decode())
         else:
-            is_object = basic == _OBJECT
-            offset_size = (info & 0x03) + 1
-            id_size = ((info >> 2) & 0x03) + 1 if is_object else 0
-            large = (info >> (4 if is_object else 2)) & 0x01
-            count_size = 4 if large else 1
-            count = _uint(buf, pos + 1, count_size, end)
-            ids_at = pos + 1 + count_size
-            offsets_at = ids_at + count * id_size
-            data_at = offsets_at + (count + 1) * offset_size
-            if data_at > end:
-                raise _Bad(f"a container of {count} elements at offset {pos} has headers past its end {end}")
-            offsets = [_uint(buf, offsets_at + i * offset_size, offset_size, end) for i in range(count + 1)]
-            # Children are framed by their offsets: a child's value starts at its offset and ends at the next
-            # larger offset (objects may store values out of key order), the last at the final offset.
-            total = offsets[count]
-            if data_at + total > end:
-                raise _Bad(f"a container at offset {pos} claims {total} bytes of values past its end {end}")
-            bounds = sorted(set(offsets))
-            after = dict(zip(bounds, bounds[1:]))
-            children = []
-            for i in range(count):
-                start = offsets[i]
-                if start >= total:
-                    raise _Bad(f"element {i} of the container at offset {pos} starts at {start}, past its {total} bytes")
-                children.append((data_at + start, data_at + after[start]))
+            try:
+                parsed = container(buf, pos, end)
+            except InvalidArgumentError as e:  # the framing's own message, under this decoder's prefix
+                raise _Bad(str(e).removeprefix("invalid variant value: ")) from None
+            assert parsed is not None  # the basic type is a container here
+            is_object, ids, children = parsed
             items: list[tuple[Any, ...]] = []
             if is_object:
                 items.append(("text", "{"))
-                for i, (lo, hi) in enumerate(children):
-                    fid = _uint(buf, ids_at + i * id_size, id_size, end)
+                for i, (fid, (lo, hi)) in enumerate(zip(ids, children)):
                     if fid >= len(keys):
                         raise _Bad(f"field id {fid} at offset {pos} is outside the {len(keys)}-key dictionary")
                     prefix = ("," if i else "") + keys[fid] + ":"

@@ -181,7 +181,7 @@ def container(buf: bytes, pos: int, end: int) -> tuple[bool, list[int], list[tup
     children = []
     for i in range(count):
         if offsets[i] >= total:
-            raise _bad(f"element {i} of the container at offset {pos} starts past its {total} bytes")
+            raise _bad(f"element {i} of the container at offset {pos} starts at {offsets[i]}, past its {total} bytes")
         children.append((data_at + offsets[i], data_at + after[offsets[i]]))
     return is_object, ids, children
 

@@ -8,7 +8,7 @@ has no kernel with those semantics the function is a vectorised Python function 
 once (`_udf`), so it still runs inside Arrow's filters and projections.
 """
 
-from lakehouse.protocol.functions import collections, datetimes, numbers, strings  # noqa: F401 - they register
+from lakehouse.protocol.functions import collections, datetimes, numbers, strings, variants  # noqa: F401 - they register
 from lakehouse.protocol.functions.registry import (
     FUNCTIONS,
     NOT_LITERAL,

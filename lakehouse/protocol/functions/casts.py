@@ -27,6 +27,7 @@ from lakehouse.protocol.schema import (
 )
 
 _INTS = ("byte", "short", "integer", "long")
+VARIANT = PrimitiveType("variant")
 _TRUE = {"t", "true", "y", "yes", "1"}
 _FALSE = {"f", "false", "n", "no", "0"}
 
@@ -44,6 +45,10 @@ def cast_expression(value: pc.Expression, source: DataType | None, to: DataType,
         return value
     if source is None:
         return pc.scalar(pa.scalar(None, to_arrow_type(to)))
+    if source == VARIANT or to == VARIANT:
+        from lakehouse.protocol.functions.variants import cast_from_variant, cast_to_variant  # builds on this module
+
+        return cast_from_variant(value, to, safe=safe) if source == VARIANT else cast_to_variant(value, source)
     if to == STRING:
         return to_text(value, source)  # every value has a text
     _check_castable(source, to)
@@ -57,6 +62,9 @@ def to_text(value: pc.Expression, source: DataType | None) -> pc.Expression:
         return value
     if source is None:  # a bare NULL (typed boolean in Arrow) is a NULL string
         return value.cast(pa.string())
+    if source == VARIANT:  # Spark never casts a variant implicitly
+        raise InvalidArgumentError("a variant is not text: CAST it (`v:a::string`, `CAST(v AS STRING)`) or use "
+                                   "to_json(v)")
     if _is(source, "float", "double"):
         single = _is(source, "float")
         return udf("float_text" if single else "double_text", lambda a: _float_text(a, single),
