@@ -7,7 +7,7 @@ it committed, None when nothing was committed: `CommitResult`, `DeleteMetrics`, 
 `MergeMetrics`, `OptimizeMetrics`, `VacuumMetrics`, `RestoreMetrics`, `AlterResult`), the other results
 (`MergeBuilder` from `dt.merge`, `TableDetail`, `VerifyReport` from `verify_table` / `dt.verify()`,
 `HistoryEntry`, `Scan`, `ScanMetrics`), `Progress` and `ProgressEvent` (the ``progress=`` callback of long
-operations), the Delta schema types `StructType` / `StructField` with `schema_to_json` and `type_to_json`
+operations), the Delta schema types `StructType` / `StructField` / `PrimitiveType` (e.g. `PrimitiveType("variant")`) with `schema_to_json` and `type_to_json`
 (the table's schema string and one column's type as Delta spells them), and the errors in
 `lakehouse.errors`.
 """
@@ -29,7 +29,7 @@ from lakehouse.operations.write import write_delta
 from lakehouse.integrations.polars import scan_delta
 from lakehouse.progress import Progress, ProgressEvent
 from lakehouse.protocol.expr import FilterLike
-from lakehouse.protocol.schema import StructField, StructType, schema_to_json, type_to_json
+from lakehouse.protocol.schema import PrimitiveType, StructField, StructType, schema_to_json, type_to_json
 from lakehouse.protocol.variant import variant_to_json
 from lakehouse.scan import Scan, ScanMetrics
 from lakehouse.table import DeltaTable, read_delta
@@ -50,6 +50,7 @@ __all__ = [
     "MergeBuilder",
     "MergeMetrics",
     "OptimizeMetrics",
+    "PrimitiveType",
     "Problem",
     "Progress",
     "ProgressEvent",
