@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import expr_fast
 from lakehouse.protocol.expr_ast import And, Arith, ArithOp, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or
 from lakehouse.protocol.functions import lookup
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType
@@ -75,15 +76,21 @@ def parse(text: str, *, now: datetime | None = None) -> Expr:
     """Parse a Spark SQL expression (a predicate or a value) into the tree (constants not yet folded).
     ``now`` is the instant `current_timestamp`, `now()` and `current_date` stand for (one per query, as
     Spark folds them; default: the clock when parsing)."""
-    import sqlglot
-    from sqlglot.errors import ParseError, TokenError
-
     if not isinstance(text, str) or not text.strip():
         raise InvalidArgumentError("expression must be a non-empty SQL string")
     if _nesting(text) > MAX_NESTING:
         raise InvalidArgumentError(
             f"expression nests parentheses {_nesting(text)} deep; the limit is {MAX_NESTING}\n"
             "Help: flatten it (long OR chains of `=` are better written as `col IN (...)`)")
+    fast = expr_fast.parse(text)  # the common comparisons, without importing sqlglot
+    return fast if fast is not None else parse_with_sqlglot(text, now=now)
+
+
+def parse_with_sqlglot(text: str, *, now: datetime | None = None) -> Expr:
+    """`parse` through sqlglot, for any text (the fast path's differential test calls it directly)."""
+    import sqlglot
+    from sqlglot.errors import ParseError, TokenError
+
     # The recursion limit is process-wide: one parse at a time raises and restores it, so a concurrent
     # parse never finds it lowered under its feet.
     with _PARSE_LOCK:

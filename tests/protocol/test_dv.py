@@ -188,3 +188,15 @@ def test_unframe_truncated(keep):
     blob = _frame(data)
     with pytest.raises(InvalidDeletionVectorError):
         unframe_dv(blob[:keep] if keep >= 0 else blob[:keep], _dv(len(data)))
+
+
+@pytest.mark.parametrize("rows", [[0], [5, 7, 1 << 20], list(range(0, 200_000, 3)), [(1 << 32) - 1], [3, 1 << 32],
+                                  [1 << 40, 2]])
+def test_encode_bitmap_matches_the_portable_64_bit_format(rows):
+    """The one-bucket fast path writes the bytes pyroaring's BitMap64 writes; values past 32 bits take
+    BitMap64 itself. Either way the bitmap decodes to the same rows."""
+    from pyroaring import BitMap64
+
+    data = encode_bitmap(np.array(rows, dtype=np.uint64))
+    assert data == struct.pack("<i", MAGIC) + BitMap64(rows).serialize()
+    assert decode_bitmap(data).tolist() == sorted(rows)
