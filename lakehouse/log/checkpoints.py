@@ -28,6 +28,7 @@ from lakehouse.protocol.file_table import (
     struct_rows_to_table,
 )
 from lakehouse.protocol.log_path import LOG_DIR, SIDECAR_DIR
+from lakehouse.protocol.schema import empty_table
 from lakehouse.protocol.segment import Checkpoint
 from lakehouse.storage.base import Storage
 
@@ -44,11 +45,11 @@ class CheckpointData:
 
     def add_table(self) -> pa.Table:
         """All checkpointed adds as one table."""
-        return pa.concat_tables(self.adds) if self.adds else ADD_SCHEMA.empty_table()
+        return pa.concat_tables(self.adds) if self.adds else empty_table(ADD_SCHEMA)
 
     def remove_table(self) -> pa.Table:
         """All checkpointed remove tombstones as one table."""
-        return pa.concat_tables(self.removes) if self.removes else REMOVE_SCHEMA.empty_table()
+        return pa.concat_tables(self.removes) if self.removes else empty_table(REMOVE_SCHEMA)
 
 
 def _read_parquet(storage: Storage, rel: str, version: int, data: CheckpointData) -> list[Sidecar]:

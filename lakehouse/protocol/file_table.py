@@ -25,7 +25,7 @@ from lakehouse.protocol.codec import decode_deletion_vector, encode_action
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.replay import Replay, canonical_path, file_keys, key_string
-from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, to_arrow_type
+from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, empty_table, to_arrow_type
 from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
 
 _S = PrimitiveType("string")
@@ -202,9 +202,8 @@ def struct_rows_to_table(struct: pa.Array | pa.ChunkedArray, target: StructType)
     if struct.null_count:
         struct = struct.filter(struct.is_valid())
     conformed = conform_array(struct, target, "none")
-    table = pa.Table.from_struct_array(conformed) if len(conformed) else pa.schema(
-        [pa.field(f.name, to_arrow_type(f.type)) for f in target.fields]
-    ).empty_table()
+    table = pa.Table.from_struct_array(conformed) if len(conformed) else empty_table(pa.schema(
+        [pa.field(f.name, to_arrow_type(f.type)) for f in target.fields]))
     if target is ADD_TYPE and pa.types.is_struct(struct.type) and struct.type.get_field_index("stats_parsed") >= 0:
         table = _fill_stats_from_parsed(table, struct.field("stats_parsed"))
     return table

@@ -26,7 +26,7 @@ from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Remove
 from lakehouse.protocol.log_path import LogFile, commit_name
 from lakehouse.protocol.properties import TableProperties
 from lakehouse.protocol.replay import canonical_path
-from lakehouse.protocol.schema import PrimitiveType, StructField, parse_schema, to_arrow_field
+from lakehouse.protocol.schema import PrimitiveType, StructField, empty_table, parse_schema, to_arrow_field
 from lakehouse.protocol.timetravel import datetime_to_ms, ms_to_datetime
 from lakehouse.scan.read import FileTask, read_file
 from lakehouse.snapshot import Snapshot, load_snapshot
@@ -99,7 +99,7 @@ def load_cdf(snapshot_latest: Snapshot, *, starting_version: int | None = None, 
         pa.field(COMMIT_TIMESTAMP, pa.timestamp("us", tz="UTC")),
     ])
     if not tables:
-        return schema_out.empty_table()
+        return empty_table(schema_out)
     # Columns added part-way through the range read as nulls in the earlier versions' changes.
     filled = []
     for t in tables:
@@ -151,7 +151,7 @@ def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: li
             rows = read_file(snapshot, FileTask(a.path, a.partition_values or {}, a.deletion_vector), fields)
             kind = "insert" if isinstance(a, Add) else "delete"
             parts.append(rows.append_column(CHANGE_TYPE, pa.array([kind] * rows.num_rows, pa.string())))
-    table = pa.concat_tables(parts) if parts else pa.schema([to_arrow_field(f) for f in fields]).empty_table()
+    table = pa.concat_tables(parts) if parts else empty_table(pa.schema([to_arrow_field(f) for f in fields]))
     when = ms_to_datetime(ts_ms or 0)
     table = table.append_column(COMMIT_VERSION, pa.array([version] * table.num_rows, pa.int64()))
     return table.append_column(COMMIT_TIMESTAMP, pa.array([when] * table.num_rows, pa.timestamp("us", tz="UTC")))

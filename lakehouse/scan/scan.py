@@ -21,7 +21,7 @@ from lakehouse.protocol.expr import (
 )
 from lakehouse.protocol.expr_polars import from_polars, is_polars_expr
 from lakehouse.protocol.expr_types import check_columns, column_paths, unknown_column_error
-from lakehouse.protocol.schema import PrimitiveType, StructField, to_arrow_field
+from lakehouse.protocol.schema import PrimitiveType, StructField, empty_table, to_arrow_field
 from lakehouse.protocol.generated_filters import derived_partition_filter
 from lakehouse.protocol.skipping import skip_files
 from lakehouse.protocol.variant import has_variant
@@ -66,7 +66,7 @@ def _check_polars_filter(expr: "polars.Expr", snapshot: Snapshot) -> None:
     if unknown:
         raise unknown_column_error(unknown[0], column_paths(snapshot.schema), where=" in filter")
     try:
-        empty = _polars_frame(pa.schema([to_arrow_field(f) for f in snapshot.schema.fields]).empty_table())
+        empty = _polars_frame(empty_table(pa.schema([to_arrow_field(f) for f in snapshot.schema.fields])))
     except Exception:  # noqa: BLE001 - a type polars cannot hold: polars reports it when reading
         return
     try:
@@ -259,7 +259,7 @@ class Scan:
                 rest, tables = tasks, []  # the per-file path reads (or precisely reports) what the dataset could not
         tables += list(iter_tables(snapshot, rest, read_fields))
         if not tables:
-            return self.schema.empty_table()
+            return empty_table(self.schema)
         return self._finish(pa.concat_tables([t.cast(pa.schema([to_arrow_field(f) for f in read_fields])) for t in tables]))
 
     def to_batches(self) -> pa.RecordBatchReader:
