@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
 import json
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -67,7 +67,8 @@ from lakehouse.protocol.schema import (
 )
 from lakehouse.protocol.file_table import json_read_options, partition_values_table
 from lakehouse.protocol.properties import ColumnMappingMode
-from lakehouse.protocol.stats import parse_iso_micros
+from lakehouse.protocol.stats import parse_iso_micros, widen_decimal
+from lakehouse.protocol import variant_stats
 
 STRING_PREFIX = 32
 _MINMAX = {"long", "integer", "short", "byte", "float", "double", "string", "date", "timestamp", "timestamp_ntz"}
@@ -103,7 +104,10 @@ def leaves_for(expr: Expr, schema: StructType, mode: ColumnMappingMode, skip: se
     out: dict[tuple[str, ...], Leaf] = {}
 
     def visit(e: Expr) -> None:
-        if isinstance(e, Col) and e.name not in skip:
+        found = variant_stats.extraction(e)  # `v:a::int`: the variant column's path bounds
+        if found:
+            visit(found[0])
+        elif isinstance(e, Col) and e.name not in skip:
             dtype: Any = schema
             phys: list[str] = []
             for part in e.path:
@@ -117,7 +121,7 @@ def leaves_for(expr: Expr, schema: StructType, mode: ColumnMappingMode, skip: se
             out[e.path] = Leaf(e.path, tuple(phys), dtype)
         elif isinstance(e, Cmp):
             for side in (e.left, e.right):
-                visit(side if isinstance(side, Col) else monotonic_column(side) or side)
+                visit(side if isinstance(side, Col) or variant_stats.extraction(side) else monotonic_column(side) or side)
         elif isinstance(e, (And, Or)):
             for i in e.items:
                 visit(i)
@@ -130,6 +134,8 @@ def leaves_for(expr: Expr, schema: StructType, mode: ColumnMappingMode, skip: se
 
 def _json_type(leaf: Leaf) -> pa.DataType:
     t = leaf.dtype
+    if variant_stats.is_variant(t):
+        return pa.string()  # Z85 text of a variant (variant_stats)
     if isinstance(t, PrimitiveType) and t.name == "date":
         return pa.timestamp("s")  # Arrow's JSON reader parses ISO dates only as timestamps
     if isinstance(t, PrimitiveType) and t.name == "timestamp":
@@ -167,7 +173,7 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
     that does not fit its column becomes null (unknown).
     """
     n = len(stats)
-    minmax = [(lf.physical, _json_type(lf)) for lf in leaves if lf.has_minmax]
+    minmax = [(lf.physical, _json_type(lf)) for lf in leaves if lf.has_minmax or variant_stats.is_variant(lf.dtype)]
     counts = [(lf.physical, pa.int64()) for lf in leaves]
     fields = [("numRecords", pa.int64()), ("tightBounds", pa.bool_())]
     if minmax:
@@ -198,7 +204,10 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
     mins, maxs, nulls = {}, {}, {}
     for lf in leaves:
         nulls[lf.path] = _dig(cols["nullCount"], lf.physical) if counts else pa.nulls(n, pa.int64())
-        if lf.has_minmax:
+        if variant_stats.is_variant(lf.dtype) and minmax:
+            mins[lf.path] = _clean(_dig(cols["minValues"], lf.physical), pa.string())
+            maxs[lf.path] = _clean(_dig(cols["maxValues"], lf.physical), pa.string())
+        elif lf.has_minmax:
             target = to_arrow_type(lf.dtype)
             mins[lf.path] = widen_decimal(_clean(_dig(cols["minValues"], lf.physical), target), lf.dtype, upper=False)
             maxs[lf.path] = widen_decimal(_clean(_dig(cols["maxValues"], lf.physical), target), lf.dtype, upper=True)
@@ -245,52 +254,8 @@ def _fit(value: Any, t: pa.DataType) -> Any:
         return None
 
 
-# Decimals: a writer that goes through a double (delta-rs: ``i128 as f64 / 10f64.powi(scale)``, printed
-# shortest, or ``as i64`` for scale 0) is off by a few units in the last place of the double, and clamps
-# scale-0 values beyond int64 to its limits. A relative margin of 2^-40 (thousands of double ulps) covers
-# every such error; exact bounds (Spark, lakehouse) lose only that sliver of precision.
-_DOUBLE_EXACT_PRECISION = 15  # DBL_DIG: decimals of up to 15 digits survive a round trip through a double
-_MARGIN = Decimal(2) ** -40
 # `lit op x` read as `x op' lit`.
 _MIRROR: dict[CmpOp, CmpOp] = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<=", "<=>": "<=>"}
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def widen_decimal(arr: pa.Array, dtype: DataType, *, upper: bool) -> pa.Array:
-    """Decimal bounds made sound whatever wrote them (non-decimal arrays are returned unchanged).
-
-    A bound may be exact only if it is not a value a double printer could have produced: a column of
-    at most 15 digits (its values survive a double exactly), a scale-0 value below 2^53 in magnitude, or more
-    than 17 significant digits that are not exactly a double. Every other bound is widened outward by
-    the relative margin and rounded outward to the column's scale; a maximum at int64's maximum or a
-    minimum at int64's minimum is unknown (delta-rs clamps there), as is one past the column's range.
-    Computed once per distinct value.
-    """
-    if not isinstance(dtype, DecimalType) or dtype.precision <= _DOUBLE_EXACT_PRECISION or arr.null_count == len(arr):
-        return arr
-    uniq = pc.unique(arr)
-    step = Decimal(1).scaleb(-dtype.scale)
-    limit = Decimal(10) ** (dtype.precision - dtype.scale)
-    out = [None if x is None else _widen_one(x, dtype.scale, step, limit, upper) for x in uniq.to_pylist()]
-    return pa.array(out, arr.type).take(pc.index_in(arr, uniq))
-
-
-def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: bool) -> Decimal | None:
-    if (upper and x == _INT64_MAX) or (not upper and x == _INT64_MIN):
-        return None
-    significant = len(bytes(x.as_tuple().digits).rstrip(b"\0"))  # trailing zeros carry no digits
-    exact = (scale == 0 and x.copy_abs() < 2**53) or (significant > 17 and Decimal(float(x)) != x
-                                                  and x not in (_INT64_MIN, _INT64_MAX))
-    if exact:
-        # copy_abs is exact (abs rounds to the context's 28 digits); past the column's range: Arrow's JSON
-        # reader lets it in.
-        return x if x.copy_abs() < limit else None
-    # localcontext(prec=...) needs Python 3.11; 3.10 (supported) takes only a context.
-    with localcontext() as ctx:
-        ctx.prec = 100
-        wide = (x + abs(x) * _MARGIN).quantize(step, ROUND_CEILING) if upper else \
-            (x - abs(x) * _MARGIN).quantize(step, ROUND_FLOOR)
-    return None if abs(wide) >= limit else wide
 
 
 def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
@@ -397,7 +362,8 @@ class _Evaluator:
                 left, right = right, left
                 op = _MIRROR[op]
             if isinstance(right, Lit) and not isinstance(left, Col) and right.value is not None:
-                return self._monotonic(left, op, right)
+                found = variant_stats.extraction(left)
+                return self._variant(*found, op, right) if found else self._monotonic(left, op, right)
             leaf = self._leaf(left)
             if leaf is None or not isinstance(right, Lit) or not leaf.has_minmax:
                 return self.maybe()
@@ -432,6 +398,25 @@ class _Evaluator:
             return _known(pc.invert(same))
         return self.maybe()
 
+
+    def _variant(self, column: Col, path: str, to: DataType, op: str, lit: Lit) -> np.ndarray:
+        """``CAST(variant_get(column, path) AS to) op literal`` from the variant column's bounds for that
+        path (`variant_stats.bounds`: only where converting them is exact and order-preserving)."""
+        s, leaf = self.stats, self.leaves.get(column.path)
+        if s is None or leaf is None or leaf.path not in s.mins or op == "!=":
+            return self.maybe()
+        found = variant_stats.bounds(s.mins[leaf.path], s.maxs[leaf.path], path, to)
+        probe = Leaf(column.path, column.path, to)
+        v = _lit_scalar(probe, lit.value)
+        if found is None or v is None or _is_float(probe):
+            return self.maybe()  # floating point: NaN sorts above every bound
+        lo, hi = found[0], _upper(probe, found[1])
+        if v.type != lo.type:
+            lo, hi = lo.cast(v.type), hi.cast(v.type)
+        if op == "=":
+            return _known(pc.and_kleene(pc.less_equal(lo, v), pc.greater_equal(hi, v)))
+        compare = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}[op]
+        return _known(compare(lo if op in ("<", "<=") else hi, v))
 
     def _monotonic(self, value: Expr, op: str, lit: Lit) -> np.ndarray:
         """``f(col) op literal`` for a non-decreasing ``f`` (year, date_trunc, CAST between numbers and

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import AbstractSet, Any, Iterable
 
 import orjson
@@ -357,3 +357,48 @@ def physical_paths(schema: StructType, mode: ColumnMappingMode) -> dict[tuple[st
     walk((), (), schema.fields)
     return out
 
+
+# Decimals: a writer that goes through a double (delta-rs: ``i128 as f64 / 10f64.powi(scale)``, printed
+# shortest, or ``as i64`` for scale 0) is off by a few units in the last place of the double, and clamps
+# scale-0 values beyond int64 to its limits. A relative margin of 2^-40 (thousands of double ulps) covers
+# every such error; exact bounds (Spark, lakehouse) lose only that sliver of precision.
+_DOUBLE_EXACT_PRECISION = 15  # DBL_DIG: decimals of up to 15 digits survive a round trip through a double
+_MARGIN = Decimal(2) ** -40
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def widen_decimal(arr: pa.Array, dtype: DataType, *, upper: bool) -> pa.Array:
+    """Decimal bounds made sound whatever wrote them (non-decimal arrays are returned unchanged).
+
+    A bound may be exact only if it is not a value a double printer could have produced: a column of
+    at most 15 digits (its values survive a double exactly), a scale-0 value below 2^53 in magnitude, or more
+    than 17 significant digits that are not exactly a double. Every other bound is widened outward by
+    the relative margin and rounded outward to the column's scale; a maximum at int64's maximum or a
+    minimum at int64's minimum is unknown (delta-rs clamps there), as is one past the column's range.
+    Computed once per distinct value.
+    """
+    if not isinstance(dtype, DecimalType) or dtype.precision <= _DOUBLE_EXACT_PRECISION or arr.null_count == len(arr):
+        return arr
+    uniq = pc.unique(arr)
+    step = Decimal(1).scaleb(-dtype.scale)
+    limit = Decimal(10) ** (dtype.precision - dtype.scale)
+    out = [None if x is None else _widen_one(x, dtype.scale, step, limit, upper) for x in uniq.to_pylist()]
+    return pa.array(out, arr.type).take(pc.index_in(arr, uniq))
+
+
+def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: bool) -> Decimal | None:
+    if (upper and x == _INT64_MAX) or (not upper and x == _INT64_MIN):
+        return None
+    significant = len(bytes(x.as_tuple().digits).rstrip(b"\0"))  # trailing zeros carry no digits
+    exact = (scale == 0 and x.copy_abs() < 2**53) or (significant > 17 and Decimal(float(x)) != x
+                                                  and x not in (_INT64_MIN, _INT64_MAX))
+    if exact:
+        # copy_abs is exact (abs rounds to the context's 28 digits); past the column's range: Arrow's JSON
+        # reader lets it in.
+        return x if x.copy_abs() < limit else None
+    # localcontext(prec=...) needs Python 3.11; 3.10 (supported) takes only a context.
+    with localcontext() as ctx:
+        ctx.prec = 100
+        wide = (x + abs(x) * _MARGIN).quantize(step, ROUND_CEILING) if upper else \
+            (x - abs(x) * _MARGIN).quantize(step, ROUND_FLOOR)
+    return None if abs(wide) >= limit else wide

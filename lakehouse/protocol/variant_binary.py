@@ -151,9 +151,9 @@ def _uint(buf: bytes, pos: int, size: int, end: int) -> int:
     return int.from_bytes(buf[pos:pos + size], "little")
 
 
-def container(buf: bytes, pos: int, end: int) -> tuple[bool, list[int], list[tuple[int, int]]] | None:
-    """The object or array at ``buf[pos:end]``: (is_object, field ids (empty for arrays), child extents as
-    absolute (start, end) positions); None when the value there is not a container."""
+def _frame(buf: bytes, pos: int, end: int) -> tuple[bool, int, int, int, int, int, int] | None:
+    """The headers of the container at ``buf[pos:end]``: (is_object, count, ids_at, id_size, offsets_at,
+    offset_size, data_at); None when the value there is not a container."""
     if pos >= end:
         raise _bad(f"a value starts at offset {pos}, at or past its end {end}")
     header = buf[pos]
@@ -170,6 +170,16 @@ def container(buf: bytes, pos: int, end: int) -> tuple[bool, list[int], list[tup
     data_at = offsets_at + (count + 1) * offset_size
     if data_at > end:
         raise _bad(f"a container of {count} elements at offset {pos} has headers past its end {end}")
+    return is_object, count, ids_at, id_size, offsets_at, offset_size, data_at
+
+
+def container(buf: bytes, pos: int, end: int) -> tuple[bool, list[int], list[tuple[int, int]]] | None:
+    """The object or array at ``buf[pos:end]``: (is_object, field ids (empty for arrays), child extents as
+    absolute (start, end) positions); None when the value there is not a container."""
+    frame = _frame(buf, pos, end)
+    if frame is None:
+        return None
+    is_object, count, ids_at, id_size, offsets_at, offset_size, data_at = frame
     ids = [_uint(buf, ids_at + i * id_size, id_size, end) for i in range(count)] if is_object else []
     offsets = [_uint(buf, offsets_at + i * offset_size, offset_size, end) for i in range(count + 1)]
     total = offsets[count]
@@ -184,6 +194,38 @@ def container(buf: bytes, pos: int, end: int) -> tuple[bool, list[int], list[tup
             raise _bad(f"element {i} of the container at offset {pos} starts at {offsets[i]}, past its {total} bytes")
         children.append((data_at + offsets[i], data_at + after[offsets[i]]))
     return is_object, ids, children
+
+
+def value_size(buf: bytes, pos: int = 0) -> int:
+    """How many bytes the value starting at ``pos`` takes (a value followed by padding or other data, as
+    in Z85-encoded statistics)."""
+    end = len(buf)
+    frame = _frame(buf, pos, end)
+    if frame is not None:
+        _, count, _, _, offsets_at, offset_size, data_at = frame
+        return data_at + _uint(buf, offsets_at + count * offset_size, offset_size, end) - pos
+    header = buf[pos]
+    basic, info = header & 0x03, header >> 2
+    if basic == 1:
+        return 1 + info
+    if info in (0, 1, 2):
+        return 1
+    if info in (DECIMAL4, DECIMAL8, DECIMAL16):
+        return 2 + {DECIMAL4: 4, DECIMAL8: 8, DECIMAL16: 16}[info]
+    if info in (BINARY, STRING):
+        return 5 + _uint(buf, pos + 1, 4, end)
+    if info in _WIDTHS:
+        return 1 + _WIDTHS[info]
+    raise _bad(f"primitive type id {info} at offset {pos} is not one this reader knows")
+
+
+def metadata_size(buf: bytes) -> int:
+    """How many bytes the metadata dictionary at the start of ``buf`` takes."""
+    if not buf or buf[0] & 0x0F != 1:
+        raise _bad("metadata does not start with a version-1 header")
+    size = ((buf[0] >> 6) & 0x03) + 1
+    count = _uint(buf, 1, size, len(buf))
+    return 1 + size + (count + 1) * size + _uint(buf, 1 + size + count * size, size, len(buf))
 
 
 def object_fields(value: bytes) -> list[tuple[int, bytes]] | None:
