@@ -51,6 +51,17 @@ class Identity:
         values = [first + i * self.step for i in range(count)]
         return values, (values[-1] if values else self.high_water_mark)
 
+    def task_values(self, count: int, task: int, tasks: int, done: int = 0) -> tuple[list[int], int | None]:
+        """Values for task ``task`` of ``tasks`` writing at once (Spark's distributed scheme): task ``i``
+        hands out ``base + step * (i + 1)`` and then every ``step * tasks``, ``base`` being the mark (or
+        ``start - step``), so no two tasks share a value and no task needs another's row count; ``done``
+        values of this task came before. Returns the values and the task's last value (the mark it
+        reaches). Gaps are allowed: PROTOCOL.md asks for unique values in the step's direction."""
+        base = self.start - self.step if self.high_water_mark is None else self.high_water_mark
+        first = base + self.step * (task + 1) + self.step * tasks * done
+        values = [first + i * self.step * tasks for i in range(count)]
+        return values, (values[-1] if values else None)
+
     def after_explicit(self, values: list[int]) -> int | None:
         """The mark after explicit values were kept (BY DEFAULT): moved past any value beyond it in the
         step's direction, so later generated values cannot collide with them (as Spark's

@@ -13,7 +13,7 @@ set ones must match; identity columns cannot be set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Literal, Mapping
+from typing import Callable, Collection, Literal, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,7 +56,13 @@ def _check_generated(table: pa.Table, name: str, sql: str, computed: pa.ChunkedA
             "nothing was written.\nHelp: omit the column so lakehouse computes it.")
 
 
-def _identity_values(table: pa.Table, ident: Identity, mark: int | None, explicit: bool) -> tuple[pa.Table, int | None]:
+# How fresh identity values are made: the identity (its mark set to the current one) and a row count in,
+# the values and the new mark out. Default `Identity.next_values`; the Dask write passes `task_values`.
+Generate = Callable[[Identity, int], "tuple[list[int], int | None]"]
+
+
+def _identity_values(table: pa.Table, ident: Identity, mark: int | None, explicit: bool,
+                     generate: Generate | None = None) -> tuple[pa.Table, int | None]:
     if explicit:
         if not ident.allow_explicit_insert:
             raise ConstraintViolationError(
@@ -66,18 +72,19 @@ def _identity_values(table: pa.Table, ident: Identity, mark: int | None, explici
         kept = [v for v in given.to_pylist() if v is not None]
         moved = Identity(ident.column, ident.start, ident.step, True, mark).after_explicit(kept)
         return table, moved
-    values, new_mark = Identity(ident.column, ident.start, ident.step, ident.allow_explicit_insert,
-                                mark).next_values(table.num_rows)
+    current = Identity(ident.column, ident.start, ident.step, ident.allow_explicit_insert, mark)
+    values, new_mark = generate(current, table.num_rows) if generate else current.next_values(table.num_rows)
     return _set(table, ident.column, pa.array(values, pa.int64())), new_mark
 
 
 def complete_rows(table: pa.Table, schema: StructType, rules: ColumnRules, *, present: Collection[str],
                   kind: Literal["insert", "update"] = "insert",
-                  marks: Mapping[str, int | None] | None = None) -> Completed:
+                  marks: Mapping[str, int | None] | None = None, generate: Generate | None = None) -> Completed:
     """``table`` (every column of ``schema``, conformed to its types; absent columns null) with generated,
     default and identity columns completed. ``present`` names the columns the caller supplied (for an
     update: the columns explicitly SET). ``marks`` are the current high-water marks when a write completes
-    several batches (default: those in ``rules``). Raises `ConstraintViolationError` naming the column,
+    several batches (default: those in ``rules``); ``generate`` makes fresh identity values (default: the
+    next ones after the mark). Raises `ConstraintViolationError` naming the column,
     its expression and a failing row; nothing is written by the caller then."""
     if not rules:
         return Completed(table)
@@ -90,7 +97,7 @@ def complete_rows(table: pa.Table, schema: StructType, rules: ColumnRules, *, pr
                 value = evaluate(table, expr, schema, what=f"default of column '{name}' ({sql})")
                 table = _set(table, name, assign_array(value, schema.field(name).type, name))
         for name, ident in rules.identities.items():
-            table, mark = _identity_values(table, ident, current[name], name in present)
+            table, mark = _identity_values(table, ident, current[name], name in present, generate)
             if mark is not None and mark != current[name]:
                 moved[name] = mark
     else:

@@ -51,7 +51,7 @@ _TASK_HOOK: ContextVar[TaskHook | None] = ContextVar("lakehouse_dask_task_hook",
 
 @contextmanager
 def task_hook(hook: TaskHook | None) -> Iterator[None]:
-    """Test seam: every distributed OPTIMIZE or MERGE task whose graph is built inside the block calls
+    """Test seam: every distributed write, OPTIMIZE or MERGE task whose graph is built inside the block calls
     ``hook(index)`` first, on its worker."""
     token = _TASK_HOOK.set(hook)
     try:
@@ -133,6 +133,8 @@ class TaskOutput:
     adds: tuple[Add, ...] = ()
     removes: tuple[Remove, ...] = ()
     metrics: Mapping[str, int] = field(default_factory=dict)
+    # identity column -> the furthest value this task wrote (or the mark explicit values moved it to)
+    marks: Mapping[str, int] = field(default_factory=dict)
 
 
 def compute_outputs(tasks: Sequence[Delayed]) -> list[Any]:

@@ -17,23 +17,25 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
+from urllib.parse import unquote
 
 import dask.dataframe as dd
 import pyarrow as pa
 from dask import delayed
 
 from lakehouse.integrations.dask._pandas import frame_schema
-from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs
+from lakehouse.integrations.dask.jobs import TableRef, TaskOutput, collect_outputs, compute_outputs, task
 from lakehouse.integrations.dask.write_tasks import WriteSpec, rewrite_file, write_partition
-from lakehouse.errors import AppendOnlyError, InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
+from lakehouse.errors import AppendOnlyError, InvalidArgumentError, MetadataChangedError, SchemaMismatchError
 from lakehouse.operations.write import Mode, PreparedWrite, SchemaMode, prepare_write, validate_write_args
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.file_table import remove_for
 from lakehouse.protocol.expr import Expr, to_arrow
-from lakehouse.protocol.generated import column_rules
-from lakehouse.protocol.schema import to_arrow_field
+from lakehouse.protocol.generated import column_rules, with_high_water_marks
+from lakehouse.protocol.schema import StructType, schema_to_json, to_arrow_field
 from lakehouse.scan.read import FileTask
 from lakehouse.snapshot import Snapshot
 from lakehouse.storage import open_storage
@@ -90,7 +92,7 @@ def _overwrite_work(prepared: PreparedWrite) -> tuple[list[Remove], list[tuple[F
 def _tasks(ddf: dd.DataFrame, spec: WriteSpec, rewrites: Sequence[tuple[FileTask, Remove]]) -> list[Any]:
     # The spec is one graph node that every task depends on, so it is shipped once per worker, not per task.
     shared = delayed(spec, traverse=False)
-    writes = [delayed(write_partition, pure=False)(part, shared) for part in ddf.to_delayed()]
+    writes = [task(write_partition, i, part, shared, i) for i, part in enumerate(ddf.to_delayed())]
     return writes + [delayed(rewrite_file, pure=False)(shared, t, r) for t, r in rewrites]
 
 
@@ -131,15 +133,6 @@ def write_delta(
     if isinstance(prepared, CommitResult):
         return prepared
     snapshot, plan, pred = prepared.snapshot, prepared.plan, prepared.predicate
-    identities = sorted(column_rules(plan.schema).identities)
-    if identities:
-        # Identity values must be distinct across partitions and the high-water mark must cover them;
-        # the tasks' row counts are unknown before they run, so the Dask write does not assign them.
-        raise UnsupportedFeatureError(
-            f"the Dask write_delta does not write tables with identity columns {identities} "
-            f"({storage.root_uri}); nothing was written.\nHelp: write with lakehouse.write_delta (e.g. "
-            "ddf.compute() or per partition), or insert through the Dask MERGE, which assigns identity values "
-            "on the client.", feature="identityColumns")
     if pred is not None:
         to_arrow(pred, plan.schema)  # an unusable predicate fails here, before any task runs
     spec = WriteSpec(
@@ -147,7 +140,7 @@ def write_delta(
                        snapshot.version if snapshot is not None else None),
         plan=plan, input_schema=prepared.input_schema, index_is_data=index_is_data(ddf), checks=prepared.checks,
         predicate=pred, predicate_text=prepared.predicate_text, target_file_size=target_file_size,
-        now=datetime.now(timezone.utc),
+        now=datetime.now(timezone.utc), tasks=ddf.npartitions,
     )
     removes, rewrites = _overwrite_work(prepared)
     if (removes or rewrites) and snapshot is not None and snapshot.properties.append_only:
@@ -155,6 +148,34 @@ def write_delta(
         raise AppendOnlyError(f"{storage.root_uri} is append-only (delta.appendOnly=true); an overwrite would remove data")
     outputs: list[TaskOutput] = compute_outputs(_tasks(ddf, spec, rewrites))
     adds, rewritten, totals = collect_outputs(outputs)
-    # Every task completed its rows (generated columns, defaults; identity tables are refused above).
-    return prepared.commit(adds, removes + rewritten, rows=totals.get("rows", 0), copied=totals.get("copied", 0),
-                           columns_completed=True)
+    marks = _identity_marks(plan.schema, outputs)
+    if marks:  # the new high-water marks go into the schema of the same commit
+        schema = with_high_water_marks(plan.schema, marks)
+        prepared = replace(prepared, plan=replace(plan, schema=schema, metadata_changed=True, metadata=replace(
+            plan.metadata, schema_string=schema_to_json(schema))))
+    try:
+        # Every task completed its rows (generated, default and identity columns).
+        return prepared.commit(adds, removes + rewritten, rows=totals.get("rows", 0),
+                               copied=totals.get("copied", 0), columns_completed=True)
+    except MetadataChangedError:
+        if marks:
+            # Another writer moved a high-water mark (or the schema) first: these files may repeat its
+            # identity values, so they are never published.
+            storage.delete_many([unquote(a.path) for a in adds])
+        raise
+
+
+def _identity_marks(schema: StructType, outputs: Sequence[TaskOutput]) -> dict[str, int]:
+    """Each identity column's new high-water mark: the furthest value any task wrote (in the step's
+    direction), when it moved past the current mark."""
+    out: dict[str, int] = {}
+    for name, ident in column_rules(schema).identities.items():
+        reached = [o.marks[name] for o in outputs if name in o.marks]
+        if ident.high_water_mark is not None:
+            reached.append(ident.high_water_mark)
+        if not reached:
+            continue
+        mark = max(reached) if ident.step > 0 else min(reached)
+        if mark != ident.high_water_mark:
+            out[name] = mark
+    return out

@@ -18,7 +18,7 @@ from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.write import WritePlan, check_replace_where, conform_batches, rewrite_kept_rows
 from lakehouse.protocol.actions import Remove
 from lakehouse.protocol.expr import Expr
-from lakehouse.protocol.generated import column_rules
+from lakehouse.protocol.generated import Identity, column_rules
 from lakehouse.protocol.schema import StructType
 from lakehouse.scan.read import FileTask
 from lakehouse.write.columns import complete_rows
@@ -45,6 +45,7 @@ class WriteSpec:
     target_file_size: int | None
     index_is_data: bool = False
     now: datetime | None = None
+    tasks: int = 1  # how many write tasks hand out identity values at once (`Identity.task_values`)
 
     @property
     def schema(self) -> StructType:
@@ -67,17 +68,30 @@ def _to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         ) from None
 
 
-def write_partition(df: pd.DataFrame, spec: WriteSpec) -> TaskOutput:
-    """Write one Dask partition's rows: complete generated and default columns (identity columns are
-    refused on the client), enforce constraints and replaceWhere, write files, return adds."""
+def write_partition(df: pd.DataFrame, spec: WriteSpec, task: int = 0) -> TaskOutput:
+    """Write one Dask partition's rows: complete generated, default and identity columns (task ``task``
+    of ``spec.tasks`` takes its own interleaved identity values, `Identity.task_values`), enforce
+    constraints and replaceWhere, write files, return adds and the identity marks reached."""
     table = _to_arrow(df.reset_index() if spec.index_is_data else df, spec.input_schema)
     writer = spec.writer()
     rows = 0
     rules = column_rules(spec.schema, now=spec.now)
+    done: dict[str, int] = {}
+    marks: dict[str, int] = {}
+
+    def generate(ident: Identity, count: int) -> tuple[list[int], int | None]:
+        values, mark = ident.task_values(count, task, spec.tasks, done.get(ident.column, 0))
+        done[ident.column] = done.get(ident.column, 0) + count
+        return values, mark
+
     try:
         for batch in conform_batches(iter(table.to_batches()), spec.schema):
             if rules:
-                batch = complete_rows(batch, spec.schema, rules, present=spec.input_schema.names).table
+                completed = complete_rows(batch, spec.schema, rules, present=spec.input_schema.names, generate=generate)
+                batch = completed.table
+                for name, mark in completed.high_water_marks.items():
+                    step = rules.identities[name].step
+                    marks[name] = mark if name not in marks else max(marks[name], mark) if step > 0 else min(marks[name], mark)
             enforce(batch, spec.schema, list(spec.checks))
             batch = batch.cast(spec.plan.arrow_schema)
             check_replace_where(batch, spec.predicate, spec.schema, spec.predicate_text)
@@ -87,7 +101,7 @@ def write_partition(df: pd.DataFrame, spec: WriteSpec) -> TaskOutput:
     except BaseException:
         writer.abort()
         raise
-    return TaskOutput(adds=tuple(adds), metrics={"rows": rows})
+    return TaskOutput(adds=tuple(adds), metrics={"rows": rows}, marks=marks)
 
 
 def rewrite_file(spec: WriteSpec, task: FileTask, remove: Remove) -> TaskOutput:

@@ -1,7 +1,8 @@
 """The Dask write and the Dask MERGE on tables with generated, identity and default columns
 (spec/generated-identity-defaults.md): generated and default columns completed on the workers, identity
-values assigned by the MERGE on the client (distinct with appends), the Dask write refusing identity
-tables; every version read back by lakehouse and deltalake."""
+values assigned by the MERGE on the client and by the Dask write's tasks (interleaved, Spark's scheme),
+distinct with appends and refused on a lost high-water-mark race; every version read back by lakehouse
+and deltalake."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import dask.dataframe as dd  # noqa: E402
 
 import lakehouse  # noqa: E402
 import lakehouse.integrations.dask as ldd  # noqa: E402
-from lakehouse.errors import ConstraintViolationError, UnsupportedFeatureError  # noqa: E402
+from lakehouse.errors import ConstraintViolationError  # noqa: E402
 from tests.support.log import log_state  # noqa: E402
 from tests.support.rows import Versions, assert_versions_agree  # noqa: E402
 
@@ -66,7 +67,7 @@ def test_dask_write_and_merge_complete_generated_and_default_columns(client, tmp
     assert lakehouse.DeltaTable(path).version == 2
 
 
-def test_dask_merge_assigns_identity_values_and_dask_write_refuses_identity(client, tmp_path) -> None:
+def test_dask_merge_and_dask_write_assign_identity_values(client, tmp_path) -> None:
     path = str(tmp_path / "t")
     lakehouse.DeltaTable.create(path, schema=pa.schema([pa.field("k", pa.int64()), pa.field("n", pa.int64()),
                                                         GENERATED, IDENTITY, DEFAULT]))
@@ -79,10 +80,85 @@ def test_dask_merge_assigns_identity_values_and_dask_write_refuses_identity(clie
     v[2] = _rows([(1, 1), (2, 20), (3, 3), (4, 4)], [1, 2, 3, 4])
     lakehouse.write_delta(path, pa.table({"k": [5], "n": [5]}), mode="append")
     v[3] = _rows([(1, 1), (2, 20), (3, 3), (4, 4), (5, 5)], [1, 2, 3, 4, 5])
-    before = log_state(path)
-    with pytest.raises(UnsupportedFeatureError, match="identity columns \\['id'\\]"):
-        ldd.write_delta(path, _ddf([6], [6]), mode="append")
-    assert log_state(path) == before
+    # The Dask write: each of the 3 tasks takes every third value after the mark (5): 6, 9.. / 7, 10.. / 8..
+    ddf = dd.from_pandas(pd.DataFrame({"k": pd.array(range(6, 14), "int64"), "n": pd.array(range(6, 14), "int64")}),
+                         npartitions=3)
+    ldd.write_delta(path, ddf, mode="append")
+    table = lakehouse.DeltaTable(path).to_arrow()
+    new = {k: i for k, i in zip(table.column("k").to_pylist(), table.column("id").to_pylist()) if k >= 6}
+    sizes = \
+        [len(ddf.get_partition(i).compute()) for i in range(ddf.npartitions)]
+    expected: list[int] = []
+    for task, size in enumerate(sizes):
+        expected += [5 + (task + 1) + 3 * j for j in range(size)]
+    assert [new[k] for k in range(6, 14)] == expected
+    assert len(set(table.column("id").to_pylist())) == table.num_rows  # no value twice
+    mark = lakehouse.DeltaTable(path).delta_schema.field("id").metadata["delta.identity.highWaterMark"]
+    assert mark == max(expected)
+    v[4] = _rows([(1, 1), (2, 20), (3, 3), (4, 4), (5, 5)] + [(k, k) for k in range(6, 14)],
+                 [1, 2, 3, 4, 5] + expected)
+    # The next single-process append continues after the Dask write's mark.
+    lakehouse.write_delta(path, pa.table({"k": [20], "n": [20]}), mode="append")
+    v[5] = _rows([(1, 1), (2, 20), (3, 3), (4, 4), (5, 5)] + [(k, k) for k in range(6, 14)] + [(20, 20)],
+                 [1, 2, 3, 4, 5] + expected + [max(expected) + 1])
     v.check()
     assert_versions_agree(path)
-    assert lakehouse.DeltaTable(path).delta_schema.field("id").metadata["delta.identity.highWaterMark"] == 5
+    # GENERATED ALWAYS: explicit values are refused on the workers, nothing committed.
+    before = log_state(path)
+    with pytest.raises(ConstraintViolationError, match="GENERATED ALWAYS AS IDENTITY"):
+        ldd.write_delta(path, dd.from_pandas(pd.DataFrame({"k": [30], "n": [30], "id": [99]}), npartitions=1),
+                        mode="append")
+    assert log_state(path) == before
+
+
+NEGATIVE = pa.field("id", pa.int64(), metadata={"delta.identity.start": "100", "delta.identity.step": "-10",
+                                                "delta.identity.allowExplicitInsert": "true"})
+
+
+def test_dask_write_negative_step_and_explicit_values(client, tmp_path) -> None:
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=pa.schema([pa.field("k", pa.int64()), NEGATIVE]))
+    ldd.write_delta(path, dd.from_pandas(pd.DataFrame({"k": pd.array(range(7), "int64")}), npartitions=2),
+                    mode="append")
+    ids = sorted(lakehouse.DeltaTable(path).to_arrow().column("id").to_pylist(), reverse=True)
+    assert len(set(ids)) == 7 and all(i <= 100 and (100 - i) % 10 == 0 for i in ids) and ids[0] == 100
+    mark = lakehouse.DeltaTable(path).delta_schema.field("id").metadata["delta.identity.highWaterMark"]
+    assert mark == min(ids)
+    # BY DEFAULT: explicit values are kept, and the mark moves past those on the grid beyond it.
+    ldd.write_delta(path, dd.from_pandas(pd.DataFrame({"k": pd.array([50, 51], "int64"),
+                                                       "id": pd.array([mark - 100, 7], "int64")}), npartitions=2),
+                    mode="append")
+    table = lakehouse.DeltaTable(path).to_arrow()
+    assert {k: i for k, i in zip(table.column("k").to_pylist(), table.column("id").to_pylist()) if k >= 50} == {
+        50: mark - 100, 51: 7}
+    assert lakehouse.DeltaTable(path).delta_schema.field("id").metadata["delta.identity.highWaterMark"] == mark - 100
+    lakehouse.write_delta(path, pa.table({"k": [60]}), mode="append")
+    assert lakehouse.DeltaTable(path).to_arrow(filter="k = 60").column("id").to_pylist() == [mark - 110]
+    assert_versions_agree(path)
+
+
+def _append_elsewhere(index: int, *, root: str) -> None:
+    """On the worker running task 0: another writer (a single-process append) takes identity values."""
+    if index == 0:
+        lakehouse.write_delta(root, pa.table({"k": [1000], "n": [1000]}), mode="append")
+
+
+def test_dask_write_loses_to_a_concurrent_identity_writer(client, tmp_path) -> None:
+    from functools import partial
+
+    from lakehouse.errors import MetadataChangedError
+    from lakehouse.integrations.dask.jobs import task_hook
+
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=pa.schema([pa.field("k", pa.int64()), pa.field("n", pa.int64()),
+                                                        GENERATED, IDENTITY, DEFAULT]))
+    lakehouse.write_delta(path, pa.table({"k": [1], "n": [1]}), mode="append")
+    with pytest.raises(MetadataChangedError), task_hook(partial(_append_elsewhere, root=path)):
+        ldd.write_delta(path, _ddf([6, 7, 8], [6, 7, 8]), mode="append")
+    table = lakehouse.DeltaTable(path).to_arrow()
+    assert sorted(zip(table.column("k").to_pylist(), table.column("id").to_pylist())) == [(1, 1), (1000, 2)]
+    # The Dask write's files were deleted: nothing unreferenced that could repeat identity values.
+    import os
+
+    data = {f for f in os.listdir(path) if f.endswith(".parquet")}
+    assert data == {a.split("/")[-1] for a in lakehouse.DeltaTable(path).snapshot.adds.column("path").to_pylist()}
