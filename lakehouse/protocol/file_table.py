@@ -21,7 +21,7 @@ import pyarrow.json as pj
 
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.arrow_conform import conform_array, physical_name
-from lakehouse.protocol.codec import decode_deletion_vector, encode_action
+from lakehouse.protocol.codec import decode_deletion_vector
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.replay import Replay, canonical_path, file_keys, key_string
@@ -151,9 +151,30 @@ def remove_for(add: Add, deletion_timestamp: int, *, data_change: bool = True) -
 
 
 def removes_to_table(removes: Iterable[Any]) -> pa.Table:
-    """Build the tombstone table from typed `Remove` actions."""
-    rows = [encode_action(r)["remove"] for r in removes]
-    return pa.Table.from_pylist(rows, schema=REMOVE_SCHEMA)
+    """Build the tombstone table from typed `Remove` actions, column by column (encoding each action back
+    to JSON and converting the dicts cost about 8 µs a tombstone: 40 ms to open a log after an overwrite
+    of 5,000 files)."""
+    rs = list(removes)
+    n = len(rs)
+    maps = REMOVE_SCHEMA.field("partitionValues").type
+    pv = [r.partition_values for r in rs]
+    missing = [m is None for m in pv]
+    partition_values = _string_map([m or {} for m in pv], maps)
+    if any(missing):
+        partition_values = pa.MapArray.from_arrays(partition_values.offsets, partition_values.keys,
+                                                   partition_values.items, type=maps, mask=pa.array(missing))
+    dv_type = REMOVE_SCHEMA.field("deletionVector").type
+    dvs = [r.deletion_vector for r in rs]
+    deletion_vectors = pa.array([_dv_row(d) for d in dvs], dv_type) if any(d is not None for d in dvs) \
+        else pa.nulls(n, dv_type)
+    return pa.Table.from_arrays([
+        pa.array([r.path for r in rs], pa.string()),
+        pa.array([r.deletion_timestamp for r in rs], pa.int64()),
+        pa.array([r.data_change for r in rs], pa.bool_()),
+        pa.array([r.size for r in rs], pa.int64()),
+        partition_values,
+        deletion_vectors,
+    ], schema=REMOVE_SCHEMA)
 
 
 def json_read_options(size: int) -> pj.ReadOptions:

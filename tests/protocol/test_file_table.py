@@ -116,3 +116,23 @@ def test_table_to_adds_is_the_inverse_of_adds_to_table_and_remove_for_keeps_the_
         adds[0].path, 99, adds[0].deletion_vector, 10)
     assert (tomb.base_row_id, tomb.default_row_commit_version, tomb.data_change) == (11, 4, True)
     assert remove_for(back[1], 1, data_change=False).data_change is False
+
+
+def test_removes_to_table_equals_the_encoded_actions():
+    """The column-by-column tombstone table holds exactly what converting each encoded `remove` gives:
+    null and empty partition maps, null timestamps and sizes, deletion vectors or none."""
+    from lakehouse.protocol.actions import DeletionVectorDescriptor, Remove
+    from lakehouse.protocol.codec import encode_action
+    from lakehouse.protocol.file_table import REMOVE_SCHEMA, removes_to_table
+
+    removes = [
+        Remove(path=f"p{i}.parquet", data_change=i % 2 == 0, deletion_timestamp=None if i % 5 == 0 else i,
+               size=None if i % 3 == 0 else i * 10,
+               partition_values=None if i % 4 == 0 else ({"a": str(i), "b": None} if i % 2 else {}),
+               stats='{"numRecords": 1}',
+               deletion_vector=DeletionVectorDescriptor("u", "ab^-aqEH.-t@S}K{vb[*k^", 1, 36, 2, None) if i % 7 == 0 else None)
+        for i in range(60)
+    ]
+    expected = pa.Table.from_pylist([encode_action(r)["remove"] for r in removes], schema=REMOVE_SCHEMA)
+    assert removes_to_table(removes).equals(expected)
+    assert removes_to_table([]).equals(REMOVE_SCHEMA.empty_table())
