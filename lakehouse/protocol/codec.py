@@ -264,6 +264,30 @@ def _fast_add(v: dict[str, Any]) -> Add | None:
     return Add(path, pv, size, mtime, change, stats)
 
 
+_FAST_REMOVE_KEYS = frozenset({"path", "deletionTimestamp", "dataChange", "extendedFileMetadata", "partitionValues",
+                               "size", "stats"})
+
+
+def _fast_remove(v: dict[str, Any]) -> Remove | None:
+    """The common remove (no DV, tags or row tracking) without the generic field loop; None to fall back.
+
+    An overwrite or OPTIMIZE of many files writes as many removes, which every later load decodes."""
+    for k in v:
+        if k not in _FAST_REMOVE_KEYS and v[k] is not None:
+            return None
+    path, change, ts, ext = v.get("path"), v.get("dataChange"), v.get("deletionTimestamp"), v.get("extendedFileMetadata")
+    pv, size, stats = v.get("partitionValues"), v.get("size"), v.get("stats")
+    if (type(path) is not str or type(change) is not bool or not (ts is None or type(ts) is int)
+            or not (ext is None or type(ext) is bool) or not (pv is None or type(pv) is dict)
+            or not (size is None or type(size) is int) or not (stats is None or type(stats) is str)):
+        return None
+    if pv:
+        for k, x in pv.items():
+            if type(k) is not str or not (x is None or type(x) is str):
+                return None
+    return Remove(path, change, ts, ext, pv, size, stats)
+
+
 def decode_action(row: Mapping[str, Any], *, path: str | None = None, version: int | None = None) -> Action:
     """Turn one raw action object (``{"add": {...}}``) into a typed action.
 
@@ -290,8 +314,8 @@ def decode_action(row: Mapping[str, Any], *, path: str | None = None, version: i
         raise InvalidLogError(f"action '{key}' must be a JSON object", path=path, version=version)
     if key == "commitInfo":
         return _lenient_commit_info(value)
-    if key == "add":
-        fast = _fast_add(value)
+    if key in ("add", "remove"):
+        fast = _fast_add(value) if key == "add" else _fast_remove(value)
         if fast is not None:
             return fast
     cls, fields = _SPECS[key]

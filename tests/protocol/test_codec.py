@@ -465,3 +465,22 @@ def test_encode_then_parse_is_identity(actions):
 @given(ACTIONS)
 def test_decode_of_encode_is_identity(action):
     assert decode_action(encode_action(action)) == action
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({"path": st.sampled_from(["a.parquet", "p=1/b%20c.parquet"]),
+                              "dataChange": st.booleans()},
+                             optional={"deletionTimestamp": st.one_of(st.none(), st.integers(0, 2**62)),
+                                       "extendedFileMetadata": st.one_of(st.none(), st.booleans()),
+                                       "partitionValues": st.one_of(st.none(), st.dictionaries(
+                                           st.sampled_from(["a", "b"]), st.one_of(st.none(), st.text(max_size=3)))),
+                                       "size": st.one_of(st.none(), st.integers(0, 2**40)),
+                                       "stats": st.one_of(st.none(), st.just('{"numRecords":1}')),
+                                       "tags": st.one_of(st.none(), st.just({"k": "v"})),
+                                       "baseRowId": st.one_of(st.none(), st.integers(0, 9))}))
+def test_fast_remove_decodes_as_the_generic_path(value):
+    """A remove decoded by the fast path equals the generic decoder's result (tags and row ids fall back)."""
+    from lakehouse.protocol.codec import _SPECS, _decode
+
+    cls, spec = _SPECS["remove"]
+    assert decode_action({"remove": value}) == _decode(cls, spec, value, "remove")
