@@ -10,6 +10,7 @@ write removes its files, and a crash leaves at most unreferenced files, which VA
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -71,8 +72,8 @@ def _group_keys(column: pa.ChunkedArray) -> pa.Array:
 
 
 def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
-    """Group a table's rows by the values of ``columns``; yields (values as Arrow scalars, rows) per
-    distinct key.
+    """Group a table's rows by the values of ``columns``; yields (values as Arrow scalars, rows without
+    ``columns``) per distinct key, rows in their input order within a group.
 
     Keys are exact (see `_group_keys`): all rows of a group serialise to one partition string. (Two groups
     can still share one, as '' and null do; the writer keys its files by that string.)"""
@@ -80,6 +81,14 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         yield (), table
         return
     if table.num_rows == 0:
+        return
+    if len(columns) == 1:
+        # One column: its dictionary indices are already dense group ids (only present values are in the
+        # dictionary), so they are sorted directly.
+        enc = pc.dictionary_encode(_group_keys(table.column(columns[0])), null_encoding="encode")
+        order = pc.array_sort_indices(enc.indices).to_numpy()
+        counts = np.bincount(enc.indices.to_numpy(zero_copy_only=False), minlength=len(enc.dictionary))
+        yield from _groups(table, columns, order, counts)
         return
     codes = np.zeros(table.num_rows, dtype=np.int64)
     space = 1
@@ -89,21 +98,31 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         codes = codes * (len(enc.dictionary) + 1) + idx
         space *= len(enc.dictionary) + 1
     if space <= 1 << 22:
-        # Small key space: bincount + a radix sort of group ids instead of np.unique's comparison sort.
+        # Small key space: bincount + a counting sort of group ids instead of np.unique's comparison sort.
         counts_all = np.bincount(codes, minlength=space)
         present = np.flatnonzero(counts_all)
         remap = np.zeros(space, dtype=np.int64)
         remap[present] = np.arange(len(present))
-        group = remap[codes]
-        order = np.argsort(group.astype(np.uint16) if len(present) < 65536 else group, kind="stable")
+        group = remap[codes].astype(np.int32)
+        # Arrow's stable sort of a small integer range is a counting sort: ~4x numpy's radix argsort.
+        order = pc.array_sort_indices(pa.array(group)).to_numpy()
         counts = counts_all[present]
     else:
         uniq, inverse = np.unique(codes, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         counts = np.bincount(inverse, minlength=len(uniq))
+    yield from _groups(table, columns, order, counts)
+
+
+def _groups(table: pa.Table, columns: list[str], order: np.ndarray, counts: np.ndarray
+            ) -> Iterator[tuple[tuple, pa.Table]]:
+    """`split_by_partition`'s groups from a stable sort ``order`` of the rows by group and the group sizes."""
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     first = order[starts]
-    ordered = table.take(pa.array(order))
+    # Only the columns the files store are reordered: the partition columns' values are read from `first`.
+    ordered = table.drop_columns(columns)
+    if len(counts) > 1:  # (one group: already in order)
+        ordered = ordered.take(order)
     originals = [table.column(c) for c in columns]
     start = 0
     for g in range(len(counts)):
@@ -111,6 +130,57 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         values = tuple(col[row] for col in originals)  # Arrow scalars: dates of any year
         yield values, ordered.slice(start, int(counts[g]))
         start += int(counts[g])
+
+
+#: Arrow's default ``dictionary_pagesize_limit``: a column chunk whose dictionary grows past it falls back
+#: to plain encoding for the rest of the chunk.
+DICTIONARY_LIMIT = 1024 * 1024
+DICTIONARY_SAMPLE_ROWS = 8192
+
+
+def dictionary_columns(rows: pa.Table) -> bool | list[str]:
+    """Which columns of a new file to dictionary-encode (``use_dictionary`` for its `pq.ParquetWriter`),
+    judged from the first rows handed to it.
+
+    Arrow dictionary-encodes every column and falls back to plain encoding when a column chunk's dictionary
+    passes `DICTIONARY_LIMIT`: for high-cardinality columns (ids, measurements, timestamps) that costs a
+    hash of every value and a re-encoding, about twice plain encoding's time, for a larger file. A column
+    is written plain when a prefix sample shows it cannot fit: the number of distinct values D is estimated
+    from the sample's repeats (birthday estimate: k samples show k^2 / 2D repeats; skew and clustering add
+    repeats, so it errs towards keeping the dictionary), and the values expected among the rows at hand
+    must overfill the dictionary by 10%. Choosing wrongly costs only size or time, never a value.
+    Only flat schemas of top-level primitive columns are judged (``use_dictionary`` names leaf paths);
+    anything else keeps Arrow's default."""
+    if rows.num_rows < 2 * DICTIONARY_SAMPLE_ROWS:
+        return True
+    keep: list[str] = []
+    plain = False
+    sample = rows.slice(0, DICTIONARY_SAMPLE_ROWS)
+    for name, column in zip(rows.column_names, sample.columns):
+        t = column.type
+        if (pa.types.is_nested(t) or pa.types.is_dictionary(t) or isinstance(t, pa.ExtensionType)
+                or "." in name):  # a dot would read as a nested path
+            return True
+        if pa.types.is_boolean(t) or pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
+            keep.append(name)  # booleans are never dictionary-encoded; decimals' stored width varies
+            continue
+        valid = len(column) - column.null_count
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            width = 4 + pc.sum(pc.binary_length(column)).as_py() / max(1, valid)  # Parquet's length prefix
+        elif pa.types.is_primitive(t):
+            width = t.bit_width / 8
+        else:
+            keep.append(name)
+            continue
+        repeats = valid - pc.count_distinct(column).as_py()
+        n = rows.num_rows
+        # Distinct values expected among the n rows at hand, from the estimated total D: D (1 - e^(-n/D)).
+        expected = n if not repeats else (d := valid * valid / (2 * repeats)) * -math.expm1(-n / d)
+        if valid < DICTIONARY_SAMPLE_ROWS // 2 or expected < 1.1 * DICTIONARY_LIMIT / width:
+            keep.append(name)
+        else:
+            plain = True
+    return keep if plain else True
 
 
 @dataclass
@@ -194,11 +264,10 @@ class DataFileWriter:
         """Add rows (already in the table's logical schema)."""
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         self.rows_written += table.num_rows
-        for values, rows in split_by_partition(table, self.partition_columns):
+        for values, data in split_by_partition(table, self.partition_columns):
             # Open files are keyed by the serialised values: floats as dict keys would merge 0.0 with
             # -0.0 and never find a NaN again (NaN != NaN).
             key = self._serialize(values)
-            data = rows.drop_columns(self.partition_columns) if self.partition_columns else rows
             pieces = min(self.max_workers, data.nbytes // SPLIT_MIN_BYTES)
             if pieces < 2:
                 self._append(key, data)
@@ -324,8 +393,9 @@ class DataFileWriter:
             if job.done() and job.exception() is not None:
                 job.result()
 
-    def _opened(self, f: _OpenFile) -> None:
-        """Create ``f``'s file (on a worker: opening is I/O too)."""
+    def _opened(self, f: _OpenFile, rows: pa.Table) -> None:
+        """Create ``f``'s file (on a worker: opening is I/O too), its encodings chosen from its first
+        ``rows``."""
         if f.writer is not None:
             return
         directory = f.rel.rpartition("/")[0]
@@ -333,15 +403,20 @@ class DataFileWriter:
         try:
             self.storage.prepare_dir(directory)
             f.sink = self.fs.open_output_stream(f"{self.root}/{f.rel}")
-            f.writer = pq.ParquetWriter(f.sink, self.file_schema, compression=self.options.compression)
+            f.writer = pq.ParquetWriter(f.sink, self.file_schema, compression=self.options.compression,
+                                        use_dictionary=dictionary_columns(rows))
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"cannot create data file {f.rel}: {e}", path=f.rel, operation="write") from None
 
     def _encode(self, f: _OpenFile, pending: list[pa.Table], raw: int) -> None:
-        self._opened(f)
+        try:
+            rows = self._file_rows(pending)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
+        self._opened(f, rows)
         assert f.writer is not None and f.sink is not None
         try:
-            f.writer.write_table(self._file_rows(pending), row_group_size=self.options.row_group_rows)
+            f.writer.write_table(rows, row_group_size=self.options.row_group_rows)
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"writing data file {f.rel} failed: {e}", path=f.rel, operation="write") from None
         f.size = f.sink.tell()
