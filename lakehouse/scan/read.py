@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lakehouse.scan.deletion_vectors import keep_mask, load_deleted_rows
@@ -226,13 +227,13 @@ def iter_tables(
 
 
 @cache
-def _format() -> "ds.ParquetFileFormat":
+def _format(pre_buffer: bool) -> "ds.ParquetFileFormat":
     # pyarrow.dataset costs ~11 MiB of memory on import: loaded by the first read that uses it.
     import pyarrow.dataset as ds
 
     return ds.ParquetFileFormat(
         read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us"),
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True),
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=pre_buffer),
     )
 
 
@@ -259,4 +260,7 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> "ds.Dataset"
         partitions.append(expr)
     import pyarrow.dataset as ds
 
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=_format(), filesystem=fs, partitions=partitions)
+    # Pre-buffering coalesces a file's column reads into few large requests: essential on object stores,
+    # 1-3% slower on local disk (an extra copy of every column chunk), where reads are cheap.
+    fmt = _format(not isinstance(fs, pafs.LocalFileSystem))
+    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=fmt, filesystem=fs, partitions=partitions)
