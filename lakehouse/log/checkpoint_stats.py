@@ -6,6 +6,8 @@ and `delta.checkpoint.writeStatsAsJson`).
 `minValues`, `maxValues`, `nullCount` (and `tightBounds` when some file records it), nested as the schema
 nests and keyed by physical names under column mapping. It covers the columns that carry statistics
 (`delta.dataSkippingNumIndexedCols` / `delta.dataSkippingStatsColumns`, partition columns excluded).
+A variant column's bounds (Z85 text in JSON) are written as PROTOCOL.md types them in Parquet, unshredded
+variants (struct<metadata, value>); its nullCount is a count like any other.
 `partitionValues_parsed` holds each partition value typed, keyed by physical name.
 
 Pure Arrow work on the file table; nothing here touches storage.
@@ -21,6 +23,7 @@ import pyarrow.compute as pc
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
+from lakehouse.protocol import variant_stats
 from lakehouse.protocol.schema import DecimalType, PrimitiveType, StructType, to_arrow_type
 from lakehouse.protocol.skipping import Leaf, parse_stats
 from lakehouse.protocol.stats import physical_paths, stats_leaves
@@ -31,9 +34,26 @@ def _stats_leaves(schema: StructType, partition_columns: Sequence[str], mode: Co
     physical = physical_paths(schema, mode)
     leaves = stats_leaves(schema, physical, properties.data_skipping_num_indexed_cols,
                           properties.data_skipping_stats_columns, set(partition_columns))
-    # Structs, arrays, maps and variants keep no bounds or counts in the stats: only primitive leaves.
+    # Structs, arrays and maps keep no bounds or counts in the stats: only primitive leaves and variants
+    # (whose bounds, Z85 text in JSON, are Parquet variants here: `_variant_bounds`).
     return [Leaf(path, physical[path], dtype) for path, dtype in leaves
-            if isinstance(dtype, DecimalType) or isinstance(dtype, PrimitiveType) and dtype.name != "variant"]
+            if isinstance(dtype, (DecimalType, PrimitiveType))]
+
+
+def _is_variant(leaf: Leaf) -> bool:
+    return isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name == "variant"
+
+
+def _variant_bounds(texts: pa.Array) -> pa.StructArray:
+    """A variant column's Z85 bounds (JSON stats) as PROTOCOL.md types them in Parquet: an unshredded
+    variant, struct<metadata, value>; a bound that does not decode to an object is left null."""
+    pairs = [variant_stats.split(t) if t is not None and variant_stats.decode(t) is not None else None
+             for t in texts.to_pylist()]
+    metas = pa.array([p[0] if p else b"" for p in pairs], pa.binary())
+    values = pa.array([p[1] if p else b"" for p in pairs], pa.binary())
+    # Nullable members: the struct sits under `stats_parsed`, `minValues`..., each of which may be null.
+    return pa.StructArray.from_arrays([metas, values], names=["metadata", "value"],
+                                      mask=pa.array([p is None for p in pairs], pa.bool_()))
 
 
 def _nest(columns: Sequence[tuple[tuple[str, ...], pa.Array]], length: int,
@@ -63,7 +83,8 @@ def stats_parsed(stats: pa.Array | pa.ChunkedArray, schema: StructType, partitio
     if cols.tight.null_count < n:
         fields.append((("tightBounds",), cols.tight))
     for section, values in (("minValues", cols.mins), ("maxValues", cols.maxs)):
-        fields += [((section, *lf.physical), values[lf.path]) for lf in leaves if lf.path in values]
+        fields += [((section, *lf.physical), _variant_bounds(values[lf.path]) if _is_variant(lf) else values[lf.path])
+                   for lf in leaves if lf.path in values]
     fields += [(("nullCount", *lf.physical), cols.nulls[lf.path].cast(pa.int64())) for lf in leaves]
     return _nest(fields, n, mask=pc.is_null(stats))
 

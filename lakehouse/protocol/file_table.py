@@ -19,14 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from lakehouse.errors import LakehouseError
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.arrow_conform import conform_array, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector
+from lakehouse.protocol.dv import z85_encode
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.replay import Replay, canonical_path, file_keys, key_string
 from lakehouse.protocol.schema import MapType, PrimitiveType, StructField, StructType, empty_table, to_arrow_type
 from lakehouse.protocol.stats import encode_stats, format_date, format_timestamp_us
+from lakehouse.protocol.variant_shredding import unshred
 
 _S = PrimitiveType("string")
 _L = PrimitiveType("long")
@@ -188,6 +191,8 @@ def _plain(arr: pa.Array) -> pa.Array:
     """``stats_parsed`` with dates and timestamps as their JSON text, formatted from integers: Python's
     datetime cannot hold years after 9999 (or before 1), which Delta allows."""
     t = arr.type
+    if _is_variant_stat(t):
+        return _variant_z85(arr)
     if pa.types.is_struct(t):
         children = [_plain(arr.field(i)) for i in range(t.num_fields)]
         return pa.StructArray.from_arrays(children, names=[t.field(i).name for i in range(t.num_fields)],
@@ -200,6 +205,33 @@ def _plain(arr: pa.Array) -> pa.Array:
         days = arr.cast(pa.date32()).cast(pa.int32())
         return pa.array([None if v is None else format_date(v) for v in days.to_pylist()], pa.string())
     return arr
+
+
+def _is_variant_stat(t: pa.DataType) -> bool:
+    """Whether a `stats_parsed` field is a variant column's bound (PROTOCOL.md "Statistics for Variant
+    Columns": a Parquet variant, `metadata` plus `value` and/or a shredded `typed_value`)."""
+    if not pa.types.is_struct(t):
+        return False
+    names = {t.field(i).name for i in range(t.num_fields)}
+    return ("metadata" in names and bool(names & {"value", "typed_value"})
+            and names <= {"metadata", "value", "typed_value"}
+            and (pa.types.is_binary(t.field("metadata").type) or pa.types.is_large_binary(t.field("metadata").type)))
+
+
+def _variant_z85(arr: pa.Array) -> pa.Array:
+    """Variant bounds as the Z85 text of metadata + value the JSON `stats` hold (`variant_stats.decode`);
+    bounds that do not unshred become null (unknown: they prune nothing)."""
+    try:
+        plain = unshred(arr, "stats_parsed") if arr.type.get_field_index("typed_value") >= 0 else arr
+        metas, values = plain.field("metadata").to_pylist(), plain.field("value").to_pylist()
+    except (LakehouseError, KeyError, pa.ArrowInvalid):
+        return pa.nulls(len(arr), pa.string())
+    valid = arr.is_valid().to_pylist()
+    out = []
+    for ok, meta, value in zip(valid, metas, values):
+        raw = (meta or b"") + (value or b"")
+        out.append(z85_encode(raw + b"\0" * (-len(raw) % 4)) if ok and meta and value else None)
+    return pa.array(out, pa.string())
 
 
 def _json_default(v: Any) -> Any:

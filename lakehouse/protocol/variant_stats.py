@@ -62,8 +62,9 @@ def extraction(expr: Expr) -> tuple[Col, str, DataType] | None:
         return None
 
 
-def decode(text: str) -> Bounds | None:
-    """The bounds one Z85 statistic holds, by normalized path; None when it does not decode."""
+def split(text: str) -> tuple[bytes, bytes] | None:
+    """The variant metadata and value one Z85 statistic holds (either order, padding dropped); None when
+    it does not decode."""
     try:
         raw = z85_decode(text[: len(text) // 5 * 5])
         if not raw:
@@ -78,6 +79,19 @@ def decode(text: str) -> Bounds | None:
             meta = rest[: metadata_size(rest)]
         else:
             return None
+        whole = len(meta) == metadata_size(meta) and len(value) == value_size(value)
+        return (meta, value) if meta and value and whole else None
+    except (LakehouseError, ValueError, IndexError, KeyError):
+        return None
+
+
+def decode(text: str) -> Bounds | None:
+    """The bounds one Z85 statistic holds, by normalized path; None when it does not decode."""
+    pair = split(text)
+    if pair is None:
+        return None
+    meta, value = pair
+    try:
         keys = parse_metadata(meta)
         fields = object_fields(value)
         if fields is None:

@@ -152,3 +152,26 @@ def test_conversions_are_refused_where_not_exact():
     assert variant_stats._convert(INT64, 100, to_dec) is None  # 100 needs 3 integer digits
     assert variant_stats._convert(INT64, 99, to_dec) == Decimal(99)
     assert variant_stats._convert(16, "12", to_int) is None
+
+
+def test_parquet_variant_bounds_become_the_json_form():
+    """`stats_parsed` bounds (Parquet variants, shredded or not) read back as the Z85 text of JSON stats."""
+    from lakehouse.protocol.file_table import _plain
+    from lakehouse.protocol.variant_binary import encode_value
+
+    meta, value = encode_value({A: 5, "$['b']": "x"})
+    plain = pa.StructArray.from_arrays([pa.array([meta, None]), pa.array([value, None])], names=["metadata", "value"],
+                                       mask=pa.array([False, True]))
+    leaf = lambda arrays, names: pa.StructArray.from_arrays(arrays, names=names)  # noqa: E731
+    typed = leaf([leaf([pa.array([None], pa.binary()), pa.array([5], pa.int64())], ["value", "typed_value"]),
+                  leaf([pa.array([None], pa.binary()), pa.array(["x"])], ["value", "typed_value"])], [A, "$['b']"])
+    shredded = leaf([pa.array([meta]), pa.array([None], pa.binary()), typed], ["metadata", "value", "typed_value"])
+    broken = leaf([pa.array([None], pa.binary()), pa.array([None], pa.binary()), pa.array([7])],
+                  ["metadata", "value", "typed_value"])  # a present variant without metadata
+    stats = leaf([leaf([plain], ["v"]), leaf([pa.concat_arrays([shredded, shredded])], ["v"])],
+                 ["minValues", "maxValues"])
+    out = _plain(stats).to_pylist()
+    assert variant_stats.decode(out[0]["minValues"]["v"]) == {A: (INT8, 5), "$['b']": (16, "x")}
+    assert variant_stats.decode(out[0]["maxValues"]["v"]) == {A: (INT64, 5), "$['b']": (16, "x")}
+    assert out[1]["minValues"]["v"] is None
+    assert _plain(leaf([broken], ["v"])).to_pylist() == [{"v": None}]  # does not unshred: unknown

@@ -213,3 +213,139 @@ def test_skipping_never_drops_a_matching_row(tmp_path_factory, files, predicates
             continue  # a literal that does not fit the cast type: the query is refused either way
         expected = sorted(i for i, m in zip(table.column("id").to_pylist(), want) if m)
         assert _ids(uri, predicate)[0] == expected, predicate
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------------
+def _checkpoint(uri: str, *, json_stats: bool) -> Path:
+    dt = lakehouse.DeltaTable(uri)
+    dt.alter.set_table_properties({"delta.checkpoint.writeStatsAsStruct": "true",
+                                   "delta.checkpoint.writeStatsAsJson": "true" if json_stats else "false"})
+    lakehouse.DeltaTable(uri).create_checkpoint()
+    return max(Path(uri, "_delta_log").glob("*.checkpoint.parquet"))
+
+
+def _with_parsed_bounds(checkpoint: Path, files: list[list[dict]]) -> None:
+    """Give the checkpoint's adds the variant bounds in `stats_parsed` as PROTOCOL.md types them in Parquet
+    (a variant column: struct<metadata, value>), as a Spark checkpoint without JSON stats holds them."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(checkpoint)
+    adds = table.column("add").combine_chunks()
+    parsed = adds.field("stats_parsed")
+    lows, highs = [], []
+    paths = adds.field("path").to_pylist()
+    # files were appended in order: the add whose rows start at id k belongs to the file holding id k
+    starts = [json.loads(s)["minValues"]["id"] if s else None for s in _json_stats_of(checkpoint, paths)]
+    firsts = [0]
+    for docs in files:
+        firsts.append(firsts[-1] + len(docs))
+    for p, start in zip(paths, starts):
+        if p is None:
+            lows.append(None)
+            highs.append(None)
+            continue
+        lo, hi = file_bounds(files[firsts.index(start)])
+        lows.append(encode_value(lo) if lo else None)
+        highs.append(encode_value(hi) if hi else None)
+
+    def variant(pairs):
+        mask = pa.array([p is None for p in pairs])
+        return pa.StructArray.from_arrays([pa.array([p[0] if p else b"" for p in pairs], pa.binary()),
+                                           pa.array([p[1] if p else b"" for p in pairs], pa.binary())],
+                                          names=["metadata", "value"], mask=mask)
+
+    def section(name, pairs):
+        old = parsed.field(name)
+        names = [old.type.field(i).name for i in range(old.type.num_fields) if old.type.field(i).name != "v"]
+        return pa.StructArray.from_arrays([old.field(n) for n in names] + [variant(pairs)], names=names + ["v"])
+
+    names = [parsed.type.field(i).name for i in range(parsed.type.num_fields)]
+    children = [section(n, lows if n == "minValues" else highs) if n in ("minValues", "maxValues") else parsed.field(n)
+                for n in names]
+    new_parsed = pa.StructArray.from_arrays(children, names=names, mask=parsed.is_null())
+    add_names = [adds.type.field(i).name for i in range(adds.type.num_fields)]
+    new_adds = pa.StructArray.from_arrays([new_parsed if n == "stats_parsed" else adds.field(n) for n in add_names],
+                                          names=add_names, mask=adds.is_null())
+    pq.write_table(table.set_column(table.column_names.index("add"), "add", new_adds), checkpoint)
+
+
+def _json_stats_of(checkpoint: Path, paths: list) -> list:
+    """The JSON stats of each add (from the commits, by path), to tell which file an add is."""
+    by_path = {}
+    for commit in sorted(checkpoint.parent.glob("*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                by_path[action["add"]["path"]] = action["add"]["stats"]
+    return [by_path.get(p) if p else None for p in paths]
+
+
+PRUNING = ["TRY_CAST(v:a AS INT) > 50", "try_variant_get(v, '$.a', 'int') = 5", "v:s::string >= 'c'",
+           "v:d::decimal(10,2) > 8", "try_variant_get(v, '$.a', 'int') IN (10, 20)"]
+
+
+def test_checkpoint_with_json_stats_prunes_the_same(tmp_path):
+    uri = build(tmp_path / "t", FILES)
+    before = {p: _ids(uri, p) for p in PRUNING}
+    _checkpoint(uri, json_stats=True)
+    assert {p: _ids(uri, p) for p in PRUNING} == before
+    assert deltalake.DeltaTable(uri).to_pyarrow_table().num_rows == 6
+
+
+def test_checkpoint_struct_stats_only(tmp_path):
+    """Without JSON stats in the checkpoint, `stats_parsed` holds the variant bounds as Parquet variants
+    (struct<metadata, value>) and they prune as the JSON did; so do bounds written there by the test-side
+    writer (as Spark would), replacing lakehouse's."""
+    uri = build(tmp_path / "t", FILES)
+    before = {p: _ids(uri, p) for p in PRUNING}
+    checkpoint = _checkpoint(uri, json_stats=False)
+    import pyarrow.parquet as pq
+
+    parsed = pq.read_table(checkpoint).column("add").combine_chunks().field("stats_parsed")
+    assert parsed.type.field("minValues").type.field("v").type == pa.struct(
+        [pa.field("metadata", pa.binary()), pa.field("value", pa.binary())])
+    assert {p: _ids(uri, p) for p in PRUNING} == before
+    assert deltalake.DeltaTable(uri).to_pyarrow_table().num_rows == 6
+    _with_parsed_bounds(checkpoint, FILES)
+    assert {p: _ids(uri, p) for p in PRUNING} == before
+    assert deltalake.DeltaTable(uri).to_pyarrow_table().num_rows == 6
+
+
+def test_checkpoint_keeps_the_variant_null_count(tmp_path):
+    uri = str(tmp_path / "n")
+    lakehouse.DeltaTable.create(uri, schema=SCHEMA)
+    meta, value = parse_json_value('{"a": 1}')
+    full = pa.StructArray.from_arrays([pa.array([meta], pa.binary()), pa.array([value], pa.binary())],
+                                      fields=list(VARIANT_ARROW))
+    empty = pa.StructArray.from_arrays([pa.array([b""], pa.binary()), pa.array([b""], pa.binary())],
+                                       fields=list(VARIANT_ARROW), mask=pa.array([True]))
+    for i, column in enumerate([full, empty]):
+        lakehouse.write_delta(uri, pa.table({"id": pa.array([i], pa.int64()), "v": column}), mode="append")
+    _checkpoint(uri, json_stats=False)
+    assert _ids(uri, "v IS NULL") == ([1], 1)
+    assert _ids(uri, "v IS NOT NULL") == ([0], 1)
+
+
+@pytest.mark.parametrize("bad", [17, {"$['a']": 100}, "not z85!", "", spark_stat({"$['a']": 100})[:-5],
+                                 spark_stat({"$['a']": "text"})])
+def test_malformed_bounds_neither_prune_nor_fail(tmp_path, bad):
+    """Bounds of the wrong JSON type, the human-readable form, bad Z85, truncated bytes, or a type that does
+    not match the other bound: the file is read, the query and a checkpoint of the table still work."""
+    uri = build(tmp_path / "t", FILES)
+    commit = Path(uri, "_delta_log", f"{1:020d}.json")  # the first file's lower bounds
+    lines = []
+    for line in commit.read_text().splitlines():
+        action = json.loads(line)
+        if "add" in action:
+            stats = json.loads(action["add"]["stats"])
+            stats["minValues"]["v"] = bad
+            action["add"]["stats"] = json.dumps(stats)
+        lines.append(json.dumps(action))
+    commit.write_text("\n".join(lines) + "\n")
+    for json_stats in (None, True, False):
+        if json_stats is not None:
+            _checkpoint(uri, json_stats=json_stats)
+        assert _ids(uri, "TRY_CAST(v:a AS INT) > 50") == ([4], 2)  # the first file is read now
+        assert _ids(uri, "v:s::string >= 'x'") == ([4, 5], 2)
+        assert _ids(uri, "v:d::decimal(10,2) > 8") == ([3], 3)
+    assert deltalake.DeltaTable(uri).to_pyarrow_table().num_rows == 6
