@@ -162,3 +162,37 @@ def test_dask_write_loses_to_a_concurrent_identity_writer(client, tmp_path) -> N
 
     data = {f for f in os.listdir(path) if f.endswith(".parquet")}
     assert data == {a.split("/")[-1] for a in lakehouse.DeltaTable(path).snapshot.adds.column("path").to_pylist()}
+
+
+def _delete_elsewhere(index: int, *, root: str) -> None:
+    """On the worker running task 0: another writer deletes a row (no metadata change, no identity value)."""
+    if index == 0:
+        lakehouse.DeltaTable(root).delete("k = 1")
+
+
+def test_dask_write_retries_over_a_commit_that_leaves_the_mark(client, tmp_path) -> None:
+    from functools import partial
+
+    from lakehouse.integrations.dask.jobs import task_hook
+
+    path = str(tmp_path / "t")
+    lakehouse.DeltaTable.create(path, schema=pa.schema([pa.field("k", pa.int64()), pa.field("n", pa.int64()),
+                                                        GENERATED, IDENTITY, DEFAULT]))
+    lakehouse.write_delta(path, pa.table({"k": [1, 2], "n": [1, 2]}), mode="append")
+    v = Versions(path)
+    v[0] = _rows([], [])
+    v[1] = _rows([(1, 1), (2, 2)], [1, 2])
+    # A blind append does not conflict with a DELETE that leaves the metadata alone: it retries and commits
+    # its identity values and mark over it (version 3, the DELETE being version 2).
+    with task_hook(partial(_delete_elsewhere, root=path)):
+        result = ldd.write_delta(path, _ddf([6, 7, 8, 9], [6, 7, 8, 9]), mode="append")
+    assert result.version == 3
+    v[2] = _rows([(2, 2)], [2])
+    table = lakehouse.DeltaTable(path).to_arrow()
+    ids = dict(zip(table.column("k").to_pylist(), table.column("id").to_pylist()))
+    # two tasks of two rows after the mark 2: task 0 takes 3, 5; task 1 takes 4, 6
+    assert ids == {2: 2, 6: 3, 7: 5, 8: 4, 9: 6}
+    assert lakehouse.DeltaTable(path).delta_schema.field("id").metadata["delta.identity.highWaterMark"] == 6
+    v[3] = _rows([(2, 2), (6, 6), (7, 7), (8, 8), (9, 9)], [2, 3, 5, 4, 6])
+    v.check()
+    assert_versions_agree(path)
