@@ -145,16 +145,22 @@ def test_protocol_example_order_and_checkpoint(tmp_path):
     assert deltalake.DeltaTable(uri).to_pyarrow_table().num_rows == 6
 
 
-def test_variant_null_count_prunes_is_null(tmp_path):
-    uri = str(tmp_path / "n")
+def _one_variant_and_one_null(path: Path) -> str:
+    """A variant table of two files: one non-null variant row (id 0), one SQL NULL variant row (id 1)."""
+    uri = str(path)
     lakehouse.DeltaTable.create(uri, schema=SCHEMA)
     meta, value = parse_json_value('{"a": 1}')
     full = pa.StructArray.from_arrays([pa.array([meta], pa.binary()), pa.array([value], pa.binary())],
                                       fields=list(VARIANT_ARROW))
-    lakehouse.write_delta(uri, pa.table({"id": pa.array([0], pa.int64()), "v": full}), mode="append")
     empty = pa.StructArray.from_arrays([pa.array([b""], pa.binary()), pa.array([b""], pa.binary())],
                                        fields=list(VARIANT_ARROW), mask=pa.array([True]))
-    lakehouse.write_delta(uri, pa.table({"id": pa.array([1], pa.int64()), "v": empty}), mode="append")
+    for i, column in enumerate([full, empty]):
+        lakehouse.write_delta(uri, pa.table({"id": pa.array([i], pa.int64()), "v": column}), mode="append")
+    return uri
+
+
+def test_variant_null_count_prunes_is_null(tmp_path):
+    uri = _one_variant_and_one_null(tmp_path / "n")
     assert _ids(uri, "v IS NULL") == ([1], 1)
     assert _ids(uri, "v IS NOT NULL") == ([0], 1)
 
@@ -312,15 +318,7 @@ def test_checkpoint_struct_stats_only(tmp_path):
 
 
 def test_checkpoint_keeps_the_variant_null_count(tmp_path):
-    uri = str(tmp_path / "n")
-    lakehouse.DeltaTable.create(uri, schema=SCHEMA)
-    meta, value = parse_json_value('{"a": 1}')
-    full = pa.StructArray.from_arrays([pa.array([meta], pa.binary()), pa.array([value], pa.binary())],
-                                      fields=list(VARIANT_ARROW))
-    empty = pa.StructArray.from_arrays([pa.array([b""], pa.binary()), pa.array([b""], pa.binary())],
-                                       fields=list(VARIANT_ARROW), mask=pa.array([True]))
-    for i, column in enumerate([full, empty]):
-        lakehouse.write_delta(uri, pa.table({"id": pa.array([i], pa.int64()), "v": column}), mode="append")
+    uri = _one_variant_and_one_null(tmp_path / "n")
     _checkpoint(uri, json_stats=False)
     assert _ids(uri, "v IS NULL") == ([1], 1)
     assert _ids(uri, "v IS NOT NULL") == ([0], 1)
