@@ -204,8 +204,8 @@ def test_the_spec_event_table_shreds_as_the_spec_shows():
 
     shredded = [(r or {}).get("value") for r in rows]
     typed = [(r or {}).get("typed_value") for r in rows]
-    assert shredded == [None, obj(rows[1]["metadata"], email="u@e.com"), obj(rows[2]["metadata"], error_msg="malformed"),
-                        vb.string("malformed: not an object"), obj(rows[4]["metadata"], click="_button"), None, None,
+    assert shredded == [None, obj(rows[1]["metadata"], email="u@e.com"),
+                        obj(rows[2]["metadata"], error_msg="malformed"), vb.string("malformed: not an object"), obj(rows[4]["metadata"], click="_button"), None, None,
                         None, vb.NULL, None]
     assert typed == [
         {"event_type": {"value": None, "typed_value": "noop"}, "event_ts": {"value": None, "typed_value": ts}},
