@@ -10,6 +10,7 @@ import orjson
 import pyarrow as pa
 
 from lakehouse.log.listing import list_log
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.cdf import load_cdf
 from lakehouse.snapshot.checkpoint import cleanup_expired_logs, write_checkpoint
 from lakehouse.errors import InvalidArgumentError, MissingDependencyError, TableExistsError, TableNotFoundError
@@ -184,7 +185,7 @@ class DeltaTable:
             "size_bytes": adds.column("size"),
             "modification_time": adds.column("modificationTime").cast(pa.timestamp("ms")),
             "data_change": adds.column("dataChange"),
-            "num_records": pa.array([None if not s else orjson.loads(s).get("numRecords") for s in stats],
+            "num_records": av.array([None if not s else orjson.loads(s).get("numRecords") for s in stats],
                                     pa.int64()),
             "stats": adds.column("stats"),
             "deletion_vector": adds.column("deletionVector"),
@@ -192,7 +193,7 @@ class DeltaTable:
         if flatten:
             values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
             for name in self._snapshot.partition_columns:
-                columns[f"partition.{name}"] = pa.array([v.get(name) for v in values], pa.string())
+                columns[f"partition.{name}"] = av.array([v.get(name) for v in values], pa.string())
         else:
             columns["partition_values"] = adds.column("partitionValues")
         return pa.table(columns)

@@ -20,6 +20,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.partitions import parse_partition_value
 from lakehouse.protocol.properties import ColumnMappingMode, TableProperties
@@ -49,11 +50,11 @@ def _variant_bounds(texts: pa.Array) -> pa.StructArray:
     variant, struct<metadata, value>; a bound that does not decode to an object is left null."""
     pairs = [variant_stats.split(t) if t is not None and variant_stats.decode(t) is not None else None
              for t in texts.to_pylist()]
-    metas = pa.array([p[0] if p else b"" for p in pairs], pa.binary())
-    values = pa.array([p[1] if p else b"" for p in pairs], pa.binary())
+    metas = av.array([p[0] if p else b"" for p in pairs], pa.binary())
+    values = av.array([p[1] if p else b"" for p in pairs], pa.binary())
     # Nullable members: the struct sits under `stats_parsed`, `minValues`..., each of which may be null.
     return pa.StructArray.from_arrays([metas, values], names=["metadata", "value"],
-                                      mask=pa.array([p is None for p in pairs], pa.bool_()))
+                                      mask=av.array([p is None for p in pairs], pa.bool_()))
 
 
 def _nest(columns: Sequence[tuple[tuple[str, ...], pa.Array]], length: int,
@@ -100,10 +101,10 @@ def partition_values_parsed(partition_values: pa.Array | pa.ChunkedArray, schema
     for column in partition_columns:
         field = schema.field(column)
         key = physical_name(field, mode)
-        raw = pc.map_lookup(values, key, "first") if len(values) else pa.array([], pa.string())
+        raw = pc.map_lookup(values, key, "first") if len(values) else av.array([], pa.string())
         # Few distinct values per column: decode each once, then take.
         encoded = raw.dictionary_encode()
-        decoded = pa.array([parse_partition_value(v, field.type, column=column) for v in encoded.dictionary.to_pylist()],
+        decoded = av.array([parse_partition_value(v, field.type, column=column) for v in encoded.dictionary.to_pylist()],
                            to_arrow_type(field.type))
         names.append(key)
         arrays.append(decoded.take(encoded.indices) if len(decoded) else pa.nulls(len(values), to_arrow_type(field.type)))

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from lakehouse.log.checkpoint_stats import partition_values_parsed, stats_parsed
 from lakehouse.log.listing import read_last_checkpoint
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import DomainMetadata, Metadata, Protocol, Txn
 from lakehouse.protocol.features import column_mapping_mode, reader_features_in_use, writer_features_in_use
 from lakehouse.protocol.file_table import ADD_SCHEMA, REMOVE_SCHEMA
@@ -134,23 +135,23 @@ def checkpoint_table(state: CheckpointState, *, now_ms: int | None = None, v2: b
         "configuration": list(m.configuration.items()), "createdTime": m.created_time,
     }
     sections = [
-        _section(schema, "protocol", pa.array([proto], PROTOCOL_TYPE)),
-        _section(schema, "metaData", pa.array([meta], METADATA_TYPE)),
+        _section(schema, "protocol", av.array([proto], PROTOCOL_TYPE)),
+        _section(schema, "metaData", av.array([meta], METADATA_TYPE)),
     ]
     if v2:
-        sections.append(_section(schema, "checkpointMetadata", pa.array([{"version": state.version}], CHECKPOINT_METADATA_TYPE)))
+        sections.append(_section(schema, "checkpointMetadata", av.array([{"version": state.version}], CHECKPOINT_METADATA_TYPE)))
     if state.txns:
         rows = [{"appId": t.app_id, "version": t.version, "lastUpdated": t.last_updated} for t in state.txns]
-        sections.append(_section(schema, "txn", pa.array(rows, TXN_TYPE)))
+        sections.append(_section(schema, "txn", av.array(rows, TXN_TYPE)))
     if state.domains:
         rows = [{"domain": d.domain, "configuration": d.configuration, "removed": False} for d in state.domains]
-        sections.append(_section(schema, "domainMetadata", pa.array(rows, DOMAIN_TYPE)))
+        sections.append(_section(schema, "domainMetadata", av.array(rows, DOMAIN_TYPE)))
     if add_values is not None:
         sections.append(_section(schema, "add", add_values))
     cutoff = now_ms - int(props.deleted_file_retention.total_seconds() * 1000)
     tomb = state.tombstones
     if tomb.num_rows:
-        keep = pc.fill_null(pc.greater(tomb.column("deletionTimestamp"), cutoff), True)
+        keep = av.fill_null(pc.greater(tomb.column("deletionTimestamp"), av.scalar(cutoff, pa.int64())), True)
         tomb = tomb.filter(keep).select(REMOVE_SCHEMA.names).cast(REMOVE_SCHEMA).combine_chunks()
         if tomb.num_rows:
             sections.append(_section(schema, "remove", tomb.to_struct_array().combine_chunks()))
@@ -184,7 +185,7 @@ def _write_sidecars(storage: Storage, table: pa.Table, sidecar_rows: int) -> pa.
         rows.append({"path": name, "sizeInBytes": len(data), "modificationTime": now, "tags": None})
     schema = top.schema.append(pa.field("sidecar", SIDECAR_TYPE))
     top = top.append_column("sidecar", pa.nulls(top.num_rows, SIDECAR_TYPE))
-    sidecars = pa.table({f.name: pa.array(rows, SIDECAR_TYPE) if f.name == "sidecar" else pa.nulls(len(rows), f.type)
+    sidecars = pa.table({f.name: av.array(rows, SIDECAR_TYPE) if f.name == "sidecar" else pa.nulls(len(rows), f.type)
                          for f in schema}, schema=schema)
     return pa.concat_tables([top, sidecars])
 

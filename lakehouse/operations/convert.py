@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, StorageError, TableExistsError
 from lakehouse.operations.create import new_table_actions
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.log_path import LOG_DIR
 from lakehouse.protocol.partitions import serialize_partition_value
@@ -49,7 +50,7 @@ def _partition_values(f: FileInfo, partition_by: pa.Schema) -> dict[str, Any]:
             values[field.name] = None
             continue
         try:
-            values[field.name] = pa.scalar(text).cast(field.type).as_py()
+            values[field.name] = av.scalar(text).cast(field.type).as_py()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise InvalidArgumentError(
                 f"{f.path}: partition value {text!r} is not a valid {field.type} for {field.name}") from None

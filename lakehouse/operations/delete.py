@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from lakehouse.operations.rewrite import ChangeType, FileOutcome, FileRewriter, RewriteMetrics, TouchedFile
 from lakehouse.operations.values import evaluate_mask
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import Expr, check_expression, columns, parse_predicate
 from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
@@ -71,12 +72,12 @@ def _delete_whole_files(rewriter: FileRewriter, files: pa.Table, pred: Expr | No
     snapshot = rewriter.snapshot
     if pred is not None:
         # Planning only said which files *may* match; a partition-only predicate decides each file exactly.
-        files = files.filter(pa.array(exact_partition_matches(
+        files = files.filter(av.array(exact_partition_matches(
             files, pred, snapshot.schema, snapshot.partition_columns, snapshot.column_mapping_mode)))
         rewriter.files = files
     rewriter.remove_files(table_to_adds(files))
     live = live_rows(files.column("stats"), files.column("deletionVector"))
-    return int(pc.sum(pc.fill_null(live, 0)).as_py() or 0)
+    return int(pc.sum(av.fill_null(live, 0)).as_py() or 0)
 
 
 def _delete_rows(rewriter: FileRewriter, pred: Expr) -> int:
@@ -88,7 +89,7 @@ def _delete_rows(rewriter: FileRewriter, pred: Expr) -> int:
         match = evaluate_mask(touched.table, pred, schema) & touched.alive
         if not match.any():
             return None
-        changes: list[tuple[pa.Table, ChangeType]] = [(touched.table.filter(match), "delete")] if cdc else []
+        changes: list[tuple[pa.Table, ChangeType]] = [(touched.table.filter(av.array(match, pa.bool_())), "delete")] if cdc else []
         return FileOutcome(match, changes=changes)
 
     # Marking rows in a deletion vector needs only the predicate's columns; rewriting a file or

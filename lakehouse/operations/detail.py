@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.snapshot.history import history
 from lakehouse.protocol.clustering import clustering_columns
 from lakehouse.protocol.features import active_features, reader_features_in_use, writer_features_in_use
@@ -49,7 +50,7 @@ def table_detail(snapshot: Snapshot) -> TableDetail:
     dv = adds.column("deletionVector")
     deleted = 0
     if dv.null_count < len(dv):
-        card = pc.struct_field(dv, "cardinality").to_numpy(zero_copy_only=False)
+        card = av.to_numpy(pc.struct_field(dv, "cardinality"))
         deleted = int(np.nansum(np.asarray(card, dtype=float)))
     live = live_rows(adds.column("stats"), dv)
     last = history(snapshot, 1)

@@ -45,9 +45,11 @@ from lakehouse.operations.merge_plan import (
 )
 from lakehouse.operations.rewrite import ChangeType, FileChanges, FileOutcome, FileRewriter, TouchedFile
 from lakehouse.operations.values import assigned_values, evaluate_mask, store_cast
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Metadata, Protocol
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.expr import EXPR_TYPES, And, Cmp, Col, Expr, FilterLike, In, Lit, check_expression
+from lakehouse.protocol.arrow_plans import inner_join
 from lakehouse.protocol.features import required_protocol
 from lakehouse.protocol.schema import StructType, from_arrow_schema, to_arrow_field, to_arrow_type
 from lakehouse.protocol.schema_evolution import merge_schemas
@@ -132,7 +134,7 @@ def _struct(table: pa.Table, schema: StructType) -> pa.StructArray:
     arrays = [table.column(f.name).combine_chunks() if f.name in table.column_names else null_array(table.num_rows, to_arrow_type(f.type))
               for f in schema.fields]
     if not schema.fields:
-        return pa.array([{}] * table.num_rows, pa.struct([]))
+        return av.array([{}] * table.num_rows, pa.struct([]))
     return pa.StructArray.from_arrays(arrays, fields=[to_arrow_field(f) for f in schema.fields])
 
 
@@ -182,12 +184,12 @@ def _apply_clauses(clauses: list[CompiledClause], joined: pa.Table, t_rows: pa.T
         if not take.any():
             continue
         outcome.changed[idx[take]] = True
-        before = t_rows.filter(pa.array(take))
+        before = t_rows.filter(av.array(take))
         if clause.action == "delete":
             outcome.deleted += int(take.sum())
             outcome.change(before.select(names), "delete")
         else:
-            after = _assign(joined.filter(pa.array(take)), clause, before, target, jschema)
+            after = _assign(joined.filter(av.array(take)), clause, before, target, jschema)
             outcome.updated.append(after)
             outcome.updated_rows.append(idx[take])  # the target rows: their row ids stay (row tracking)
             outcome.present.append(frozenset(clause.assignments))  # the rest keep their (or computed) values
@@ -285,7 +287,7 @@ def prepare_merge(snapshot: Snapshot, source: Any, on: FilterLike, clauses: Sequ
                 replace(f, type=target.field(tcol).type) if f.name == scol else f for f in src_schema.fields))
     jschema = joined_schema(plan, target, src_schema)
     _check_types(plan, jschema)
-    src = src.append_column("__s", pa.array(np.arange(src.num_rows, dtype=np.int64)))
+    src = src.append_column("__s", av.array(np.arange(src.num_rows, dtype=np.int64)))
     prune = _pruning_predicate(plan, src, snapshot)
     # The ON condition as commitInfo records it: the SQL text, or the printed polars expression.
     return PreparedMerge(on if isinstance(on, str) else str(on), plan, target, src_schema, jschema, src, prune, new_metadata, new_protocol)
@@ -344,8 +346,8 @@ def merge_target_file(merge: PreparedMerge, touched: TouchedFile, *, cdc: bool) 
     touched.table = tgt  # the file's rows in the schema the MERGE writes (copied rows included)
     alive_idx = np.flatnonzero(touched.alive)
     # Without a deletion vector every row is alive: no copy of the file's rows for the join.
-    alive_rows = tgt if len(alive_idx) == tgt.num_rows else tgt.take(pa.array(alive_idx))
-    t_alive = alive_rows.append_column("__t", pa.array(alive_idx))
+    alive_rows = tgt if len(alive_idx) == tgt.num_rows else tgt.take(av.array(alive_idx))
+    t_alive = alive_rows.append_column("__t", av.array(alive_idx))
     pairs_t, pairs_s = _match(plan, t_alive, merge.source, target, merge.source_schema, merge.joined_schema)
     if matched_clauses and len(pairs_t) != len(np.unique(pairs_t)):
         dup = pairs_t[np.flatnonzero(np.bincount(pairs_t.astype(np.int64))[pairs_t] > 1)[0]]
@@ -356,13 +358,13 @@ def merge_target_file(merge: PreparedMerge, touched: TouchedFile, *, cdc: bool) 
         )
     outcome = MergeOutcome(np.zeros(tgt.num_rows, dtype=bool), matched=np.unique(pairs_s), cdc=cdc)
     if len(pairs_t) and matched_clauses:
-        t_rows = tgt.take(pa.array(pairs_t))
-        joined = _joined(plan, t_rows, merge.source.take(pa.array(pairs_s)), target, merge.source_schema)
+        t_rows = tgt.take(av.array(pairs_t))
+        joined = _joined(plan, t_rows, merge.source.take(av.array(pairs_s)), target, merge.source_schema)
         _apply_clauses(matched_clauses, joined, t_rows, pairs_t, outcome, target, merge.joined_schema)
     if nmbs_clauses:
         unmatched = np.setdiff1d(alive_idx, pairs_t)
         if len(unmatched):
-            t_rows = tgt.take(pa.array(unmatched))
+            t_rows = tgt.take(av.array(unmatched))
             joined = _joined(plan, t_rows, None, target, merge.source_schema)
             _apply_clauses(nmbs_clauses, joined, t_rows, unmatched, outcome, target, merge.joined_schema)
     return outcome
@@ -407,12 +409,12 @@ def insert_not_matched(rewriter: FileRewriter, merge: PreparedMerge, matched_sou
     if not len(pending):
         return 0
     inserted = 0
-    s_rows = merge.source.take(pa.array(pending))
+    s_rows = merge.source.take(av.array(pending))
     joined = _joined(plan, None, s_rows, target, merge.source_schema)
     for clause, take in zip(nm_clauses, _route(joined, nm_clauses, merge.joined_schema)):
         if not take.any():
             continue
-        rows = _assign(joined.filter(pa.array(take)), clause, None, target, merge.joined_schema)
+        rows = _assign(joined.filter(av.array(take)), clause, None, target, merge.joined_schema)
         rewriter.write_inserted(rows, present=frozenset(clause.assignments))  # the rest: defaults, identity
         inserted += rows.num_rows
     return inserted
@@ -475,17 +477,17 @@ def _match(plan: MergePlan, t_alive: pa.Table, src: pa.Table, target: StructType
         names = [f"__k{i}" for i in range(len(t_cols))]
         left = pa.Table.from_arrays(t_cols + [t_alive.column("__t")], names=names + ["__t"])
         right = pa.Table.from_arrays(s_cols + [src.column("__s")], names=names + ["__s"])
-        pairs = left.join(right, keys=names, join_type="inner", use_threads=False)
+        pairs = inner_join(left, right, names, ["__t"], ["__s"])
     else:
-        left = t_alive.select(["__t"]).append_column("__one", pa.array(np.zeros(t_alive.num_rows, dtype=np.int8)))
-        right = src.select(["__s"]).append_column("__one", pa.array(np.zeros(src.num_rows, dtype=np.int8)))
-        pairs = left.join(right, keys="__one", join_type="inner", use_threads=False)
-    t_idx = pairs.column("__t").to_numpy().astype(np.int64)
-    s_idx = pairs.column("__s").to_numpy().astype(np.int64)
+        left = t_alive.select(["__t"]).append_column("__one", av.array(np.zeros(t_alive.num_rows, dtype=np.int8), pa.int8()))
+        right = src.select(["__s"]).append_column("__one", av.array(np.zeros(src.num_rows, dtype=np.int8), pa.int8()))
+        pairs = inner_join(left, right, ["__one"], ["__t"], ["__s"])
+    t_idx = av.to_numpy(pairs.column("__t")).astype(np.int64)
+    s_idx = av.to_numpy(pairs.column("__s")).astype(np.int64)
     if plan.residual is not None and len(t_idx):
-        position = {int(v): i for i, v in enumerate(t_alive.column("__t").to_numpy())}
-        t_rows = t_alive.take(pa.array([position[int(v)] for v in t_idx]))
-        joined = _joined(plan, t_rows, src.take(pa.array(s_idx)), target, source)
+        position = {int(v): i for i, v in enumerate(av.to_numpy(t_alive.column("__t")))}
+        t_rows = t_alive.take(av.array([position[int(v)] for v in t_idx]))
+        joined = _joined(plan, t_rows, src.take(av.array(s_idx)), target, source)
         keep = evaluate_mask(joined, plan.residual, jschema)
         t_idx, s_idx = t_idx[keep], s_idx[keep]
     return t_idx, s_idx

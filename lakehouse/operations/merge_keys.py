@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import SchemaMismatchError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import arrow_type_name
 
 
@@ -52,29 +53,29 @@ def normalise_floats(arr: pa.Array) -> pa.Array:
     if not pa.types.is_floating(arr.type):
         return arr
     # x + 0.0 is x for every x except -0.0, which becomes +0.0 (IEEE round-to-nearest).
-    zero_fixed = pc.add(arr, pa.scalar(0.0, arr.type))
-    return pc.if_else(pc.is_nan(arr), pa.scalar(float("nan"), arr.type), zero_fixed)
+    zero_fixed = pc.add(arr, av.scalar(0.0, arr.type))
+    return pc.if_else(pc.is_nan(arr), av.scalar(float("nan"), arr.type), zero_fixed)
 
 
 def _zero(t: pa.DataType) -> pa.Scalar:
     """A fixed value to fill NULL struct fields with (the validity flag beside it tells them apart)."""
     if pa.types.is_large_string(t):
-        return pa.scalar("", t)
+        return av.scalar("", t)
     if pa.types.is_large_binary(t):
-        return pa.scalar(b"", t)
+        return av.scalar(b"", t)
     if pa.types.is_fixed_size_binary(t):
-        return pa.scalar(b"\x00" * t.byte_width, t)
+        return av.scalar(b"\x00" * t.byte_width, t)
     if pa.types.is_boolean(t):
-        return pa.scalar(False, t)
+        return av.scalar(False, t)
     if pa.types.is_decimal(t):
-        return pa.scalar(Decimal(0), t)
+        return av.scalar(Decimal(0), t)
     if pa.types.is_floating(t):
-        return pa.scalar(0.0, t)
+        return av.scalar(0.0, t)
     if pa.types.is_integer(t):
-        return pa.scalar(0, t)
+        return av.scalar(0, t)
     if pa.types.is_date32(t) or pa.types.is_time32(t):
-        return pa.scalar(0, pa.int32()).cast(t)  # 32-bit temporal types cast from int32 only
-    return pa.scalar(0, pa.int64()).cast(t)  # timestamps, date64, time64, durations
+        return av.scalar(0, pa.int32()).cast(t)  # 32-bit temporal types cast from int32 only
+    return av.scalar(0, pa.int64()).cast(t)  # timestamps, date64, time64, durations
 
 
 def _columns(arr: pa.Array, *, top: bool, what: str) -> list[pa.Array]:
@@ -82,7 +83,7 @@ def _columns(arr: pa.Array, *, top: bool, what: str) -> list[pa.Array]:
     if pa.types.is_struct(arr.type):
         valid = arr.is_valid()
         # A NULL struct key matches nothing; a NULL nested struct equals a NULL nested struct.
-        flag = pc.if_else(valid, True, pa.scalar(None, pa.bool_())) if top else valid
+        flag = pc.if_else(valid, av.scalar(True), av.scalar(None, pa.bool_())) if top else valid
         children = arr.flatten()  # children are NULL where the struct is, so such rows all look alike
         return [flag] + [c for child in children for c in _columns(child, top=False, what=what)]
     if pa.types.is_nested(arr.type):
@@ -101,7 +102,7 @@ def join_keys(target: pa.ChunkedArray | pa.Array, source: pa.ChunkedArray | pa.A
 
     def side(a: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
         if isinstance(a, pa.ChunkedArray):
-            a = a.combine_chunks() if a.num_chunks else pa.array([], a.type)
+            a = a.combine_chunks() if a.num_chunks else av.array([], a.type)
         if pa.types.is_dictionary(a.type):
             a = a.dictionary_decode()
         try:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.expr import EXPR_TYPES, Expr, columns, parse_predicate
 from lakehouse.protocol.file_table import table_to_adds
@@ -161,8 +162,8 @@ def _zordered(adds: pa.Table, cols: tuple[str, ...], has_dv: np.ndarray) -> np.n
     tags = adds.column("tags")
     if adds.num_rows == 0 or tags.null_count == adds.num_rows:
         return np.zeros(adds.num_rows, dtype=bool)
-    tagged = pc.fill_null(pc.equal(pc.map_lookup(tags, ZCUBE_ZORDER_BY, "first"), want), False)
-    return np.asarray(tagged.to_numpy(zero_copy_only=False), dtype=bool) & ~has_dv
+    tagged = av.fill_null(pc.equal(pc.map_lookup(tags, ZCUBE_ZORDER_BY, "first"), want), False)
+    return np.asarray(av.to_numpy(tagged), dtype=bool) & ~has_dv
 
 
 def plan_optimize(snapshot: Snapshot, *, target_size: int | None = None, partition_filter: PartitionFilter = None,
@@ -191,8 +192,8 @@ def plan_optimize(snapshot: Snapshot, *, target_size: int | None = None, partiti
         values = [dict(pv or []) for pv in adds.column("partitionValues").to_pylist()]
         rows = rows[partition_mask(values, expr, snapshot.schema, snapshot.partition_columns,
                                    snapshot.column_mapping_mode)]
-    sizes = np.asarray(adds.column("size").fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    has_dv = np.asarray(adds.column("deletionVector").is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    sizes = np.asarray(av.to_numpy(av.fill_null(adds.column("size"), 0)), dtype=np.int64)
+    has_dv = np.asarray(av.to_numpy(adds.column("deletionVector").is_valid()), dtype=bool)
     clustered = _zordered(adds, cols, has_dv) if cols else None
     planned: list[tuple[dict[str, str | None], list[int]]] = []
     considered = 0
@@ -209,7 +210,7 @@ def plan_optimize(snapshot: Snapshot, *, target_size: int | None = None, partiti
                 planned.append((dict(key), group))
     # Typed actions only for the files acted on, built in one pass.
     flat = [i for _, group in planned for i in group]
-    typed = table_to_adds(adds.take(pa.array(flat, pa.int64()))) if flat else []
+    typed = table_to_adds(adds.take(av.array(flat, pa.int64()))) if flat else []
     bins, start = [], 0
     for pv, group in planned:
         bins.append(Bin(pv, tuple(typed[start:start + len(group)])))

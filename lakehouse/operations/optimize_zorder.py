@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from lakehouse.operations.optimize_plan import Bin
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.schema import StructField
 from lakehouse.operations.row_ids import carried_fields, to_hidden
@@ -55,7 +56,7 @@ def zorder_into(snapshot: Snapshot, item: Bin, z_order_by: Sequence[str], target
                 continue
             rows += table.num_rows
             keys = z_keys([table.column(f.name) for f in zfields], bounds)
-            table = table.append_column("__zkey__", pa.array(keys, pa.uint64()))
+            table = table.append_column("__zkey__", av.array(keys, pa.uint64()))
             schema = table.schema
             bucket = np.searchsorted(cuts, keys, side="right")
             order = np.argsort(bucket, kind="stable")
@@ -67,7 +68,7 @@ def zorder_into(snapshot: Snapshot, item: Bin, z_order_by: Sequence[str], target
                 if b not in spills:
                     sink = pa.OSFile(os.path.join(spill_dir, f"{b:06d}.arrow"), "wb")
                     spills[b] = (sink, ipc.new_file(sink, schema))
-                spills[b][1].write_table(table.take(pa.array(order[s:e])))
+                spills[b][1].write_table(table.take(av.array(order[s:e])))
             del table
         for b in sorted(spills):
             sink, w = spills.pop(b)
@@ -75,8 +76,8 @@ def zorder_into(snapshot: Snapshot, item: Bin, z_order_by: Sequence[str], target
             sink.close()
             with pa.memory_map(os.path.join(spill_dir, f"{b:06d}.arrow")) as source:
                 part = ipc.open_file(source).read_all()
-            idx = np.argsort(part.column("__zkey__").to_numpy(), kind="stable")
-            write(part.take(pa.array(idx)).drop_columns(["__zkey__"]))
+            idx = np.argsort(av.to_numpy(part.column("__zkey__")), kind="stable")
+            write(part.take(av.array(idx)).drop_columns(["__zkey__"]))
             del part
             os.remove(os.path.join(spill_dir, f"{b:06d}.arrow"))
     finally:
@@ -99,11 +100,11 @@ def _z_boundaries(snapshot: Snapshot, item: Bin, zfields: list[StructField],
         n = table.num_rows
         if n == 0:
             continue
-        take = pa.array(np.linspace(0, n - 1, num=min(n, per_file)).astype(np.int64))
+        take = av.array(np.linspace(0, n - 1, num=min(n, per_file)).astype(np.int64))
         for i, f in enumerate(zfields):
             samples[i].append(table.column(f.name).combine_chunks().take(take))
     bits = _bits_per_column(len(zfields))
-    bounds = [_quantile_bounds(pa.concat_arrays(s) if s else pa.array([], type=None), 1 << bits) for s in samples]
+    bounds = [_quantile_bounds(pa.concat_arrays(s) if s else av.array([], type=None), 1 << bits) for s in samples]
     if not samples[0]:
         return bounds, np.zeros(0, dtype=np.uint64)
     sample_keys = np.sort(z_keys([pa.concat_arrays(s) for s in samples], bounds))
@@ -125,7 +126,7 @@ def _quantile_bounds(values: pa.Array, buckets: int) -> pa.Array:
     n = len(ordered)
     picks = np.unique((np.arange(1, buckets) * n) // buckets)
     picks = picks[picks < n]
-    return pc.unique(ordered.take(pa.array(picks)))
+    return pc.unique(ordered.take(av.array(picks)))
 
 
 def rank_by_bounds(values: pa.Array | pa.ChunkedArray, bounds: pa.Array) -> np.ndarray:
@@ -140,14 +141,14 @@ def rank_by_bounds(values: pa.Array | pa.ChunkedArray, bounds: pa.Array) -> np.n
     if nb == 0 or n == 0:
         return np.zeros(n, dtype=np.uint64)
     combined = pa.concat_arrays([bounds.cast(values.type), values])
-    order = pc.array_sort_indices(combined, null_placement="at_start").to_numpy()
+    order = av.to_numpy(pc.array_sort_indices(combined, null_placement="at_start"))
     is_bound = order < nb
     seen = np.cumsum(is_bound)
     ranks = np.empty(n, dtype=np.uint64)
     value_pos = ~is_bound
     ranks[order[value_pos] - nb] = seen[value_pos]
     if values.null_count:
-        ranks[np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = 0
+        ranks[np.asarray(av.to_numpy(values.is_null()), dtype=bool)] = 0
     return ranks
 
 

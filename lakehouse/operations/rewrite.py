@@ -35,6 +35,7 @@ import orjson
 import pyarrow as pa
 
 from lakehouse.errors import AppendOnlyError, ConcurrentModificationError, LakehouseError, MaxCommitRetriesError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add, AddCDCFile, Metadata, Protocol, Remove
 from lakehouse.protocol.dv import descriptor_for
 from lakehouse.protocol.expr import Expr, Lit
@@ -157,7 +158,7 @@ class ChangeData:
         """Record rows (in the table's logical schema) as changes of ``change_type``."""
         if self.writer is None or table.num_rows == 0:
             return
-        tagged = table.append_column(CHANGE_TYPE, pa.array([change_type] * table.num_rows, pa.string()))
+        tagged = table.append_column(CHANGE_TYPE, av.repeat(change_type, table.num_rows))
         self.writer.write(tagged.cast(self._arrow))
 
     def close(self) -> list[AddCDCFile]:
@@ -354,7 +355,7 @@ class FileRewriter:
         keep = touched.alive & ~changed
         if not keep.any():
             return None
-        kept = touched.table.filter(keep)
+        kept = touched.table.filter(av.array(keep, pa.bool_()))
         kept = kept.select(self._exact.names).cast(self._exact) if kept.schema != self._exact else kept
         return self._tracked(kept, touched, keep, keep_version=True)
 
@@ -371,7 +372,7 @@ class FileRewriter:
             if origin is None or touched.row_ids is None or touched.row_versions is None:
                 self.rows_preserved = False  # the operation did not say which rows these are: fresh ids
             else:
-                pick = pa.array(np.flatnonzero(origin) if origin.dtype == bool else origin)
+                pick = av.array(np.flatnonzero(origin) if origin.dtype == bool else origin)
                 ids = touched.row_ids.take(pick)
                 if keep_version:
                     versions = touched.row_versions.take(pick)

@@ -20,6 +20,7 @@ import pyarrow as pa
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.operations.rewrite import ChangeType, FileOutcome, FileRewriter, RewriteMetrics, TouchedFile
 from lakehouse.operations.values import assigned_values, evaluate_mask, require_existing_columns
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import EXPR_TYPES, Expr, Lit, check_expression, parse_predicate, parse_sql
 from lakehouse.protocol.expr_types import check_columns
 from lakehouse.protocol.features import active_features, check_writable
@@ -99,7 +100,7 @@ def update(snapshot: Snapshot, predicate: Any = None, *, updates: Mapping[str, A
         match = evaluate_mask(touched.table, pred, snapshot.schema) & touched.alive
         if not match.any():
             return None
-        before = touched.table.filter(match)
+        before = touched.table.filter(av.array(match, pa.bool_()))
         after = compute_values(before, updates, snapshot)
         changes: list[tuple[pa.Table, ChangeType]] = (
             [(before, "update_preimage"), (after, "update_postimage")] if cdc else [])

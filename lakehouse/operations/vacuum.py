@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
 from lakehouse.log.commits import read_log_files
@@ -108,7 +109,7 @@ def _rel_paths(storage: Storage, paths: pa.ChunkedArray, version: int) -> list[s
     plain = pc.invert(pc.match_substring_regex(paths, _NOT_PLAIN))
     out = paths.to_pylist()
     if not pc.all(plain).as_py():
-        for i in np.flatnonzero(~np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)).tolist():
+        for i in np.flatnonzero(~np.asarray(av.to_numpy(plain), dtype=bool)).tolist():
             out[i] = _rel(storage, out[i], version)
     return out
 
@@ -119,7 +120,7 @@ def _dv_paths(storage: Storage, files: pa.Table, rows: np.ndarray, version: int)
     dvs = files.column("deletionVector")
     if dvs.null_count == len(dvs):
         return out
-    with_dv = rows[np.asarray(dvs.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[rows]]
+    with_dv = rows[np.asarray(av.to_numpy(dvs.is_valid()), dtype=bool)[rows]]
     paths = files.column("path")
     for i in with_dv.tolist():
         dv_path = _dv_rel(storage, dvs[i].as_py(), paths[i].as_py(), version)
@@ -142,8 +143,7 @@ def _referenced(snapshot: Snapshot, cutoff_ms: int) -> tuple[set[str], dict[str,
     rels = _rel_paths(storage, tomb.column("path"), version)
     ts = tomb.column("deletionTimestamp")
     # A tombstone without a timestamp keeps its file forever.
-    expired_mask = np.asarray(pc.fill_null(pc.less_equal(ts, pa.scalar(cutoff_ms, ts.type)), False)
-                              .to_numpy(zero_copy_only=False), dtype=bool)
+    expired_mask = av.to_numpy(av.fill_null(pc.less_equal(ts, av.scalar(cutoff_ms, ts.type)), False))
     young, old = np.flatnonzero(~expired_mask), np.flatnonzero(expired_mask)
     keep.update(rels[i] for i in young.tolist())
     keep.update(_dv_paths(storage, tomb, young, version))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError, UnsupportedFeatureError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import Col, Expr, Lit, coerce_literal, evaluate, to_arrow
+from lakehouse.protocol.arrow_plans import project
 from lakehouse.protocol.expr_types import unknown_column_error
 from lakehouse.protocol.schema import StructField, StructType, from_arrow_type, to_arrow_type, type_name
 from lakehouse.protocol.store_assignment import assign_array
@@ -22,10 +23,8 @@ def evaluate_mask(table: pa.Table, predicate: Expr | None, schema: StructType) -
     """Rows for which the predicate is TRUE (all rows when None)."""
     if predicate is None:
         return np.ones(table.num_rows, dtype=bool)
-    import pyarrow.dataset as ds  # lazily: ~11 MiB on import, most programs never evaluate a mask
-
-    values = ds.dataset(table).to_table(columns={"m": to_arrow(predicate, schema)}, use_threads=False).column("m")
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+    values = project(table, to_arrow(predicate, schema))
+    return np.asarray(av.to_numpy(av.fill_null(values, False)), dtype=bool)
 
 
 def assigned_values(table: pa.Table, value: Expr, schema: StructType, target: StructField) -> pa.ChunkedArray | pa.Array:
@@ -37,7 +36,7 @@ def assigned_values(table: pa.Table, value: Expr, schema: StructType, target: St
         # correctly rounded double (as Spark casts it), not a decimal-to-float64 approximation.
         try:
             coerced = coerce_literal(value.value, target.type, column=target.name)
-            return pa.array([coerced] * table.num_rows, type=to_arrow_type(target.type))
+            return av.array([coerced] * table.num_rows, type=to_arrow_type(target.type))
         except (InvalidArgumentError, pa.ArrowException, OverflowError) as e:
             raise SchemaMismatchError(str(e).splitlines()[0]) from None
     values = evaluate(table, value, schema, what=f"value for column '{target.name}' ({type_name(target.type)})")

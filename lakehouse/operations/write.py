@@ -29,6 +29,8 @@ from lakehouse.errors import (
 )
 from lakehouse.operations.create import new_table_actions, validate_partition_columns, with_schema
 from lakehouse.operations.cluster import check_cluster_by_on_write, new_clustered_table
+from lakehouse.protocol import arrow_values as av
+from lakehouse.protocol.arrow_plans import filter_rows
 from lakehouse.protocol.file_table import remove_for, table_to_adds
 from lakehouse.protocol.actions import Add, DomainMetadata, Metadata, Protocol, Remove
 from lakehouse.protocol.arrow_conform import null_array
@@ -206,7 +208,7 @@ def check_replace_where(table: pa.Table, predicate: Expr | None, schema: StructT
     """Every row written by a replaceWhere must match its predicate."""
     if predicate is None:
         return
-    matching = table.filter(to_arrow(predicate, schema)).num_rows
+    matching = filter_rows(table, to_arrow(predicate, schema)).num_rows
     if matching != table.num_rows:
         raise ConstraintViolationError(
             f"{table.num_rows - matching} written row(s) do not match the replaceWhere predicate "
@@ -457,7 +459,7 @@ def overwrite_plan(snapshot: Snapshot, pred: Expr | None) -> tuple[list[Remove],
     partition_cols = list(snapshot.metadata.partition_columns)
     values = [dict(pv or []) for pv in snapshot.adds.column("partitionValues").to_pylist()]
     mask = partition_mask(values, pred, snapshot.schema, partition_cols, snapshot.column_mapping_mode)
-    candidates = snapshot.adds.filter(pa.array(mask, pa.bool_()))
+    candidates = snapshot.adds.filter(av.array(mask, pa.bool_()))
     if is_partition_only(pred, partition_cols):
         return [remove_for(a, now) for a in table_to_adds(candidates)], []
     if snapshot.properties.enable_change_data_feed:

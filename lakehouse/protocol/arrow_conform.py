@@ -16,6 +16,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import (
     ArrayType,
     DataType,
@@ -141,31 +142,31 @@ def null_array(length: int, dtype: pa.DataType) -> pa.Array:
     if not pa.types.is_struct(dtype) or dtype.num_fields == 0:
         return pa.nulls(length, type=dtype)
     children = [null_array(length, f.type) if f.nullable else _placeholder(length, f.type) for f in dtype]
-    return pa.StructArray.from_arrays(children, fields=list(dtype), mask=pa.array([True] * length, pa.bool_()))
+    return pa.StructArray.from_arrays(children, fields=list(dtype), mask=av.array([True] * length, pa.bool_()))
 
 
 def _placeholder(length: int, dtype: pa.DataType) -> pa.Array:
     """``length`` non-null values of ``dtype``, never seen (they sit under null parents)."""
     if pa.types.is_struct(dtype):
         if dtype.num_fields == 0:
-            return pa.array([{}] * length, type=dtype)
+            return av.array([{}] * length, type=dtype)
         children = [null_array(length, f.type) if f.nullable else _placeholder(length, f.type) for f in dtype]
         return pa.StructArray.from_arrays(children, fields=list(dtype))
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_map(dtype):
-        return pa.array([[]] * length, type=dtype)
+        return av.array([[]] * length, type=dtype)
     if pa.types.is_null(dtype):
         return pa.nulls(length)
     if pa.types.is_decimal(dtype):
-        return pa.array([Decimal(0)] * length, type=dtype)
+        return av.array([Decimal(0)] * length, type=dtype)
     if pa.types.is_boolean(dtype):
-        return pa.array([False] * length, type=dtype)
+        return av.array([False] * length, type=dtype)
     if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
-        return pa.array([b""] * length, type=dtype)
+        return av.array([b""] * length, type=dtype)
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
-        return pa.array([""] * length, type=dtype)
+        return av.array([""] * length, type=dtype)
     # Numbers, dates and timestamps: zero in their storage integer.
     storage = pa.int32() if pa.types.is_date32(dtype) else pa.int64()
-    return pa.array([0] * length, type=storage).cast(dtype)
+    return av.array([0] * length, type=storage).cast(dtype)
 
 
 def _rebased_offsets(arr: pa.Array) -> tuple[pa.Array, int, int]:

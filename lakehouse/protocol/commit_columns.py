@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from lakehouse.errors import InvalidLogError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Action, Add, Remove, file_key
 from lakehouse.protocol.codec import parse_commit_bytes
 from lakehouse.protocol.file_table import ADD_SCHEMA, json_read_options
@@ -174,7 +175,7 @@ def _decode_bulk(data: bytes, path: str | None, version: int | None, skip_commit
         return None  # one logical file twice: line order decides which wins
     removed = [key_string(file_key(canonical_path(a.path), a.deletion_vector)) for a in actions
                if isinstance(a, Remove)]
-    if removed and pc.any(pc.is_in(pa.array(removed, pa.string()), value_set=keys)).as_py():
+    if removed and pc.any(pc.is_in(av.array(removed, pa.string()), value_set=keys)).as_py():
         return None
     return DecodedCommit(actions, table, keys)
 
@@ -190,7 +191,7 @@ def _partition_map(values: pa.StructArray, names: list[str], line: Callable[[int
     gaps = np.zeros(n, dtype=bool)
     for c in children:
         if c.null_count:
-            gaps |= ~np.asarray(c.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            gaps |= ~np.asarray(av.to_numpy(c.is_valid()), dtype=bool)
     for row in np.flatnonzero(gaps):
         try:
             pv = orjson.loads(line(int(row)))["add"]["partitionValues"]
@@ -200,8 +201,8 @@ def _partition_map(values: pa.StructArray, names: list[str], line: Callable[[int
     entries = present.ravel()
     # Entry (row, j) of the flattened map is child j at row: interleave the children row by row.
     take = (np.arange(width)[None, :] * n + np.arange(n)[:, None]).ravel()[entries]
-    items = pa.concat_arrays(children).take(pa.array(take)) if width else pa.array([], pa.string())
-    keys = pa.array(names, pa.string()).take(pa.array(np.tile(np.arange(width), n)[entries])) if width else items
+    items = pa.concat_arrays(children).take(av.array(take)) if width else av.array([], pa.string())
+    keys = av.array(names, pa.string()).take(av.array(np.tile(np.arange(width), n)[entries])) if width else items
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, items, type=_MAPS)
+    return pa.MapArray.from_arrays(av.array(offsets), keys, items, type=_MAPS)

@@ -19,7 +19,9 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
 from lakehouse.protocol import expr_sql
-from lakehouse.protocol.expr_arrow import coerce_literal, project, to_arrow
+from lakehouse.protocol import arrow_values as av
+from lakehouse.protocol.arrow_plans import project
+from lakehouse.protocol.expr_arrow import coerce_literal, to_arrow
 from lakehouse.protocol.expr_ast import (
     EXPR_TYPES,
     FALSE,
@@ -298,5 +300,5 @@ def partition_table(partition_values: list[Mapping[str, str | None]], fields: li
     for f in fields:
         k = key(f)
         values = [parse_partition_value(pv.get(k, pv.get(f.name)), f.type, column=f.name) for pv in partition_values]
-        cols[f.name] = pa.array(values, type=to_arrow_type(f.type))
+        cols[f.name] = av.array(values, type=to_arrow_type(f.type))
     return pa.table(cols) if cols else pa.table({"__rows__": pa.nulls(len(partition_values), pa.int8())})

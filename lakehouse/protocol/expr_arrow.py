@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr_ast import (
     And, Arith, Case, Cast, Cmp, CmpOp, Col, Expr, Func, In, IsNull, Lit, Not, Or, children,
 )
@@ -125,7 +126,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             scale = max(0, -int(exact.as_tuple().exponent))
             precision = max(max(exact.adjusted() + 1, 1) + scale, 1)
             if precision <= 38:
-                return pc.scalar(pa.scalar(exact, pa.decimal128(precision, scale)))
+                return pc.scalar(av.scalar(exact, pa.decimal128(precision, scale)))
         return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
@@ -145,13 +146,13 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             if wide is not None:
                 # Spark compares decimal(10,2) with 2.675 in decimal(11,3), where both are exact.
                 arrow = pa.decimal128(wide.precision, wide.scale)
-                return column.cast(arrow), pc.scalar(pa.scalar(_as_decimal(lit_side.value), arrow))
+                return column.cast(arrow), pc.scalar(av.scalar(_as_decimal(lit_side.value), arrow))
         return column, lit_for(col_side, lit_side)
 
     def comparison(e: Cmp) -> pc.Expression:
         op, lhs, rhs = e.op, e.left, e.right
         if Lit(None) in (lhs, rhs):
-            return pc.scalar(pa.scalar(None, pa.bool_()))  # NULL compared with anything, NaN included
+            return pc.scalar(av.scalar(None, pa.bool_()))  # NULL compared with anything, NaN included
         if isinstance(lhs, Lit) and not isinstance(rhs, Lit):
             op, lhs, rhs = _FLIP[op], rhs, lhs  # the literal on the right
         if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
@@ -213,11 +214,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if e.op == "-":
             delta = -delta
         if dtype == PrimitiveType("date") and delta % timedelta(days=1) == timedelta(0):
-            days = pc.add_checked(base.cast(pa.int32()), pc.scalar(pa.scalar(delta.days, pa.int32())))
+            days = pc.add_checked(base.cast(pa.int32()), pc.scalar(av.scalar(delta.days, pa.int32())))
             return days.cast(pa.date32())
         if dtype == PrimitiveType("date") or dtype == PrimitiveType("string"):
             base = base.cast(pa.timestamp("us", tz="UTC"))
-        return pc.add_checked(base, pc.scalar(pa.scalar(delta, pa.duration("us"))))
+        return pc.add_checked(base, pc.scalar(av.scalar(delta, pa.duration("us"))))
 
     def function(e: Func) -> pc.Expression:
         fn = lookup(e.name)
@@ -225,7 +226,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             # A NULL argument makes the call NULL (Spark), typed as the call's result: a bare NULL has
             # no type of its own that an Arrow kernel would accept (length(NULL), NULL LIKE 'a').
             result = type_of(e, schema)
-            return pc.scalar(pa.scalar(None, to_arrow_type(result) if result is not None else pa.bool_()))
+            return pc.scalar(av.scalar(None, to_arrow_type(result) if result is not None else pa.bool_()))
         types = [type_of(a, schema) for a in e.args]
         if fn.name == "coalesce" and any(_can_fail(a) for a in e.args[1:]):
             # COALESCE reads an argument only where every earlier one is NULL (Spark): guard the rest.
@@ -248,9 +249,9 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         want = to_arrow_type(to) if to is not None else pa.bool_()
         conds: list[pc.Expression] = []
         values: list[pc.Expression] = []
-        none_before: pc.Expression = pc.scalar(True)  # no earlier condition was TRUE
+        none_before: pc.Expression = pc.scalar(av.scalar(True))  # no earlier condition was TRUE
         for c, v in e.whens:
-            cond = pc.coalesce(guarded(none_before, lambda: conv(c)) if _can_fail(c) else conv(c), pc.scalar(False))
+            cond = pc.coalesce(guarded(none_before, lambda: conv(c)) if _can_fail(c) else conv(c), pc.scalar(av.scalar(False)))
             taken = none_before & cond
             values.append(guarded(taken, lambda: value_as(v, to, want)) if _can_fail(v) else value_as(v, to, want))
             conds.append(cond)
@@ -264,7 +265,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def value_as(v: Expr, to: DataType | None, want: pa.DataType) -> pc.Expression:
         if isinstance(v, Lit):
             if v.value is None:
-                return pc.scalar(pa.scalar(None, want))
+                return pc.scalar(av.scalar(None, want))
             return pc.scalar(_scalar(coerce_literal(v.value, to, column="CASE") if to is not None else v.value,
                                      to, "CASE") if to is not None else v.value)
         return conv(v) if type_of(v, schema) == to else conv(v).cast(want)
@@ -275,7 +276,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def null_safe_equal(e: Cmp) -> pc.Expression:
         equal = conv(Cmp("=", e.left, e.right))
         left_null, right_null = conv(IsNull(e.left)), conv(IsNull(e.right))
-        return pc.if_else(left_null | right_null, left_null & right_null, pc.coalesce(equal, pc.scalar(False)))
+        return pc.if_else(left_null | right_null, left_null & right_null, pc.coalesce(equal, pc.scalar(av.scalar(False))))
 
     def operand(side: Expr, own: DataType | None, other: DataType | None) -> pc.Expression:
         """One side of arithmetic at the type Spark would promote it to."""
@@ -290,7 +291,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             decimal = INTEGER_DECIMALS[own.name]
             if isinstance(side, Lit):
                 digits = max(1, len(str(abs(side.value))))
-                return pc.scalar(pa.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
+                return pc.scalar(av.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
             return conv(side).cast(pa.decimal128(decimal.precision if decimal.precision <= 38 else 38, 0))
         return conv(side)
 
@@ -298,11 +299,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(e, Col):
             dtype = field_type(schema, e.path)
             if guards:
-                return pc.if_else(guards[-1], ref(e.path), pc.scalar(pa.scalar(None, to_arrow_type(dtype))))
+                return pc.if_else(guards[-1], ref(e.path), pc.scalar(av.scalar(None, to_arrow_type(dtype))))
             return ref(e.path)
         if isinstance(e, Lit):
             # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
-            return pc.scalar(pa.scalar(None, pa.bool_())) if e.value is None else pc.scalar(e.value)
+            return pc.scalar(av.scalar(None, pa.bool_())) if e.value is None else pc.scalar(av.scalar(e.value))
         if isinstance(e, Func):
             return function(e)
         if isinstance(e, Case):
@@ -319,12 +320,12 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             out = conv(e.items[0])
             for i in e.items[1:]:
                 # Where the left side is FALSE the right side cannot change the result: guard it.
-                out = out & (guarded(pc.coalesce(out, pc.scalar(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
+                out = out & (guarded(pc.coalesce(out, pc.scalar(av.scalar(True))), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Or):
             out = conv(e.items[0])
             for i in e.items[1:]:
-                out = out | (guarded(pc.coalesce(~out, pc.scalar(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
+                out = out | (guarded(pc.coalesce(~out, pc.scalar(av.scalar(True))), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Not):
             return ~conv(e.item)
@@ -344,11 +345,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
                 return _three_valued_in(conv(e.item), member, has_null, e.negated)
             if isinstance(item_type, (PrimitiveType, DecimalType)):
                 name = e.item.name if isinstance(e.item, Col) else "expression"
-                arr = pa.array([coerce_literal(v.value, item_type, column=name) for v in values], type=to_arrow_type(item_type))
+                arr = av.array([coerce_literal(v.value, item_type, column=name) for v in values], type=to_arrow_type(item_type))
             else:
-                arr = pa.array([v.value for v in values])
+                arr = av.array([v.value for v in values])
             item = conv(e.item)
-            member = pc.if_else(item.is_null(), pc.scalar(pa.scalar(None, pa.bool_())), item.isin(arr))
+            member = pc.if_else(item.is_null(), pc.scalar(av.scalar(None, pa.bool_())), item.isin(arr))
             return _three_valued_in(item, member, has_null, e.negated)
         raise TypeError(type(e))
 
@@ -380,7 +381,7 @@ _CMP: dict[str, Callable[[pc.Expression, pc.Expression], pc.Expression]] = {
     "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
-_NULL_BOOL = pc.scalar(pa.nulls(1, pa.bool_())[0])  # not pa.scalar(None): that imports pandas (see expr._ONE_ROW)
+_NULL_BOOL = pc.scalar(pa.nulls(1, pa.bool_())[0])  # not av.scalar(None): that imports pandas (see expr._ONE_ROW)
 
 
 def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, value: Any) -> pc.Expression:
@@ -391,7 +392,7 @@ def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, va
     """
     nan = pc.is_nan(column)
     if isinstance(value, float) and value != value:  # against NaN itself
-        true, false = pc.scalar(True), pc.scalar(False)
+        true, false = pc.scalar(av.scalar(True)), pc.scalar(av.scalar(False))
         # if_else on `nan` keeps NULL rows NULL.
         return {"=": nan, "!=": ~nan, "<": ~nan, "<=": pc.if_else(nan, true, true),
                 ">": pc.if_else(nan, false, false), ">=": nan}[op]
@@ -403,7 +404,7 @@ def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, va
 def _float_compare(op: str, left: pc.Expression, right: pc.Expression, left_float: bool,
                    right_float: bool) -> pc.Expression:
     """Two computed sides, at least one floating-point, under Spark's order (NaN = NaN, NaN largest)."""
-    false = pc.scalar(False)
+    false = pc.scalar(av.scalar(False))
     ln = pc.is_nan(left) if left_float else false
     rn = pc.is_nan(right) if right_float else false
     if op in ("=", "!="):
@@ -445,15 +446,15 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
     arrow = to_arrow_type(dtype) if dtype is not None else pa.float64()
 
     def fmod(a: pa.Array, b: pa.Array) -> pa.Array:
-        x = a.to_numpy(zero_copy_only=False)
-        y = b.to_numpy(zero_copy_only=False)
-        valid = ~(pc.is_null(a).to_numpy(zero_copy_only=False) | pc.is_null(b).to_numpy(zero_copy_only=False))
+        x = av.to_numpy(a)
+        y = av.to_numpy(b)
+        valid = ~(av.to_numpy(pc.is_null(a)) | av.to_numpy(pc.is_null(b)))
         if np.any((y == 0) & valid):  # ANSI: a zero divisor is an error for every type, doubles too
             raise pa.ArrowInvalid("divide by zero")  # the caller names the row (expr.evaluate)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.fmod(np.where(valid, x, 0).astype(arrow.to_pandas_dtype()),
                           np.where(valid & (y != 0), y, 1).astype(arrow.to_pandas_dtype()))
-        return pa.array(out, arrow, mask=~valid)
+        return av.array(out, arrow, mask=~valid)
 
     def decimal_mod(a: pa.Array, b: pa.Array) -> pa.Array:
         out: list[Decimal | None] = []
@@ -464,7 +465,7 @@ def remainder(left: pc.Expression, right: pc.Expression, dtype: DataType | None)
                 raise pa.ArrowInvalid("divide by zero")  # the caller names the row (expr.evaluate)
             else:
                 out.append(_decimal_context().remainder(x, y))
-        return pa.array(out, arrow)
+        return av.array(out, arrow)
 
     if pa.types.is_decimal(arrow):
         # Exact in decimals (Decimal.remainder keeps the dividend's sign, as Java's BigDecimal.remainder).
@@ -502,13 +503,13 @@ def integral_division(left: pc.Expression, right: pc.Expression, lt: DataType | 
             if not -2**63 <= q < 2**63:
                 raise InvalidArgumentError(f"overflow: `{x} div {y}` is outside the bigint range")
             out.append(q)
-        return pa.array(out, pa.int64())
+        return av.array(out, pa.int64())
     return udf("integral_division", divide, in_types, pa.int64(), [left, right])
 
 
 def _scalar(value: Any, dtype: DataType, column: str) -> pa.Scalar:
     try:
-        return pa.scalar(value, type=to_arrow_type(dtype))
+        return av.scalar(value, type=to_arrow_type(dtype))
     except (pa.ArrowException, OverflowError, TypeError, ValueError) as e:
         raise InvalidArgumentError(
             f"literal {value!r} does not fit column '{column}' of type {type_name(dtype)}: {_arrow_message(e)}") from None
@@ -552,22 +553,9 @@ def _int_cannot_hold(value: Any, dtype: DataType | None) -> bool:
 
 def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:
     """SQL IN/NOT IN: with a NULL in the list, a non-member is NULL (so NOT IN is never TRUE)."""
-    null = pc.scalar(pa.scalar(None, pa.bool_()))
+    null = pc.scalar(av.scalar(None, pa.bool_()))
     if has_null:
-        member = pc.if_else(pc.coalesce(member, pc.scalar(False)), pc.scalar(True), null)
+        member = pc.if_else(pc.coalesce(member, pc.scalar(av.scalar(False))), pc.scalar(av.scalar(True)), null)
     if not negated:
         return member
     return ~member
-
-
-
-def project(table: pa.Table, expression: pc.Expression) -> pa.ChunkedArray:
-    """The values of an Arrow expression over an in-memory table, rows in order (Acero, one thread:
-    projection keeps the table's row order)."""
-    from pyarrow import acero
-
-    plan = acero.Declaration.from_sequence([
-        acero.Declaration("table_source", acero.TableSourceNodeOptions(table)),
-        acero.Declaration("project", acero.ProjectNodeOptions([expression], ["v"])),
-    ])
-    return plan.to_table(use_threads=False).column("v")

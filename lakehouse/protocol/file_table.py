@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from lakehouse.errors import LakehouseError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add, Remove
 from lakehouse.protocol.arrow_conform import conform_array, physical_name
 from lakehouse.protocol.codec import decode_deletion_vector
@@ -96,8 +97,8 @@ def _string_map(mappings: list[Mapping[str, str | None]], maps: pa.DataType) -> 
         keys.extend(m)
         values.extend(m.values())
         offsets.append(len(keys))
-    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys, pa.string()),
-                                   pa.array(values, pa.string()), type=maps)
+    return pa.MapArray.from_arrays(av.array(offsets, pa.int32()), av.array(keys, pa.string()),
+                                   av.array(values, pa.string()), type=maps)
 
 
 def adds_to_table(adds: Iterable[Add]) -> pa.Table:
@@ -105,19 +106,19 @@ def adds_to_table(adds: Iterable[Add]) -> pa.Table:
     adds = list(adds)
     maps = ADD_SCHEMA.field("partitionValues").type
     columns = [
-        pa.array([a.path for a in adds], pa.string()),
+        av.array([a.path for a in adds], pa.string()),
         _string_map([a.partition_values for a in adds], maps),
-        pa.array([a.size for a in adds], pa.int64()),
-        pa.array([a.modification_time for a in adds], pa.int64()),
-        pa.array([a.data_change for a in adds], pa.bool_()),
-        pa.array([a.stats for a in adds], pa.string()),
+        av.array([a.size for a in adds], pa.int64()),
+        av.array([a.modification_time for a in adds], pa.int64()),
+        av.array([a.data_change for a in adds], pa.bool_()),
+        av.array([a.stats for a in adds], pa.string()),
         pa.nulls(len(adds), maps) if all(a.tags is None for a in adds) else
-        pa.array([list(a.tags.items()) if a.tags is not None else None for a in adds], maps),
+        av.array([list(a.tags.items()) if a.tags is not None else None for a in adds], maps),
         pa.nulls(len(adds), ADD_SCHEMA.field("deletionVector").type) if all(a.deletion_vector is None for a in adds)
-        else pa.array([_dv_row(a.deletion_vector) for a in adds], ADD_SCHEMA.field("deletionVector").type),
-        pa.array([a.base_row_id for a in adds], pa.int64()),
-        pa.array([a.default_row_commit_version for a in adds], pa.int64()),
-        pa.array([a.clustering_provider for a in adds], pa.string()),
+        else av.array([_dv_row(a.deletion_vector) for a in adds], ADD_SCHEMA.field("deletionVector").type),
+        av.array([a.base_row_id for a in adds], pa.int64()),
+        av.array([a.default_row_commit_version for a in adds], pa.int64()),
+        av.array([a.clustering_provider for a in adds], pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=ADD_SCHEMA)
 
@@ -165,16 +166,16 @@ def removes_to_table(removes: Iterable[Any]) -> pa.Table:
     partition_values = _string_map([m or {} for m in pv], maps)
     if any(missing):
         partition_values = pa.MapArray.from_arrays(partition_values.offsets, partition_values.keys,
-                                                   partition_values.items, type=maps, mask=pa.array(missing))
+                                                   partition_values.items, type=maps, mask=av.array(missing, pa.bool_()))
     dv_type = REMOVE_SCHEMA.field("deletionVector").type
     dvs = [r.deletion_vector for r in rs]
-    deletion_vectors = pa.array([_dv_row(d) for d in dvs], dv_type) if any(d is not None for d in dvs) \
+    deletion_vectors = av.array([_dv_row(d) for d in dvs], dv_type) if any(d is not None for d in dvs) \
         else pa.nulls(n, dv_type)
     return pa.Table.from_arrays([
-        pa.array([r.path for r in rs], pa.string()),
-        pa.array([r.deletion_timestamp for r in rs], pa.int64()),
-        pa.array([r.data_change for r in rs], pa.bool_()),
-        pa.array([r.size for r in rs], pa.int64()),
+        av.array([r.path for r in rs], pa.string()),
+        av.array([r.deletion_timestamp for r in rs], pa.int64()),
+        av.array([r.data_change for r in rs], pa.bool_()),
+        av.array([r.size for r in rs], pa.int64()),
         partition_values,
         deletion_vectors,
     ], schema=REMOVE_SCHEMA)
@@ -199,11 +200,11 @@ def _plain(arr: pa.Array) -> pa.Array:
                                           mask=arr.is_null() if arr.null_count else None)
     if pa.types.is_timestamp(t):
         micros = arr.cast(pa.timestamp("us", tz=t.tz), safe=False).cast(pa.int64())
-        return pa.array([None if v is None else format_timestamp_us(v, ntz=t.tz is None) for v in micros.to_pylist()],
+        return av.array([None if v is None else format_timestamp_us(v, ntz=t.tz is None) for v in micros.to_pylist()],
                         pa.string())
     if pa.types.is_date(t):
         days = arr.cast(pa.date32()).cast(pa.int32())
-        return pa.array([None if v is None else format_date(v) for v in days.to_pylist()], pa.string())
+        return av.array([None if v is None else format_date(v) for v in days.to_pylist()], pa.string())
     return arr
 
 
@@ -231,7 +232,7 @@ def _variant_z85(arr: pa.Array) -> pa.Array:
     for ok, meta, value in zip(valid, metas, values):
         raw = (meta or b"") + (value or b"")
         out.append(z85_encode(raw + b"\0" * (-len(raw) % 4)) if ok and meta and value else None)
-    return pa.array(out, pa.string())
+    return av.array(out, pa.string())
 
 
 def _json_default(v: Any) -> Any:
@@ -268,14 +269,14 @@ def _fill_stats_from_parsed(table: pa.Table, parsed: pa.Array) -> pa.Table:
     if not pc.any(need).as_py():
         return table
     values = stats.to_pylist()
-    idx = np.flatnonzero(need.to_numpy(zero_copy_only=False))
-    sub = _plain(parsed.take(pa.array(idx))).to_pylist()
+    idx = np.flatnonzero(av.to_numpy(need))
+    sub = _plain(parsed.take(av.array(idx, pa.int64()))).to_pylist()
     for i, row in zip(idx, sub):
         try:
             values[int(i)] = encode_stats(row)  # decimals with their exact digits
         except TypeError:
             values[int(i)] = orjson.dumps(row, default=_json_default).decode()
-    return table.set_column(table.schema.get_field_index("stats"), "stats", pa.array(values, pa.string()))
+    return table.set_column(table.schema.get_field_index("stats"), "stats", av.array(values, pa.string()))
 
 
 def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]], *, seen_strings: pa.Array | None = None) -> pa.Table:
@@ -291,11 +292,11 @@ def drop_seen(table: pa.Table, seen: set[tuple[str, str | None]], *, seen_string
     paths = table.column("path")
     # Cheap pre-filter on the raw path: most newer actions (appends) name files the base never had.
     if not pc.any(pc.match_substring(paths, "%")).as_py():
-        candidates = pc.is_in(paths, value_set=pa.array(list({k[0] for k in seen}), pa.string()))
+        candidates = pc.is_in(paths, value_set=av.array(list({k[0] for k in seen}), pa.string()))
         if not pc.any(candidates).as_py():
             return table
     keys = file_keys(table)
-    mask = pc.invert(pc.is_in(keys, value_set=pa.array([key_string(k) for k in seen], pa.string())))
+    mask = pc.invert(pc.is_in(keys, value_set=av.array([key_string(k) for k in seen], pa.string())))
     return table.filter(mask)
 
 
@@ -318,8 +319,8 @@ def replayed_adds(replay: Replay) -> pa.Table:
 def _map_lookup(maps: pa.MapArray, key: str) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``maps``: whether ``key`` is present and the index of its last entry (``dict(items)``
     keeps the last of repeated keys) in the flattened items."""
-    offsets = maps.offsets.to_numpy()
-    hits = np.flatnonzero(np.asarray(pc.equal(maps.keys, key).to_numpy(zero_copy_only=False), dtype=bool))
+    offsets = av.to_numpy(maps.offsets)
+    hits = np.flatnonzero(np.asarray(av.to_numpy(pc.equal(maps.keys, av.scalar(key, maps.keys.type))), dtype=bool))
     hits = hits[(hits >= offsets[0]) & (hits < offsets[-1])]  # a sliced array's keys hold other rows too
     rows = np.searchsorted(offsets, hits, side="right") - 1
     present = np.zeros(len(maps), dtype=bool)
@@ -329,7 +330,7 @@ def _map_lookup(maps: pa.MapArray, key: str) -> tuple[np.ndarray, np.ndarray]:
         present[rows[last]] = True
         index[rows[last]] = hits[last]
     if maps.null_count:
-        present &= np.asarray(maps.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        present &= np.asarray(av.to_numpy(maps.is_valid()), dtype=bool)
     return present, index
 
 
@@ -350,8 +351,8 @@ def partition_values_table(column: pa.ChunkedArray | pa.Array, fields: list[Stru
             by_name, name_index = _map_lookup(maps, f.name)
             index = np.where(present, index, np.where(by_name, name_index, -1))
             present = present | by_name
-        raw = items.take(pa.array(index, mask=~present)) if n else pa.array([], pa.string())
+        raw = items.take(av.array(index, pa.int64(), mask=~present)) if n else av.array([], pa.string())
         encoded = pc.dictionary_encode(raw, null_encoding="encode")
         values = [parse_partition_value(v, f.type, column=f.name) for v in encoded.dictionary.to_pylist()]
-        cols[f.name] = pa.array(values, type=to_arrow_type(f.type)).take(encoded.indices)
+        cols[f.name] = av.array(values, type=to_arrow_type(f.type)).take(encoded.indices)
     return pa.table(cols) if cols else pa.table({"__rows__": pa.nulls(n, pa.int8())})

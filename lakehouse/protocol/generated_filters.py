@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import And, Cast, Cmp, CmpOp, Col, Expr, Func, Lit, evaluate, parse_sql
 from lakehouse.protocol.expr_arrow import coerce_literal
 from lakehouse.protocol.generated import GENERATION_KEY
@@ -50,7 +51,7 @@ def _value_of(expr: Expr, source: StructField, value: Any, target: StructField) 
     """``expr`` evaluated with ``source`` = ``value``, as ``target``'s type (None when it cannot be)."""
     try:
         typed = coerce_literal(value, source.type, column=source.name)
-        table = pa.table({source.name: pa.array([typed], to_arrow_type(source.type))})
+        table = pa.table({source.name: av.array([typed], to_arrow_type(source.type))})
         one = StructType((source,))
         out = evaluate(table, expr, one, what="generation expression").cast(to_arrow_type(target.type))
         return out[0].as_py()

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_arrow_type
 from lakehouse.protocol.stats import format_date, format_timestamp_us, parse_iso_micros
 
@@ -114,7 +115,7 @@ def partition_scalar(raw: str | None, dtype: DataType, *, column: str = "") -> p
     """The Arrow scalar for one serialised partition value."""
     value = parse_partition_value(raw, dtype, column=column)
     try:
-        return pa.scalar(value, type=to_arrow_type(dtype))
+        return av.scalar(value, type=to_arrow_type(dtype))
     except (pa.ArrowException, OverflowError, ValueError) as e:
         raise InvalidLogError(f"partition value {raw!r} of column '{column}' does not fit {dtype}: {e}") from None
 

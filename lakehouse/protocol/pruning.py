@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.protocol import arrow_values as av
+from lakehouse.protocol.arrow_plans import filter_rows
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.expr import Expr, columns, partition_table, restrict, to_arrow
@@ -35,8 +37,8 @@ def partition_mask(partition_values: Sequence[Mapping[str, str | None]], predica
     fields = [schema.field(c) for c in partition_columns]
     table = partition_table(list(partition_values), fields, key=lambda f: physical_name(f, mode))
     expr = to_arrow(restricted, StructType(tuple(fields)))
-    indexed = table.append_column("__row__", pa.array(np.arange(n)))
-    hits = indexed.filter(expr).column("__row__").to_numpy()
+    indexed = table.append_column("__row__", av.array(np.arange(n)))
+    hits = av.to_numpy(filter_rows(indexed, expr).column("__row__"))
     mask = np.zeros(n, dtype=bool)
     mask[hits] = True
     return mask

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidLogError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import (
     Action,
     Add,
@@ -47,17 +48,17 @@ def file_keys(table: pa.Table) -> pa.Array:
     (the `key_string` of its `file_key`)."""
     paths = table.column("path").combine_chunks()
     if pc.any(pc.match_substring(paths, "%")).as_py():
-        paths = pa.array([canonical_path(p) for p in paths.to_pylist()], pa.string())
+        paths = av.array([canonical_path(p) for p in paths.to_pylist()], pa.string())
     dv = table.column("deletionVector").combine_chunks()
     if dv.null_count == len(dv):
-        return pc.binary_join_element_wise(paths, pa.scalar(""), "\x00")
-    storage = pc.fill_null(dv.field("storageType"), "")
-    pod = pc.fill_null(dv.field("pathOrInlineDv"), "")
+        return pc.binary_join_element_wise(paths, av.scalar(""), av.scalar("\x00"))
+    storage = av.fill_null(dv.field("storageType"), "")
+    pod = av.fill_null(dv.field("pathOrInlineDv"), "")
     off = dv.field("offset")
-    off_txt = pc.if_else(off.is_null(), "", pc.binary_join_element_wise("@", off.cast(pa.string()), ""))
-    dv_id = pc.binary_join_element_wise(storage, pod, off_txt, "")
-    dv_id = pc.if_else(dv.is_null(), "", dv_id)
-    return pc.binary_join_element_wise(paths, dv_id, "\x00")
+    off_txt = pc.if_else(off.is_null(), av.scalar(""), pc.binary_join_element_wise(av.scalar("@"), off.cast(pa.string()), av.scalar("")))
+    dv_id = pc.binary_join_element_wise(storage, pod, off_txt, av.scalar(""))
+    dv_id = pc.if_else(dv.is_null(), av.scalar(""), dv_id)
+    return pc.binary_join_element_wise(paths, dv_id, av.scalar("\x00"))
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Replay:
 
     def seen_key_strings(self) -> pa.Array:
         """Every logical file decided so far, as `key_string`s (typed actions and add tables alike)."""
-        typed = pa.array([key_string(k) for k in self.seen_keys], pa.string())
+        typed = av.array([key_string(k) for k in self.seen_keys], pa.string())
         if not self.table_keys:
             return typed
         return pa.concat_arrays([typed, *(k.cast(pa.string()) for k in self.table_keys)])

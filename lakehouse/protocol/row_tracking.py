@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, InvalidLogError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add, DomainMetadata, Protocol
 
 #: The writer feature of PROTOCOL.md "Row Tracking".
@@ -183,9 +184,9 @@ def stable_values(materialized: pa.Array | pa.ChunkedArray | None, default: int 
     if default is None:
         base = pa.nulls(n, pa.int64())
     elif fresh:
-        base = pa.array(np.arange(default, default + n, dtype=np.int64))
+        base = av.array(np.arange(default, default + n, dtype=np.int64))
     else:
-        base = pa.array(np.full(n, default, dtype=np.int64))
+        base = av.array(np.full(n, default, dtype=np.int64))
     if materialized is None:
         return base
     if isinstance(materialized, pa.ChunkedArray):

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.expr import (
     And,
@@ -60,7 +61,7 @@ from lakehouse.protocol.expr import (
     negation_normal_form,
     to_arrow,
 )
-from lakehouse.protocol.expr_arrow import project
+from lakehouse.protocol.arrow_plans import filter_rows, project
 from lakehouse.protocol.expr_types import type_of
 from lakehouse.protocol.schema import (
     ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructField, StructType, to_arrow_type,
@@ -181,17 +182,17 @@ def parse_stats(stats: pa.Array | pa.ChunkedArray, leaves: Sequence[Leaf]) -> St
     if counts:
         fields.append(("nullCount", _nest(counts)))
     schema = pa.schema(fields)
-    texts = pc.fill_null(pc.cast(stats, pa.string()), "{}")
-    texts = pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0), "{}", texts)
+    texts = av.fill_null(pc.cast(stats, pa.string()), "{}")
+    texts = pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), av.scalar(0)), av.scalar("{}"), texts)
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     try:
         # One newline-delimited buffer joined by Arrow (no Python string per file); past 2 GiB of text the
         # 32-bit offsets of `string` would overflow.
         wide = texts.nbytes + n >= 2**31 - 1
-        lists = (pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), texts.cast(pa.large_string())) if wide
-                 else pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), texts))
-        newline = pa.scalar("\n", pa.large_string() if wide else pa.string())
+        lists = (pa.LargeListArray.from_arrays(av.array([0, n], pa.int64()), texts.cast(pa.large_string())) if wide
+                 else pa.ListArray.from_arrays(av.array([0, n], pa.int32()), texts))
+        newline = av.scalar("\n", pa.large_string() if wide else pa.string())
         buf = pc.binary_join(lists, newline)[0].as_buffer() if n else b""
         table = pj.read_json(pa.BufferReader(buf), read_options=json_read_options(len(buf)),
                              parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
@@ -218,7 +219,7 @@ def _clean(arr: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target)
     if pa.types.is_floating(arr.type):
-        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)  # a NaN bound bounds nothing
+        arr = pc.if_else(pc.is_nan(arr), av.scalar(None, arr.type), arr)  # a NaN bound bounds nothing
     return arr.cast(target) if arr.type != target else arr
 
 
@@ -230,7 +231,7 @@ def _parse_slowly(texts: list[str], schema: pa.Schema) -> pa.Table:
             rows.append(_fit(json.loads(text, parse_float=Decimal), pa.struct(list(schema))))
         except (TypeError, ValueError, RecursionError):
             rows.append(None)
-    return pa.Table.from_struct_array(pa.array([r or {} for r in rows], pa.struct(list(schema))))
+    return pa.Table.from_struct_array(av.array([r or {} for r in rows], pa.struct(list(schema))))
 
 
 def _fit(value: Any, t: pa.DataType) -> Any:
@@ -249,7 +250,7 @@ def _fit(value: Any, t: pa.DataType) -> Any:
     if isinstance(value, Decimal) and not pa.types.is_decimal(t):
         value = float(value)
     try:
-        return pa.scalar(value, type=t).as_py()
+        return av.scalar(value, type=t).as_py()
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
 
@@ -263,14 +264,14 @@ def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
     "may match")."""
     if leaf.dtype == PrimitiveType("float") and isinstance(value, (float, Decimal)) and not isinstance(value, bool):
         # compared as doubles (Spark's widening, as the row filter does); the bounds are widened to match
-        scalar = pa.scalar(float(value), pa.float64())
+        scalar = av.scalar(float(value), pa.float64())
         return None if scalar.as_py() != scalar.as_py() else scalar
     try:
         coerced = coerce_literal(value, leaf.dtype, column=".".join(leaf.path))
         if isinstance(coerced, float) and isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in (
                 "long", "integer", "short", "byte"):
             return None
-        scalar = pa.scalar(coerced, type=to_arrow_type(leaf.dtype))
+        scalar = av.scalar(coerced, type=to_arrow_type(leaf.dtype))
     except (InvalidArgumentError, pa.ArrowException, OverflowError, TypeError, ValueError):
         return None
     if scalar.is_valid and pa.types.is_floating(scalar.type) and scalar.as_py() != scalar.as_py():
@@ -281,9 +282,9 @@ def _lit_scalar(leaf: Leaf, value: Any) -> pa.Scalar | None:
 def _upper(leaf: Leaf, arr: pa.Array) -> pa.Array:
     """Maxima made safe to compare: widened for truncated timestamps, unknown for long strings."""
     if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("timestamp", "timestamp_ntz"):
-        return pc.add(arr, pa.scalar(timedelta(milliseconds=1), pa.duration("us")))
+        return pc.add(arr, av.scalar(timedelta(milliseconds=1), pa.duration("us")))
     if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name == "string":
-        return pc.if_else(pc.greater_equal(pc.utf8_length(arr), STRING_PREFIX), pa.scalar(None, arr.type), arr)
+        return pc.if_else(pc.greater_equal(pc.utf8_length(arr), STRING_PREFIX), av.scalar(None, arr.type), arr)
     return arr
 
 
@@ -322,8 +323,8 @@ class _Evaluator:
         cols = columns(e)
         if cols and cols <= self.partition_columns and self.parts is not None and self.part_schema is not None:
             if id(e) not in self.memo:
-                mask = pc.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)
-                self.memo[id(e)] = (e, np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
+                mask = av.fill_null(_evaluate(self.parts, to_arrow(e, self.part_schema)), False)
+                self.memo[id(e)] = (e, np.asarray(av.to_numpy(mask), dtype=bool))
             return self.memo[id(e)][1]
         if self.stats is None or (cols & self.partition_columns):
             return self.maybe()
@@ -342,7 +343,7 @@ class _Evaluator:
             nulls = s.nulls[leaf.path]
             if e.negated:
                 return _known(pc.invert(pc.equal(nulls, s.num_records)))
-            return _known(pc.greater(nulls, 0))
+            return _known(pc.greater(nulls, av.scalar(0)))
         if isinstance(e, In):
             if e.negated:
                 return self.maybe()
@@ -392,7 +393,7 @@ class _Evaluator:
             if isinstance(leaf.dtype, PrimitiveType) and leaf.dtype.name in ("float", "double", "timestamp", "timestamp_ntz"):
                 # NaN rows satisfy !=, and truncated timestamp bounds hide the exact values.
                 return self.maybe()
-            tight = pc.fill_null(s.tight, True)
+            tight = av.fill_null(s.tight, True)
             # ``hi``, not the raw maximum: a truncated string maximum equal to ``v`` proves nothing.
             same = pc.and_(pc.and_(pc.equal(lo, v), pc.equal(hi, v)), tight)
             return _known(pc.invert(same))
@@ -478,16 +479,16 @@ def _is_float(leaf: Leaf) -> bool:
 
 
 def _evaluate(table: pa.Table, expr: Any) -> pa.Array:
-    indexed = table.append_column("__row__", pa.array(np.arange(table.num_rows)))
-    hits = indexed.filter(expr).column("__row__").to_numpy()
+    indexed = table.append_column("__row__", av.array(np.arange(table.num_rows)))
+    hits = av.to_numpy(filter_rows(indexed, expr).column("__row__"))
     mask = np.zeros(table.num_rows, dtype=bool)
     mask[hits] = True
-    return pa.array(mask)
+    return av.array(mask)
 
 
 def _known(arr: pa.Array) -> np.ndarray:
     """A boolean array where null (unknown) means "may match"."""
-    return np.asarray(pc.fill_null(arr, True).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(av.to_numpy(av.fill_null(arr, True)), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -548,7 +549,7 @@ def skip_files(adds: pa.Table, predicate: Expr, schema: StructType, partition_co
         return SkippingResult(partition_only, partition_only & full)
     after_stats = np.zeros(n, dtype=bool)
     if len(kept):
-        take = pa.array(kept)
+        take = av.array(kept)
         sub_memo = {k: (e, mask[kept]) for k, (e, mask) in memo.items()}
         after_stats[kept] = _Evaluator(len(kept), parse_stats(adds.column("stats").take(take), leaves), by_path,
                                        parts.take(take) if parts is not None else None, part_schema, pcols,
@@ -563,5 +564,5 @@ def live_rows(stats: pa.Array | pa.ChunkedArray, deletion_vectors: pa.Array | pa
     dv = deletion_vectors.combine_chunks() if isinstance(deletion_vectors, pa.ChunkedArray) else deletion_vectors
     if dv.null_count == len(dv):
         return records
-    deleted = pc.fill_null(pc.struct_field(dv, "cardinality"), 0)
+    deleted = av.fill_null(pc.struct_field(dv, "cardinality"), 0)
     return pc.subtract(records, pc.cast(deleted, pa.int64()))

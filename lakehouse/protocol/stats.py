@@ -29,6 +29,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.arrow_conform import physical_name
 from lakehouse.protocol.properties import ColumnMappingMode
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, StructField, StructType
@@ -196,8 +197,8 @@ def _as_micros(arr: pa.Array) -> pa.Array:
     unit = arr.type.unit
     ints = arr.cast(pa.int64())
     if unit == "ns":
-        q = pc.divide(ints, 1000)  # Arrow's integer division truncates toward zero: floor it
-        return pc.if_else(pc.greater(pc.multiply(q, 1000), ints), pc.subtract(q, 1), q)
+        q = pc.divide(ints, av.scalar(1000))  # Arrow's integer division truncates toward zero: floor it
+        return pc.if_else(pc.greater(pc.multiply(q, av.scalar(1000)), ints), pc.subtract(q, av.scalar(1)), q)
     return pc.multiply_checked(ints, {"s": 1_000_000, "ms": 1000, "us": 1}[unit])
 
 
@@ -383,7 +384,7 @@ def widen_decimal(arr: pa.Array, dtype: DataType, *, upper: bool) -> pa.Array:
     step = Decimal(1).scaleb(-dtype.scale)
     limit = Decimal(10) ** (dtype.precision - dtype.scale)
     out = [None if x is None else _widen_one(x, dtype.scale, step, limit, upper) for x in uniq.to_pylist()]
-    return pa.array(out, arr.type).take(pc.index_in(arr, uniq))
+    return av.array(out, arr.type).take(pc.index_in(arr, uniq))
 
 
 def _widen_one(x: Decimal, scale: int, step: Decimal, limit: Decimal, upper: bool) -> Decimal | None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import SchemaMismatchError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.arrow_conform import null_array
 from lakehouse.protocol.variant import VARIANT, conform_variant, is_variant_struct
 from lakehouse.protocol.schema import (
@@ -139,9 +140,9 @@ def _is_list_like(t: pa.DataType) -> bool:
 
 def _offsets(arr: pa.Array) -> pa.Array:
     """int32 offsets, starting at 0, of the flattened values of a list-like or map array."""
-    lengths = pc.fill_null(pc.list_value_length(arr), 0).cast(pa.int64())
+    lengths = av.fill_null(pc.list_value_length(arr), 0).cast(pa.int64())
     ends = pc.cumulative_sum(lengths)
-    return pa.concat_arrays([pa.array([0], pa.int64()), ends]).cast(pa.int32())
+    return pa.concat_arrays([av.array([0], pa.int64()), ends]).cast(pa.int32())
 
 
 def _refuse_types(arr: pa.Array, dtype: DataType, path: str) -> SchemaMismatchError:
@@ -227,9 +228,9 @@ def _changed(values: pa.Array, back: pa.Array) -> bool:
     # Nulls stay nulls in a cast, so only non-null values compare; NaN reads back as NaN, unequal to itself.
     if pa.types.is_float16(values.type):  # Arrow compares no half floats; float32 holds each one exactly
         values, back = values.cast(pa.float32()), back.cast(pa.float32())
-    same = pc.fill_null(pc.equal(values, back), True)
+    same = av.fill_null(pc.equal(values, back), True)
     if pa.types.is_floating(values.type):
-        both_nan = pc.fill_null(pc.and_(pc.is_nan(values), pc.is_nan(back)), False)
+        both_nan = av.fill_null(pc.and_(pc.is_nan(values), pc.is_nan(back)), False)
         same = pc.or_(same, both_nan)
     return not pc.all(same, min_count=0).as_py()
 

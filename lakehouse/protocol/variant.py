@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import (
     VARIANT_ARROW, DataType, PrimitiveType, StructField, StructType, arrow_type_name, walk_types,
 )
@@ -323,7 +324,7 @@ def variant_to_json(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
             out.append(_value_json(keys, val))
         except _Bad as e:
             raise InvalidArgumentError(f"invalid variant value in row {row}: {e}") from None
-    return pa.array(out, type=pa.string())
+    return av.array(out, type=pa.string())
 
 
 def is_variant_struct(t: DataType) -> bool:
@@ -376,7 +377,7 @@ def conform_variant(arr: pa.Array, path: str, *, where: str = "a data file") -> 
         if child.null_count:
             # Only under null rows (checked above), where the bytes mean nothing: empty bytes there keep the
             # child valid for the non-null field type (Arrow checks child nulls whatever the parent says).
-            child = pc.fill_null(child, pa.scalar(b"", pa.binary()))
+            child = pc.fill_null(child, av.scalar(b"", pa.binary()))
         children.append(child)
     mask = arr.is_null() if arr.null_count else None
     return pa.StructArray.from_arrays(children, fields=list(VARIANT_ARROW), mask=mask)

@@ -35,10 +35,10 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SchemaMismatchError
 from lakehouse.protocol import variant_binary as vb
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import VARIANT_ARROW, arrow_type_name
 
 
@@ -85,7 +85,7 @@ def unshred(arr: pa.Array, path: str) -> pa.Array:
     if not _is_binary(metadata.type):
         raise _error(path, f"{path}.metadata", f"must be binary, got {arrow_type_name(metadata.type)}")
     n = len(arr)
-    live = np.asarray(arr.is_valid(), dtype=bool)
+    live = av.to_numpy(arr.is_valid())
     md = metadata.to_pylist()
     missing_md = [i for i in range(n) if live[i] and md[i] is None]
     if missing_md:
@@ -102,8 +102,8 @@ def unshred(arr: pa.Array, path: str) -> pa.Array:
     top = results[0]
     values = [b"" if not live[i] else (vb.NULL if top[i] is None else top[i]) for i in range(n)]
     metas = [m if m is not None else b"" for m in md]
-    mask = pa.array(~live) if not live.all() else None
-    return pa.StructArray.from_arrays([pa.array(metas, pa.binary()), pa.array(values, pa.binary())],
+    mask = av.array(~live) if not live.all() else None
+    return pa.StructArray.from_arrays([av.array(metas, pa.binary()), av.array(values, pa.binary())],
                                       fields=list(VARIANT_ARROW), mask=mask)
 
 
@@ -130,7 +130,7 @@ def _plan(root: pa.Array, column: str, live: np.ndarray) -> list[_Node]:
             typed = node.typed = typed.storage
         if pa.types.is_dictionary(typed.type):
             typed = node.typed = typed.dictionary_decode()
-        present = node.live & np.asarray(typed.is_valid(), dtype=bool)
+        present = node.live & av.to_numpy(typed.is_valid())
         if pa.types.is_struct(typed.type):
             node.shape = "object"
             for j in range(typed.type.num_fields):
@@ -140,12 +140,12 @@ def _plan(root: pa.Array, column: str, live: np.ndarray) -> list[_Node]:
                 if not pa.types.is_struct(group.type):
                     raise _error(column, where, f"must be a group of 'value' and 'typed_value', got "
                                  f"{arrow_type_name(group.type)}")
-                nodes.append(_pair(group, where, present & np.asarray(group.is_valid(), dtype=bool), node.rows, column))
+                nodes.append(_pair(group, where, present & av.to_numpy(group.is_valid()), node.rows, column))
                 node.fields.append((name, len(nodes) - 1))
                 todo.append(len(nodes) - 1)
         elif pa.types.is_list(typed.type) or pa.types.is_large_list(typed.type):
             node.shape = "array"
-            offsets = np.asarray(typed.offsets, dtype=np.int64)
+            offsets = av.to_numpy(typed.offsets).astype(np.int64)
             base, end = int(offsets[0]), int(offsets[-1])
             elements = typed.values.slice(base, end - base)
             where = f"{node.where}.typed_value.element"
@@ -153,7 +153,7 @@ def _plan(root: pa.Array, column: str, live: np.ndarray) -> list[_Node]:
                 raise _error(column, where, f"must be a group of 'value' and 'typed_value', got "
                              f"{arrow_type_name(elements.type)}")
             lengths = np.diff(offsets)
-            elem_live = np.repeat(present, lengths) & np.asarray(elements.is_valid(), dtype=bool)
+            elem_live = np.repeat(present, lengths) & av.to_numpy(elements.is_valid())
             nodes.append(_pair(elements, where, elem_live, np.repeat(node.rows, lengths), column))
             node.element, node.offsets = len(nodes) - 1, offsets - base
             todo.append(len(nodes) - 1)
@@ -207,7 +207,7 @@ def _evaluate(node: _Node, results: list[Encoded], keys: _Keys, column: str) -> 
     values: list[bytes | None] = node.value.to_pylist() if node.value is not None else [None] * n
     if node.typed is None:
         return [values[i] if node.live[i] else None for i in range(n)]
-    present = node.live & np.asarray(node.typed.is_valid(), dtype=bool)
+    present = node.live & av.to_numpy(node.typed.is_valid())
     out: Encoded = [values[i] if node.live[i] else None for i in range(n)]
     where = f"{node.where}.typed_value"
     if node.shape == "primitive":
@@ -312,8 +312,8 @@ def _fixed_width(header: bytes, dtype: str, storage: pa.DataType | None) -> Call
 
     def encode(a: pa.Array) -> list[bytes | None]:
         plain = a.cast(storage) if storage is not None else a
-        data = np.asarray(pc.fill_null(plain, 0).to_numpy(zero_copy_only=False)).astype(dtype).tobytes()
-        valid = np.asarray(a.is_valid(), dtype=bool)
+        data = np.asarray(av.to_numpy(av.fill_null(plain, 0))).astype(dtype).tobytes()
+        valid = av.to_numpy(a.is_valid())
         return [header + data[i * width:(i + 1) * width] if valid[i] else None for i in range(len(a))]
     return encode
 
@@ -329,7 +329,7 @@ def _decimals(t: pa.DataType) -> Callable[[pa.Array], list[bytes | None]]:
     def encode(a: pa.Array) -> list[bytes | None]:
         raw = a.buffers()[1].to_pybytes() if len(a) else b""
         start = a.offset * stride
-        valid = np.asarray(a.is_valid(), dtype=bool)
+        valid = av.to_numpy(a.is_valid())
         out: list[bytes | None] = []
         for i in range(len(a)):
             at = start + i * stride

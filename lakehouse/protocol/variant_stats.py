@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from lakehouse.errors import LakehouseError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.dv import z85_decode
 from lakehouse.protocol.expr_ast import Cast, Col, Expr, Func, Lit
 from lakehouse.protocol.functions.variants import path_text, parse_path
@@ -163,10 +164,10 @@ def bounds(mins: pa.Array, maxs: pa.Array, path: str, to: DataType) -> tuple[pa.
 def _array(values: list[Any], to: DataType) -> pa.Array:
     # Dates and timestamps arrive as their integer storage (days, microseconds).
     if to == PrimitiveType("date"):
-        return pa.array(values, pa.int32()).cast(pa.date32())
+        return av.array(values, pa.int32()).cast(pa.date32())
     if isinstance(to, PrimitiveType) and to.name in ("timestamp", "timestamp_ntz"):
-        return pa.array(values, pa.int64()).cast(to_arrow_type(to))
-    return pa.array(values, to_arrow_type(to))
+        return av.array(values, pa.int64()).cast(to_arrow_type(to))
+    return av.array(values, to_arrow_type(to))
 
 
 def is_variant(dtype: DataType) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError, UnsupportedFeatureError, VersionNotFoundError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.deletion_vectors import load_deleted_rows
 from lakehouse.snapshot.history import commit_timestamps, version_for_timestamp
 from lakehouse.log.commits import read_log_files
@@ -117,10 +118,10 @@ def _dv_delta(snapshot: Snapshot, old: Remove, new: Add, fields: list[StructFiel
     after = _deleted(snapshot, new.deletion_vector)
     deleted = np.setdiff1d(after, before)
     restored = np.setdiff1d(before, after)
-    out = [rows.take(pa.array(deleted.astype(np.int64))).append_column(CHANGE_TYPE, pa.array(["delete"] * len(deleted), pa.string()))]
+    out = [rows.take(av.array(deleted.astype(np.int64))).append_column(CHANGE_TYPE, av.repeat("delete", len(deleted)))]
     if len(restored):
-        out.append(rows.take(pa.array(restored.astype(np.int64))).append_column(
-            CHANGE_TYPE, pa.array(["insert"] * len(restored), pa.string())))
+        out.append(rows.take(av.array(restored.astype(np.int64))).append_column(
+            CHANGE_TYPE, av.repeat("insert", len(restored))))
     return pa.concat_tables(out)
 
 
@@ -150,9 +151,9 @@ def _changes_of(snapshot: Snapshot, version: int, ts_ms: int | None, changes: li
                 continue
             rows = read_file(snapshot, FileTask(a.path, a.partition_values or {}, a.deletion_vector), fields)
             kind = "insert" if isinstance(a, Add) else "delete"
-            parts.append(rows.append_column(CHANGE_TYPE, pa.array([kind] * rows.num_rows, pa.string())))
+            parts.append(rows.append_column(CHANGE_TYPE, av.repeat(kind, rows.num_rows)))
     table = pa.concat_tables(parts) if parts else empty_table(pa.schema([to_arrow_field(f) for f in fields]))
     when = ms_to_datetime(ts_ms or 0)
-    table = table.append_column(COMMIT_VERSION, pa.array([version] * table.num_rows, pa.int64()))
-    return table.append_column(COMMIT_TIMESTAMP, pa.array([when] * table.num_rows, pa.timestamp("us", tz="UTC")))
+    table = table.append_column(COMMIT_VERSION, av.array([version] * table.num_rows, pa.int64()))
+    return table.append_column(COMMIT_TIMESTAMP, av.array([when] * table.num_rows, pa.timestamp("us", tz="UTC")))
 

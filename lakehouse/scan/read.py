@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.deletion_vectors import keep_mask, load_deleted_rows
 from lakehouse.errors import InvalidArgumentError, DataFileNotFoundError, InvalidLogError, SchemaMismatchError, StorageError
 from lakehouse.protocol.arrow_conform import conform_table, match_field, physical_name
@@ -173,7 +174,7 @@ def read_file(snapshot: Snapshot, task: FileTask, fields: Sequence[StructField],
         out = out.append_column(name, _metadata_values(snapshot, task, kind, num_rows, stored.get(hidden.get(kind) or "")))
     if apply_dv and task.deletion_vector is not None:
         deleted = load_deleted_rows(storage, task.deletion_vector, data_path=rel, version=snapshot.version)
-        out = out.filter(pa.array(keep_mask(deleted, num_rows, data_path=rel)))
+        out = out.filter(av.array(keep_mask(deleted, num_rows, data_path=rel)))
     n = out.num_rows
     columns = []
     for f in fields:
@@ -193,10 +194,10 @@ def _metadata_values(snapshot: Snapshot, task: FileTask, kind: str, num_rows: in
                      stored: pa.ChunkedArray | None) -> pa.Array:
     """One metadata column over a file's ``num_rows`` physical rows (before its deletion vector)."""
     if kind == ROW_INDEX:
-        return pa.array(np.arange(num_rows, dtype=np.int64))
+        return av.array(np.arange(num_rows, dtype=np.int64))
     if kind == FILE_PATH:
         uri = task.path if "://" in task.path else f"{snapshot.storage.root_uri.rstrip('/')}/{task.path}"
-        return pa.array([uri] * num_rows, pa.string())
+        return av.array([uri] * num_rows, pa.string())
     default = task.base_row_id if kind == ROW_ID else task.default_row_commit_version
     if default is None and (stored is None or stored.null_count):
         raise InvalidLogError(f"data file {task.path} has no {'baseRowId' if kind == ROW_ID else 'defaultRowCommitVersion'}"
@@ -249,7 +250,7 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> "ds.Dataset"
     for t in tasks:
         rel = resolve_relative(t.path, snapshot.storage.root_uri, kind="data file", version=snapshot.version)
         paths.append(f"{root}/{rel}")
-        expr = pc.scalar(True)
+        expr = pc.scalar(av.scalar(True))
         for col in snapshot.partition_columns:
             f = by_name[col]
             try:

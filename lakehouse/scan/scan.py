@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence, cast
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
+from lakehouse.protocol.arrow_plans import filter_rows
 from lakehouse.protocol.expr import (
     Expr, FilterLike, check_expression, columns as expr_columns, evaluate, parse_predicate, to_arrow,
 )
@@ -140,7 +142,7 @@ class Scan:
                 result = skip_files(adds, pruning, self.snapshot.schema, self.snapshot.partition_columns,
                                     self.snapshot.column_mapping_mode, nan_is_max=self._polars_filter is not None)
                 after_parts, after_stats = int(result.after_partitions.sum()), int(result.after_stats.sum())
-                selected = adds.filter(pa.array(result.after_stats))
+                selected = adds.filter(av.array(result.after_stats))
             sizes = adds.column("size")
             metrics = ScanMetrics(
                 files_total=adds.num_rows,
@@ -222,7 +224,7 @@ class Scan:
                 raise _polars_error(self._polars_filter, e) from None
         elif self.predicate is not None:
             try:
-                table = table.filter(self._arrow_filter)
+                table = filter_rows(table, self._arrow_filter)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 # An evaluation error (division by zero, overflow, a bad CAST): evaluate again to name
                 # the row that fails, as one InvalidArgumentError.

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import ConstraintViolationError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import evaluate
 from lakehouse.protocol.generated import ColumnRules, Identity
 from lakehouse.protocol.schema import StructType, to_arrow_type
@@ -45,11 +46,11 @@ def _sample(table: pa.Table, row: int, names: list[str]) -> str:
 
 def _check_generated(table: pa.Table, name: str, sql: str, computed: pa.ChunkedArray | pa.Array) -> None:
     given = table.column(name)
-    same = pc.fill_null(pc.equal(given, computed), False)
+    same = av.fill_null(pc.equal(given, computed), False)
     both_null = pc.and_(pc.is_null(given), pc.is_null(computed))
     ok = pc.or_(same, both_null)
     if pc.all(ok).as_py() is False:
-        row = pc.index(ok, False).as_py()
+        row = pc.index(ok, av.scalar(False, pa.bool_())).as_py()
         raise ConstraintViolationError(
             f"column '{name}' is generated as {sql}, but a written row holds {given[row].as_py()!r} where the "
             f"expression gives {computed[row].as_py()!r} (row with {_sample(table, row, table.column_names)}); "
@@ -74,7 +75,7 @@ def _identity_values(table: pa.Table, ident: Identity, mark: int | None, explici
         return table, moved
     current = Identity(ident.column, ident.start, ident.step, ident.allow_explicit_insert, mark)
     values, new_mark = generate(current, table.num_rows) if generate else current.next_values(table.num_rows)
-    return _set(table, ident.column, pa.array(values, pa.int64())), new_mark
+    return _set(table, ident.column, av.array(values, pa.int64())), new_mark
 
 
 def complete_rows(table: pa.Table, schema: StructType, rules: ColumnRules, *, present: Collection[str],

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import ConstraintViolationError, InvalidArgumentError, UnsupportedFeatureError
+from lakehouse.protocol.arrow_plans import filter_rows
 from lakehouse.protocol.expr import Expr, parse_sql, to_arrow
 from lakehouse.protocol.schema import StructField, StructType
 
@@ -75,7 +76,7 @@ def enforce(table: pa.Table, schema: StructType, checks: list[Check]) -> None:
     if column:
         raise ConstraintViolationError(f"NOT NULL column '{column}' received null values; nothing was written.")
     for check in checks:
-        bad = table.filter(~to_arrow(check.expr, schema))
+        bad = filter_rows(table, ~to_arrow(check.expr, schema))
         if bad.num_rows:
             sample = bad.slice(0, 1).to_pylist()[0]
             raise ConstraintViolationError(

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakehouse.errors import InvalidArgumentError, LakehouseError, StorageError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.actions import Add
 from lakehouse.protocol.arrow_conform import physical_arrow_field, physical_name, to_physical
 from lakehouse.protocol.partitions import partition_dir, serialize_partition_value
@@ -66,7 +67,7 @@ def _group_keys(column: pa.ChunkedArray) -> pa.Array:
     although they compare equal (Arrow's hashing merges them), while NaN must stay one partition."""
     arr = column.combine_chunks()
     if pa.types.is_floating(arr.type):
-        one_nan = pc.if_else(pc.is_nan(arr), pa.scalar(float("nan"), arr.type), arr)
+        one_nan = pc.if_else(pc.is_nan(arr), av.scalar(float("nan"), arr.type), arr)
         return one_nan.view(pa.int64() if arr.type.bit_width == 64 else pa.int32())
     return arr
 
@@ -86,15 +87,15 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         # One column: its dictionary indices are already dense group ids (only present values are in the
         # dictionary), so they are sorted directly.
         enc = pc.dictionary_encode(_group_keys(table.column(columns[0])), null_encoding="encode")
-        order = pc.array_sort_indices(enc.indices).to_numpy()
-        counts = np.bincount(enc.indices.to_numpy(zero_copy_only=False), minlength=len(enc.dictionary))
+        order = av.to_numpy(pc.array_sort_indices(enc.indices))
+        counts = np.bincount(av.to_numpy(enc.indices), minlength=len(enc.dictionary))
         yield from _groups(table, columns, order, counts)
         return
     codes = np.zeros(table.num_rows, dtype=np.int64)
     space = 1
     for c in columns:
         enc = pc.dictionary_encode(_group_keys(table.column(c)), null_encoding="encode")
-        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        idx = av.to_numpy(enc.indices).astype(np.int64)
         codes = codes * (len(enc.dictionary) + 1) + idx
         space *= len(enc.dictionary) + 1
     if space <= 1 << 22:
@@ -105,7 +106,7 @@ def split_by_partition(table: pa.Table, columns: list[str]) -> Iterator[tuple[tu
         remap[present] = np.arange(len(present))
         group = remap[codes].astype(np.int32)
         # Arrow's stable sort of a small integer range is a counting sort: ~4x numpy's radix argsort.
-        order = pc.array_sort_indices(pa.array(group)).to_numpy()
+        order = av.to_numpy(pc.array_sort_indices(av.array(group)))
         counts = counts_all[present]
     else:
         uniq, inverse = np.unique(codes, return_inverse=True)
@@ -122,7 +123,7 @@ def _groups(table: pa.Table, columns: list[str], order: np.ndarray, counts: np.n
     # Only the columns the files store are reordered: the partition columns' values are read from `first`.
     ordered = table.drop_columns(columns)
     if len(counts) > 1:  # (one group: already in order)
-        ordered = ordered.take(order)
+        ordered = ordered.take(av.array(order))
     originals = [table.column(c) for c in columns]
     start = 0
     for g in range(len(counts)):

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 
 DtypeBackend = Literal["numpy_nullable", "pyarrow"]
 BACKENDS = ("numpy_nullable", "pyarrow")
@@ -69,7 +70,7 @@ def empty_frame(schema: pa.Schema, dtype_backend: DtypeBackend, index: str | Non
 
 def pandas_values(values: Sequence[Any], arrow_type: pa.DataType, dtype_backend: DtypeBackend) -> list[Any]:
     """Python values of ``arrow_type`` as the scalars a pandas index of the mapped dtype holds (divisions)."""
-    series = pa.table({"v": pa.array(values, type=arrow_type)}).to_pandas(types_mapper=types_mapper(dtype_backend))["v"]
+    series = pa.table({"v": av.array(values, type=arrow_type)}).to_pandas(types_mapper=types_mapper(dtype_backend))["v"]
     return [series.iloc[i] for i in range(len(series))]
 
 

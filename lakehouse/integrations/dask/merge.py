@@ -48,6 +48,7 @@ from lakehouse.operations.merge import (
 )
 from lakehouse.operations.rewrite import FileRewriter
 from lakehouse.operations.write import IDENTITY_RETRIES
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.expr import FilterLike
 from lakehouse.protocol.features import active_features, check_writable
 from lakehouse.snapshot import Snapshot, latest_snapshot
@@ -69,7 +70,7 @@ def _groups(files: pa.Table, min_bytes: int, min_rows: int) -> list[pa.Table]:
         return []
     groups = group_in_order([[i] for i in range(files.num_rows)], files.column("size").to_pylist(),
                             file_rows(files.column("stats")), min_bytes=min_bytes, min_rows=min_rows)
-    return [files.take(pa.array(g, pa.int64())) for g in groups]
+    return [files.take(av.array(g, pa.int64())) for g in groups]
 
 
 def _check_min(name: str, value: Any) -> None:

@@ -23,6 +23,7 @@ from lakehouse.errors import InvalidArgumentError, InvalidLogError, SchemaMismat
 from lakehouse.integrations.dask._pandas import DtypeBackend, check_backend, empty_frame, pandas_values, to_pandas
 from lakehouse.integrations.dask.jobs import TableRef
 from lakehouse.integrations.dask.partitions import MIN_PARTITION_BYTES, MIN_PARTITION_ROWS, division_type, plan_partitions
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.read import FileTask
 from lakehouse.scan import Scan
 from lakehouse.snapshot import Snapshot
@@ -44,7 +45,7 @@ class ReadPart:
 
 def _only_files(snapshot: Snapshot, tasks: Sequence[FileTask]) -> Snapshot:
     """The snapshot with its active files narrowed to ``tasks`` (so a `Scan` of it reads just those)."""
-    paths = pa.array([t.path for t in tasks], pa.string())
+    paths = av.array([t.path for t in tasks], pa.string())
     adds = snapshot.adds.filter(pc.is_in(snapshot.adds.column("path"), value_set=paths))
     if adds.num_rows != len(tasks):  # the client planned on this very version, so this is a broken promise
         missing = set(paths.to_pylist()) - set(adds.column("path").to_pylist())

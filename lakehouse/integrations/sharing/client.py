@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError, SharingError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.table import DeltaTable
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ class SharingClient:
                 if end >= start else None
         if changes is None:
             raise SharingError("the server returned no versions for this range", status=0, error_code="EMPTY")
-        shifted = pc.add(changes.column("_commit_version"), pa.scalar(start - 1, pa.int64()))
+        shifted = pc.add(changes.column("_commit_version"), av.scalar(start - 1, pa.int64()))
         return changes.set_column(changes.schema.get_field_index("_commit_version"), "_commit_version", shifted)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.scan.deletion_vectors import dv_file_path
 from lakehouse.errors import LakehouseError, SharingError, VersionNotFoundError
 from lakehouse.snapshot.history import commit_timestamps, version_for_timestamp
@@ -402,14 +403,14 @@ def _select(snapshot: Snapshot, predicate: Any, limit: int | None) -> pa.Table:
         try:
             result = skip_files(adds, predicate, snapshot.schema, snapshot.partition_columns,
                                 snapshot.column_mapping_mode)
-            adds = adds.filter(pa.array(result.after_stats))
+            adds = adds.filter(av.array(result.after_stats))
         except (LakehouseError, pa.ArrowException, ValueError, TypeError, KeyError):
             pass  # hints are best effort: the recipient filters the rows anyway
     if limit is not None and adds.num_rows:
-        rows = live_rows(adds.column("stats"), adds.column("deletionVector")).to_numpy(zero_copy_only=False)
+        rows = av.to_numpy(live_rows(adds.column("stats"), adds.column("deletionVector")))
         known = np.nan_to_num(np.asarray(rows, dtype="float64"), nan=0.0)
         # Keep files until the rows counted reach the limit; a file without stats counts as none.
         before = np.concatenate([[0.0], np.cumsum(known)[:-1]])
         keep = before < limit if limit > 0 else np.zeros(adds.num_rows, dtype=bool)
-        adds = adds.filter(pa.array(keep))
+        adds = adds.filter(av.array(keep))
     return adds

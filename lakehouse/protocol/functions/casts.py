@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.functions.registry import NOT_LITERAL, STRING, Call, lookup, udf
 from lakehouse.protocol.schema import (
     ArrayType, DataType, DecimalType, MapType, PrimitiveType, StructType, to_arrow_type, type_name,
@@ -44,7 +45,7 @@ def cast_expression(value: pc.Expression, source: DataType | None, to: DataType,
     if source == to:
         return value
     if source is None:
-        return pc.scalar(pa.scalar(None, to_arrow_type(to)))
+        return pc.scalar(av.scalar(None, to_arrow_type(to)))
     if source == VARIANT or to == VARIANT:
         from lakehouse.protocol.functions.variants import cast_from_variant, cast_to_variant  # builds on this module
 
@@ -74,7 +75,7 @@ def to_text(value: pc.Expression, source: DataType | None) -> pc.Expression:
     if _is(source, "binary"):
         return udf("binary_text", _binary_text, [pa.binary()], pa.string(), [value])
     if isinstance(source, (ArrayType, MapType, StructType)):
-        return udf("nested_text", lambda a: pa.array([None if v is None else _nested_text(v, source) for v in a.to_pylist()],
+        return udf("nested_text", lambda a: av.array([None if v is None else _nested_text(v, source) for v in a.to_pylist()],
                                                      pa.string()), [to_arrow_type(source)], pa.string(), [value])
     return value.cast(pa.string())
 
@@ -96,7 +97,7 @@ def _nested_text(v: Any, dtype: DataType | None) -> str:
     if isinstance(v, bytes):
         return v.decode("utf-8", errors="replace")
     if _is(dtype, "timestamp", "timestamp_ntz"):
-        return _timestamp_text(pa.array([v], to_arrow_type(dtype)))[0].as_py()
+        return _timestamp_text(av.array([v], to_arrow_type(dtype)))[0].as_py()
     return str(v)
 
 
@@ -138,7 +139,7 @@ def _try(value: pc.Expression, source: DataType, to: DataType) -> pc.Expression:
             # Spark's integer text: an optional sign and digits (no fraction, no 0x); '+5' is 5.
             digits = pc.replace_substring_regex(value, pattern=r"^\+", replacement="")
             ok = pc.match_substring_regex(digits, pattern=r"^-?[0-9]+$")
-            value = pc.if_else(ok, digits, pc.scalar(pa.scalar(None, pa.string())))
+            value = pc.if_else(ok, digits, pc.scalar(av.scalar(None, pa.string())))
         elif _is(to, "boolean"):
             return udf("text_boolean", _text_boolean, [pa.string()], pa.bool_(), [value])
     elif _is(to, *_INTS) and _is(source, "float", "double"):
@@ -160,10 +161,10 @@ def _arrow_try(want: pa.DataType) -> Callable[[pa.Array], pa.Array]:
             out = []
             for v in values:
                 try:
-                    out.append(pa.array([v.as_py()], values.type).cast(want)[0].as_py())
+                    out.append(av.array([v.as_py()], values.type).cast(want)[0].as_py())
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
                     out.append(None)
-            return pa.array(out, want)
+            return av.array(out, want)
     return convert
 
 
@@ -208,7 +209,7 @@ def _epoch_converter(to: DataType) -> Callable[[pa.Array], pa.Array]:
                 continue
             micros = int(Decimal(repr(v) if isinstance(v, float) else v).scaleb(6).to_integral_value(rounding="ROUND_FLOOR"))
             out.append(micros if -2**63 <= micros < 2**63 else None)
-        return pa.array(out, pa.int64()).cast(want)
+        return av.array(out, pa.int64()).cast(want)
     return convert
 
 
@@ -217,11 +218,11 @@ def _array(values: list[Any], want: pa.DataType) -> pa.Array:
         quantum = Decimal(1).scaleb(-want.scale)
         fit = [None if v is None else v.quantize(quantum, rounding=ROUND_HALF_UP) for v in values]
         fit = [v if v is None or v.adjusted() < want.precision - want.scale else None for v in fit]
-        return pa.array(fit, want)
+        return av.array(fit, want)
     try:
-        return pa.array(values, want)
+        return av.array(values, want)
     except (pa.ArrowInvalid, OverflowError):
-        return pa.array(values, pa.float64()).cast(want, safe=False)
+        return av.array(values, pa.float64()).cast(want, safe=False)
 
 
 def _text_boolean(values: pa.Array) -> pa.Array:
@@ -229,7 +230,7 @@ def _text_boolean(values: pa.Array) -> pa.Array:
     for v in values.to_pylist():
         word = v.lower() if v is not None else None
         out.append(True if word in _TRUE else False if word in _FALSE else None)
-    return pa.array(out, pa.bool_())
+    return av.array(out, pa.bool_())
 
 
 def _decimal_converter(source: DataType, to: DecimalType) -> Callable[[pa.Array], pa.Array]:
@@ -240,7 +241,7 @@ def _decimal_converter(source: DataType, to: DecimalType) -> Callable[[pa.Array]
         out = []
         for v in values.to_pylist():
             out.append(None if v is None else _to_decimal(v, exponent, whole))
-        return pa.array(out, pa.decimal128(to.precision, to.scale))
+        return av.array(out, pa.decimal128(to.precision, to.scale))
     return convert
 
 
@@ -267,13 +268,13 @@ def _float_text(values: pa.Array, single: bool) -> pa.Array:
     # fractional digit; only the rest (NaN, infinities, zeros, tiny and huge values) is formatted in Python.
     text = pc.cast(values, pa.string())
     magnitude = pc.abs(values)
-    plain = pc.fill_null(pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7)), True)
-    text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
+    plain = av.fill_null(pc.and_(pc.greater_equal(magnitude, av.scalar(1e-3)), pc.less(magnitude, av.scalar(1e7))), True)
+    text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, av.scalar(".0"), av.scalar("")))
     others = pc.invert(plain)
     if not pc.any(others).as_py():
         return text
     rest = [java_double_text(v, single) for v in values.filter(others).to_pylist()]
-    return pc.replace_with_mask(text, others, pa.array(rest, pa.string()))
+    return pc.replace_with_mask(text, others, av.array(rest, pa.string()))
 
 
 def java_double_text(v: float, single: bool = False) -> str:
@@ -308,9 +309,9 @@ def _timestamp_text(values: pa.Array) -> pa.Array:
         if v.microsecond:
             text += f".{v.microsecond:06d}".rstrip("0")
         out.append(text)
-    return pa.array(out, pa.string())
+    return av.array(out, pa.string())
 
 
 def _binary_text(values: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else v.decode("utf-8", errors="replace") for v in values.to_pylist()],
+    return av.array([None if v is None else v.decode("utf-8", errors="replace") for v in values.to_pylist()],
                     pa.string())

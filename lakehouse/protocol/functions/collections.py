@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.functions.registry import (
     BOOLEAN, INT, NOT_LITERAL, Call, arrow_type_of, null_of, register, udf,
 )
@@ -35,9 +36,9 @@ def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
             position = pc.add(length, pc.scalar(int(index)))
         else:
             position = pc.scalar(int(index) - (0 if zero_based else 1))
-        inside = (position >= pc.scalar(0)) & (position < length)
+        inside = (position >= pc.scalar(av.scalar(0))) & (position < length)
         # Out of range is NULL: the list itself is replaced by NULL before list_element sees the index.
-        safe = pc.if_else(pc.coalesce(inside, pc.scalar(False)), container, pc.scalar(pa.scalar(None, arrow_type_of(call.types[0]))))
+        safe = pc.if_else(pc.coalesce(inside, pc.scalar(av.scalar(False))), container, pc.scalar(av.scalar(None, arrow_type_of(call.types[0]))))
         if index < 0 and not zero_based:
             return udf("element_at_from_end", _from_end(int(index)), [arrow_type_of(call.types[0])],
                         arrow_type_of(_element_type(call.types)), [safe])
@@ -60,14 +61,14 @@ def _pick_rows(zero_based: bool, is_map: bool) -> Callable[[pa.Array, pa.Array],
                 i = k if zero_based else k - 1 if k > 0 else len(c) + k
                 out.append(c[i] if 0 <= i < len(c) else None)
         value_type = containers.type.item_type if is_map else containers.type.value_type
-        return pa.array(out, value_type)
+        return av.array(out, value_type)
     return pick
 
 
 def _from_end(index: int) -> Callable[[pa.Array], pa.Array]:
     def pick(lists: pa.Array) -> pa.Array:
         out = [None if v is None or len(v) < -index else v[index] for v in lists.to_pylist()]
-        return pa.array(out, lists.type.value_type)
+        return av.array(out, lists.type.value_type)
     return pick
 
 
@@ -75,7 +76,7 @@ def _map_key(call: Call, map_type: MapType) -> Any:
     key = call.literal(1, "map key")
     key_type = map_type.key_type
     try:
-        return pa.scalar(key, arrow_type_of(key_type))
+        return av.scalar(key, arrow_type_of(key_type))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         raise InvalidArgumentError(f"{call.name}(): key {key!r} does not fit the map's {type_name(key_type)} keys") from None
 
@@ -96,7 +97,7 @@ def _size(call: Call) -> pc.Expression:
         raise InvalidArgumentError(f"{call.name}() takes an array or a map, got {type_name(call.types[0])}")
     if isinstance(call.types[0], MapType):
         def entries(maps: pa.Array) -> pa.Array:
-            return pa.array([None if m is None else len(m) for m in maps.to_pylist()], pa.int32())
+            return av.array([None if m is None else len(m) for m in maps.to_pylist()], pa.int32())
         return udf("map_size", entries, [arrow_type_of(call.types[0])], pa.int32(), call.args)
     # ANSI (Spark 4) semantics: the size of a NULL array is NULL, not the legacy -1.
     return pc.list_value_length(call.args[0]).cast(pa.int32())
@@ -107,7 +108,7 @@ def _array_contains(call: Call) -> pc.Expression:
     value = call.literals[1] if len(call.literals) > 1 else NOT_LITERAL
     if value is not NOT_LITERAL and value is not None:
         try:
-            pa.scalar(value, list_type.value_type)
+            av.scalar(value, list_type.value_type)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             raise InvalidArgumentError(f"array_contains(): {value!r} cannot be an element of "
                                        f"{type_name(call.types[0])}") from None
@@ -121,7 +122,7 @@ def _array_contains(call: Call) -> pc.Expression:
                 out.append(True)
             else:
                 out.append(None if None in items else False)  # Spark: a NULL element makes "not found" NULL
-        return pa.array(out, pa.bool_())
+        return av.array(out, pa.bool_())
     return udf("array_contains", contains, [list_type, list_type.value_type], pa.bool_(), call.args)
 
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.functions.registry import (
     DATE, INT, LONG, STRING, TIMESTAMP, Call, null_of, register, udf,
 )
@@ -46,7 +47,7 @@ def _add_months(call: Call) -> pc.Expression:
             if not 1 <= y <= 9999:
                 raise InvalidArgumentError(f"add_months(): {d} plus {m} months is outside years 1 to 9999")
             out.append(date(y, mo + 1, min(d.day, calendar.monthrange(y, mo + 1)[1])))
-        return pa.array(out, pa.date32())
+        return av.array(out, pa.date32())
     return udf("add_months", add, [pa.date32(), pa.int32()], pa.date32(), [call.args[0], call.args[1]])
 
 
@@ -67,7 +68,7 @@ def _add_interval_months(call: Call) -> pc.Expression:
             if not 1 <= y <= 9999:
                 raise InvalidArgumentError(f"{t} plus {m} months is outside years 1 to 9999")
             out.append(t.replace(year=y, month=mo + 1, day=min(t.day, calendar.monthrange(y, mo + 1)[1])))
-        return pa.array(out, arrow)
+        return av.array(out, arrow)
     return udf("add_interval_months", add, [arrow, pa.int32()], arrow, [call.args[0], call.args[1]])
 
 
@@ -158,14 +159,14 @@ def _parse_timestamp_text(arg: pc.Expression) -> pc.Expression:
             if dt is not None:
                 dt = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
             out.append(dt)
-        return pa.array(out, pa.timestamp("us", tz="UTC"))
+        return av.array(out, pa.timestamp("us", tz="UTC"))
     return udf("parse_timestamp", parse, [pa.string()], pa.timestamp("us", tz="UTC"), [arg])
 
 
 def _date_format(call: Call) -> pc.Expression:
     fmt = call.literal(1, "format")
     if fmt is None:
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     arg = call.args[0]
     if call.types[0] == STRING:
         arg = _parse_timestamp_text(arg)
@@ -185,14 +186,14 @@ def _unix_timestamp(call: Call) -> pc.Expression:
     if call.types[0] == STRING:
         arg = _to_timestamp(False)(call)
     micros = arg.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return pc.divide(pc.subtract(micros, pc.if_else(micros < pc.scalar(0), pc.scalar(999_999), pc.scalar(0))),
+    return pc.divide(pc.subtract(micros, pc.if_else(micros < pc.scalar(av.scalar(0)), pc.scalar(999_999), pc.scalar(av.scalar(0)))),
                      pc.scalar(1_000_000))
 
 
 def _from_unixtime(call: Call) -> pc.Expression:
     fmt = call.literal(1, "format") if len(call.args) > 1 else "yyyy-MM-dd HH:mm:ss"
     if fmt is None:
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     seconds = call.args[0]
     if call.types[0] in (PrimitiveType("double"), PrimitiveType("float")) or isinstance(call.types[0], DecimalType):
         seconds = pc.trunc(seconds.cast(pa.float64()))  # Spark casts the seconds to bigint (toward zero)

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.functions.registry import (
     BOOLEAN, DOUBLE, LONG, Call, INTS, cast_all, first_type, null_of, common_type, register, udf,
 )
@@ -41,7 +42,7 @@ def _round(call: Call) -> pc.Expression:
                 out.append(float(Decimal(repr(v)).quantize(exponent, rounding=ROUND_HALF_UP)))
             except InvalidOperation:
                 out.append(v)  # more digits than the context holds: already an integer at that scale
-        return pa.array(out, pa.float64())
+        return av.array(out, pa.float64())
     return udf("round", spark_round, [pa.float64()], pa.float64(), [call.args[0]])
 
 
@@ -57,12 +58,12 @@ def _floor_ceil(up: bool) -> Callable[[Call], pc.Expression]:
 
         def to_long(values: pa.Array) -> pa.Array:
             # Spark: Math.floor(x).toLong, so NaN is 0 and values past the long range saturate.
-            x = values.to_numpy(zero_copy_only=False).astype(np.float64)
+            x = av.to_numpy(values).astype(np.float64)
             rounded = np.nan_to_num((np.ceil if up else np.floor)(x), nan=0.0, posinf=0.0, neginf=0.0)
             inside = np.clip(rounded, -2.0**63, np.nextafter(2.0**63, 0)).astype(np.int64)
             # Java's double-to-long conversion saturates at Long.MIN_VALUE/MAX_VALUE exactly.
             saturated = np.where(x >= 2.0**63, np.iinfo(np.int64).max, np.where(x < -2.0**63, np.iinfo(np.int64).min, inside))
-            return pa.array(saturated, pa.int64(), mask=values.is_null().to_numpy(zero_copy_only=False))
+            return av.array(saturated, pa.int64(), mask=av.to_numpy(values.is_null()))
         return udf("ceil" if up else "floor", to_long, [pa.float64()], pa.int64(), [call.args[0]])
     return build
 
@@ -92,7 +93,7 @@ def _floor_decimal(t: DecimalType) -> DecimalType:
 def _positive_log(arg: pc.Expression, fn: Callable[[pc.Expression], pc.Expression]) -> pc.Expression:
     # Spark: the logarithm of zero or a negative number is NULL, not -Infinity or NaN.
     value = arg.cast(pa.float64())
-    return pc.if_else(value > pc.scalar(0.0), fn(value), pc.scalar(pa.scalar(None, pa.float64())))
+    return pc.if_else(value > pc.scalar(av.scalar(0.0)), fn(value), pc.scalar(av.scalar(None, pa.float64())))
 
 
 def _log(call: Call) -> pc.Expression:
@@ -104,8 +105,8 @@ def _log(call: Call) -> pc.Expression:
         # (log10(1000) = 3.0, not ln(1000)/ln(10) = 2.9999999999999996).
         return _positive_log(value, pc.log10 if call.literals[0] == 10 else pc.log2)
     ratio = pc.divide(pc.ln(value.cast(pa.float64())), pc.ln(base))
-    return pc.if_else((base > pc.scalar(0.0)) & (value.cast(pa.float64()) > pc.scalar(0.0)), ratio,
-                      pc.scalar(pa.scalar(None, pa.float64())))
+    return pc.if_else((base > pc.scalar(av.scalar(0.0))) & (value.cast(pa.float64()) > pc.scalar(av.scalar(0.0))), ratio,
+                      pc.scalar(av.scalar(None, pa.float64())))
 
 
 def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
@@ -123,9 +124,9 @@ def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
         out = (pc.max_element_wise if greatest else pc.min_element_wise)(*args, skip_nulls=True)
         if greatest and isinstance(to, PrimitiveType) and to.name in ("float", "double"):
             # Spark: NaN is above every number, so GREATEST of anything with a NaN is NaN.
-            any_nan = pc.scalar(False)
+            any_nan = pc.scalar(av.scalar(False))
             for a in args:
-                any_nan = any_nan | pc.coalesce(pc.is_nan(a), pc.scalar(False))
+                any_nan = any_nan | pc.coalesce(pc.is_nan(a), pc.scalar(av.scalar(False)))
             out = pc.if_else(any_nan, pc.scalar(float("nan")), out)
         return out
     return build
@@ -142,12 +143,12 @@ def _nullif(call: Call) -> pc.Expression:
     equal = a == b
     if isinstance(to, PrimitiveType) and to.name in ("float", "double"):
         equal = equal | (pc.is_nan(a) & pc.is_nan(b))  # Spark's `=`: NaN equals NaN, so NULLIF(NaN, NaN) is NULL
-    return pc.if_else(pc.coalesce(equal, pc.scalar(False)), null_of(call.types[0] or to), a)
+    return pc.if_else(pc.coalesce(equal, pc.scalar(av.scalar(False))), null_of(call.types[0] or to), a)
 
 
 def _nanvl(call: Call) -> pc.Expression:
     a, b = (x.cast(pa.float64()) for x in call.args)
-    return pc.if_else(pc.coalesce(pc.is_nan(a), pc.scalar(False)), b, a)
+    return pc.if_else(pc.coalesce(pc.is_nan(a), pc.scalar(av.scalar(False))), b, a)
 
 
 register("negative", 1, 1, first_type, lambda c: pc.negate_checked(c.args[0]), family="numeric")
@@ -164,7 +165,7 @@ register("ln", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.ln), family="
 register("log", 1, 2, DOUBLE, _log, family="numeric")
 register("log10", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.log10), family="numeric")
 register("log2", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.log2), family="numeric")
-register("isnan", 1, 1, BOOLEAN, lambda c: pc.coalesce(pc.is_nan(c.args[0].cast(pa.float64())), pc.scalar(False)),
+register("isnan", 1, 1, BOOLEAN, lambda c: pc.coalesce(pc.is_nan(c.args[0].cast(pa.float64())), pc.scalar(av.scalar(False))),
           family="numeric", null_in_null_out=False)
 register("nanvl", 2, 2, DOUBLE, _nanvl, family="numeric")
 register("greatest", 2, None, common_type, _extreme(True), null_in_null_out=False)

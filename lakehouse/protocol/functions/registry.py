@@ -13,12 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import DataType, DecimalType, PrimitiveType, to_arrow_type
 
 BOOLEAN, INT, LONG, DOUBLE = PrimitiveType("boolean"), PrimitiveType("integer"), PrimitiveType("long"), PrimitiveType("double")
 STRING, DATE, TIMESTAMP = PrimitiveType("string"), PrimitiveType("date"), PrimitiveType("timestamp")
 INTS = ("byte", "short", "integer", "long")
-NULL_BOOL = pa.nulls(1, pa.bool_())[0]  # not pa.scalar(None, ...): converting a Python object imports pandas
+NULL_BOOL = pa.nulls(1, pa.bool_())[0]  # not av.scalar(None, ...): converting a Python object imports pandas
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def cast_all(call: Call, to: DataType | None) -> list[pc.Expression]:
         return call.args
     want = to_arrow_type(to)
     # A bare NULL (typed boolean in Arrow, which casts to few types) becomes a NULL of the common type.
-    return [a if t == to else pc.scalar(pa.scalar(None, want)) if t is None else a.cast(want)
+    return [a if t == to else pc.scalar(av.scalar(None, want)) if t is None else a.cast(want)
             for a, t in zip(call.args, call.types)]
 
 
@@ -129,7 +130,7 @@ def as_string(arg: pc.Expression, dtype: DataType | None) -> pc.Expression:
 
 
 def null_of(dtype: DataType | None) -> pc.Expression:
-    return pc.scalar(pa.scalar(None, to_arrow_type(dtype) if dtype is not None else pa.bool_()))
+    return pc.scalar(av.scalar(None, to_arrow_type(dtype) if dtype is not None else pa.bool_()))
 
 
 # -- vectorised Python functions registered with Arrow -------------------------------------------------------
@@ -150,7 +151,7 @@ def udf(name: str, fn: Callable[..., pa.Array], in_types: Sequence[pa.DataType],
         def run(ctx: Any, *arrays: Any) -> pa.Array:
             # A literal argument arrives as a scalar: give the function one value per row.
             return fn(*(a if isinstance(a, (pa.Array, pa.ChunkedArray)) else
-                        pa.array([a.as_py()] * ctx.batch_length, a.type) for a in arrays))
+                        av.array([a.as_py()] * ctx.batch_length, a.type) for a in arrays))
 
         try:
             pc.register_scalar_function(

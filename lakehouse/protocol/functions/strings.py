@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.schema import PrimitiveType
 from lakehouse.protocol.functions.registry import (
     BOOLEAN, INT, NOT_LITERAL, STRING, Call, NULL_BOOL, as_string, register, udf,
@@ -17,20 +18,20 @@ from lakehouse.protocol.functions.registry import (
 # -- strings -------------------------------------------------------------------------------------------------
 def _concat(call: Call) -> pc.Expression:
     parts = [as_string(a, t) for a, t in zip(call.args, call.types)]
-    return pc.binary_join_element_wise(*parts, pc.scalar(""), null_handling="emit_null")
+    return pc.binary_join_element_wise(*parts, pc.scalar(av.scalar("")), null_handling="emit_null")
 
 
 def _concat_ws(call: Call) -> pc.Expression:
     parts = [as_string(a, t) for a, t in zip(call.args[1:], call.types[1:])]
     sep = as_string(call.args[0], call.types[0])
     if not parts:
-        return pc.if_else(sep.is_valid(), pc.scalar(""), pc.scalar(pa.scalar(None, pa.string())))
+        return pc.if_else(sep.is_valid(), pc.scalar(av.scalar("")), pc.scalar(av.scalar(None, pa.string())))
 
     def join(separators: pa.Array, *columns: pa.Array) -> pa.Array:
         # Not binary_join_element_wise(null_handling="skip"): Arrow drops the rows where every part is
         # NULL (the result comes back shorter than its input) instead of giving ''.
         rows = zip(separators.to_pylist(), *(c.to_pylist() for c in columns))
-        return pa.array([None if row[0] is None else row[0].join(v for v in row[1:] if v is not None) for row in rows],
+        return av.array([None if row[0] is None else row[0].join(v for v in row[1:] if v is not None) for row in rows],
                         pa.string())
     return udf("concat_ws", join, [pa.string()] * (len(parts) + 1), pa.string(), [sep, *parts])
 
@@ -41,7 +42,7 @@ def _trim(kind: str) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
         chars = call.literal(1, "trim characters") if len(call.args) > 1 else " "  # Spark trims spaces only
         if chars is None:
-            return pc.scalar(pa.scalar(None, pa.string()))
+            return pc.scalar(av.scalar(None, pa.string()))
         return fn(call.args[0], characters=str(chars))
     return build
 
@@ -54,12 +55,12 @@ def _substring(call: Call) -> pc.Expression:
     pos = call.literal(1, "position")
     length = call.literal(2, "length") if len(call.args) > 2 else None
     if pos is None or (len(call.args) > 2 and length is None):
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     start = int(pos) - 1 if pos > 0 else int(pos)  # Spark: position 0 is position 1; negative counts from the end
     if length is None:
         return pc.utf8_slice_codeunits(call.args[0], start=start)
     if length <= 0:
-        return pc.if_else(call.args[0].is_valid(), pc.scalar(""), pc.scalar(pa.scalar(None, pa.string())))
+        return pc.if_else(call.args[0].is_valid(), pc.scalar(av.scalar("")), pc.scalar(av.scalar(None, pa.string())))
     stop = start + int(length)
     if start < 0 <= stop:
         return pc.utf8_slice_codeunits(call.args[0], start=start)
@@ -78,14 +79,14 @@ def _substring_rows(values: pa.Array, positions: pa.Array, lengths: pa.Array | N
         end = start + length
         start = max(start, 0)
         out.append(v[start:end] if start < end else "")
-    return pa.array(out, pa.string())
+    return av.array(out, pa.string())
 
 
 def _replace(call: Call) -> pc.Expression:
     search = call.literal(1, "search string")
     repl = call.literal(2, "replacement") if len(call.args) > 2 else ""
     if search is None or repl is None:
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     if search == "":
         return call.args[0]
     return pc.replace_substring(call.args[0], pattern=search, replacement=repl)
@@ -106,7 +107,7 @@ def _pad(left: bool) -> Callable[[Call], pc.Expression]:
         width = call.literal(1, "length")
         fill = call.literal(2, "padding") if len(call.args) > 2 else " "
         if width is None or fill is None:
-            return pc.scalar(pa.scalar(None, pa.string()))
+            return pc.scalar(av.scalar(None, pa.string()))
         width, fill = max(int(width), 0), str(fill)
 
         def pad(values: pa.Array) -> pa.Array:
@@ -118,7 +119,7 @@ def _pad(left: bool) -> Callable[[Call], pc.Expression]:
                 need = width - len(v)
                 padding = (fill * (need // len(fill) + 1))[:need]
                 out.append(padding + v if left else v + padding)
-            return pa.array(out, pa.string())
+            return av.array(out, pa.string())
         return udf("lpad" if left else "rpad", pad, [pa.string()], pa.string(), [call.args[0]])
     return build
 
@@ -126,7 +127,7 @@ def _pad(left: bool) -> Callable[[Call], pc.Expression]:
 def _split_part(call: Call) -> pc.Expression:
     delim, index = call.literal(1, "delimiter"), call.literal(2, "part index")
     if delim is None or index is None:
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     if index == 0:
         raise InvalidArgumentError("split_part(): the part index must not be 0 (parts count from 1, or -1 from the end)")
 
@@ -139,7 +140,7 @@ def _split_part(call: Call) -> pc.Expression:
             parts = v.split(delim) if delim else [v]
             i = index - 1 if index > 0 else len(parts) + index
             out.append(parts[i] if 0 <= i < len(parts) else "")
-        return pa.array(out, pa.string())
+        return av.array(out, pa.string())
     return udf("split_part", split, [pa.string()], pa.string(), [call.args[0]])
 
 
@@ -147,7 +148,7 @@ def _regexp_extract(call: Call) -> pc.Expression:
     pattern = call.literal(1, "pattern")
     group = call.literal(2, "group index") if len(call.args) > 2 else 1
     if pattern is None or group is None:
-        return pc.scalar(pa.scalar(None, pa.string()))
+        return pc.scalar(av.scalar(None, pa.string()))
     try:
         compiled = re.compile(pattern)
     except re.error as e:
@@ -161,7 +162,7 @@ def _regexp_extract(call: Call) -> pc.Expression:
         for v in values.to_pylist():
             m = compiled.search(v) if v is not None else None
             out.append(None if v is None else "" if m is None else (m.group(group) or ""))
-        return pa.array(out, pa.string())
+        return av.array(out, pa.string())
     return udf("regexp_extract", extract, [pa.string()], pa.string(), [call.args[0]])
 
 
@@ -192,7 +193,7 @@ def _like_rows(ignore_case: bool, escape: str) -> Callable[[pa.Array, pa.Array],
             if rx is None:
                 rx = compiled[p] = re.compile(_like_regex(p, escape), re.DOTALL)
             out.append(rx.fullmatch(v) is not None)
-        return pa.array(out, pa.bool_())
+        return av.array(out, pa.bool_())
     return match
 
 
@@ -233,7 +234,7 @@ def _rlike(call: Call) -> pc.Expression:
     if pattern is None:
         return pc.scalar(NULL_BOOL)
     try:  # checked once here, not per row at evaluation (where the error would name a row, not the pattern)
-        pc.match_substring_regex(pa.array([""]), pattern=str(pattern))
+        pc.match_substring_regex(av.array([""]), pattern=str(pattern))
     except pa.ArrowInvalid as e:
         reason = str(e).strip().splitlines()[0].replace("Invalid regular expression: ", "")
         raise InvalidArgumentError(f"{call.name}(): invalid pattern {pattern!r}: {reason}\n"
@@ -251,7 +252,7 @@ def _initcap(values: pa.Array) -> pa.Array:
             continue
         low = v.lower()
         out.append("".join(ch.upper() if i == 0 or low[i - 1] == " " else ch for i, ch in enumerate(low)))
-    return pa.array(out, pa.string())
+    return av.array(out, pa.string())
 
 
 def _length(call: Call) -> pc.Expression:

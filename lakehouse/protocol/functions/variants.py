@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidArgumentError
+from lakehouse.protocol import arrow_values as av
 from lakehouse.protocol.functions.registry import BOOLEAN, STRING, Call, register, udf
 from lakehouse.protocol.schema import (
     VARIANT_ARROW, DataType, DecimalType, MapType, PrimitiveType, to_arrow_type, type_name,
@@ -116,8 +117,8 @@ def _variant_get(call: Call) -> pc.Expression:
                 found = find(keys, v, steps) if steps else (0, len(v))
             out_meta.append(m if found else b"")
             out_value.append(v[found[0]:found[1]] if found else b"")
-        mask = pa.array([f == b"" for f in out_value], pa.bool_())
-        return pa.StructArray.from_arrays([pa.array(out_meta, pa.binary()), pa.array(out_value, pa.binary())],
+        mask = av.array([f == b"" for f in out_value], pa.bool_())
+        return pa.StructArray.from_arrays([av.array(out_meta, pa.binary()), av.array(out_value, pa.binary())],
                                           fields=list(VARIANT_ARROW), mask=mask)
     return udf("variant_get", extract, [VARIANT_ARROW], VARIANT_ARROW, [call.args[0]])
 
@@ -126,7 +127,7 @@ def _is_variant_null(call: Call) -> pc.Expression:
     _require_variant(call)
 
     def test(arr: pa.Array) -> pa.Array:
-        return pa.array([ok and v[:1] == b"\x00" for ok, v in zip(arr.is_valid().to_pylist(),
+        return av.array([ok and v[:1] == b"\x00" for ok, v in zip(arr.is_valid().to_pylist(),
                                                                    arr.field("value").to_pylist())], pa.bool_())
     return udf("is_variant_null", test, [VARIANT_ARROW], pa.bool_(), call.args)
 
@@ -191,8 +192,8 @@ def _parse_json(safe: bool) -> Callable[[Call], pc.Expression]:
                                                        "Help: try_parse_json gives NULL for such text") from None
                 meta.append(pair[0] if pair else b"")
                 vals.append(pair[1] if pair else b"")
-            mask = pa.array([v == b"" for v in vals], pa.bool_())
-            return pa.StructArray.from_arrays([pa.array(meta, pa.binary()), pa.array(vals, pa.binary())],
+            mask = av.array([v == b"" for v in vals], pa.bool_())
+            return pa.StructArray.from_arrays([av.array(meta, pa.binary()), av.array(vals, pa.binary())],
                                               fields=list(VARIANT_ARROW), mask=mask)
         return udf(call.name, parse, [pa.string()], VARIANT_ARROW, call.args)
     return build
@@ -233,10 +234,10 @@ def _arrow_values(source: DataType, values: list[Any]) -> pa.Array:
     # Dates and timestamps go through their integer storage: any 32/64-bit value converts, whatever
     # Python's datetime can hold.
     if source == PrimitiveType("date"):
-        return pa.array(values, pa.int32()).cast(pa.date32())
+        return av.array(values, pa.int32()).cast(pa.date32())
     if isinstance(source, PrimitiveType) and source.name in ("timestamp", "timestamp_ntz"):
-        return pa.array(values, pa.int64()).cast(to_arrow_type(source))
-    return pa.array(values, to_arrow_type(source))
+        return av.array(values, pa.int64()).cast(to_arrow_type(source))
+    return av.array(values, to_arrow_type(source))
 
 
 def cast_from_variant(value: pc.Expression, to: DataType, *, safe: bool) -> pc.Expression:
@@ -249,7 +250,7 @@ def cast_from_variant(value: pc.Expression, to: DataType, *, safe: bool) -> pc.E
     want = to_arrow_type(to)
 
     def convert(arr: pa.Array) -> pa.Array:
-        from lakehouse.protocol.expr_arrow import project
+        from lakehouse.protocol.arrow_plans import project
         from lakehouse.protocol.functions.casts import cast_expression
 
         groups: dict[DataType, tuple[list[int], list[Any]]] = {}
@@ -280,7 +281,7 @@ def cast_from_variant(value: pc.Expression, to: DataType, *, safe: bool) -> pc.E
         offset = 0
         for source, (rows, vals) in groups.items():
             if source == _OTHER or source == to:
-                got = pa.array(vals, want) if source == _OTHER else _arrow_values(source, vals)
+                got = av.array(vals, want) if source == _OTHER else _arrow_values(source, vals)
             else:
                 try:
                     expr = cast_expression(pc.field("x"), source, to, safe=True)
@@ -302,7 +303,7 @@ def cast_from_variant(value: pc.Expression, to: DataType, *, safe: bool) -> pc.E
             raise InvalidArgumentError(f"cannot CAST variant value {shown} to {type_name(to)}\n"
                                        "Help: try_variant_get or TRY_CAST gives NULL for such values")
         pool = pa.concat_arrays(parts) if parts else pa.nulls(0, want)
-        return pool.take(pa.array(where, pa.int64()))
+        return pool.take(av.array(where, pa.int64()))
     return udf("cast_from_variant", convert, [VARIANT_ARROW], want, [value])
 
 
@@ -315,10 +316,10 @@ def cast_to_variant(value: pc.Expression, source: DataType) -> pc.Expression:
 
     def convert(arr: pa.Array) -> pa.Array:
         pairs = [None if v is None else encode_value(v) for v in arr.to_pylist()]
-        mask = pa.array([p is None for p in pairs], pa.bool_())
+        mask = av.array([p is None for p in pairs], pa.bool_())
         return pa.StructArray.from_arrays(
-            [pa.array([p[0] if p else b"" for p in pairs], pa.binary()),
-             pa.array([p[1] if p else b"" for p in pairs], pa.binary())], fields=list(VARIANT_ARROW), mask=mask)
+            [av.array([p[0] if p else b"" for p in pairs], pa.binary()),
+             av.array([p[1] if p else b"" for p in pairs], pa.binary())], fields=list(VARIANT_ARROW), mask=mask)
     return udf("cast_to_variant", convert, [to_arrow_type(source)], VARIANT_ARROW, [value])
 
 
