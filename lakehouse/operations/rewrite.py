@@ -6,8 +6,9 @@ model; each operation says only which rows go and which rows come):
 
 1. plan: the candidate files, through `Scan` (partition pruning and stats skipping);
 2. execute: `rewrite` reads the candidate files (rows in physical order, deletion vectors not applied)
-   a bounded window ahead on ``max_workers`` threads and runs the operation's per-file function there
-   (mask, join, new values: Arrow releases the GIL, so several files are worked on at once); the caller
+   a bounded window ahead on ``max_workers // 2`` threads (at least one; each file is decoded on Arrow's
+   own threads) and runs the operation's per-file function there (mask, join, new values: Arrow
+   releases the GIL, so files are worked on while others are encoded); the caller
    applies each file's `FileOutcome` in file order: its new rows go to the writer, its change data to
    `_change_data/`, and its changed rows leave the file -- the deletion-vector-or-copy-on-write branch,
    written once, in `FileRewriter.drop_rows`;
@@ -16,8 +17,15 @@ model; each operation says only which rows go and which rows come):
 A failure before the commit is decided (an error, a conflict the checks refuse, an append-only refusal)
 deletes every file the rewriter wrote (data, change data, deletion vectors): nothing is left behind.
 
-Memory: at most ``max_workers`` candidate files are read ahead, each with its outcome, plus the writer's
-``max_workers`` row groups in flight: the bound is (read-ahead window x workers) files, never the table.
+The writer puts each file's kept rows whole into one of up to ``max_workers`` output files ("lanes",
+chosen by bytes written, `FileWriteOptions.lanes`) in row groups of 256k rows, so the output files encode
+in parallel while the next target files are read. Measured on 2 cores (DELETE of 1% of 5M rows in 10
+files): one reading thread and two lanes took as long as two readers and one output file, in 390 instead
+of 460-480 MiB; two readers on two cores only competed with the encoders.
+
+Memory: at most ``max(1, max_workers // 2)`` candidate files are read ahead, each with its outcome, plus
+the writer's ``max_workers`` row groups in flight: the bound is (read-ahead window x workers) files,
+never the table.
 """
 
 from __future__ import annotations
@@ -211,9 +219,9 @@ class FileRewriter:
         # hidden columns (null for new rows, and for the commit version of updated rows).
         self.hidden = hidden_columns(snapshot)
         self.rows_preserved = True
-        # The kept rows of many files reach the writer as small batches; split_tail encodes its last
-        # buffer (most of a rewrite's rows) on every worker instead of one.
-        self.writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=True),
+        # The kept rows of many files reach the writer file by file: lanes spread them over several
+        # output files encoded at once, split_tail cuts each one's last buffer over every worker.
+        self.writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=True, lanes=True, row_group_rows=1 << 18),
                                                   max_workers=max_workers, hidden=self.hidden)
         self.cdc = ChangeData(snapshot, max_workers=max_workers)
         self.files: pa.Table = snapshot.adds.slice(0, 0)
@@ -272,9 +280,9 @@ class FileRewriter:
 
     def map_files(self, work: Callable[[TouchedFile], _T], files: pa.Table | None = None, *,
                   columns: set[str] | None = None) -> Iterator[tuple[TouchedFile, _T]]:
-        """``work`` over each file read, on up to ``max_workers`` threads; results in file order.
+        """``work`` over each file read, on up to ``max(1, max_workers // 2)`` threads; results in file order.
 
-        At most ``max_workers`` files (and their results) are held ahead of the consumer, who works on
+        At most that many files (and their results) are held ahead of the consumer, who works on
         the current one (the writer encodes its rows on its own pool), so memory holds a bounded window
         of files, never the table.
         """
@@ -309,7 +317,7 @@ class FileRewriter:
             self.progress(0, len(adds))
         if not adds:
             return
-        window = min(self.max_workers, len(adds))
+        window = min(max(1, self.max_workers // 2), len(adds))
         with ThreadPoolExecutor(max_workers=window, thread_name_prefix="lakehouse-rewrite") as pool:
             self._pools.append(pool)
             ahead = deque(pool.submit(job, a) for a in adds[:window])

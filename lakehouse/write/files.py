@@ -59,6 +59,11 @@ class FileWriteOptions:
     #: arrive as many small batches, so most of its encoding happens when the writer closes, on one
     #: thread otherwise. OPTIMIZE does not (its output is as few files as the rows fill).
     split_tail: bool = False
+    #: Each ``write`` call's rows (per partition) go whole to one of up to ``max_workers`` files open at
+    #: once ("lanes"), so that those files encode in parallel: a lane is opened only once every open one
+    #: holds ``SPLIT_MIN_BYTES``, and a write goes to the lane with the fewest bytes (decided by sizes
+    #: alone, never by timing). Copy-on-write DML wants this: its kept rows are many whole-file batches.
+    lanes: bool = False
 
 
 def _group_keys(column: pa.ChunkedArray) -> pa.Array:
@@ -241,7 +246,9 @@ class DataFileWriter:
         self.logical_schema = pa.schema([to_arrow_field(f) for f in schema.fields])
         self._physical = physical_paths(schema, mode)
         self._properties = properties
-        self._open: dict[tuple, _OpenFile] = {}  # by serialised partition values
+        # By serialised partition values, with the lane number appended for lanes after the first.
+        self._open: dict[tuple, _OpenFile] = {}
+        self._lane_bytes: dict[tuple, list[int]] = {}  # per partition: bytes written to each lane
         by_name = {f.name: f.type for f in schema.fields}
         self._partition_types = [by_name[c] for c in self.partition_columns]
         self._stats_pool = ThreadPoolExecutor(max_workers=1)
@@ -270,10 +277,21 @@ class DataFileWriter:
             # -0.0 and never find a NaN again (NaN != NaN).
             key = self._serialize(values)
             pieces = min(self.max_workers, data.nbytes // SPLIT_MIN_BYTES)
-            if pieces < 2:
-                self._append(key, data)
-            else:
+            if pieces >= 2:
                 self._append_split(key, data, pieces)
+            elif self.options.lanes and self.max_workers > 1:
+                self._append(key, data, slot=self._lane(key, data.nbytes))
+            else:
+                self._append(key, data)
+
+    def _lane(self, key: tuple, nbytes: int) -> tuple:
+        """The open-file slot of the lane the next ``nbytes`` of partition ``key`` go to (`FileWriteOptions.lanes`)."""
+        sizes = self._lane_bytes.setdefault(key, [0])
+        if len(sizes) < self.max_workers and min(sizes) >= SPLIT_MIN_BYTES:
+            sizes.append(0)
+        lane = sizes.index(min(sizes))
+        sizes[lane] += nbytes
+        return key if lane == 0 else (*key, lane)
 
     def _append_split(self, key: tuple, data: pa.Table, pieces: int) -> None:
         """One large write on several cores: the rows are cut into ``pieces`` consecutive parts, each
@@ -311,12 +329,14 @@ class DataFileWriter:
         if not lanes[-1].closed:
             self._open[key] = lanes[-1]
 
-    def _append(self, key: tuple, data: pa.Table) -> None:
+    def _append(self, key: tuple, data: pa.Table, *, slot: tuple | None = None) -> None:
+        """Buffer ``data`` (rows of partition ``key``) in the open file of ``slot`` (default: ``key``)."""
+        slot = key if slot is None else slot
         per_row = max(1, data.nbytes // max(1, data.num_rows))
         offset = 0
         # Large batches are cut so that a row group (and so a file) never overshoots the target.
         while offset < data.num_rows:
-            f = self._open.get(key) or self._new_file(key)
+            f = self._open.get(slot) or self._new_file(key, slot=slot)
             limit = self._flush_bytes(f)
             take = max(1, min(data.num_rows - offset, (limit - f.pending_bytes) // per_row,
                               self.options.row_group_rows - f.pending_rows))
@@ -326,7 +346,7 @@ class DataFileWriter:
             f.pending_rows += chunk.num_rows
             f.pending_bytes += take * per_row
             if f.pending_rows >= self.options.row_group_rows or f.pending_bytes >= limit:
-                self._flush(key, f)
+                self._flush(slot, f)
 
     def _file_rows(self, pending: list[pa.Table]) -> pa.Table:
         """Buffered logical rows as the file stores them (physical names and field ids under column
@@ -347,7 +367,7 @@ class DataFileWriter:
         return tuple(serialize_partition_value(v, t, column=c) for c, t, v in zip(self.partition_columns, types, values))
 
     def _new_file(self, serialized: tuple[str | None, ...], *, index: tuple[int, ...] | None = None,
-                  register: bool = True) -> _OpenFile:
+                  register: bool = True, slot: tuple | None = None) -> _OpenFile:
         fields = {f.name: f for f in self.schema.fields}
         directory = partition_dir(self.partition_columns, list(serialized)) if self.partition_columns else ""
         name = f"{self.options.file_prefix}-{self._counter:05d}-{uuid.uuid4()}-c000.{self.options.compression}.parquet"
@@ -363,7 +383,7 @@ class DataFileWriter:
         f = _OpenFile(index or (self._counter, 0, 0), rel, serialized, stats, pv)
         self._counter += 1
         if register:
-            self._open[serialized] = f
+            self._open[serialized if slot is None else slot] = f
         return f
 
     def _submit(self, f: _OpenFile, fn: Any, pending: list[pa.Table], raw: int) -> Future:
@@ -446,7 +466,9 @@ class DataFileWriter:
         pending, raw = f.pending, f.pending_bytes
         f.pending = []
         f.pending_rows = f.pending_bytes = 0
-        pieces = min(self.max_workers, raw // SPLIT_MIN_BYTES) if self.options.split_tail else 1
+        # Lanes already spread a key's rows over several files: together they take at most max_workers.
+        share = self.max_workers // len(self._lane_bytes.get(f.key, [0])) if self.options.lanes else self.max_workers
+        pieces = min(share, raw // SPLIT_MIN_BYTES) if self.options.split_tail else 1
         tails: list[tuple[_OpenFile, list[pa.Table], int]] = []
         if pieces >= 2:
             rows = pa.concat_tables(pending)

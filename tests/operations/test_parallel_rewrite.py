@@ -79,9 +79,9 @@ def test_bad_max_workers_leaves_the_table_unchanged(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 4])
 def test_copy_on_write_kept_rows_are_encoded_on_every_worker(tmp_path, monkeypatch, workers):
-    """The kept rows of every rewritten file (many small batches) end in up to max_workers new files cut
-    from the writer's last buffer, which hold exactly the surviving rows; lakehouse and deltalake read the
-    same rows."""
+    """The kept rows of every rewritten file (one batch per file) end in up to max_workers new files (the
+    writer's lanes, each one's last buffer cut further), and no more, which hold exactly the surviving
+    rows; lakehouse and deltalake read the same rows."""
     import lakehouse.write.files as files_mod
     from tests.support.log import actions_of
 
@@ -93,7 +93,7 @@ def test_copy_on_write_kept_rows_are_encoded_on_every_worker(tmp_path, monkeypat
                               configuration=None if start else config("cow", cdf=False))
     lakehouse.DeltaTable(path).delete("v = 3", max_workers=workers)
     adds = actions_of(path, 5, "add")
-    assert len(adds) == workers
+    assert len(adds) == 1 if workers == 1 else 1 < len(adds) <= workers
     got = pa.concat_tables([pq.read_table(f"{path}/{a['path']}") for a in adds])
     assert got.sort_by("id").equals(data.filter(pc.not_equal(data["v"], 3)))
     assert_same_rows(dl_read(path), got, "deltalake after the split rewrite")

@@ -176,3 +176,57 @@ def test_split_tail_encodes_the_last_buffer_on_every_worker(tmp_path, monkeypatc
     parts = 3 if partition_by else 1
     assert counts[(4, True)] == 4 * parts  # every partition's buffer is over 4 split units
     assert counts[(1, True)] == counts[(4, False)] == parts
+
+
+@pytest.mark.parametrize("partition_by", [[], ["p"]])
+def test_lanes_put_each_write_whole_into_one_of_at_most_max_workers_files(tmp_path, monkeypatch, partition_by):
+    """With ``lanes`` (copy-on-write DML's kept rows, one batch per rewritten file), every write lands
+    whole and in order in one file; a second file is opened only once the first holds SPLIT_MIN_BYTES, and
+    a partition never gets more than max_workers files (lanes and split tails together); the assignment
+    depends on sizes alone, so two runs give the same files. Stats are exact; one worker makes one file."""
+    monkeypatch.setattr(files_mod, "SPLIT_MIN_BYTES", 64 * 1024)
+    data = _data()
+    path = str(tmp_path / "t")
+    lakehouse.write_delta(path, data.slice(0, 0), partition_by=partition_by or None)
+    snapshot = lakehouse.DeltaTable(path).snapshot
+    batches = [data.slice(start, size) for start, size in zip(range(0, data.num_rows, 3000), [500, 3000, 1200] * 50)]
+    layouts = []
+    for workers in (3, 3, 1):
+        writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=True, lanes=True),
+                                             max_workers=workers)
+        for batch in batches:
+            writer.write(batch)
+        adds = writer.close()
+        root = Path(path)
+        files = {a.path: pq.read_table(root / a.path) for a in adds}
+        for value in (["p0", "p1", "p2"] if partition_by else [None]):
+            mine = [a.path for a in adds if a.partition_values.get("p") == value] if value else list(files)
+            assert 1 <= len(mine) <= workers
+            if workers == 1:
+                assert len(mine) == 1
+            got = pa.concat_tables([files[p] for p in mine]).sort_by("id")
+            written = pa.concat_tables(batches)
+            want = written.filter(pc.equal(written["p"], value)).drop_columns(["p"]) if value else written
+            assert got.equals(want.sort_by("id"))
+            # Each batch's rows (of this partition) are one contiguous run of one file, in input order.
+            where = {}
+            for p in mine:
+                ids = files[p]["id"].to_pylist()
+                where.update({i: (p, k) for k, i in enumerate(ids)})
+            for batch in batches:
+                part = batch.filter(pc.equal(batch["p"], value)) if value else batch
+                ids = part["id"].to_pylist()
+                if ids:
+                    homes = {where[i][0] for i in ids}
+                    assert len(homes) == 1
+                    positions = [where[i][1] for i in ids]
+                    assert positions == list(range(positions[0], positions[0] + len(ids)))
+        if workers == 3:
+            assert len(adds) > (3 if partition_by else 1)  # the rows were spread over lanes
+        for a in adds:
+            stats, rows = json.loads(a.stats or "{}"), files[a.path]
+            assert stats["numRecords"] == rows.num_rows
+            assert stats["minValues"]["id"] == pc.min(rows["id"]).as_py()
+            assert stats["maxValues"]["id"] == pc.max(rows["id"]).as_py()
+        layouts.append(sorted(tuple(sorted(set(files[p]["id"].to_pylist()))[:3]) for p in files))
+    assert layouts[0] == layouts[1]
