@@ -142,6 +142,17 @@ def _groups(table: pa.Table, columns: list[str], order: np.ndarray, counts: np.n
 #: to plain encoding for the rest of the chunk.
 DICTIONARY_LIMIT = 1024 * 1024
 DICTIONARY_SAMPLE_ROWS = 8192
+DICTIONARY_SAMPLE_BLOCKS = 8
+
+
+def _expected_distinct(run: pa.ChunkedArray, n: int) -> float:
+    """The distinct values expected among ``n`` rows, from the repeats in one run of them (no repeat: n)."""
+    valid = len(run) - run.null_count
+    repeats = valid - pc.count_distinct(run).as_py()
+    if not repeats:
+        return float(n)
+    d = valid * valid / (2 * repeats)
+    return d * -math.expm1(-n / d)
 
 
 def dictionary_columns(rows: pa.Table) -> bool | list[str]:
@@ -151,37 +162,42 @@ def dictionary_columns(rows: pa.Table) -> bool | list[str]:
     Arrow dictionary-encodes every column and falls back to plain encoding when a column chunk's dictionary
     passes `DICTIONARY_LIMIT`: for high-cardinality columns (ids, measurements, timestamps) that costs a
     hash of every value and a re-encoding, about twice plain encoding's time, for a larger file. A column
-    is written plain when a prefix sample shows it cannot fit: the number of distinct values D is estimated
-    from the sample's repeats (birthday estimate: k samples show k^2 / 2D repeats; skew and clustering add
-    repeats, so it errs towards keeping the dictionary), and the values expected among the rows at hand
-    must overfill the dictionary by 10%. Choosing wrongly costs only size or time, never a value.
+    is written plain when a sample shows it cannot fit: the number of distinct values D is estimated
+    from the repeats in each of `DICTIONARY_SAMPLE_BLOCKS` runs of consecutive rows spread over the rows at
+    hand (birthday estimate: k samples show k^2 / 2D repeats; runs keep the repeats of clustered values,
+    and a run with no repeats stands for all the values), taking the largest estimate of any run: a
+    prefix alone would judge a file by its first batch (a MERGE's updated rows, all with one timestamp,
+    ahead of the kept rows). The values expected among the rows at hand must overfill the dictionary by
+    10%. Choosing wrongly costs only size or time, never a value.
     Only flat schemas of top-level primitive columns are judged (``use_dictionary`` names leaf paths);
     anything else keeps Arrow's default."""
     if rows.num_rows < 2 * DICTIONARY_SAMPLE_ROWS:
         return True
     keep: list[str] = []
     plain = False
-    sample = rows.slice(0, DICTIONARY_SAMPLE_ROWS)
-    for name, column in zip(rows.column_names, sample.columns):
-        t = column.type
+    n = rows.num_rows
+    block = DICTIONARY_SAMPLE_ROWS // DICTIONARY_SAMPLE_BLOCKS
+    starts = np.linspace(0, n - block, DICTIONARY_SAMPLE_BLOCKS).astype(np.int64).tolist()
+    samples = [rows.slice(start, block) for start in starts]
+    for i, name in enumerate(rows.column_names):
+        t = rows.schema.field(i).type
         if (pa.types.is_nested(t) or pa.types.is_dictionary(t) or isinstance(t, pa.ExtensionType)
                 or "." in name):  # a dot would read as a nested path
             return True
         if pa.types.is_boolean(t) or pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
             keep.append(name)  # booleans are never dictionary-encoded; decimals' stored width varies
             continue
-        valid = len(column) - column.null_count
+        columns = [sample.column(i) for sample in samples]
+        valid = sum(len(c) - c.null_count for c in columns)
         if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-            width = 4 + pc.sum(pc.binary_length(column)).as_py() / max(1, valid)  # Parquet's length prefix
+            width = 4 + sum(pc.sum(pc.binary_length(c)).as_py() or 0 for c in columns) / max(1, valid)  # length prefix
         elif pa.types.is_primitive(t):
             width = t.bit_width / 8
         else:
             keep.append(name)
             continue
-        repeats = valid - pc.count_distinct(column).as_py()
-        n = rows.num_rows
         # Distinct values expected among the n rows at hand, from the estimated total D: D (1 - e^(-n/D)).
-        expected = n if not repeats else (d := valid * valid / (2 * repeats)) * -math.expm1(-n / d)
+        expected = max(_expected_distinct(c, n) for c in columns)
         if valid < DICTIONARY_SAMPLE_ROWS // 2 or expected < 1.1 * DICTIONARY_LIMIT / width:
             keep.append(name)
         else:

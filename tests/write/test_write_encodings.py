@@ -76,6 +76,12 @@ def test_dictionary_choice() -> None:
     # A column sorted in runs of repeated values keeps its dictionary (the sample shows repeats).
     runs = pa.table({"r": pa.array(np.repeat(np.arange(ROWS // 20, dtype=np.int64), 20))})
     assert dictionary_columns(runs) is True
+    # A first batch of repeats (a MERGE's updated rows, one timestamp) ahead of unique values does not
+    # pass for the whole: the column is still written plain; a low-cardinality one keeps its dictionary.
+    head = 3000
+    ts = np.concatenate([np.full(head, 7, dtype=np.int64), np.arange(ROWS - head, dtype=np.int64) * 1000])
+    merged = pa.table({"t": pa.array(ts, pa.timestamp("us")), "few": pa.array(np.arange(ROWS) % 50)})
+    assert dictionary_columns(merged) == ["few"]
     # Nested columns: the choice is left to Arrow.
     nested = data.append_column("n", pa.array([{"a": i} for i in range(data.num_rows)]))
     assert dictionary_columns(nested) is True
