@@ -218,8 +218,8 @@ def markdown(doc: dict[str, Any], results: list[BenchResult]) -> str:
         "against each engine's fastest variant; below 1 means lakehouse is faster. In brackets after a ratio: "
         "the paired ratio (median over interleaved rounds of the per-round ratio), steadier on a busy machine. "
         "Targets are judged on the ratio of medians. DML and maintenance benchmarks run each call in a fresh "
-        "child process (time of the operation alone), with at most 3 timed runs for DML and Z-order "
-        "(`benchmarks.dml.DML_REPEAT`, `benchmarks.maintenance.ZORDER_REPEAT`) and 5 for OPTIMIZE compaction "
+        "child process (time of the operation alone), with at most 5 timed runs for DML (`benchmarks.dml.DML_REPEAT`), 3 for Z-order "
+        "(`benchmarks.maintenance.ZORDER_REPEAT`) and 5 for OPTIMIZE compaction "
         "and VACUUM (`benchmarks.maintenance.MAINTENANCE_REPEAT`); the bulk and partitioned writes get at most 5 "
         "(`benchmarks.writes.WRITE_REPEAT`). Round r starts at variant r mod n, and the "
         "page cache is flushed (`sync`) before every timed call, so no variant pays for another's write-back.",
