@@ -310,6 +310,11 @@ def scalar(value: Any, type: pa.DataType | None = None) -> pa.Scalar:  # noqa: A
     return built[0] if built is not None else pa.scalar(value, type)
 
 
+def lit(value: Any, type: pa.DataType | None = None) -> pc.Expression:  # noqa: A002 - pyarrow's own name
+    """An Arrow expression literal (``pc.scalar``) of a Python value, built like :func:`scalar`."""
+    return pc.scalar(scalar(value, type))
+
+
 def repeat(value: str, n: int) -> pa.Array:
     """``n`` copies of one string (a change type, a constant column) without a Python list of ``n``."""
     return pa.repeat(scalar(value, pa.string()), n)

@@ -126,7 +126,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             scale = max(0, -int(exact.as_tuple().exponent))
             precision = max(max(exact.adjusted() + 1, 1) + scale, 1)
             if precision <= 38:
-                return pc.scalar(av.scalar(exact, pa.decimal128(precision, scale)))
+                return av.lit(exact, pa.decimal128(precision, scale))
         return conv(lit)
 
     def compared(col_side: Expr, lit_side: Lit) -> tuple[pc.Expression, pc.Expression]:
@@ -146,13 +146,13 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             if wide is not None:
                 # Spark compares decimal(10,2) with 2.675 in decimal(11,3), where both are exact.
                 arrow = pa.decimal128(wide.precision, wide.scale)
-                return column.cast(arrow), pc.scalar(av.scalar(_as_decimal(lit_side.value), arrow))
+                return column.cast(arrow), av.lit(_as_decimal(lit_side.value), arrow)
         return column, lit_for(col_side, lit_side)
 
     def comparison(e: Cmp) -> pc.Expression:
         op, lhs, rhs = e.op, e.left, e.right
         if Lit(None) in (lhs, rhs):
-            return pc.scalar(av.scalar(None, pa.bool_()))  # NULL compared with anything, NaN included
+            return av.lit(None, pa.bool_())  # NULL compared with anything, NaN included
         if isinstance(lhs, Lit) and not isinstance(rhs, Lit):
             op, lhs, rhs = _FLIP[op], rhs, lhs  # the literal on the right
         if isinstance(rhs, Lit) and not isinstance(lhs, Lit):
@@ -214,11 +214,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if e.op == "-":
             delta = -delta
         if dtype == PrimitiveType("date") and delta % timedelta(days=1) == timedelta(0):
-            days = pc.add_checked(base.cast(pa.int32()), pc.scalar(av.scalar(delta.days, pa.int32())))
+            days = pc.add_checked(base.cast(pa.int32()), av.lit(delta.days, pa.int32()))
             return days.cast(pa.date32())
         if dtype == PrimitiveType("date") or dtype == PrimitiveType("string"):
             base = base.cast(pa.timestamp("us", tz="UTC"))
-        return pc.add_checked(base, pc.scalar(av.scalar(delta, pa.duration("us"))))
+        return pc.add_checked(base, av.lit(delta, pa.duration("us")))
 
     def function(e: Func) -> pc.Expression:
         fn = lookup(e.name)
@@ -226,7 +226,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             # A NULL argument makes the call NULL (Spark), typed as the call's result: a bare NULL has
             # no type of its own that an Arrow kernel would accept (length(NULL), NULL LIKE 'a').
             result = type_of(e, schema)
-            return pc.scalar(av.scalar(None, to_arrow_type(result) if result is not None else pa.bool_()))
+            return av.lit(None, to_arrow_type(result) if result is not None else pa.bool_())
         types = [type_of(a, schema) for a in e.args]
         if fn.name == "coalesce" and any(_can_fail(a) for a in e.args[1:]):
             # COALESCE reads an argument only where every earlier one is NULL (Spark): guard the rest.
@@ -249,9 +249,9 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         want = to_arrow_type(to) if to is not None else pa.bool_()
         conds: list[pc.Expression] = []
         values: list[pc.Expression] = []
-        none_before: pc.Expression = pc.scalar(av.scalar(True))  # no earlier condition was TRUE
+        none_before: pc.Expression = av.lit(True)  # no earlier condition was TRUE
         for c, v in e.whens:
-            cond = pc.coalesce(guarded(none_before, lambda: conv(c)) if _can_fail(c) else conv(c), pc.scalar(av.scalar(False)))
+            cond = pc.coalesce(guarded(none_before, lambda: conv(c)) if _can_fail(c) else conv(c), av.lit(False))
             taken = none_before & cond
             values.append(guarded(taken, lambda: value_as(v, to, want)) if _can_fail(v) else value_as(v, to, want))
             conds.append(cond)
@@ -265,7 +265,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def value_as(v: Expr, to: DataType | None, want: pa.DataType) -> pc.Expression:
         if isinstance(v, Lit):
             if v.value is None:
-                return pc.scalar(av.scalar(None, want))
+                return av.lit(None, want)
             return pc.scalar(_scalar(coerce_literal(v.value, to, column="CASE") if to is not None else v.value,
                                      to, "CASE") if to is not None else v.value)
         return conv(v) if type_of(v, schema) == to else conv(v).cast(want)
@@ -276,7 +276,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
     def null_safe_equal(e: Cmp) -> pc.Expression:
         equal = conv(Cmp("=", e.left, e.right))
         left_null, right_null = conv(IsNull(e.left)), conv(IsNull(e.right))
-        return pc.if_else(left_null | right_null, left_null & right_null, pc.coalesce(equal, pc.scalar(av.scalar(False))))
+        return pc.if_else(left_null | right_null, left_null & right_null, pc.coalesce(equal, av.lit(False)))
 
     def operand(side: Expr, own: DataType | None, other: DataType | None) -> pc.Expression:
         """One side of arithmetic at the type Spark would promote it to."""
@@ -291,7 +291,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             decimal = INTEGER_DECIMALS[own.name]
             if isinstance(side, Lit):
                 digits = max(1, len(str(abs(side.value))))
-                return pc.scalar(av.scalar(Decimal(side.value), pa.decimal128(min(38, digits), 0)))
+                return av.lit(Decimal(side.value), pa.decimal128(min(38, digits), 0))
             return conv(side).cast(pa.decimal128(decimal.precision if decimal.precision <= 38 else 38, 0))
         return conv(side)
 
@@ -299,11 +299,11 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
         if isinstance(e, Col):
             dtype = field_type(schema, e.path)
             if guards:
-                return pc.if_else(guards[-1], ref(e.path), pc.scalar(av.scalar(None, to_arrow_type(dtype))))
+                return pc.if_else(guards[-1], ref(e.path), av.lit(None, to_arrow_type(dtype)))
             return ref(e.path)
         if isinstance(e, Lit):
             # A bare NULL stands in a boolean position here (`NOT NULL`, `x AND NULL`).
-            return pc.scalar(av.scalar(None, pa.bool_())) if e.value is None else pc.scalar(av.scalar(e.value))
+            return av.lit(None, pa.bool_()) if e.value is None else av.lit(e.value)
         if isinstance(e, Func):
             return function(e)
         if isinstance(e, Case):
@@ -320,12 +320,12 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             out = conv(e.items[0])
             for i in e.items[1:]:
                 # Where the left side is FALSE the right side cannot change the result: guard it.
-                out = out & (guarded(pc.coalesce(out, pc.scalar(av.scalar(True))), lambda: conv(i)) if _can_fail(i) else conv(i))
+                out = out & (guarded(pc.coalesce(out, av.lit(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Or):
             out = conv(e.items[0])
             for i in e.items[1:]:
-                out = out | (guarded(pc.coalesce(~out, pc.scalar(av.scalar(True))), lambda: conv(i)) if _can_fail(i) else conv(i))
+                out = out | (guarded(pc.coalesce(~out, av.lit(True)), lambda: conv(i)) if _can_fail(i) else conv(i))
             return out
         if isinstance(e, Not):
             return ~conv(e.item)
@@ -349,7 +349,7 @@ def to_arrow(expr: Expr, schema: StructType, field: Callable[[tuple[str, ...]], 
             else:
                 arr = av.array([v.value for v in values])
             item = conv(e.item)
-            member = pc.if_else(item.is_null(), pc.scalar(av.scalar(None, pa.bool_())), item.isin(arr))
+            member = pc.if_else(item.is_null(), av.lit(None, pa.bool_()), item.isin(arr))
             return _three_valued_in(item, member, has_null, e.negated)
         raise TypeError(type(e))
 
@@ -392,7 +392,7 @@ def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, va
     """
     nan = pc.is_nan(column)
     if isinstance(value, float) and value != value:  # against NaN itself
-        true, false = pc.scalar(av.scalar(True)), pc.scalar(av.scalar(False))
+        true, false = av.lit(True), av.lit(False)
         # if_else on `nan` keeps NULL rows NULL.
         return {"=": nan, "!=": ~nan, "<": ~nan, "<=": pc.if_else(nan, true, true),
                 ">": pc.if_else(nan, false, false), ">=": nan}[op]
@@ -404,7 +404,7 @@ def _float_vs_literal(op: str, column: pc.Expression, literal: pc.Expression, va
 def _float_compare(op: str, left: pc.Expression, right: pc.Expression, left_float: bool,
                    right_float: bool) -> pc.Expression:
     """Two computed sides, at least one floating-point, under Spark's order (NaN = NaN, NaN largest)."""
-    false = pc.scalar(av.scalar(False))
+    false = av.lit(False)
     ln = pc.is_nan(left) if left_float else false
     rn = pc.is_nan(right) if right_float else false
     if op in ("=", "!="):
@@ -553,9 +553,9 @@ def _int_cannot_hold(value: Any, dtype: DataType | None) -> bool:
 
 def _three_valued_in(item: pc.Expression, member: pc.Expression, has_null: bool, negated: bool) -> pc.Expression:
     """SQL IN/NOT IN: with a NULL in the list, a non-member is NULL (so NOT IN is never TRUE)."""
-    null = pc.scalar(av.scalar(None, pa.bool_()))
+    null = av.lit(None, pa.bool_())
     if has_null:
-        member = pc.if_else(pc.coalesce(member, pc.scalar(av.scalar(False))), pc.scalar(av.scalar(True)), null)
+        member = pc.if_else(pc.coalesce(member, av.lit(False)), av.lit(True), null)
     if not negated:
         return member
     return ~member

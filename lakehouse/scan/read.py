@@ -257,7 +257,7 @@ def plain_dataset(snapshot: Snapshot, tasks: Sequence[FileTask]) -> "ds.Dataset"
     for t in tasks:
         rel = resolve_relative(t.path, snapshot.storage.root_uri, kind="data file", version=snapshot.version)
         paths.append(f"{root}/{rel}")
-        expr = pc.scalar(av.scalar(True))
+        expr = av.lit(True)
         for col in snapshot.partition_columns:
             f = by_name[col]
             try:

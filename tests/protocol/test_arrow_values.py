@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,3 +189,8 @@ def test_decimals_beyond_28_digits_are_exact() -> None:
     value = Decimal("12345678901234567890.123456789012345678")
     assert av.scalar(value, pa.decimal128(38, 18)).as_py() == value
     assert av.array([value, -value], pa.decimal128(38, 18)).to_pylist() == [value, -value]
+
+
+def test_lit_is_the_expression_literal_pyarrow_builds() -> None:
+    for value, type_ in ((5, None), ("x", None), (None, pa.bool_()), (Decimal("1.25"), pa.decimal128(5, 2))):
+        assert av.lit(value, type_).equals(pc.scalar(pa.scalar(value, type_)))

@@ -45,7 +45,7 @@ def cast_expression(value: pc.Expression, source: DataType | None, to: DataType,
     if source == to:
         return value
     if source is None:
-        return pc.scalar(av.scalar(None, to_arrow_type(to)))
+        return av.lit(None, to_arrow_type(to))
     if source == VARIANT or to == VARIANT:
         from lakehouse.protocol.functions.variants import cast_from_variant, cast_to_variant  # builds on this module
 
@@ -139,7 +139,7 @@ def _try(value: pc.Expression, source: DataType, to: DataType) -> pc.Expression:
             # Spark's integer text: an optional sign and digits (no fraction, no 0x); '+5' is 5.
             digits = pc.replace_substring_regex(value, pattern=r"^\+", replacement="")
             ok = pc.match_substring_regex(digits, pattern=r"^-?[0-9]+$")
-            value = pc.if_else(ok, digits, pc.scalar(av.scalar(None, pa.string())))
+            value = pc.if_else(ok, digits, av.lit(None, pa.string()))
         elif _is(to, "boolean"):
             return udf("text_boolean", _text_boolean, [pa.string()], pa.bool_(), [value])
     elif _is(to, *_INTS) and _is(source, "float", "double"):

@@ -36,9 +36,9 @@ def _element_at(zero_based: bool) -> Callable[[Call], pc.Expression]:
             position = pc.add(length, pc.scalar(int(index)))
         else:
             position = pc.scalar(int(index) - (0 if zero_based else 1))
-        inside = (position >= pc.scalar(av.scalar(0))) & (position < length)
+        inside = (position >= av.lit(0)) & (position < length)
         # Out of range is NULL: the list itself is replaced by NULL before list_element sees the index.
-        safe = pc.if_else(pc.coalesce(inside, pc.scalar(av.scalar(False))), container, pc.scalar(av.scalar(None, arrow_type_of(call.types[0]))))
+        safe = pc.if_else(pc.coalesce(inside, av.lit(False)), container, av.lit(None, arrow_type_of(call.types[0])))
         if index < 0 and not zero_based:
             return udf("element_at_from_end", _from_end(int(index)), [arrow_type_of(call.types[0])],
                         arrow_type_of(_element_type(call.types)), [safe])

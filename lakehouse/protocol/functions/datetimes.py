@@ -166,7 +166,7 @@ def _parse_timestamp_text(arg: pc.Expression) -> pc.Expression:
 def _date_format(call: Call) -> pc.Expression:
     fmt = call.literal(1, "format")
     if fmt is None:
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     arg = call.args[0]
     if call.types[0] == STRING:
         arg = _parse_timestamp_text(arg)
@@ -186,14 +186,14 @@ def _unix_timestamp(call: Call) -> pc.Expression:
     if call.types[0] == STRING:
         arg = _to_timestamp(False)(call)
     micros = arg.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return pc.divide(pc.subtract(micros, pc.if_else(micros < pc.scalar(av.scalar(0)), pc.scalar(999_999), pc.scalar(av.scalar(0)))),
+    return pc.divide(pc.subtract(micros, pc.if_else(micros < av.lit(0), pc.scalar(999_999), av.lit(0))),
                      pc.scalar(1_000_000))
 
 
 def _from_unixtime(call: Call) -> pc.Expression:
     fmt = call.literal(1, "format") if len(call.args) > 1 else "yyyy-MM-dd HH:mm:ss"
     if fmt is None:
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     seconds = call.args[0]
     if call.types[0] in (PrimitiveType("double"), PrimitiveType("float")) or isinstance(call.types[0], DecimalType):
         seconds = pc.trunc(seconds.cast(pa.float64()))  # Spark casts the seconds to bigint (toward zero)

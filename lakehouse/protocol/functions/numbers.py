@@ -93,7 +93,7 @@ def _floor_decimal(t: DecimalType) -> DecimalType:
 def _positive_log(arg: pc.Expression, fn: Callable[[pc.Expression], pc.Expression]) -> pc.Expression:
     # Spark: the logarithm of zero or a negative number is NULL, not -Infinity or NaN.
     value = arg.cast(pa.float64())
-    return pc.if_else(value > pc.scalar(av.scalar(0.0)), fn(value), pc.scalar(av.scalar(None, pa.float64())))
+    return pc.if_else(value > av.lit(0.0), fn(value), av.lit(None, pa.float64()))
 
 
 def _log(call: Call) -> pc.Expression:
@@ -105,8 +105,8 @@ def _log(call: Call) -> pc.Expression:
         # (log10(1000) = 3.0, not ln(1000)/ln(10) = 2.9999999999999996).
         return _positive_log(value, pc.log10 if call.literals[0] == 10 else pc.log2)
     ratio = pc.divide(pc.ln(value.cast(pa.float64())), pc.ln(base))
-    return pc.if_else((base > pc.scalar(av.scalar(0.0))) & (value.cast(pa.float64()) > pc.scalar(av.scalar(0.0))), ratio,
-                      pc.scalar(av.scalar(None, pa.float64())))
+    return pc.if_else((base > av.lit(0.0)) & (value.cast(pa.float64()) > av.lit(0.0)), ratio,
+                      av.lit(None, pa.float64()))
 
 
 def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
@@ -124,9 +124,9 @@ def _extreme(greatest: bool) -> Callable[[Call], pc.Expression]:
         out = (pc.max_element_wise if greatest else pc.min_element_wise)(*args, skip_nulls=True)
         if greatest and isinstance(to, PrimitiveType) and to.name in ("float", "double"):
             # Spark: NaN is above every number, so GREATEST of anything with a NaN is NaN.
-            any_nan = pc.scalar(av.scalar(False))
+            any_nan = av.lit(False)
             for a in args:
-                any_nan = any_nan | pc.coalesce(pc.is_nan(a), pc.scalar(av.scalar(False)))
+                any_nan = any_nan | pc.coalesce(pc.is_nan(a), av.lit(False))
             out = pc.if_else(any_nan, pc.scalar(float("nan")), out)
         return out
     return build
@@ -143,12 +143,12 @@ def _nullif(call: Call) -> pc.Expression:
     equal = a == b
     if isinstance(to, PrimitiveType) and to.name in ("float", "double"):
         equal = equal | (pc.is_nan(a) & pc.is_nan(b))  # Spark's `=`: NaN equals NaN, so NULLIF(NaN, NaN) is NULL
-    return pc.if_else(pc.coalesce(equal, pc.scalar(av.scalar(False))), null_of(call.types[0] or to), a)
+    return pc.if_else(pc.coalesce(equal, av.lit(False)), null_of(call.types[0] or to), a)
 
 
 def _nanvl(call: Call) -> pc.Expression:
     a, b = (x.cast(pa.float64()) for x in call.args)
-    return pc.if_else(pc.coalesce(pc.is_nan(a), pc.scalar(av.scalar(False))), b, a)
+    return pc.if_else(pc.coalesce(pc.is_nan(a), av.lit(False)), b, a)
 
 
 register("negative", 1, 1, first_type, lambda c: pc.negate_checked(c.args[0]), family="numeric")
@@ -165,7 +165,7 @@ register("ln", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.ln), family="
 register("log", 1, 2, DOUBLE, _log, family="numeric")
 register("log10", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.log10), family="numeric")
 register("log2", 1, 1, DOUBLE, lambda c: _positive_log(c.args[0], pc.log2), family="numeric")
-register("isnan", 1, 1, BOOLEAN, lambda c: pc.coalesce(pc.is_nan(c.args[0].cast(pa.float64())), pc.scalar(av.scalar(False))),
+register("isnan", 1, 1, BOOLEAN, lambda c: pc.coalesce(pc.is_nan(c.args[0].cast(pa.float64())), av.lit(False)),
           family="numeric", null_in_null_out=False)
 register("nanvl", 2, 2, DOUBLE, _nanvl, family="numeric")
 register("greatest", 2, None, common_type, _extreme(True), null_in_null_out=False)

@@ -118,7 +118,7 @@ def cast_all(call: Call, to: DataType | None) -> list[pc.Expression]:
         return call.args
     want = to_arrow_type(to)
     # A bare NULL (typed boolean in Arrow, which casts to few types) becomes a NULL of the common type.
-    return [a if t == to else pc.scalar(av.scalar(None, want)) if t is None else a.cast(want)
+    return [a if t == to else av.lit(None, want) if t is None else a.cast(want)
             for a, t in zip(call.args, call.types)]
 
 
@@ -130,7 +130,7 @@ def as_string(arg: pc.Expression, dtype: DataType | None) -> pc.Expression:
 
 
 def null_of(dtype: DataType | None) -> pc.Expression:
-    return pc.scalar(av.scalar(None, to_arrow_type(dtype) if dtype is not None else pa.bool_()))
+    return av.lit(None, to_arrow_type(dtype) if dtype is not None else pa.bool_())
 
 
 # -- vectorised Python functions registered with Arrow -------------------------------------------------------

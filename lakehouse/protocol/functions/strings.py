@@ -18,14 +18,14 @@ from lakehouse.protocol.functions.registry import (
 # -- strings -------------------------------------------------------------------------------------------------
 def _concat(call: Call) -> pc.Expression:
     parts = [as_string(a, t) for a, t in zip(call.args, call.types)]
-    return pc.binary_join_element_wise(*parts, pc.scalar(av.scalar("")), null_handling="emit_null")
+    return pc.binary_join_element_wise(*parts, av.lit(""), null_handling="emit_null")
 
 
 def _concat_ws(call: Call) -> pc.Expression:
     parts = [as_string(a, t) for a, t in zip(call.args[1:], call.types[1:])]
     sep = as_string(call.args[0], call.types[0])
     if not parts:
-        return pc.if_else(sep.is_valid(), pc.scalar(av.scalar("")), pc.scalar(av.scalar(None, pa.string())))
+        return pc.if_else(sep.is_valid(), av.lit(""), av.lit(None, pa.string()))
 
     def join(separators: pa.Array, *columns: pa.Array) -> pa.Array:
         # Not binary_join_element_wise(null_handling="skip"): Arrow drops the rows where every part is
@@ -42,7 +42,7 @@ def _trim(kind: str) -> Callable[[Call], pc.Expression]:
     def build(call: Call) -> pc.Expression:
         chars = call.literal(1, "trim characters") if len(call.args) > 1 else " "  # Spark trims spaces only
         if chars is None:
-            return pc.scalar(av.scalar(None, pa.string()))
+            return av.lit(None, pa.string())
         return fn(call.args[0], characters=str(chars))
     return build
 
@@ -55,12 +55,12 @@ def _substring(call: Call) -> pc.Expression:
     pos = call.literal(1, "position")
     length = call.literal(2, "length") if len(call.args) > 2 else None
     if pos is None or (len(call.args) > 2 and length is None):
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     start = int(pos) - 1 if pos > 0 else int(pos)  # Spark: position 0 is position 1; negative counts from the end
     if length is None:
         return pc.utf8_slice_codeunits(call.args[0], start=start)
     if length <= 0:
-        return pc.if_else(call.args[0].is_valid(), pc.scalar(av.scalar("")), pc.scalar(av.scalar(None, pa.string())))
+        return pc.if_else(call.args[0].is_valid(), av.lit(""), av.lit(None, pa.string()))
     stop = start + int(length)
     if start < 0 <= stop:
         return pc.utf8_slice_codeunits(call.args[0], start=start)
@@ -86,7 +86,7 @@ def _replace(call: Call) -> pc.Expression:
     search = call.literal(1, "search string")
     repl = call.literal(2, "replacement") if len(call.args) > 2 else ""
     if search is None or repl is None:
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     if search == "":
         return call.args[0]
     return pc.replace_substring(call.args[0], pattern=search, replacement=repl)
@@ -107,7 +107,7 @@ def _pad(left: bool) -> Callable[[Call], pc.Expression]:
         width = call.literal(1, "length")
         fill = call.literal(2, "padding") if len(call.args) > 2 else " "
         if width is None or fill is None:
-            return pc.scalar(av.scalar(None, pa.string()))
+            return av.lit(None, pa.string())
         width, fill = max(int(width), 0), str(fill)
 
         def pad(values: pa.Array) -> pa.Array:
@@ -127,7 +127,7 @@ def _pad(left: bool) -> Callable[[Call], pc.Expression]:
 def _split_part(call: Call) -> pc.Expression:
     delim, index = call.literal(1, "delimiter"), call.literal(2, "part index")
     if delim is None or index is None:
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     if index == 0:
         raise InvalidArgumentError("split_part(): the part index must not be 0 (parts count from 1, or -1 from the end)")
 
@@ -148,7 +148,7 @@ def _regexp_extract(call: Call) -> pc.Expression:
     pattern = call.literal(1, "pattern")
     group = call.literal(2, "group index") if len(call.args) > 2 else 1
     if pattern is None or group is None:
-        return pc.scalar(av.scalar(None, pa.string()))
+        return av.lit(None, pa.string())
     try:
         compiled = re.compile(pattern)
     except re.error as e:
