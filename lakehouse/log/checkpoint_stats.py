@@ -101,7 +101,7 @@ def partition_values_parsed(partition_values: pa.Array | pa.ChunkedArray, schema
     for column in partition_columns:
         field = schema.field(column)
         key = physical_name(field, mode)
-        raw = pc.map_lookup(values, key, "first") if len(values) else av.array([], pa.string())
+        raw = pc.map_lookup(values, av.scalar(key, pa.string()), "first") if len(values) else av.array([], pa.string())
         # Few distinct values per column: decode each once, then take.
         encoded = raw.dictionary_encode()
         decoded = av.array([parse_partition_value(v, field.type, column=column) for v in encoded.dictionary.to_pylist()],

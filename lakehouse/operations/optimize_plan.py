@@ -162,7 +162,8 @@ def _zordered(adds: pa.Table, cols: tuple[str, ...], has_dv: np.ndarray) -> np.n
     tags = adds.column("tags")
     if adds.num_rows == 0 or tags.null_count == adds.num_rows:
         return np.zeros(adds.num_rows, dtype=bool)
-    tagged = av.fill_null(pc.equal(pc.map_lookup(tags, ZCUBE_ZORDER_BY, "first"), want), False)
+    key = av.scalar(ZCUBE_ZORDER_BY, pa.string())
+    tagged = av.fill_null(pc.equal(pc.map_lookup(tags, key, "first"), av.scalar(want, pa.string())), False)
     return np.asarray(av.to_numpy(tagged), dtype=bool) & ~has_dv
 
 

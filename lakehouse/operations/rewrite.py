@@ -59,7 +59,7 @@ from lakehouse.scan.scan import Scan
 from lakehouse.snapshot import Snapshot
 from lakehouse.write.columns import complete_rows
 from lakehouse.write.constraints import enforce, table_checks
-from lakehouse.write.files import DataFileWriter, FileWriteOptions, resolve_max_workers
+from lakehouse.write.files import STREAMING_ROW_GROUP_ROWS, DataFileWriter, FileWriteOptions, resolve_max_workers
 from lakehouse.write.transaction import CommitProperties, Transaction, records_app_transactions
 
 CHANGE_TYPE = "_change_type"
@@ -221,7 +221,8 @@ class FileRewriter:
         self.rows_preserved = True
         # The kept rows of many files reach the writer file by file: lanes spread them over several
         # output files encoded at once, split_tail cuts each one's last buffer over every worker.
-        self.writer = DataFileWriter.for_snapshot(snapshot, FileWriteOptions(split_tail=True, lanes=True, row_group_rows=1 << 18),
+        options = FileWriteOptions(split_tail=True, lanes=True, row_group_rows=STREAMING_ROW_GROUP_ROWS)
+        self.writer = DataFileWriter.for_snapshot(snapshot, options,
                                                   max_workers=max_workers, hidden=self.hidden)
         self.cdc = ChangeData(snapshot, max_workers=max_workers)
         self.files: pa.Table = snapshot.adds.slice(0, 0)

@@ -4,8 +4,9 @@ pyarrow asks "is this a pandas object?" on every ``pa.array``, ``pa.scalar`` and
 the question imports pandas when it is installed: 0.1-0.2 s and ~30 MiB once per process, more than a
 whole DELETE with deletion vectors or a VACUUM dry run takes (docs/performance.md). The constructors
 here build the same arrays from their buffers for the types the protocol layer makes all the time
-(strings, integers, floats, booleans, dates, timestamps given as integers) and hand anything else to
-pyarrow unchanged, so the result is always what ``pa.array(values, type)`` gives or that call itself.
+(strings, binaries, integers, floats, booleans, dates, timestamps, durations, decimals, and lists, maps and
+structs of those) and hand anything else to pyarrow unchanged, so the result is always what
+``pa.array(values, type)`` gives or that call itself (`tests/protocol/test_arrow_values.py` compares them).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _EPOCH = dt.date(1970, 1, 1)
 _EPOCH_NAIVE = dt.datetime(1970, 1, 1)
 _EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICRO = dt.timedelta(microseconds=1)
+# The types pyarrow infers for plain Python values.
+_INFERRED: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(),
+                                      bytes: pa.binary()}
 
 
 def _only(values: Sequence[Any], *kinds: type) -> bool:
@@ -39,6 +43,18 @@ def _validity(values: Sequence[Any]) -> tuple[pa.Buffer | None, int]:
         return None, 0
     valid = np.fromiter((v is not None for v in values), np.bool_, len(values))
     return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
+
+
+def _offsets(lengths: Any, n: int, dtype: type = np.int32) -> np.ndarray:
+    """The ``n + 1`` offsets of ``n`` variable-length values of the given ``lengths`` (an iterable)."""
+    offsets: np.ndarray = np.zeros(n + 1, dtype)
+    np.cumsum(np.fromiter(lengths, np.int64, n), out=offsets[1:])
+    return offsets
+
+
+def _null_mask(values: Sequence[Any]) -> pa.Array | None:
+    """The ``mask=`` (True = null) of values with a None among them, else None."""
+    return _bools([v is None for v in values]) if any(v is None for v in values) else None
 
 
 def _filled(values: Sequence[Any], nulls: int, blank: Any) -> Sequence[Any]:
@@ -78,8 +94,7 @@ def _binary(values: Sequence[Any], type_: pa.DataType, large: bool) -> pa.Array 
         encoded, data = items, b"".join(items)
     if not large and len(data) >= 2**31:
         return None  # 32-bit offsets cannot hold it: pyarrow decides (a chunked array or an error)
-    offsets = np.zeros(len(values) + 1, np.int64 if large else np.int32)
-    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(values)), out=offsets[1:])
+    offsets = _offsets(map(len, encoded), len(values), np.int64 if large else np.int32)
     return pa.Array.from_buffers(type_, len(values), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
                                  null_count=nulls)
 
@@ -111,8 +126,7 @@ def _struct(values: Sequence[Any], type_: pa.StructType) -> pa.Array | None:
         if child is None:
             return None
         children.append(child)
-    mask = _bools([v is None for v in values]) if any(v is None for v in values) else None
-    return pa.StructArray.from_arrays(children, fields=list(type_), mask=mask)
+    return pa.StructArray.from_arrays(children, fields=list(type_), mask=_null_mask(values))
 
 
 def _lists(values: Sequence[Any], type_: pa.ListType) -> pa.Array | None:
@@ -123,8 +137,7 @@ def _lists(values: Sequence[Any], type_: pa.ListType) -> pa.Array | None:
     child = _build(items, type_.value_type)
     if child is None:
         return None
-    offsets = np.zeros(len(values) + 1, np.int32)
-    np.cumsum(np.fromiter((0 if v is None else len(v) for v in values), np.int64, len(values)), out=offsets[1:])
+    offsets = _offsets((0 if v is None else len(v) for v in values), len(values))
     bitmap, nulls = _validity(values)
     return pa.Array.from_buffers(type_, len(values), [bitmap, pa.py_buffer(offsets)], null_count=nulls,
                                  children=[child])
@@ -147,11 +160,9 @@ def _maps(values: Sequence[Any], type_: pa.MapType) -> pa.Array | None:
     items = _build([x for _, x in entries], type_.item_type)
     if keys is None or items is None or keys.null_count:
         return None
-    offsets = np.zeros(len(values) + 1, np.int32)
-    np.cumsum(np.fromiter((0 if v is None else len(v) for v in pairs), np.int64, len(values)), out=offsets[1:])
-    mask = _bools([v is None for v in values]) if any(v is None for v in values) else None
+    offsets = _offsets((0 if v is None else len(v) for v in pairs), len(values))
     return pa.MapArray.from_arrays(pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)]),
-                                   keys, items, type=type_, mask=mask)
+                                   keys, items, type=type_, mask=_null_mask(values))
 
 
 def _decimals(values: Sequence[Any], type_: pa.Decimal128Type) -> pa.Array | None:
@@ -320,15 +331,10 @@ def repeat(value: str, n: int) -> pa.Array:
     return pa.repeat(scalar(value, pa.string()), n)
 
 
-def fill_null(values: Any, value: Any) -> Any:
+def fill_null(values: pa.Array | pa.ChunkedArray, value: Any) -> Any:
     """``pc.fill_null(values, value)`` for a Python ``value``, converted to the column's type here."""
-    if isinstance(values, pc.Expression):
-        return pc.fill_null(values, value)
     return pc.fill_null(values, scalar(value, values.type))
 
-
-_INFERRED: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(),
-                                      bytes: pa.binary()}
 
 
 def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -38,6 +38,11 @@ from lakehouse.storage.base import Storage
 DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024
 ROW_GROUP_ROWS = 1 << 20
 ROW_GROUP_BYTES = 64 * 1024 * 1024
+#: Row groups of writes whose rows arrive while other files are still being read (OPTIMIZE, copy-on-write
+#: DML): a row group is encoded while the next rows are read, so a smaller one overlaps more of the
+#: encoding with the reads (measured on 1M rows: 4 row groups of 256k rows instead of one cost 0.07% in
+#: file size and nothing in encoding time).
+STREAMING_ROW_GROUP_ROWS = 1 << 18
 #: In-memory bytes of the smallest file a single large write is cut into for parallel encoding.
 SPLIT_MIN_BYTES = 16 * 1024 * 1024
 
